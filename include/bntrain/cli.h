@@ -1,0 +1,17 @@
+/* The subcommands. Each parses its own options, prints its own usage, and returns the exit
+ * status: 0 success, 1 runtime failure, 2 usage error. */
+#ifndef BNTRAIN_CLI_H
+#define BNTRAIN_CLI_H
+
+#define EXIT_RUNTIME 1
+#define EXIT_USAGE 2
+
+int cmd_train(int argc, char **argv);
+int cmd_grid(int argc, char **argv);
+int cmd_theory(int argc, char **argv);
+int cmd_plot(int argc, char **argv);
+
+/* Prints a usage error ("bntrain CMD: message" and a pointer to help) and returns EXIT_USAGE. */
+int usage_error(const char *command, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

@@ -1,0 +1,79 @@
+/* The layers, each a pair of plain functions over explicit buffers and sizes. Activations are
+ * NCHW (a fully connected activation is N x C with H = W = 1). Backward functions accumulate
+ * (+=) into parameter gradients and into the input gradient; the caller zeroes them. Nothing
+ * here allocates. */
+#ifndef BNTRAIN_LAYERS_H
+#define BNTRAIN_LAYERS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The one BatchNorm epsilon, used by forward, backward and eval (as PyTorch). */
+#define BN_EPS 1e-5f
+/* PyTorch's running-statistics momentum. */
+#define BN_RUNNING_MOMENTUM 0.1f
+
+/* out[n, o] = sum_i in[n, i] weight[o, i] + bias[o]; weight is out_dim x in_dim (PyTorch). */
+void linear_forward(float *out, const float *in, const float *weight, const float *bias,
+                    size_t batch, size_t in_dim, size_t out_dim);
+/* din may be NULL (first layer: no gradient wanted for the input). */
+void linear_backward(float *din, float *dweight, float *dbias, const float *dout,
+                     const float *in, const float *weight, size_t batch, size_t in_dim,
+                     size_t out_dim);
+
+typedef struct {
+    size_t in_channels, in_height, in_width;
+    size_t out_channels, out_height, out_width;
+    size_t kernel, stride, padding;
+} conv_shape;
+
+/* Output side for one spatial dimension, or 0 if the kernel does not fit. */
+size_t conv_out_size(size_t in, size_t kernel, size_t stride, size_t padding);
+/* Floats of workspace that conv_forward / conv_backward need for a batch. */
+size_t conv_workspace_floats(const conv_shape *shape, size_t batch);
+
+/* 2-D cross-correlation as PyTorch's Conv2d: weight is Cout x Cin x K x K. */
+void conv_forward(float *out, const float *in, const float *weight, const float *bias,
+                  const conv_shape *shape, size_t batch, float *workspace);
+void conv_backward(float *din, float *dweight, float *dbias, const float *dout, const float *in,
+                   const float *weight, const conv_shape *shape, size_t batch, float *workspace);
+
+/* Train mode: normalises each channel with the batch statistics (biased variance) and
+ * saves mean and 1/sqrt(var + eps) for the backward pass; batch_var receives the biased
+ * variance so the caller can update the running statistics. */
+void batchnorm_forward(float *out, float *mean, float *rstd, float *batch_var, const float *in,
+                       const float *gamma, const float *beta, size_t batch, size_t channels,
+                       size_t spatial);
+/* running = (1 - m) running + m batch, with the unbiased variance for running_var. */
+void batchnorm_update_running(float *running_mean, float *running_var, const float *mean,
+                              const float *batch_var, size_t channels, size_t count);
+/* Eval mode: normalises with the running statistics. */
+void batchnorm_forward_eval(float *out, const float *in, const float *gamma, const float *beta,
+                            const float *running_mean, const float *running_var, size_t batch,
+                            size_t channels, size_t spatial);
+/* Full gradient through the batch statistics (train mode). */
+void batchnorm_backward(float *din, float *dgamma, float *dbeta, const float *dout,
+                        const float *in, const float *mean, const float *rstd, const float *gamma,
+                        size_t batch, size_t channels, size_t spatial);
+/* Gradient with the statistics held fixed (eval / population mode). */
+void batchnorm_backward_eval(float *din, float *dgamma, float *dbeta, const float *dout,
+                             const float *in, const float *gamma, const float *running_mean,
+                             const float *running_var, size_t batch, size_t channels,
+                             size_t spatial);
+
+void relu_forward(float *out, const float *in, size_t n);
+/* din += dout where out > 0. */
+void relu_backward(float *din, const float *dout, const float *out, size_t n);
+
+typedef enum { LOSS_MSE, LOSS_CE } bn_loss;
+
+/* Batch-mean loss, and its gradient written (not accumulated) to dlogits (may be NULL).
+ * mse: 1/2 ||logits - onehot(label)||^2; ce: softmax cross-entropy. Returns the loss as a
+ * double (the sum is accumulated in double). */
+double loss_forward_backward(bn_loss loss, float *dlogits, const float *logits,
+                             const uint8_t *labels, size_t batch, size_t n_classes);
+/* Sum over the batch of the per-sample losses and of correct arg-max predictions. */
+void loss_eval(bn_loss loss, const float *logits, const uint8_t *labels, size_t batch,
+               size_t n_classes, double *loss_sum, size_t *n_correct);
+
+#endif

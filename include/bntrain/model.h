@@ -1,0 +1,97 @@
+/* A network built from a small spec: hidden blocks of Linear|Conv -> [BatchNorm] -> ReLU, then
+ * a linear output layer. One arena each for parameters, gradients, optimiser state, BN running
+ * statistics and activations, allocated once by model_create; forward and backward allocate
+ * nothing. */
+#ifndef BNTRAIN_MODEL_H
+#define BNTRAIN_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bntrain/error.h"
+#include "bntrain/layers.h"
+#include "bntrain/rng.h"
+
+#define BN_MAX_HIDDEN 16
+#define BN_MAX_LAYERS (3 * BN_MAX_HIDDEN + 1)
+
+typedef enum { ARCH_FC, ARCH_CNN } bn_arch;
+
+typedef struct {
+    bn_arch arch;
+    size_t in_channels, in_height, in_width;
+    size_t n_hidden;
+    size_t hidden[BN_MAX_HIDDEN]; /* units (fc) or channels (cnn) of each hidden layer */
+    size_t kernel, stride, padding; /* cnn only */
+    size_t n_classes;
+    int batchnorm;                  /* 1: Linear|Conv -> BN -> ReLU; 0: Linear|Conv -> ReLU */
+} bn_model_spec;
+
+/* The paper's architectures (section 4) for an input of the given shape:
+ * fc: 1000-1000-1000, cnn: 30-60-90 channels, 3x3 kernels, stride 2, no padding. */
+void model_spec_paper(bn_model_spec *spec, bn_arch arch, size_t channels, size_t height,
+                      size_t width, int batchnorm);
+/* Checks that every layer has a positive output size; fills err otherwise. */
+int model_spec_check(const bn_model_spec *spec, bn_error *err);
+const char *arch_name(bn_arch arch);
+
+typedef enum { LAYER_LINEAR, LAYER_CONV, LAYER_BATCHNORM, LAYER_RELU } bn_layer_kind;
+
+typedef struct {
+    bn_layer_kind kind;
+    size_t in_c, in_h, in_w;    /* per-sample input shape */
+    size_t out_c, out_h, out_w; /* per-sample output shape */
+    conv_shape conv;            /* LAYER_CONV */
+    size_t weight, bias;        /* offsets into params (LAYER_LINEAR, LAYER_CONV) */
+    size_t gamma, beta;         /* offsets into params (LAYER_BATCHNORM) */
+    size_t running_mean, running_var; /* offsets into buffers (LAYER_BATCHNORM) */
+    size_t save_mean, save_rstd, save_var; /* offsets into stats (LAYER_BATCHNORM) */
+    size_t output;              /* offset of the output in acts / dacts */
+    size_t n_weight;            /* weight floats (fan_in * out for linear/conv) */
+    size_t fan_in;              /* in_dim (linear) or Cin * K * K (conv) */
+} bn_layer;
+
+typedef struct {
+    bn_model_spec spec;
+    size_t max_batch;
+    size_t n_layers;
+    bn_layer layers[BN_MAX_LAYERS];
+    size_t n_params;
+    float *params, *grads, *velocity;
+    size_t n_buffers;
+    float *buffers;   /* BN running mean and variance */
+    size_t n_stats;
+    float *stats;     /* BN batch mean, rstd and variance of the last train forward */
+    size_t n_acts;    /* floats per arena: every layer's output for max_batch samples */
+    float *acts, *dacts;
+    size_t n_workspace;
+    float *workspace; /* conv lowering buffers */
+} bn_model;
+
+/* Allocates every arena for batches of up to max_batch samples. */
+int model_create(bn_model *model, const bn_model_spec *spec, size_t max_batch, bn_error *err);
+void model_free(bn_model *model);
+
+/* The paper's mean-field ensemble: W ~ N(0, sigma_w2 / fan_in), b ~ N(0, sigma_b2), BN
+ * scale = gamma, shift = 0, running mean 0 and variance 1, velocity 0. Draws in layer order,
+ * weights then biases, from rng (double-precision normals rounded to float). */
+void model_init(bn_model *model, double gamma, double sigma_w2, double sigma_b2, bn_rng *rng);
+
+/* Forward n <= max_batch samples (input n x in_c x in_h x in_w); returns the logits (n x
+ * n_classes, inside acts). train = 1 uses batch statistics and updates running statistics. */
+const float *model_forward(bn_model *model, const float *input, size_t n, int train);
+/* Backward of the last forward: zeroes nothing, accumulates parameter gradients into grads.
+ * train must match the forward (0: BN statistics held fixed, as in population mode). */
+void model_backward(bn_model *model, const float *input, const float *dlogits, size_t n,
+                    int train);
+
+/* Population-mode BatchNorm (the paper's eq. 13-15): sets every BN layer's running mean and
+ * (biased) variance to the statistics of its input over the n given samples, layer by layer,
+ * with the earlier layers already in population mode. */
+int model_calibrate_batchnorm(bn_model *model, const float *input, size_t n, bn_error *err);
+
+/* The logits of the last forward, and the layer that produced them. */
+const float *model_logits(const bn_model *model);
+size_t model_input_size(const bn_model *model);
+
+#endif

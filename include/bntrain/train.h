@@ -1,0 +1,72 @@
+/* One training run: initialise, SGD over shuffled mini-batches for some epochs, evaluate on the
+ * test set after each epoch, stop at once if the run diverges. A bn_trainer holds every buffer
+ * a run needs, allocated once and reused by every run a worker thread does. */
+#ifndef BNTRAIN_TRAIN_H
+#define BNTRAIN_TRAIN_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bntrain/data.h"
+#include "bntrain/error.h"
+#include "bntrain/layers.h"
+#include "bntrain/model.h"
+
+typedef struct {
+    bn_loss loss;
+    double gamma, lr, momentum, weight_decay;
+    double sigma_w2, sigma_b2;
+    size_t batch, epochs;
+    uint64_t seed; /* the run's seed: initial weights and batch order derive from it */
+} bn_train_config;
+
+typedef struct {
+    size_t epoch; /* 1-based */
+    double train_loss, test_loss, test_acc, seconds;
+} bn_epoch_stats;
+
+typedef struct {
+    int exploded;          /* loss or parameters became non-finite */
+    size_t exploded_epoch; /* 1-based epoch and step within it; 0 if not exploded */
+    size_t exploded_step;
+    int interrupted;       /* stopped by the caller's flag: an incomplete run, not a result */
+    size_t epochs_done;
+    bn_epoch_stats last;   /* the last completed epoch (zeros if none) */
+    double seconds;        /* wall time of the whole run */
+} bn_run_result;
+
+/* Called after each epoch; a non-zero return stops the run (treated as interrupted). */
+typedef int (*bn_epoch_callback)(const bn_epoch_stats *stats, void *ctx);
+
+typedef struct {
+    bn_model model;
+    size_t *order;        /* training-set permutation, reshuffled each epoch */
+    size_t n_order;
+    float *batch_images;  /* gathered mini-batch */
+    uint8_t *batch_labels;
+    float *dlogits;
+} bn_trainer;
+
+int trainer_create(bn_trainer *t, const bn_model_spec *spec, size_t batch, size_t n_train,
+                   bn_error *err);
+void trainer_free(bn_trainer *t);
+
+/* Runs training; stop (may be NULL) is polled between steps. The last partial mini-batch of
+ * each epoch (n_train mod batch samples) is dropped: a tiny batch would give BatchNorm noisy
+ * statistics; the reshuffle puts those samples in full batches in other epochs. */
+void trainer_run(bn_trainer *t, const bn_dataset *ds, const bn_train_config *cfg,
+                 bn_epoch_callback on_epoch, void *ctx, volatile sig_atomic_t *stop,
+                 bn_run_result *result);
+
+/* Eval-mode mean loss and accuracy over a split, in chunks of the trainer's batch size. */
+void trainer_evaluate(bn_trainer *t, const bn_split *split, size_t input_size, size_t n_classes,
+                      bn_loss loss, double *mean_loss, double *accuracy);
+
+/* Streams of randomness derived from a run's seed, so that init and batch order are
+ * independent of each other. */
+uint64_t train_stream_seed(uint64_t run_seed, uint64_t stream);
+
+double wall_seconds(void);
+
+#endif

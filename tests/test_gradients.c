@@ -1,0 +1,376 @@
+/* Finite-difference checks of every layer's backward pass and of whole networks (fc and cnn,
+ * BatchNorm on and off, both losses). Central differences on a scalar probe loss
+ * L = sum(out * probe), evaluated in double from float activations. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "bntrain/layers.h"
+#include "bntrain/model.h"
+#include "bntrain/rng.h"
+#include "check.h"
+
+/* Float forward passes limit the accuracy of a difference quotient, and a step can cross a
+ * ReLU kink. Each coordinate is therefore tried with four steps and the best agreement kept:
+ * a wrong backward term (a missing 1/N, a wrong eps, a dropped mean term) is wrong at every
+ * step size, while rounding noise (small steps) and kinks and curvature (large steps) are not.
+ * 2e-3 of the largest gradient is far below what any such bug produces. */
+#define FD_TOL 2e-3
+static const double fd_steps[4] = {1e-2, 3e-3, 1e-3, 3e-4};
+
+static bn_rng rng;
+
+static void randomize(float *x, size_t n, double scale) {
+    for (size_t i = 0; i < n; i++) x[i] = (float)(scale * rng_normal(&rng));
+}
+
+static double dot(const float *a, const float *b, size_t n) {
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++) s += (double)a[i] * b[i];
+    return s;
+}
+
+typedef double (*probe_fn)(void *ctx);
+
+static double central_difference(probe_fn f, void *ctx, float *x, double step) {
+    float saved = *x, up_x = saved + (float)step, down_x = saved - (float)step;
+    *x = up_x;
+    double up = f(ctx);
+    *x = down_x;
+    double down = f(ctx);
+    *x = saved;
+    return (up - down) / ((double)up_x - (double)down_x);
+}
+
+/* Compares analytic[i] with central differences of f in x[i] for every i (or a stride of
+ * them for large tensors); returns the worst error relative to the largest gradient. */
+static double fd_error(probe_fn f, void *ctx, float *x, const float *analytic, size_t n) {
+    double worst = 0.0, scale = 1e-3;
+    for (size_t i = 0; i < n; i++)
+        if (fabs(analytic[i]) > scale) scale = fabs(analytic[i]);
+    size_t stride = n > 400 ? n / 400 : 1;
+    for (size_t i = 0; i < n; i += stride) {
+        double best = INFINITY;
+        for (size_t k = 0; k < 4; k++) {
+            double e = fabs(central_difference(f, ctx, &x[i], fd_steps[k]) - analytic[i]);
+            if (e < best) best = e;
+        }
+        if (best / scale > worst) worst = best / scale;
+    }
+    return worst;
+}
+
+/* ---- linear ---- */
+typedef struct {
+    size_t batch, in_dim, out_dim;
+    float *in, *w, *b, *out, *probe;
+} linear_case;
+
+static double linear_probe(void *ctx) {
+    linear_case *c = ctx;
+    linear_forward(c->out, c->in, c->w, c->b, c->batch, c->in_dim, c->out_dim);
+    return dot(c->out, c->probe, c->batch * c->out_dim);
+}
+
+static void test_linear(void) {
+    linear_case c = {5, 7, 4, NULL, NULL, NULL, NULL, NULL};
+    size_t ni = c.batch * c.in_dim, nw = c.out_dim * c.in_dim, no = c.batch * c.out_dim;
+    c.in = malloc(ni * 4), c.w = malloc(nw * 4), c.b = malloc(c.out_dim * 4);
+    c.out = malloc(no * 4), c.probe = malloc(no * 4);
+    float *din = calloc(ni, 4), *dw = calloc(nw, 4), *db = calloc(c.out_dim, 4);
+    randomize(c.in, ni, 1), randomize(c.w, nw, 0.5), randomize(c.b, c.out_dim, 0.5);
+    randomize(c.probe, no, 1);
+    linear_backward(din, dw, db, c.probe, c.in, c.w, c.batch, c.in_dim, c.out_dim);
+    CHECK_MSG(fd_error(linear_probe, &c, c.in, din, ni) < FD_TOL, "linear d/din");
+    CHECK_MSG(fd_error(linear_probe, &c, c.w, dw, nw) < FD_TOL, "linear d/dW");
+    CHECK_MSG(fd_error(linear_probe, &c, c.b, db, c.out_dim) < FD_TOL, "linear d/db");
+    /* Backward accumulates: a second call doubles the gradients. */
+    float first = dw[3];
+    linear_backward(din, dw, db, c.probe, c.in, c.w, c.batch, c.in_dim, c.out_dim);
+    CHECK_CLOSE(dw[3], 2.0f * first, 1e-6);
+    free(c.in), free(c.w), free(c.b), free(c.out), free(c.probe), free(din), free(dw), free(db);
+}
+
+/* ---- convolution ---- */
+typedef struct {
+    conv_shape s;
+    size_t batch;
+    float *in, *w, *b, *out, *probe, *work;
+} conv_case;
+
+static double conv_probe(void *ctx) {
+    conv_case *c = ctx;
+    conv_forward(c->out, c->in, c->w, c->b, &c->s, c->batch, c->work);
+    return dot(c->out, c->probe, c->batch * c->s.out_channels * c->s.out_height * c->s.out_width);
+}
+
+static void check_conv(size_t cin, size_t h, size_t w, size_t cout, size_t k, size_t stride,
+                       size_t pad) {
+    conv_case c = {{cin, h, w, cout, conv_out_size(h, k, stride, pad),
+                    conv_out_size(w, k, stride, pad), k, stride, pad},
+                   3, NULL, NULL, NULL, NULL, NULL, NULL};
+    size_t ni = c.batch * cin * h * w, nw = cout * cin * k * k;
+    size_t no = c.batch * cout * c.s.out_height * c.s.out_width;
+    c.in = malloc(ni * 4), c.w = malloc(nw * 4), c.b = malloc(cout * 4);
+    c.out = malloc(no * 4), c.probe = malloc(no * 4);
+    c.work = malloc(conv_workspace_floats(&c.s, c.batch) * 4);
+    float *din = calloc(ni, 4), *dw = calloc(nw, 4), *db = calloc(cout, 4);
+    randomize(c.in, ni, 1), randomize(c.w, nw, 0.5), randomize(c.b, cout, 0.5);
+    randomize(c.probe, no, 1);
+    conv_backward(din, dw, db, c.probe, c.in, c.w, &c.s, c.batch, c.work);
+    CHECK_MSG(fd_error(conv_probe, &c, c.in, din, ni) < FD_TOL, "conv d/din k%zu s%zu p%zu", k,
+              stride, pad);
+    CHECK_MSG(fd_error(conv_probe, &c, c.w, dw, nw) < FD_TOL, "conv d/dW k%zu s%zu p%zu", k,
+              stride, pad);
+    CHECK_MSG(fd_error(conv_probe, &c, c.b, db, cout) < FD_TOL, "conv d/db");
+    free(c.in), free(c.w), free(c.b), free(c.out), free(c.probe), free(c.work);
+    free(din), free(dw), free(db);
+}
+
+/* A direct, loop-by-loop convolution to check the lowered GEMM path's forward values. */
+static void test_conv_forward_direct(void) {
+    conv_shape s = {2, 7, 6, 3, 0, 0, 3, 2, 1};
+    s.out_height = conv_out_size(7, 3, 2, 1);
+    s.out_width = conv_out_size(6, 3, 2, 1);
+    size_t batch = 2, ni = batch * 2 * 7 * 6, nw = 3 * 2 * 9;
+    size_t no = batch * 3 * s.out_height * s.out_width;
+    float *in = malloc(ni * 4), *w = malloc(nw * 4), b[3], *out = malloc(no * 4);
+    float *work = malloc(conv_workspace_floats(&s, batch) * 4);
+    randomize(in, ni, 1), randomize(w, nw, 1), randomize(b, 3, 1);
+    conv_forward(out, in, w, b, &s, batch, work);
+    double worst = 0.0;
+    for (size_t n = 0; n < batch; n++)
+        for (size_t co = 0; co < 3; co++)
+            for (size_t oy = 0; oy < s.out_height; oy++)
+                for (size_t ox = 0; ox < s.out_width; ox++) {
+                    double sum = b[co];
+                    for (size_t ci = 0; ci < 2; ci++)
+                        for (size_t ky = 0; ky < 3; ky++)
+                            for (size_t kx = 0; kx < 3; kx++) {
+                                long iy = (long)(oy * 2 + ky) - 1, ix = (long)(ox * 2 + kx) - 1;
+                                if (iy < 0 || ix < 0 || iy >= 7 || ix >= 6) continue;
+                                sum += (double)w[((co * 2 + ci) * 3 + ky) * 3 + kx] *
+                                       in[((n * 2 + ci) * 7 + (size_t)iy) * 6 + (size_t)ix];
+                            }
+                    size_t o = ((n * 3 + co) * s.out_height + oy) * s.out_width + ox;
+                    if (fabs(sum - out[o]) > worst) worst = fabs(sum - out[o]);
+                }
+    CHECK_MSG(worst < 1e-5, "conv forward vs direct loops: %g", worst);
+    CHECK(conv_out_size(28, 3, 2, 0) == 13 && conv_out_size(13, 3, 2, 0) == 6);
+    CHECK(conv_out_size(6, 3, 2, 0) == 2 && conv_out_size(32, 3, 2, 0) == 15);
+    CHECK(conv_out_size(2, 3, 2, 0) == 0);
+    free(in), free(w), free(out), free(work);
+}
+
+/* ---- BatchNorm ---- */
+typedef struct {
+    size_t batch, channels, spatial;
+    int train;
+    float *in, *gamma, *beta, *out, *probe, *mean, *rstd, *var, *running_mean, *running_var;
+} bn_case;
+
+static double bn_probe(void *ctx) {
+    bn_case *c = ctx;
+    if (c->train)
+        batchnorm_forward(c->out, c->mean, c->rstd, c->var, c->in, c->gamma, c->beta, c->batch,
+                          c->channels, c->spatial);
+    else
+        batchnorm_forward_eval(c->out, c->in, c->gamma, c->beta, c->running_mean,
+                               c->running_var, c->batch, c->channels, c->spatial);
+    return dot(c->out, c->probe, c->batch * c->channels * c->spatial);
+}
+
+static void check_batchnorm(size_t batch, size_t channels, size_t spatial, int train) {
+    bn_case c = {batch, channels, spatial, train, NULL, NULL, NULL, NULL, NULL,
+                 NULL, NULL, NULL, NULL, NULL};
+    size_t n = batch * channels * spatial;
+    c.in = malloc(n * 4), c.out = malloc(n * 4), c.probe = malloc(n * 4);
+    c.gamma = malloc(channels * 4), c.beta = malloc(channels * 4);
+    c.mean = malloc(channels * 4), c.rstd = malloc(channels * 4), c.var = malloc(channels * 4);
+    c.running_mean = malloc(channels * 4), c.running_var = malloc(channels * 4);
+    float *din = calloc(n, 4), *dgamma = calloc(channels, 4), *dbeta = calloc(channels, 4);
+    randomize(c.in, n, 2), randomize(c.probe, n, 1), randomize(c.gamma, channels, 1);
+    randomize(c.beta, channels, 1), randomize(c.running_mean, channels, 1);
+    for (size_t i = 0; i < channels; i++) c.running_var[i] = 0.5f + (float)i;
+    bn_probe(&c);
+    if (train)
+        batchnorm_backward(din, dgamma, dbeta, c.probe, c.in, c.mean, c.rstd, c.gamma, batch,
+                           channels, spatial);
+    else
+        batchnorm_backward_eval(din, dgamma, dbeta, c.probe, c.in, c.gamma, c.running_mean,
+                                c.running_var, batch, channels, spatial);
+    CHECK_MSG(fd_error(bn_probe, &c, c.in, din, n) < FD_TOL, "bn d/din train=%d spatial=%zu",
+              train, spatial);
+    CHECK_MSG(fd_error(bn_probe, &c, c.gamma, dgamma, channels) < FD_TOL, "bn d/dgamma");
+    CHECK_MSG(fd_error(bn_probe, &c, c.beta, dbeta, channels) < FD_TOL, "bn d/dbeta");
+    if (train) {
+        /* Normalised output: per channel mean beta and variance gamma^2 (biased). */
+        double sum = 0, sq = 0;
+        for (size_t b = 0; b < batch; b++)
+            for (size_t p = 0; p < spatial; p++) {
+                double v = c.out[(b * channels) * spatial + p];
+                sum += v, sq += v * v;
+            }
+        double count = (double)(batch * spatial), mean = sum / count;
+        CHECK_CLOSE(mean, c.beta[0], 1e-5);
+        CHECK_CLOSE(sq / count - mean * mean,
+                    c.gamma[0] * c.gamma[0] * (1.0 / (1.0 + 1e-5 * c.rstd[0] * c.rstd[0])),
+                    1e-4);
+    }
+    free(c.in), free(c.out), free(c.probe), free(c.gamma), free(c.beta), free(c.mean);
+    free(c.rstd), free(c.var), free(c.running_mean), free(c.running_var);
+    free(din), free(dgamma), free(dbeta);
+}
+
+static void test_batchnorm_running(void) {
+    float rm[1] = {0.0f}, rv[1] = {1.0f}, mean[1] = {2.0f}, var[1] = {3.0f};
+    batchnorm_update_running(rm, rv, mean, var, 1, 4);
+    CHECK_CLOSE(rm[0], 0.2, 1e-7);
+    CHECK_CLOSE(rv[0], 0.9 + 0.1 * 3.0 * 4.0 / 3.0, 1e-6);
+}
+
+/* ---- ReLU and losses ---- */
+static void test_relu(void) {
+    float in[6] = {-2, -0.5f, 0.25f, 1, 3, -1}, out[6], dout[6] = {1, 2, 3, 4, 5, 6}, din[6] = {0};
+    relu_forward(out, in, 6);
+    relu_backward(din, dout, out, 6);
+    float want_out[6] = {0, 0, 0.25f, 1, 3, 0}, want_din[6] = {0, 0, 3, 4, 5, 0};
+    for (int i = 0; i < 6; i++) {
+        CHECK(out[i] == want_out[i]);
+        CHECK(din[i] == want_din[i]);
+    }
+}
+
+typedef struct {
+    bn_loss loss;
+    float *logits;
+    uint8_t *labels;
+} loss_case;
+
+static double loss_probe(void *ctx) {
+    loss_case *c = ctx;
+    return loss_forward_backward(c->loss, NULL, c->logits, c->labels, 4, 10);
+}
+
+static void test_losses(void) {
+    float logits[40], grad[40];
+    uint8_t labels[4] = {0, 3, 9, 3};
+    randomize(logits, 40, 1.5);
+    for (int kind = 0; kind < 2; kind++) {
+        loss_case c = {kind == 0 ? LOSS_MSE : LOSS_CE, logits, labels};
+        loss_forward_backward(c.loss, grad, logits, labels, 4, 10);
+        CHECK_MSG(fd_error(loss_probe, &c, logits, grad, 40) < FD_TOL, "loss %d gradient", kind);
+    }
+    /* Values by hand: mse of zeros is 1/2 per sample; ce of zeros is log 10. */
+    float zeros[20] = {0};
+    uint8_t two[2] = {1, 7};
+    CHECK_CLOSE(loss_forward_backward(LOSS_MSE, NULL, zeros, two, 2, 10), 0.5, 1e-12);
+    CHECK_CLOSE(loss_forward_backward(LOSS_CE, NULL, zeros, two, 2, 10), log(10.0), 1e-7);
+    double sum = 0.0;
+    size_t correct = 0;
+    float peaked[10] = {0, 0, 0, 5, 0, 0, 0, 0, 0, 0};
+    uint8_t three = 3;
+    loss_eval(LOSS_CE, peaked, &three, 1, 10, &sum, &correct);
+    CHECK(correct == 1);
+    CHECK_CLOSE(sum, log(9.0 + exp(5.0)) - 5.0, 1e-6);
+}
+
+/* ---- whole networks ---- */
+typedef struct {
+    bn_model *model;
+    const float *input;
+    const uint8_t *labels;
+    size_t batch;
+    bn_loss loss;
+    int train;
+} net_case;
+
+static double net_probe(void *ctx) {
+    net_case *c = ctx;
+    const float *logits = model_forward(c->model, c->input, c->batch, c->train);
+    return loss_forward_backward(c->loss, NULL, logits, c->labels, c->batch,
+                                 c->model->spec.n_classes);
+}
+
+static void check_network(bn_arch arch, int batchnorm, bn_loss loss) {
+    bn_model_spec spec;
+    model_spec_paper(&spec, arch, 2, 9, 9, batchnorm);
+    spec.n_hidden = 2;
+    spec.hidden[0] = 6;
+    spec.hidden[1] = 5;
+    spec.n_classes = 4;
+    bn_model model;
+    bn_error err;
+    size_t batch = 6;
+    CHECK(model_create(&model, &spec, batch, &err) == 0);
+    bn_rng init;
+    rng_seed(&init, 7);
+    model_init(&model, 0.8, 2.0, 0.5, &init);
+    size_t n_in = batch * model_input_size(&model);
+    float *input = malloc(n_in * 4), dlogits[6 * 4];
+    uint8_t labels[6] = {0, 1, 2, 3, 1, 2};
+    randomize(input, n_in, 1);
+    net_case c = {&model, input, labels, batch, loss, 1};
+    const float *logits = model_forward(&model, input, batch, 1);
+    loss_forward_backward(loss, dlogits, logits, labels, batch, 4);
+    memset(model.grads, 0, model.n_params * 4);
+    model_backward(&model, input, dlogits, batch, 1);
+    float *analytic = malloc(model.n_params * 4);
+    memcpy(analytic, model.grads, model.n_params * 4);
+    double e = fd_error(net_probe, &c, model.params, analytic, model.n_params);
+    CHECK_MSG(e < FD_TOL, "%s bn=%d loss=%d: network gradient error %g", arch_name(arch),
+              batchnorm, (int)loss, e);
+    free(analytic);
+    free(input);
+    model_free(&model);
+}
+
+static void test_population_mode_backward(void) {
+    bn_model_spec spec;
+    model_spec_paper(&spec, ARCH_CNN, 1, 11, 11, 1);
+    spec.n_hidden = 2, spec.hidden[0] = 3, spec.hidden[1] = 4, spec.n_classes = 3;
+    bn_model model;
+    bn_error err;
+    CHECK(model_create(&model, &spec, 4, &err) == 0);
+    bn_rng init;
+    rng_seed(&init, 3);
+    model_init(&model, 1.3, 2.0, 0.5, &init);
+    size_t n_in = 16 * model_input_size(&model);
+    float *input = malloc(n_in * 4), dlogits[4 * 3];
+    randomize(input, n_in, 1);
+    CHECK(model_calibrate_batchnorm(&model, input, 16, &err) == 0);
+    uint8_t labels[4] = {0, 1, 2, 0};
+    const float *logits = model_forward(&model, input, 4, 0);
+    loss_forward_backward(LOSS_MSE, dlogits, logits, labels, 4, 3);
+    memset(model.grads, 0, model.n_params * 4);
+    model_backward(&model, input, dlogits, 4, 0);
+    float *analytic = malloc(model.n_params * 4);
+    memcpy(analytic, model.grads, model.n_params * 4);
+    net_case c = {&model, input, labels, 4, LOSS_MSE, 0};
+    double worst = fd_error(net_probe, &c, model.params, analytic, model.n_params);
+    CHECK_MSG(worst < FD_TOL, "eval-mode network gradient error %g", worst);
+    free(analytic);
+    free(input);
+    model_free(&model);
+}
+
+int main(void) {
+    rng_seed(&rng, 12345);
+    test_linear();
+    test_conv_forward_direct();
+    check_conv(2, 7, 7, 3, 3, 2, 0);
+    check_conv(3, 6, 5, 2, 3, 1, 1);
+    check_conv(1, 8, 8, 2, 2, 2, 1);
+    check_conv(2, 5, 5, 2, 5, 1, 0);
+    check_batchnorm(8, 3, 1, 1);
+    check_batchnorm(4, 2, 9, 1);
+    check_batchnorm(5, 3, 4, 0);
+    test_batchnorm_running();
+    test_relu();
+    test_losses();
+    for (int arch = 0; arch < 2; arch++)
+        for (int bn = 0; bn < 2; bn++)
+            for (int loss = 0; loss < 2; loss++)
+                check_network(arch ? ARCH_CNN : ARCH_FC, bn, loss ? LOSS_CE : LOSS_MSE);
+    test_population_mode_backward();
+    return check_summary("test_gradients");
+}
