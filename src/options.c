@@ -50,6 +50,10 @@ const struct option options_training[] = {
     {"seed", required_argument, NULL, OPT_SEED},
     {"train-subset", required_argument, NULL, OPT_TRAIN_SUBSET},
     {"weight-decay", required_argument, NULL, OPT_WEIGHT_DECAY},
+    {NULL, 0, NULL, 0},
+};
+
+const struct option options_point[] = {
     {"gamma", required_argument, NULL, OPT_GAMMA},
     {"lr", required_argument, NULL, OPT_LR},
     {NULL, 0, NULL, 0},
@@ -78,10 +82,10 @@ const char options_training_help[] =
     "  --weight-decay WD  L2 weight decay (default 0)\n";
 
 int options_merge(struct option *out, size_t capacity, const struct option *a,
-                  const struct option *b) {
+                  const struct option *b, const struct option *c) {
     size_t n = 0;
-    const struct option *lists[2] = {a, b};
-    for (size_t l = 0; l < 2; l++)
+    const struct option *lists[3] = {a, b, c};
+    for (size_t l = 0; l < 3; l++)
         for (const struct option *o = lists[l]; o && o->name; o++) {
             if (n + 1 >= capacity) return -1;
             out[n++] = *o;
@@ -164,7 +168,7 @@ static int parse_start_stop_step(const char *option, const char *text, double **
         buf[part][end - p] = '\0';
         p = end + 1;
     }
-    double start, stop, step;
+    double start = 0.0, stop = 0.0, step = 0.0;
     if (parse_double(option, buf[0], &start, err) || parse_double(option, buf[1], &stop, err) ||
         parse_double(option, buf[2], &step, err))
         return -1;
@@ -268,7 +272,7 @@ static int apply_training_option(bn_options *o, int code, const char *arg, bn_er
     case OPT_BATCH: return parse_positive("batch", arg, &o->batch, err) ? -1 : 1;
     case OPT_EPOCHS: return parse_positive("epochs", arg, &o->epochs, err) ? -1 : 1;
     case OPT_SEED: {
-        size_t seed;
+        size_t seed = 0;
         if (parse_size("seed", arg, &seed, err)) return -1;
         o->seed = seed;
         return 1;

@@ -43,14 +43,17 @@ enum {
 void options_defaults(bn_options *opts);
 
 /* getopt_long entries for the architecture options (dataset, data-dir, arch, no-bn, hidden,
- * kernel, stride, padding, sigma-w2, sigma-b2, momentum) and for the training options (loss,
- * batch, epochs, seed, train-subset, weight-decay, gamma, lr, verbose), each terminated by a
- * zero entry. Commands concatenate them with their own with options_merge. */
+ * kernel, stride, padding, sigma-w2, sigma-b2, momentum, verbose), for the training options
+ * (loss, batch, epochs, seed, train-subset, weight-decay) and for one point of the phase
+ * diagram (gamma, lr: train only; grid takes ranges instead), each terminated by a zero
+ * entry. Commands concatenate them with their own with options_merge. */
 extern const struct option options_model[];
 extern const struct option options_training[];
-/* Copies a, then b, then a zero terminator into out (capacity entries); returns -1 if full. */
+extern const struct option options_point[];
+/* Copies a, b and c (any may be NULL) and a zero terminator into out (capacity entries);
+ * returns -1 if full. */
 int options_merge(struct option *out, size_t capacity, const struct option *a,
-                  const struct option *b);
+                  const struct option *b, const struct option *c);
 
 /* Applies one shared option (code from getopt_long, arg its argument). Returns 1 if the code
  * was a shared option and was applied, 0 if it is not a shared option, -1 on a bad value
