@@ -183,11 +183,12 @@ static int parse_start_stop_step(const char *option, const char *text, double **
     double *v = malloc(count * sizeof *v);
     if (!v) return bn_fail(err, "out of memory");
     for (size_t i = 0; i < count; i++) {
-        /* Rounded to 12 significant digits so that the values print and compare cleanly. */
+        /* Rounded to 10 decimals so that 0.1 + 2 * 0.2 is 0.5 and -3 + 24 * 0.125 is 0, and
+         * the values print and compare cleanly; + 0.0 turns -0 into 0. */
         double x = start + (double)i * step;
-        char rounded[32];
-        snprintf(rounded, sizeof rounded, "%.12g", x);
-        v[i] = strtod(rounded, NULL);
+        char rounded[64];
+        snprintf(rounded, sizeof rounded, "%.10f", x);
+        v[i] = strtod(rounded, NULL) + 0.0;
     }
     *values = v;
     *n = count;

@@ -1,0 +1,205 @@
+#!/usr/bin/python3
+"""Writes the PyTorch reference fixtures that tests/test_parity.c compares the C engine against.
+
+Regenerate from the repository root with Debian's python3-torch (not a pyenv python):
+
+    /usr/bin/python3 tests/make_fixtures.py
+
+The committed fixtures were made with torch 1.13.0a0 (Debian python3-torch), CPU, one thread.
+
+Each case builds a small network exactly as the engine does (hidden blocks of Linear|Conv2d ->
+[BatchNorm] -> ReLU, then a Linear to the classes), draws its weights here, and records:
+the batch, the initial parameters, the train-mode logits, loss and every gradient of the first
+step, the loss of a second train-mode step on the same batch, the parameters and BatchNorm
+running statistics after the two SGD steps, and the eval-mode logits after them.
+
+File format (tests/fixture.h reads it), all little-endian:
+    "BNFX", u32 version (1), u32 record count, then per record:
+    u32 name length, name bytes (ASCII, no terminator), u32 ndim, u32 dims[ndim],
+    float32 data[prod(dims)].
+Every value is float32 (labels and the integer spec fields are small integers, exact in float).
+Records are named by stage and PyTorch parameter name: init/1.weight, grad/1.weight,
+final/1.weight, running_mean/2, running_var/2; plus spec, hidden, optim, input, labels, logits,
+loss, loss2, eval_logits.
+"""
+
+import os
+import struct
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+FORMAT_VERSION = 1
+N_CLASSES = 10
+ARCH_CODE = {"fc": 0, "cnn": 1}
+LOSS_CODE = {"mse": 0, "ce": 1}
+
+# Sizes are kept small so that all fixtures together stay a few hundred kB. The cnn_bn_ce case
+# uses stride 1 and padding 1 to exercise the padded im2col path; fc_nobn_mse has a large
+# weight decay so that a wrong decay term is far above rounding noise in the parameter update.
+CASES = [
+    dict(name="fc_bn_mse", arch="fc", shape=(1, 10, 10), hidden=(32, 24, 16), bn=True,
+         loss="mse", batch=12, weight_decay=5e-4),
+    dict(name="fc_bn_ce", arch="fc", shape=(1, 10, 10), hidden=(32, 24, 16), bn=True,
+         loss="ce", batch=12, weight_decay=0.0),
+    dict(name="fc_nobn_mse", arch="fc", shape=(1, 10, 10), hidden=(32, 24, 16), bn=False,
+         loss="mse", batch=12, weight_decay=0.05),
+    dict(name="fc_nobn_ce", arch="fc", shape=(1, 10, 10), hidden=(32, 24, 16), bn=False,
+         loss="ce", batch=12, weight_decay=0.0),
+    dict(name="cnn_bn_mse", arch="cnn", shape=(3, 20, 20), hidden=(4, 6, 8), bn=True,
+         loss="mse", batch=8, kernel=3, stride=2, padding=0, weight_decay=0.0),
+    dict(name="cnn_bn_ce", arch="cnn", shape=(3, 8, 8), hidden=(4, 6, 8), bn=True,
+         loss="ce", batch=8, kernel=3, stride=1, padding=1, weight_decay=5e-4),
+    dict(name="cnn_nobn_mse", arch="cnn", shape=(3, 20, 20), hidden=(4, 6, 8), bn=False,
+         loss="mse", batch=8, kernel=3, stride=2, padding=0, weight_decay=0.0),
+    dict(name="cnn_nobn_ce", arch="cnn", shape=(3, 20, 20), hidden=(4, 6, 8), bn=False,
+         loss="ce", batch=8, kernel=3, stride=2, padding=0, weight_decay=0.0),
+]
+LR = 0.05
+MOMENTUM = 0.9
+SIGMA_W2 = 2.0   # weight variance times fan-in
+SIGMA_B2 = 0.05  # bias variance
+
+
+def build_model(case):
+    """nn.Sequential in the engine's layer order, so parameters() matches its flat layout."""
+    layers = []
+    channels, height, width = case["shape"]
+    if case["arch"] == "fc":
+        layers.append(nn.Flatten())
+        features = channels * height * width
+        for units in case["hidden"]:
+            layers.append(nn.Linear(features, units))
+            if case["bn"]:
+                layers.append(nn.BatchNorm1d(units, eps=1e-5, momentum=0.1))
+            layers.append(nn.ReLU())
+            features = units
+    else:
+        k, s, p = case["kernel"], case["stride"], case["padding"]
+        for out_channels in case["hidden"]:
+            layers.append(nn.Conv2d(channels, out_channels, k, stride=s, padding=p))
+            if case["bn"]:
+                layers.append(nn.BatchNorm2d(out_channels, eps=1e-5, momentum=0.1))
+            layers.append(nn.ReLU())
+            channels = out_channels
+            height = (height + 2 * p - k) // s + 1
+            width = (width + 2 * p - k) // s + 1
+        layers.append(nn.Flatten())
+        features = channels * height * width
+    layers.append(nn.Linear(features, N_CLASSES))
+    return nn.Sequential(*layers)
+
+
+def init_parameters(model):
+    """W ~ N(0, SIGMA_W2 / fan_in), b ~ N(0, SIGMA_B2); BN gamma around 0.7 and beta around 0,
+    varied per channel so that a channel mix-up or an ignored gamma/beta shows."""
+    with torch.no_grad():
+        for module in model:
+            if isinstance(module, (nn.Linear, nn.Conv2d)):
+                fan_in = module.weight[0].numel()
+                module.weight.normal_(0.0, (SIGMA_W2 / fan_in) ** 0.5)
+                module.bias.normal_(0.0, SIGMA_B2 ** 0.5)
+            elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
+                module.weight.copy_(0.7 + 0.1 * torch.randn_like(module.weight))
+                module.bias.copy_(0.1 * torch.randn_like(module.bias))
+
+
+def loss_fn(kind, logits, labels):
+    if kind == "mse":
+        onehot = F.one_hot(labels, N_CLASSES).to(logits.dtype)
+        return 0.5 * ((logits - onehot) ** 2).sum(1).mean()
+    return F.cross_entropy(logits, labels)
+
+
+def spec_record(case):
+    """arch, in_c, in_h, in_w, kernel, stride, padding, n_classes, batchnorm, loss."""
+    return [ARCH_CODE[case["arch"]], *case["shape"], case.get("kernel", 0),
+            case.get("stride", 0), case.get("padding", 0), N_CLASSES, int(case["bn"]),
+            LOSS_CODE[case["loss"]]]
+
+
+def run_case(case, seed):
+    torch.manual_seed(seed)
+    model = build_model(case)
+    init_parameters(model)
+    inputs = torch.randn(case["batch"], *case["shape"], dtype=torch.float32)
+    labels = torch.randint(0, N_CLASSES, (case["batch"],))
+    named = list(model.named_parameters())
+    bn_modules = [(str(i), m) for i, m in enumerate(model)
+                  if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d))]
+
+    records = [
+        ("spec", torch.tensor(spec_record(case), dtype=torch.float32)),
+        ("hidden", torch.tensor(case["hidden"], dtype=torch.float32)),
+        ("optim", torch.tensor([LR, MOMENTUM, case["weight_decay"]], dtype=torch.float32)),
+        ("input", inputs),
+        ("labels", labels.to(torch.float32)),
+    ]
+    records += [("init/" + name, p.detach().clone()) for name, p in named]
+
+    optimizer = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM,
+                                weight_decay=case["weight_decay"])
+    model.train()
+    logits = model(inputs)
+    loss = loss_fn(case["loss"], logits, labels)
+    optimizer.zero_grad()
+    loss.backward()
+    records.append(("logits", logits.detach().clone()))
+    records.append(("loss", loss.detach().reshape(1)))
+    records += [("grad/" + name, p.grad.detach().clone()) for name, p in named]
+    optimizer.step()
+
+    logits2 = model(inputs)
+    loss2 = loss_fn(case["loss"], logits2, labels)
+    optimizer.zero_grad()
+    loss2.backward()
+    optimizer.step()
+    records.append(("loss2", loss2.detach().reshape(1)))
+    records += [("final/" + name, p.detach().clone()) for name, p in named]
+    for index, bn in bn_modules:
+        records.append(("running_mean/" + index, bn.running_mean.clone()))
+        records.append(("running_var/" + index, bn.running_var.clone()))
+
+    model.eval()
+    with torch.no_grad():
+        records.append(("eval_logits", model(inputs)))
+    return records
+
+
+def encode(records):
+    out = [b"BNFX", struct.pack("<II", FORMAT_VERSION, len(records))]
+    for name, tensor in records:
+        data = tensor.detach().to(torch.float32).contiguous()
+        name_bytes = name.encode("ascii")
+        out.append(struct.pack("<I", len(name_bytes)) + name_bytes)
+        out.append(struct.pack("<I", data.dim()) + struct.pack("<%dI" % data.dim(), *data.shape))
+        out.append(struct.pack("<%df" % data.numel(), *data.flatten().tolist()))
+    return b"".join(out)
+
+
+def write_atomically(path, payload):
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(payload)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def main():
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
+    out_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
+    os.makedirs(out_dir, exist_ok=True)
+    total = 0
+    for seed, case in enumerate(CASES, start=1):
+        payload = encode(run_case(case, seed))
+        write_atomically(os.path.join(out_dir, case["name"] + ".bin"), payload)
+        total += len(payload)
+        print("%-14s %7d bytes" % (case["name"], len(payload)))
+    print("total %d bytes (torch %s)" % (total, torch.__version__))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# End-to-end tests of `bntrain grid` on the bundled MNIST sample: results, thread-count
+# independence, SIGKILL + resume, configuration mismatch, torn last line, bad ranges.
+set -u
+bin=${BNTRAIN_BINARY:?set by ctest}
+src=${BNTRAIN_SOURCE_DIR:?set by ctest}
+export BNTRAIN_DATA="$src/data"
+work=$(mktemp -d /tmp/bntrain-grid-test.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+passed=0 failed=0
+
+check() { # check DESCRIPTION COMMAND...
+    local what=$1
+    shift
+    if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $what" >&2; fi
+}
+
+# A small grid: 4 gammas x 4 learning rates x 2 restarts, 1 epoch on 1000 images.
+grid=(grid --dataset mnist-sample --gamma 0.5:2:0.5 --log10-lr -2,-1.5,-1,0
+      --restarts 2 --epochs 1 --train-subset 1000 --batch 50 --hidden 64,64 --quiet)
+n_runs=32
+
+# Sorted runs.csv without the seconds column: what must not depend on threads or order.
+results() { tail -n +2 "$1/runs.csv" | cut -d, -f1-10 | sort; }
+data_lines() { tail -n +2 "$1" | grep -c .; }
+
+"$bin" "${grid[@]}" --threads 1 --out "$work/t1"
+check "grid exits 0" test $? -eq 0
+for f in config.json runs.csv cells.csv theory.csv; do
+    check "grid writes $f" test -s "$work/t1/$f"
+done
+check "runs.csv has every run" test "$(data_lines "$work/t1/runs.csv")" -eq $n_runs
+check "cells.csv has every cell" test "$(data_lines "$work/t1/cells.csv")" -eq 16
+check "runs.csv header" test "$(head -1 "$work/t1/runs.csv")" = \
+    "gamma,log10_lr,lr,restart,seed,exploded,exploded_at,train_loss,test_loss,test_acc,seconds"
+check "every cell has both restarts" \
+    test "$(tail -n +2 "$work/t1/cells.csv" | cut -d, -f5 | sort -u)" = "2"
+# The small-lr, small-gamma corner learns; the largest lr at gamma 2 explodes (mse loss).
+check "a small-gamma cell learned (accuracy > 0.35, chance is 0.1)" \
+    awk -F, '$1==0.5 && $7==0 && $10>0.35 {found=1} END {exit !found}' "$work/t1/cells.csv"
+check "a high-lr cell exploded" \
+    awk -F, '$1==2 && $2==0 && $7==1 {found=1} END {exit !found}' "$work/t1/cells.csv"
+check "exploded runs record when" \
+    awk -F, 'NR>1 && $6==1 && $7 !~ /^[0-9]+:[0-9]+$/ {bad=1} END {exit bad}' "$work/t1/runs.csv"
+# Common random numbers: within one restart every cell has the same seed.
+check "seed per restart" test "$(tail -n +2 "$work/t1/runs.csv" | cut -d, -f4,5 | sort -u | wc -l)" -eq 2
+
+"$bin" "${grid[@]}" --threads 2 --out "$work/t2"
+check "1 and 2 threads give identical runs.csv" cmp -s <(results "$work/t1") <(results "$work/t2")
+check "1 and 2 threads give identical cells.csv" cmp -s "$work/t1/cells.csv" "$work/t2/cells.csv"
+
+# Resume with nothing to do leaves the results alone.
+cp "$work/t1/runs.csv" "$work/before.csv"
+"$bin" "${grid[@]}" --threads 2 --out "$work/t1"
+check "resume of a finished grid exits 0" test $? -eq 0
+check "resume of a finished grid adds nothing" cmp -s "$work/before.csv" "$work/t1/runs.csv"
+
+# Kill -9 part-way, then resume: nothing lost, nothing duplicated, same results.
+"$bin" "${grid[@]}" --threads 2 --out "$work/k" &
+pid=$!
+for _ in $(seq 1 200); do
+    [ -f "$work/k/runs.csv" ] && [ "$(data_lines "$work/k/runs.csv")" -ge 6 ] && break
+    sleep 0.05
+done
+kill -9 $pid 2>/dev/null
+wait $pid 2>/dev/null
+killed_at=$(data_lines "$work/k/runs.csv")
+check "the kill happened part-way ($killed_at runs)" test "$killed_at" -lt $n_runs
+"$bin" "${grid[@]}" --threads 2 --out "$work/k"
+check "resume after SIGKILL exits 0" test $? -eq 0
+check "no run lost or duplicated after SIGKILL" test "$(data_lines "$work/k/runs.csv")" -eq $n_runs
+check "resumed results equal the uninterrupted ones" cmp -s <(results "$work/t1") <(results "$work/k")
+
+# A torn last line (a kill mid-write) is dropped, never parsed, and the run is redone.
+cp -r "$work/t1" "$work/torn"
+head -n -1 "$work/torn/runs.csv" > "$work/torn/cut.csv"
+printf '0.5,-2,0.01,1,12' >> "$work/torn/cut.csv"
+mv "$work/torn/cut.csv" "$work/torn/runs.csv"
+"$bin" "${grid[@]}" --threads 1 --out "$work/torn" 2> "$work/torn.err"
+check "torn line: exit 0" test $? -eq 0
+check "torn line: reported" grep -q "torn last line" "$work/torn.err"
+check "torn line: dropped and run redone" cmp -s <(results "$work/t1") <(results "$work/torn")
+
+# SIGTERM: runs in flight are abandoned, the message says how to resume.
+"$bin" "${grid[@]}" --threads 2 --out "$work/term" --force 2> "$work/term.err" &
+pid=$!
+for _ in $(seq 1 200); do
+    [ -f "$work/term/runs.csv" ] && [ "$(data_lines "$work/term/runs.csv")" -ge 3 ] && break
+    sleep 0.05
+done
+kill -TERM $pid
+wait $pid
+status=$?
+if [ "$(data_lines "$work/term/runs.csv")" -lt $n_runs ]; then
+    check "SIGTERM exit status 143" test $status -eq 143
+    check "SIGTERM says how to resume" grep -q "run the same command again" "$work/term.err"
+fi
+"$bin" "${grid[@]}" --threads 2 --out "$work/term"
+check "resume after SIGTERM completes" cmp -s <(results "$work/t1") <(results "$work/term")
+
+# A different configuration pointed at the same folder is refused and says what differs.
+"$bin" "${grid[@]}" --epochs 2 --out "$work/t1" 2> "$work/mismatch.err"
+check "mismatched config: exit 2" test $? -eq 2
+check "mismatched config: names the difference" grep -q "epochs 1 (now 2)" "$work/mismatch.err"
+check "mismatched config: results untouched" cmp -s "$work/before.csv" "$work/t1/runs.csv"
+"$bin" "${grid[@]}" --epochs 2 --restarts 1 --gamma 0.5 --log10-lr -2 --out "$work/t1" --force
+check "--force starts afresh" test "$(data_lines "$work/t1/runs.csv")" -eq 1
+
+# Bad ranges and options are usage errors.
+for bad in "--gamma 1:2:0" "--gamma 2:1:0.5" "--gamma a:2:0.5" "--log10-lr x" "--gamma 1,,2" \
+           "--restarts 0" "--threads -1" "--log10-lr -3:0:-1" "--color-scale rainbow"; do
+    # shellcheck disable=SC2086
+    "$bin" grid --dataset mnist-sample $bad --out "$work/bad" 2> /dev/null
+    check "bad option '$bad' exits 2" test $? -eq 2
+done
+check "bad options wrote nothing" test ! -e "$work/bad"
+
+echo "test_grid: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,404 @@
+/* Parity with PyTorch: replays two SGD steps of small fc and cnn networks (BatchNorm on and off,
+ * mse and cross-entropy, with and without weight decay, padded and unpadded convolutions) and
+ * compares every tensor with the reference that tests/make_fixtures.py recorded from PyTorch in
+ * tests/fixtures/: first train-mode logits, loss, every parameter gradient, the second loss, the
+ * parameters and BatchNorm running statistics after two steps, and the eval-mode logits.
+ *
+ * Error measure, one number per tensor: max_i |c_i - ref_i| / max(max_i |ref_i|, floor), the
+ * worst deviation relative to the tensor's own scale. A real bug (a wrong eps, a missing 1/N,
+ * a transposed index, a dropped term) moves the large entries too and shows as 1e-3 or far
+ * more; float32 accumulation-order differences stay near 1e-6. Elementwise relative errors
+ * would instead be dominated by entries that happen to be near zero. The floor matters only for
+ * the tensors whose exact value is zero (see GRAD_FLOOR).
+ *
+ * Parameters after two steps are compared through the update: the error of final parameters is
+ * divided by max |final_ref - init|, not by max |final_ref|, so that a wrong learning rate,
+ * momentum or weight-decay term cannot hide below the size of the weights themselves. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bntrain/layers.h"
+#include "bntrain/model.h"
+#include "bntrain/optim.h"
+#include "check.h"
+#include "fixture.h"
+
+/* The acceptance threshold for every tensor. */
+#define PARITY_TOL 1e-4
+
+/* The bias of a Linear or Conv2d that feeds a BatchNorm has an exactly zero gradient (the
+ * batch mean removes it), so both engines return rounding noise there (~1e-7 of the largest
+ * gradient), and its two-step update is tiny (weight decay only) next to the float32 spacing
+ * of its value (one ulp of a 0.3 bias is 3e-8). Each tensor's scale is therefore floored at
+ * this fraction of the largest gradient (or update) in the network; every other tensor's own
+ * scale is above the floor and its error is measured against its own size. */
+#define GRAD_FLOOR 1e-2
+
+static const char *const case_names[] = {
+    "fc_bn_mse",  "fc_bn_ce",  "fc_nobn_mse",  "fc_nobn_ce",
+    "cnn_bn_mse", "cnn_bn_ce", "cnn_nobn_mse", "cnn_nobn_ce",
+};
+
+#define SPEC_FIELDS 10 /* arch, in c h w, kernel, stride, padding, n_classes, batchnorm, loss */
+
+/* One parameter tensor of the model: where it lives in the flat arena and its reference name
+ * (the PyTorch parameter name, taken from the fixture). */
+typedef struct {
+    size_t offset, count;
+    const char *name;
+} param_tensor;
+
+typedef struct {
+    const char *case_name;
+    const fixture *fx;
+    bn_model model;
+    bn_loss loss;
+    float lr, momentum, weight_decay;
+    size_t batch, n_tensors;
+    param_tensor tensors[2 * BN_MAX_LAYERS];
+    uint8_t *labels;
+    float *dlogits, *init_params;
+} parity_case;
+
+/* ---- comparison ---- */
+
+static double max_abs(const float *x, size_t n) {
+    double m = 0.0;
+    for (size_t i = 0; i < n; i++)
+        if (fabs((double)x[i]) > m) m = fabs((double)x[i]);
+    return m;
+}
+
+static double max_abs_diff(const float *a, const float *b, size_t n) {
+    double m = 0.0;
+    for (size_t i = 0; i < n; i++)
+        if (fabs((double)a[i] - (double)b[i]) > m) m = fabs((double)a[i] - (double)b[i]);
+    return m;
+}
+
+/* Prints one line per tensor and counts it as a check against PARITY_TOL. */
+static void report(const parity_case *pc, const char *what, double diff, double scale) {
+    double err = diff / (scale > 1e-30 ? scale : 1e-30);
+    printf("%-13s %-26s max rel err %.3e  (max abs diff %.3e, scale %.3e)\n", pc->case_name, what,
+           err, diff, scale);
+    CHECK_MSG(err <= PARITY_TOL, "%s %s: relative error %.3e > %.0e", pc->case_name, what, err,
+              PARITY_TOL);
+}
+
+/* Looks up a record that must exist with exactly count floats. */
+static const float *expect(const parity_case *pc, const char *name, size_t count) {
+    const fixture_tensor *t = fixture_get(pc->fx, name);
+    CHECK_MSG(t != NULL, "%s: fixture has no record %s", pc->case_name, name);
+    if (!t) return NULL;
+    CHECK_MSG(t->count == count, "%s: %s has %zu floats, the C model %zu", pc->case_name, name,
+              t->count, count);
+    return t->count == count ? t->data : NULL;
+}
+
+static void compare_plain(const parity_case *pc, const char *name, const float *c, size_t n) {
+    const float *ref = expect(pc, name, n);
+    if (ref) report(pc, name, max_abs_diff(c, ref, n), max_abs(ref, n));
+}
+
+/* ---- building the case from the fixture ---- */
+
+/* A spec field must be a small non-negative integer; floats hold those exactly. */
+static int spec_field(const float *spec, size_t i, size_t limit, size_t *out) {
+    float v = spec[i];
+    if (!(v >= 0.0f && v <= (float)limit) || v != (float)(size_t)v) return -1;
+    *out = (size_t)v;
+    return 0;
+}
+
+static int read_spec(parity_case *pc, bn_model_spec *spec) {
+    const fixture_tensor *s = fixture_get(pc->fx, "spec"), *h = fixture_get(pc->fx, "hidden");
+    const fixture_tensor *o = fixture_get(pc->fx, "optim"), *in = fixture_get(pc->fx, "input");
+    if (!s || s->count != SPEC_FIELDS || !h || h->count == 0 || h->count > BN_MAX_HIDDEN || !o ||
+        o->count != 3 || !in || in->ndim != 4)
+        return -1;
+    size_t f[SPEC_FIELDS];
+    for (size_t i = 0; i < SPEC_FIELDS; i++)
+        if (spec_field(s->data, i, 100000, &f[i])) return -1;
+    if (f[0] > 1 || f[8] > 1 || f[9] > 1 || f[7] == 0 || f[7] > 256) return -1;
+    model_spec_paper(spec, f[0] == 0 ? ARCH_FC : ARCH_CNN, f[1], f[2], f[3], (int)f[8]);
+    spec->kernel = f[4];
+    spec->stride = f[5];
+    spec->padding = f[6];
+    spec->n_classes = f[7];
+    spec->n_hidden = h->count;
+    for (size_t i = 0; i < h->count; i++)
+        if (spec_field(h->data, i, 100000, &spec->hidden[i])) return -1;
+    pc->loss = f[9] == 0 ? LOSS_MSE : LOSS_CE;
+    pc->lr = o->data[0];
+    pc->momentum = o->data[1];
+    pc->weight_decay = o->data[2];
+    pc->batch = in->dims[0];
+    return in->dims[1] == f[1] && in->dims[2] == f[2] && in->dims[3] == f[3] ? 0 : -1;
+}
+
+/* The model's parameter tensors in arena order, named after the fixture's init/ records in
+ * file order (the script writes them in PyTorch parameters() order, which the arena follows). */
+static int list_tensors(parity_case *pc) {
+    size_t n = 0, next_init = 0;
+    for (size_t i = 0; i < pc->model.n_layers; i++) {
+        const bn_layer *l = &pc->model.layers[i];
+        if (l->kind == LAYER_LINEAR || l->kind == LAYER_CONV) {
+            pc->tensors[n++] = (param_tensor){l->weight, l->n_weight, NULL};
+            pc->tensors[n++] = (param_tensor){l->bias, l->out_c, NULL};
+        } else if (l->kind == LAYER_BATCHNORM) {
+            pc->tensors[n++] = (param_tensor){l->gamma, l->out_c, NULL};
+            pc->tensors[n++] = (param_tensor){l->beta, l->out_c, NULL};
+        }
+    }
+    pc->n_tensors = n;
+    for (size_t k = 0; k < pc->fx->n_tensors; k++) {
+        const fixture_tensor *t = &pc->fx->tensors[k];
+        if (strncmp(t->name, "init/", 5) != 0) continue;
+        if (next_init == n || t->count != pc->tensors[next_init].count) return -1;
+        pc->tensors[next_init++].name = t->name + 5;
+    }
+    return next_init == n ? 0 : -1;
+}
+
+/* Initial parameters from the fixture; running statistics at PyTorch's 0 / 1, velocity 0. */
+static void load_initial_state(parity_case *pc) {
+    bn_model *m = &pc->model;
+    char name[FIXTURE_MAX_NAME + 16];
+    for (size_t i = 0; i < pc->n_tensors; i++) {
+        const param_tensor *p = &pc->tensors[i];
+        snprintf(name, sizeof name, "init/%s", p->name);
+        memcpy(m->params + p->offset, fixture_get(pc->fx, name)->data, p->count * sizeof(float));
+    }
+    for (size_t i = 0; i < m->n_layers; i++) {
+        const bn_layer *l = &m->layers[i];
+        if (l->kind != LAYER_BATCHNORM) continue;
+        for (size_t c = 0; c < l->out_c; c++) {
+            m->buffers[l->running_mean + c] = 0.0f;
+            m->buffers[l->running_var + c] = 1.0f;
+        }
+    }
+    memset(m->velocity, 0, m->n_params * sizeof(float));
+    memcpy(pc->init_params, m->params, m->n_params * sizeof(float));
+}
+
+static int read_labels(parity_case *pc) {
+    const float *labels = expect(pc, "labels", pc->batch);
+    if (!labels) return -1;
+    for (size_t i = 0; i < pc->batch; i++) {
+        float v = labels[i];
+        if (!(v >= 0.0f && v < (float)pc->model.spec.n_classes) || v != (float)(int)v) return -1;
+        pc->labels[i] = (uint8_t)v;
+    }
+    return 0;
+}
+
+/* ---- the replayed steps ---- */
+
+/* Train-mode forward, loss and backward into zeroed gradients; returns the loss. */
+static double train_forward_backward(parity_case *pc, const float *input, const float **logits) {
+    bn_model *m = &pc->model;
+    *logits = model_forward(m, input, pc->batch, 1);
+    double loss = loss_forward_backward(pc->loss, pc->dlogits, *logits, pc->labels, pc->batch,
+                                        m->spec.n_classes);
+    memset(m->grads, 0, m->n_params * sizeof(float));
+    model_backward(m, input, pc->dlogits, pc->batch, 1);
+    return loss;
+}
+
+static void sgd(parity_case *pc) {
+    bn_model *m = &pc->model;
+    size_t n_bad = sgd_step(m->params, m->grads, m->velocity, m->n_params, pc->lr, pc->momentum,
+                            pc->weight_decay);
+    CHECK_MSG(n_bad == 0, "%s: %zu non-finite parameters after a step", pc->case_name, n_bad);
+}
+
+static void compare_loss(const parity_case *pc, const char *name, double loss) {
+    const float *ref = expect(pc, name, 1);
+    if (ref) report(pc, name, fabs(loss - (double)ref[0]), fabs((double)ref[0]));
+}
+
+/* Gradients of the first step, each against max(its own scale, GRAD_FLOOR x the largest). */
+static void compare_gradients(const parity_case *pc) {
+    const bn_model *m = &pc->model;
+    char name[FIXTURE_MAX_NAME + 16];
+    const float *refs[2 * BN_MAX_LAYERS];
+    double largest = 0.0;
+    for (size_t i = 0; i < pc->n_tensors; i++) {
+        snprintf(name, sizeof name, "grad/%s", pc->tensors[i].name);
+        refs[i] = expect(pc, name, pc->tensors[i].count);
+        if (refs[i]) largest = fmax(largest, max_abs(refs[i], pc->tensors[i].count));
+    }
+    for (size_t i = 0; i < pc->n_tensors; i++) {
+        const param_tensor *p = &pc->tensors[i];
+        if (!refs[i]) continue;
+        snprintf(name, sizeof name, "grad/%s", p->name);
+        double scale = fmax(max_abs(refs[i], p->count), GRAD_FLOOR * largest);
+        report(pc, name, max_abs_diff(m->grads + p->offset, refs[i], p->count), scale);
+    }
+}
+
+/* Largest |ref - init| of one tensor: the size of its two-step update. */
+static double update_size(const float *ref, const float *init, size_t n) {
+    return max_abs_diff(ref, init, n);
+}
+
+/* Parameters after two steps, measured against the size of each tensor's update. */
+static void compare_final_params(const parity_case *pc) {
+    const bn_model *m = &pc->model;
+    char name[FIXTURE_MAX_NAME + 16];
+    const float *refs[2 * BN_MAX_LAYERS];
+    double largest = 0.0;
+    for (size_t i = 0; i < pc->n_tensors; i++) {
+        const param_tensor *p = &pc->tensors[i];
+        snprintf(name, sizeof name, "final/%s", p->name);
+        refs[i] = expect(pc, name, p->count);
+        if (refs[i])
+            largest = fmax(largest, update_size(refs[i], pc->init_params + p->offset, p->count));
+    }
+    for (size_t i = 0; i < pc->n_tensors; i++) {
+        const param_tensor *p = &pc->tensors[i];
+        if (!refs[i]) continue;
+        snprintf(name, sizeof name, "final/%s", p->name);
+        double scale =
+            fmax(update_size(refs[i], pc->init_params + p->offset, p->count), GRAD_FLOOR * largest);
+        report(pc, name, max_abs_diff(m->params + p->offset, refs[i], p->count), scale);
+    }
+}
+
+/* Running statistics, paired with the fixture's BatchNorm modules by the gamma's name "k.weight"
+ * of the same module k. */
+static void compare_running_stats(const parity_case *pc) {
+    const bn_model *m = &pc->model;
+    char name[FIXTURE_MAX_NAME + 32];
+    size_t tensor = 0;
+    for (size_t i = 0; i < m->n_layers; i++) {
+        const bn_layer *l = &m->layers[i];
+        if (l->kind == LAYER_LINEAR || l->kind == LAYER_CONV) tensor += 2;
+        if (l->kind != LAYER_BATCHNORM) continue;
+        const char *gamma_name = pc->tensors[tensor].name;
+        int module_len = (int)strcspn(gamma_name, ".");
+        snprintf(name, sizeof name, "running_mean/%.*s", module_len, gamma_name);
+        compare_plain(pc, name, m->buffers + l->running_mean, l->out_c);
+        snprintf(name, sizeof name, "running_var/%.*s", module_len, gamma_name);
+        compare_plain(pc, name, m->buffers + l->running_var, l->out_c);
+        tensor += 2;
+    }
+}
+
+static void replay(parity_case *pc) {
+    bn_model *m = &pc->model;
+    const float *input = expect(pc, "input", pc->batch * model_input_size(m));
+    if (!input) return;
+    size_t n_logits = pc->batch * m->spec.n_classes;
+    const float *logits;
+    double loss = train_forward_backward(pc, input, &logits);
+    compare_plain(pc, "logits", logits, n_logits);
+    compare_loss(pc, "loss", loss);
+    compare_gradients(pc);
+    sgd(pc);
+    compare_loss(pc, "loss2", train_forward_backward(pc, input, &logits));
+    sgd(pc);
+    compare_final_params(pc);
+    compare_running_stats(pc);
+    compare_plain(pc, "eval_logits", model_forward(m, input, pc->batch, 0), n_logits);
+}
+
+/* ---- driver ---- */
+
+/* dir/name.bin into path; a path too long for the buffer is an error, not a truncation. */
+static int fixture_path(char *path, size_t size, const char *dir, const char *name) {
+    int len = snprintf(path, size, "%s/%s.bin", dir, name);
+    CHECK_MSG(len > 0 && (size_t)len < size, "fixture path too long: %s/%s.bin", dir, name);
+    return len > 0 && (size_t)len < size ? 0 : -1;
+}
+
+static void run_case(const char *dir, const char *case_name) {
+    char path[4096];
+    if (fixture_path(path, sizeof path, dir, case_name)) return;
+    fixture fx;
+    bn_error err = {{0}};
+    int loaded = fixture_load(&fx, path, &err) == 0;
+    CHECK_MSG(loaded, "%s", err.msg);
+    if (!loaded) return;
+    parity_case pc = {.case_name = case_name, .fx = &fx};
+    bn_model_spec spec;
+    int ok = read_spec(&pc, &spec) == 0;
+    CHECK_MSG(ok, "%s: bad spec, hidden, optim or input record", path);
+    if (ok) {
+        ok = model_create(&pc.model, &spec, pc.batch, &err) == 0;
+        CHECK_MSG(ok, "%s: %s", path, err.msg);
+    }
+    if (ok) {
+        ok = list_tensors(&pc) == 0;
+        CHECK_MSG(ok, "%s: init/ records do not match the model's parameter tensors", path);
+    }
+    if (ok) {
+        pc.labels = malloc(pc.batch);
+        pc.dlogits = malloc(pc.batch * spec.n_classes * sizeof(float));
+        pc.init_params = malloc(pc.model.n_params * sizeof(float));
+        ok = pc.labels && pc.dlogits && pc.init_params && read_labels(&pc) == 0;
+        CHECK_MSG(ok, "%s: out of memory or bad labels", path);
+    }
+    if (ok) {
+        load_initial_state(&pc);
+        replay(&pc);
+    }
+    free(pc.labels);
+    free(pc.dlogits);
+    free(pc.init_params);
+    if (pc.model.params) model_free(&pc.model);
+    fixture_free(&fx);
+}
+
+/* Parses a byte buffer as a fixture and releases it; returns the parse status. */
+static int parse_bytes(const unsigned char *bytes, size_t size, bn_error *err) {
+    fixture fx = {0, NULL};
+    int status = fixture_parse(&fx, bytes, size, "corrupt", err);
+    fixture_free(&fx);
+    return status;
+}
+
+/* A corrupt fixture must be refused with a message, never read past its end (run under the
+ * sanitizers, an over-read here is an error): every short prefix of a real fixture, a sample
+ * of longer ones, a trailing byte, a wrong magic and an absurd name length. */
+static void test_corrupt_fixtures(const char *dir) {
+    char path[4096];
+    bn_error err = {{0}};
+    fixture fx;
+    CHECK(fixture_load(&fx, "/nonexistent/fixture.bin", &err) != 0 && err.msg[0]);
+    if (fixture_path(path, sizeof path, dir, case_names[0])) return;
+    FILE *f = fopen(path, "rb");
+    long size = f ? fixture_file_size(f) : -1;
+    unsigned char *bytes = size > 0 ? malloc((size_t)size + 1) : NULL;
+    int ok = bytes && fread(bytes, 1, (size_t)size, f) == (size_t)size;
+    if (f) fclose(f);
+    CHECK_MSG(ok, "%s: cannot read", path);
+    if (ok) {
+        size_t n = (size_t)size;
+        CHECK(parse_bytes(bytes, n, &err) == 0);
+        for (size_t len = 0; len < n; len += len < 64 ? 1 : 509)
+            CHECK_MSG(parse_bytes(bytes, len, &err) != 0, "prefix of %zu bytes accepted", len);
+        CHECK(parse_bytes(bytes, n - 1, &err) != 0);
+        bytes[n] = 0;
+        CHECK(parse_bytes(bytes, n + 1, &err) != 0);
+        printf("trailing byte refused: %s\n", err.msg);
+        bytes[12] = 0xff; /* first record's name length: 255 + bytes that are not a name */
+        CHECK(parse_bytes(bytes, n, &err) != 0);
+        bytes[0] = 'X';
+        CHECK(parse_bytes(bytes, n, &err) != 0);
+        printf("bad magic refused: %s\n", err.msg);
+    }
+    free(bytes);
+}
+
+int main(void) {
+    const char *root = getenv("BNTRAIN_SOURCE_DIR");
+    char dir[4096];
+    /* ctest sets BNTRAIN_SOURCE_DIR; run by hand from the repository root otherwise. */
+    snprintf(dir, sizeof dir, "%s/tests/fixtures", root && *root ? root : ".");
+    for (size_t i = 0; i < sizeof case_names / sizeof case_names[0]; i++)
+        run_case(dir, case_names[i]);
+    test_corrupt_fixtures(dir);
+    return check_summary("test_parity");
+}
