@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# The command line: help and version, usage errors (exit 2), runtime errors (exit 1) with one
+# line naming the file or option, --json output, explosions as results, reproducible output.
+set -u
+bin=${BNTRAIN_BINARY:?set by ctest}
+src=${BNTRAIN_SOURCE_DIR:?set by ctest}
+export BNTRAIN_DATA="$src/data"
+work=$(mktemp -d /tmp/bntrain-cli-test.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+passed=0 failed=0
+
+check() {
+    local what=$1
+    shift
+    if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $what" >&2; fi
+}
+
+status_of() { "$@" > "$work/out" 2> "$work/err"; echo $?; }
+
+check "--help exits 0" test "$(status_of "$bin" --help)" -eq 0
+check "--help lists the commands" grep -q "grid" "$work/out"
+check "--version exits 0" test "$(status_of "$bin" --version)" -eq 0
+check "--version prints the version" grep -Eq "^bntrain [0-9]+\.[0-9]+\.[0-9]+$" "$work/out"
+for cmd in train grid theory plot; do
+    check "help $cmd exits 0" test "$(status_of "$bin" help "$cmd")" -eq 0
+    check "help $cmd prints usage to stdout" grep -q "usage: bntrain $cmd" "$work/out"
+    check "$cmd --help exits 0" test "$(status_of "$bin" "$cmd" --help)" -eq 0
+done
+check "no command exits 2" test "$(status_of "$bin")" -eq 2
+check "unknown command exits 2" test "$(status_of "$bin" frobnicate)" -eq 2
+check "unknown command is named" grep -q "frobnicate" "$work/err"
+check "help for an unknown command exits 2" test "$(status_of "$bin" help frobnicate)" -eq 2
+
+t=(train --dataset mnist-sample --train-subset 256 --batch 32 --epochs 1 --hidden 32)
+usage_cases=("--lr 0" "--lr -1" "--lr abc" "--gamma x" "--gamma 1e400" "--dataset nope"
+             "--arch rnn" "--loss hinge" "--batch 0" "--epochs -2" "--bogus" "--momentum 1"
+             "--hidden 10,0" "--arch cnn --kernel 40" "--batch 100000")
+for c in "${usage_cases[@]}"; do
+    # shellcheck disable=SC2086
+    check "train $c exits 2" test "$(status_of "$bin" "${t[@]}" $c)" -eq 2
+    check "train $c: one line on stderr" test "$(wc -l < "$work/err")" -eq 1
+done
+check "train without --dataset exits 2" test "$(status_of "$bin" train --lr 0.1)" -eq 2
+
+check "missing data exits 1" \
+    test "$(status_of "$bin" train --dataset mnist --data-dir "$work/none" --epochs 1)" -eq 1
+check "missing data names the file" grep -q "$work/none/mnist/train-images-idx3-ubyte" "$work/err"
+mkdir -p "$work/broken/mnist-sample"
+cp "$src"/data/mnist-sample/*.gz "$work/broken/mnist-sample/"
+head -c 1000 "$src/data/mnist-sample/t10k-images-idx3-ubyte.gz" \
+    > "$work/broken/mnist-sample/t10k-images-idx3-ubyte.gz"
+check "corrupt data exits 1" \
+    test "$(status_of "$bin" "${t[@]}" --data-dir "$work/broken")" -eq 1
+check "corrupt data: one line naming the file" grep -q "t10k-images-idx3-ubyte.gz" "$work/err"
+
+check "train exits 0" test "$(status_of "$bin" "${t[@]}" --gamma 0.5 --lr 0.05 --json)" -eq 0
+check "--json prints one object per epoch" \
+    python3 -c 'import json,sys; [json.loads(l) for l in open(sys.argv[1])]' "$work/out"
+check "--json has the fields" grep -q '"epoch": 1, "train_loss": .*"test_loss": .*"test_acc": .*"seconds"' "$work/out"
+sed 's/"seconds.*//' "$work/out" > "$work/first"
+"$bin" "${t[@]}" --gamma 0.5 --lr 0.05 --json | sed 's/"seconds.*//' > "$work/second"
+check "same seed and options: identical output" cmp -s "$work/first" "$work/second"
+"$bin" "${t[@]}" --gamma 0.5 --lr 0.05 --json --seed 2 | sed 's/"seconds.*//' > "$work/third"
+check "another seed: other output" test -n "$(cmp "$work/first" "$work/third")"
+
+check "an explosion exits 0" test "$(status_of "$bin" "${t[@]}" --gamma 4 --lr 10)" -eq 0
+check "an explosion says when" grep -Eq "exploded at epoch 1, step [0-9]+" "$work/out"
+check "an explosion in json" \
+    test "$(status_of "$bin" "${t[@]}" --gamma 4 --lr 10 --json)" -eq 0
+check "json explosion record" grep -q '"exploded": true' "$work/out"
+
+echo "test_cli: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
