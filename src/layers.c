@@ -1,10 +1,12 @@
 /* Layer kernels: linear, convolution (lowered to GEMM), BatchNorm, ReLU and the two losses.
- * Plain functions over explicit buffers; backward passes accumulate. */
+ * Plain functions over explicit buffers; see layers.h for how gradients are written. */
 #include "bntrain/layers.h"
 
 #include <cblas.h>
 #include <math.h>
 #include <string.h>
+
+#include "bntrain/simd.h"
 
 void linear_forward(float *out, const float *in, const float *weight, const float *bias,
                     size_t batch, size_t in_dim, size_t out_dim) {
@@ -13,21 +15,24 @@ void linear_forward(float *out, const float *in, const float *weight, const floa
                 1.0f, in, (int)in_dim, weight, (int)in_dim, 1.0f, out, (int)out_dim);
 }
 
-/* Column sums of a batch x dim matrix, accumulated into sums (bias gradients). */
-static void add_column_sums(float *sums, const float *m, size_t batch, size_t dim) {
+/* Bias gradients: column sums of a batch x dim matrix, written or added into sums. */
+BN_HOT static void column_sums(float *sums, const float *m, size_t batch, size_t dim,
+                               int accumulate) {
+    if (!accumulate) memset(sums, 0, dim * sizeof *sums);
     for (size_t n = 0; n < batch; n++)
         for (size_t j = 0; j < dim; j++) sums[j] += m[n * dim + j];
 }
 
 void linear_backward(float *din, float *dweight, float *dbias, const float *dout,
                      const float *in, const float *weight, size_t batch, size_t in_dim,
-                     size_t out_dim) {
+                     size_t out_dim, int accumulate) {
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)out_dim, (int)in_dim, (int)batch,
-                1.0f, dout, (int)out_dim, in, (int)in_dim, 1.0f, dweight, (int)in_dim);
-    add_column_sums(dbias, dout, batch, out_dim);
+                1.0f, dout, (int)out_dim, in, (int)in_dim, accumulate ? 1.0f : 0.0f, dweight,
+                (int)in_dim);
+    column_sums(dbias, dout, batch, out_dim, accumulate);
     if (din)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)batch, (int)in_dim,
-                    (int)out_dim, 1.0f, dout, (int)out_dim, weight, (int)in_dim, 1.0f, din,
+                    (int)out_dim, 1.0f, dout, (int)out_dim, weight, (int)in_dim, 0.0f, din,
                     (int)in_dim);
 }
 
@@ -112,12 +117,14 @@ void conv_forward(float *out, const float *in, const float *weight, const float 
 }
 
 void conv_backward(float *din, float *dweight, float *dbias, const float *dout, const float *in,
-                   const float *weight, const conv_shape *s, size_t batch, float *workspace) {
+                   const float *weight, const conv_shape *s, size_t batch, float *workspace,
+                   int accumulate) {
     size_t patch = conv_patch_size(s), pixels = s->out_height * s->out_width;
     size_t width = batch * pixels;
     float *cols = workspace, *dproduct = workspace + patch * width;
     /* Re-lowering the input is cheaper than keeping every layer's columns alive. */
     im2col(cols, in, s, batch);
+    if (!accumulate) memset(dbias, 0, s->out_channels * sizeof *dbias);
     for (size_t n = 0; n < batch; n++)
         for (size_t co = 0; co < s->out_channels; co++) {
             const float *src = dout + (n * s->out_channels + co) * pixels;
@@ -130,54 +137,104 @@ void conv_backward(float *din, float *dweight, float *dbias, const float *dout, 
             dbias[co] += sum;
         }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)s->out_channels, (int)patch,
-                (int)width, 1.0f, dproduct, (int)width, cols, (int)width, 1.0f, dweight,
-                (int)patch);
+                (int)width, 1.0f, dproduct, (int)width, cols, (int)width,
+                accumulate ? 1.0f : 0.0f, dweight, (int)patch);
     if (!din) return;
     /* The columns are no longer needed: their space receives the column gradients. */
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)patch, (int)width,
                 (int)s->out_channels, 1.0f, weight, (int)patch, dproduct, (int)width, 0.0f,
                 cols, (int)width);
+    memset(din, 0, batch * s->in_channels * s->in_height * s->in_width * sizeof *din);
     col2im_add(din, cols, s, batch);
 }
 
-/* Mean and biased variance of one channel over the batch, accumulated in double. */
-static void channel_moments(const float *in, size_t batch, size_t channels, size_t spatial,
-                            size_t c, double *mean, double *var) {
-    double sum = 0.0;
-    for (size_t n = 0; n < batch; n++) {
-        const float *x = in + (n * channels + c) * spatial;
-        for (size_t p = 0; p < spatial; p++) sum += x[p];
-    }
-    double count = (double)(batch * spatial), mu = sum / count, sq = 0.0;
-    for (size_t n = 0; n < batch; n++) {
-        const float *x = in + (n * channels + c) * spatial;
-        for (size_t p = 0; p < spatial; p++) sq += ((double)x[p] - mu) * ((double)x[p] - mu);
-    }
-    *mean = mu;
-    *var = sq / count;
+/* BatchNorm statistics are accumulated in double, in a fixed order, so that they do not
+ * depend on the vector width. Channels are processed in blocks so that the per-channel
+ * accumulators live on the stack (nothing is allocated). */
+#define BN_BLOCK 256
+
+/* Sum of a contiguous row in double: eight float lanes summed in a fixed pattern, which the
+ * compiler vectorises without changing the result. */
+BN_HOT static double row_sum(const float *x, size_t n) {
+    double lanes[8] = {0};
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (size_t k = 0; k < 8; k++) lanes[k] += x[i + k];
+    double total = 0.0;
+    for (; i < n; i++) total += x[i];
+    for (size_t k = 0; k < 8; k++) total += lanes[k];
+    return total;
 }
 
-/* out = (in - mean) * rstd * gamma + beta over one channel. */
-static void channel_affine(float *out, const float *in, size_t batch, size_t channels,
-                           size_t spatial, size_t c, float mean, float scale, float shift) {
+/* Sum of (x - mean)^2 over a row, same pattern. */
+BN_HOT static double row_sq_dev(const float *x, size_t n, double mean) {
+    double lanes[8] = {0};
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (size_t k = 0; k < 8; k++) lanes[k] += ((double)x[i + k] - mean) * ((double)x[i + k] - mean);
+    double total = 0.0;
+    for (; i < n; i++) total += ((double)x[i] - mean) * ((double)x[i] - mean);
+    for (size_t k = 0; k < 8; k++) total += lanes[k];
+    return total;
+}
+
+/* Per-channel mean and biased variance of channels [c0, c0 + nc), two passes. With one
+ * location per channel (after a linear layer) the loops run along the channels, which are
+ * contiguous; otherwise along each channel's contiguous rows. */
+BN_HOT static void block_moments(const float *in, size_t batch, size_t channels, size_t spatial,
+                                 size_t c0, size_t nc, double *mean, double *var) {
+    for (size_t c = 0; c < nc; c++) mean[c] = var[c] = 0.0;
     for (size_t n = 0; n < batch; n++) {
-        const float *x = in + (n * channels + c) * spatial;
-        float *y = out + (n * channels + c) * spatial;
-        for (size_t p = 0; p < spatial; p++) y[p] = (x[p] - mean) * scale + shift;
+        const float *x = in + (n * channels + c0) * spatial;
+        if (spatial == 1)
+            for (size_t c = 0; c < nc; c++) mean[c] += x[c];
+        else
+            for (size_t c = 0; c < nc; c++) mean[c] += row_sum(x + c * spatial, spatial);
+    }
+    double count = (double)(batch * spatial);
+    for (size_t c = 0; c < nc; c++) mean[c] /= count;
+    for (size_t n = 0; n < batch; n++) {
+        const float *x = in + (n * channels + c0) * spatial;
+        if (spatial == 1)
+            for (size_t c = 0; c < nc; c++) var[c] += ((double)x[c] - mean[c]) * ((double)x[c] - mean[c]);
+        else
+            for (size_t c = 0; c < nc; c++) var[c] += row_sq_dev(x + c * spatial, spatial, mean[c]);
+    }
+    for (size_t c = 0; c < nc; c++) var[c] /= count;
+}
+
+/* out = (in - shift_in) * scale + shift_out per channel, for channels [c0, c0 + nc). */
+BN_HOT static void block_affine(float *out, const float *in, size_t batch, size_t channels,
+                                size_t spatial, size_t c0, size_t nc, const float *shift_in,
+                                const float *scale, const float *shift_out) {
+    for (size_t n = 0; n < batch; n++) {
+        const float *x = in + (n * channels + c0) * spatial;
+        float *y = out + (n * channels + c0) * spatial;
+        if (spatial == 1) {
+            for (size_t c = 0; c < nc; c++) y[c] = (x[c] - shift_in[c]) * scale[c] + shift_out[c];
+            continue;
+        }
+        for (size_t c = 0; c < nc; c++)
+            for (size_t p = 0; p < spatial; p++)
+                y[c * spatial + p] = (x[c * spatial + p] - shift_in[c]) * scale[c] + shift_out[c];
     }
 }
 
 void batchnorm_forward(float *out, float *mean, float *rstd, float *batch_var, const float *in,
                        const float *gamma, const float *beta, size_t batch, size_t channels,
                        size_t spatial) {
-    for (size_t c = 0; c < channels; c++) {
-        double mu, var;
-        channel_moments(in, batch, channels, spatial, c, &mu, &var);
-        mean[c] = (float)mu;
-        batch_var[c] = (float)var;
-        rstd[c] = (float)(1.0 / sqrt(var + (double)BN_EPS));
-        channel_affine(out, in, batch, channels, spatial, c, mean[c], rstd[c] * gamma[c],
-                       beta[c]);
+    for (size_t c0 = 0; c0 < channels; c0 += BN_BLOCK) {
+        size_t nc = channels - c0 < BN_BLOCK ? channels - c0 : BN_BLOCK;
+        double mu[BN_BLOCK], var[BN_BLOCK];
+        float scale[BN_BLOCK];
+        block_moments(in, batch, channels, spatial, c0, nc, mu, var);
+        for (size_t c = 0; c < nc; c++) {
+            mean[c0 + c] = (float)mu[c];
+            batch_var[c0 + c] = (float)var[c];
+            rstd[c0 + c] = (float)(1.0 / sqrt(var[c] + (double)BN_EPS));
+            scale[c] = rstd[c0 + c] * gamma[c0 + c];
+        }
+        block_affine(out, in, batch, channels, spatial, c0, nc, mean + c0, scale, beta + c0);
     }
 }
 
@@ -195,83 +252,130 @@ void batchnorm_update_running(float *running_mean, float *running_var, const flo
 void batchnorm_forward_eval(float *out, const float *in, const float *gamma, const float *beta,
                             const float *running_mean, const float *running_var, size_t batch,
                             size_t channels, size_t spatial) {
-    for (size_t c = 0; c < channels; c++) {
-        float rstd = 1.0f / sqrtf(running_var[c] + BN_EPS);
-        channel_affine(out, in, batch, channels, spatial, c, running_mean[c], rstd * gamma[c],
-                       beta[c]);
+    for (size_t c0 = 0; c0 < channels; c0 += BN_BLOCK) {
+        size_t nc = channels - c0 < BN_BLOCK ? channels - c0 : BN_BLOCK;
+        float scale[BN_BLOCK];
+        for (size_t c = 0; c < nc; c++)
+            scale[c] = gamma[c0 + c] / sqrtf(running_var[c0 + c] + BN_EPS);
+        block_affine(out, in, batch, channels, spatial, c0, nc, running_mean + c0, scale,
+                     beta + c0);
     }
 }
 
-/* Sums over one channel of dout and of dout * xhat, xhat = (in - mean) * rstd. */
-static void channel_grad_sums(const float *dout, const float *in, size_t batch, size_t channels,
-                              size_t spatial, size_t c, float mean, float rstd, double *sum_dout,
-                              double *sum_dout_xhat) {
-    double s = 0.0, sx = 0.0;
+/* Per-channel sums of dout and of dout * xhat, xhat = (in - mean) * rstd, in double. */
+BN_HOT static void block_grad_sums(const float *dout, const float *in, size_t batch,
+                                   size_t channels, size_t spatial, size_t c0, size_t nc,
+                                   const float *mean, const float *rstd, double *sum_dout,
+                                   double *sum_dout_xhat) {
+    for (size_t c = 0; c < nc; c++) sum_dout[c] = sum_dout_xhat[c] = 0.0;
     for (size_t n = 0; n < batch; n++) {
-        const float *g = dout + (n * channels + c) * spatial;
-        const float *x = in + (n * channels + c) * spatial;
-        for (size_t p = 0; p < spatial; p++) {
-            s += g[p];
-            sx += (double)g[p] * ((x[p] - mean) * rstd);
+        const float *g = dout + (n * channels + c0) * spatial;
+        const float *x = in + (n * channels + c0) * spatial;
+        if (spatial == 1) {
+            for (size_t c = 0; c < nc; c++) {
+                float xhat = (x[c] - mean[c]) * rstd[c];
+                sum_dout[c] += g[c];
+                sum_dout_xhat[c] += (double)g[c] * xhat;
+            }
+            continue;
+        }
+        for (size_t c = 0; c < nc; c++) {
+            double s = 0.0, sx = 0.0;
+            for (size_t p = 0; p < spatial; p++) {
+                float xhat = (x[c * spatial + p] - mean[c]) * rstd[c];
+                s += g[c * spatial + p];
+                sx += (double)g[c * spatial + p] * xhat;
+            }
+            sum_dout[c] += s;
+            sum_dout_xhat[c] += sx;
         }
     }
-    *sum_dout = s;
-    *sum_dout_xhat = sx;
+}
+
+/* din = scale (dout - a - xhat b) per channel, xhat = (in - mean) * rstd. */
+BN_HOT static void block_input_grad(float *din, const float *dout, const float *in,
+                                    size_t batch, size_t channels, size_t spatial, size_t c0,
+                                    size_t nc, const float *mean, const float *rstd,
+                                    const float *scale, const float *a, const float *b) {
+    for (size_t n = 0; n < batch; n++) {
+        const float *g = dout + (n * channels + c0) * spatial;
+        const float *x = in + (n * channels + c0) * spatial;
+        float *dx = din + (n * channels + c0) * spatial;
+        if (spatial == 1) {
+            for (size_t c = 0; c < nc; c++) {
+                float xhat = (x[c] - mean[c]) * rstd[c];
+                dx[c] = scale[c] * (g[c] - a[c] - xhat * b[c]);
+            }
+            continue;
+        }
+        for (size_t c = 0; c < nc; c++)
+            for (size_t p = 0; p < spatial; p++) {
+                size_t i = c * spatial + p;
+                float xhat = (x[i] - mean[c]) * rstd[c];
+                dx[i] = scale[c] * (g[i] - a[c] - xhat * b[c]);
+            }
+    }
+}
+
+static void store_param_grads(float *dgamma, float *dbeta, const double *sum_dout,
+                              const double *sum_dout_xhat, size_t nc, int accumulate) {
+    for (size_t c = 0; c < nc; c++) {
+        dgamma[c] = (accumulate ? dgamma[c] : 0.0f) + (float)sum_dout_xhat[c];
+        dbeta[c] = (accumulate ? dbeta[c] : 0.0f) + (float)sum_dout[c];
+    }
 }
 
 void batchnorm_backward(float *din, float *dgamma, float *dbeta, const float *dout,
                         const float *in, const float *mean, const float *rstd, const float *gamma,
-                        size_t batch, size_t channels, size_t spatial) {
+                        size_t batch, size_t channels, size_t spatial, int accumulate) {
     double count = (double)(batch * spatial);
-    for (size_t c = 0; c < channels; c++) {
-        double sum_dout, sum_dout_xhat;
-        channel_grad_sums(dout, in, batch, channels, spatial, c, mean[c], rstd[c], &sum_dout,
-                          &sum_dout_xhat);
-        dgamma[c] += (float)sum_dout_xhat;
-        dbeta[c] += (float)sum_dout;
+    for (size_t c0 = 0; c0 < channels; c0 += BN_BLOCK) {
+        size_t nc = channels - c0 < BN_BLOCK ? channels - c0 : BN_BLOCK;
+        double sum_dout[BN_BLOCK], sum_dout_xhat[BN_BLOCK];
+        float scale[BN_BLOCK], mean_dout[BN_BLOCK], mean_dout_xhat[BN_BLOCK];
+        block_grad_sums(dout, in, batch, channels, spatial, c0, nc, mean + c0, rstd + c0,
+                        sum_dout, sum_dout_xhat);
+        store_param_grads(dgamma + c0, dbeta + c0, sum_dout, sum_dout_xhat, nc, accumulate);
         /* din = gamma rstd (dout - mean(dout) - xhat mean(dout xhat)) */
-        float scale = gamma[c] * rstd[c];
-        float mean_dout = (float)(sum_dout / count);
-        float mean_dout_xhat = (float)(sum_dout_xhat / count);
-        for (size_t n = 0; n < batch; n++) {
-            const float *g = dout + (n * channels + c) * spatial;
-            const float *x = in + (n * channels + c) * spatial;
-            float *dx = din + (n * channels + c) * spatial;
-            for (size_t p = 0; p < spatial; p++) {
-                float xhat = (x[p] - mean[c]) * rstd[c];
-                dx[p] += scale * (g[p] - mean_dout - xhat * mean_dout_xhat);
-            }
+        for (size_t c = 0; c < nc; c++) {
+            scale[c] = gamma[c0 + c] * rstd[c0 + c];
+            mean_dout[c] = (float)(sum_dout[c] / count);
+            mean_dout_xhat[c] = (float)(sum_dout_xhat[c] / count);
         }
+        block_input_grad(din, dout, in, batch, channels, spatial, c0, nc, mean + c0, rstd + c0,
+                         scale, mean_dout, mean_dout_xhat);
     }
 }
 
 void batchnorm_backward_eval(float *din, float *dgamma, float *dbeta, const float *dout,
                              const float *in, const float *gamma, const float *running_mean,
                              const float *running_var, size_t batch, size_t channels,
-                             size_t spatial) {
-    for (size_t c = 0; c < channels; c++) {
-        float rstd = 1.0f / sqrtf(running_var[c] + BN_EPS);
-        double sum_dout, sum_dout_xhat;
-        channel_grad_sums(dout, in, batch, channels, spatial, c, running_mean[c], rstd,
-                          &sum_dout, &sum_dout_xhat);
-        dgamma[c] += (float)sum_dout_xhat;
-        dbeta[c] += (float)sum_dout;
-        if (!din) continue;
-        float scale = gamma[c] * rstd;
-        for (size_t n = 0; n < batch; n++) {
-            const float *g = dout + (n * channels + c) * spatial;
-            float *dx = din + (n * channels + c) * spatial;
-            for (size_t p = 0; p < spatial; p++) dx[p] += scale * g[p];
+                             size_t spatial, int accumulate) {
+    for (size_t c0 = 0; c0 < channels; c0 += BN_BLOCK) {
+        size_t nc = channels - c0 < BN_BLOCK ? channels - c0 : BN_BLOCK;
+        double sum_dout[BN_BLOCK], sum_dout_xhat[BN_BLOCK];
+        float rstd[BN_BLOCK], scale[BN_BLOCK], zero[BN_BLOCK];
+        for (size_t c = 0; c < nc; c++) {
+            rstd[c] = 1.0f / sqrtf(running_var[c0 + c] + BN_EPS);
+            scale[c] = gamma[c0 + c] * rstd[c];
+            zero[c] = 0.0f;
         }
+        block_grad_sums(dout, in, batch, channels, spatial, c0, nc, running_mean + c0, rstd,
+                        sum_dout, sum_dout_xhat);
+        store_param_grads(dgamma + c0, dbeta + c0, sum_dout, sum_dout_xhat, nc, accumulate);
+        /* The statistics are constants here: din = gamma rstd dout. */
+        if (din)
+            block_input_grad(din, dout, in, batch, channels, spatial, c0, nc, running_mean + c0,
+                             rstd, scale, zero, zero);
     }
 }
 
-void relu_forward(float *out, const float *in, size_t n) {
+BN_HOT void relu_forward(float *out, const float *in, size_t n) {
     for (size_t i = 0; i < n; i++) out[i] = in[i] > 0.0f ? in[i] : 0.0f;
 }
 
-void relu_backward(float *din, const float *dout, const float *out, size_t n) {
-    for (size_t i = 0; i < n; i++) din[i] += out[i] > 0.0f ? dout[i] : 0.0f;
+BN_HOT void relu_backward(float *din, const float *dout, const float *out, size_t n) {
+    for (size_t i = 0; i < n; i++) din[i] = out[i] > 0.0f ? dout[i] : 0.0f;
 }
 
 /* Loss of one sample; writes d(loss)/d(logits) scaled by grad_scale into grad if not NULL. */

@@ -244,7 +244,8 @@ const float *model_forward(bn_model *m, const float *input, size_t n, int train)
     return model_logits(m);
 }
 
-static void layer_backward(bn_model *m, size_t i, const float *in, size_t n, int train) {
+static void layer_backward(bn_model *m, size_t i, const float *in, size_t n, int train,
+                           int accumulate) {
     bn_layer *l = &m->layers[i];
     const float *dout = m->dacts + l->output, *p = m->params;
     float *din = i == 0 ? NULL : m->dacts + m->layers[i - 1].output, *g = m->grads;
@@ -252,41 +253,46 @@ static void layer_backward(bn_model *m, size_t i, const float *in, size_t n, int
     switch (l->kind) {
     case LAYER_LINEAR:
         linear_backward(din, g + l->weight, g + l->bias, dout, in, p + l->weight, n, l->fan_in,
-                        l->out_c);
+                        l->out_c, accumulate);
         break;
     case LAYER_CONV:
         conv_backward(din, g + l->weight, g + l->bias, dout, in, p + l->weight, &l->conv, n,
-                      m->workspace);
+                      m->workspace, accumulate);
         break;
     case LAYER_BATCHNORM:
         if (train) {
             const float *s = m->stats;
             batchnorm_backward(din, g + l->gamma, g + l->beta, dout, in, s + l->save_mean,
-                               s + l->save_rstd, p + l->gamma, n, l->out_c, spatial);
+                               s + l->save_rstd, p + l->gamma, n, l->out_c, spatial, accumulate);
         } else {
             batchnorm_backward_eval(din, g + l->gamma, g + l->beta, dout, in, p + l->gamma,
                                     m->buffers + l->running_mean, m->buffers + l->running_var,
-                                    n, l->out_c, spatial);
+                                    n, l->out_c, spatial, accumulate);
         }
         break;
     case LAYER_RELU:
-        relu_backward(din, dout, m->acts + l->output, n * l->out_c * spatial);
+        if (din) relu_backward(din, dout, m->acts + l->output, n * l->out_c * spatial);
         break;
     }
 }
 
-void model_backward(bn_model *m, const float *input, const float *dlogits, size_t n, int train) {
+/* Every activation gradient has exactly one writer (the layer that consumes the activation),
+ * so nothing needs zeroing first. */
+static void backward(bn_model *m, const float *input, const float *dlogits, size_t n, int train,
+                     int accumulate) {
     const bn_layer *last = &m->layers[m->n_layers - 1];
-    /* Input gradients accumulate, so the activation-gradient arena starts at zero. Layers
-     * are laid out in order, so the first n samples of every layer lie below this bound. */
-    memset(m->dacts, 0, last->output * sizeof(float));
-    for (size_t i = 0; i + 1 < m->n_layers; i++) {
-        const bn_layer *l = &m->layers[i];
-        memset(m->dacts + l->output, 0, n * per_sample(l->out_c, l->out_h, l->out_w) *
-                                            sizeof(float));
-    }
     memcpy(m->dacts + last->output, dlogits, n * last->out_c * sizeof(float));
-    for (size_t i = m->n_layers; i-- > 0;) layer_backward(m, i, layer_input(m, input, i), n, train);
+    for (size_t i = m->n_layers; i-- > 0;)
+        layer_backward(m, i, layer_input(m, input, i), n, train, accumulate);
+}
+
+void model_backward(bn_model *m, const float *input, const float *dlogits, size_t n, int train) {
+    backward(m, input, dlogits, n, train, 1);
+}
+
+void model_backward_overwrite(bn_model *m, const float *input, const float *dlogits, size_t n,
+                              int train) {
+    backward(m, input, dlogits, n, train, 0);
 }
 
 const float *model_logits(const bn_model *m) {

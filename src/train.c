@@ -82,11 +82,10 @@ static int train_step(bn_trainer *t, const bn_train_config *cfg, size_t n, doubl
     *loss = loss_forward_backward(cfg->loss, t->dlogits, logits, t->batch_labels, n,
                                   m->spec.n_classes);
     if (!isfinite(*loss)) return -1;
-    memset(m->grads, 0, m->n_params * sizeof(float));
-    model_backward(m, t->batch_images, t->dlogits, n, 1);
-    size_t n_bad = sgd_step(m->params, m->grads, m->velocity, m->n_params, (float)cfg->lr,
+    model_backward_overwrite(m, t->batch_images, t->dlogits, n, 1);
+    int non_finite = (int)sgd_step(m->params, m->grads, m->velocity, m->n_params, (float)cfg->lr,
                             (float)cfg->momentum, (float)cfg->weight_decay);
-    return n_bad ? -1 : 0;
+    return non_finite ? -1 : 0;
 }
 
 static void mark_exploded(bn_run_result *r, size_t epoch, size_t step) {

@@ -79,14 +79,19 @@ static void test_linear(void) {
     float *din = calloc(ni, 4), *dw = calloc(nw, 4), *db = calloc(c.out_dim, 4);
     randomize(c.in, ni, 1), randomize(c.w, nw, 0.5), randomize(c.b, c.out_dim, 0.5);
     randomize(c.probe, no, 1);
-    linear_backward(din, dw, db, c.probe, c.in, c.w, c.batch, c.in_dim, c.out_dim);
+    linear_backward(din, dw, db, c.probe, c.in, c.w, c.batch, c.in_dim, c.out_dim, 0);
     CHECK_MSG(fd_error(linear_probe, &c, c.in, din, ni) < FD_TOL, "linear d/din");
     CHECK_MSG(fd_error(linear_probe, &c, c.w, dw, nw) < FD_TOL, "linear d/dW");
     CHECK_MSG(fd_error(linear_probe, &c, c.b, db, c.out_dim) < FD_TOL, "linear d/db");
-    /* Backward accumulates: a second call doubles the gradients. */
-    float first = dw[3];
-    linear_backward(din, dw, db, c.probe, c.in, c.w, c.batch, c.in_dim, c.out_dim);
+    /* accumulate = 1 adds the parameter gradients, accumulate = 0 writes them; the input
+     * gradient is always written. */
+    float first = dw[3], first_db = db[1], first_din = din[2];
+    linear_backward(din, dw, db, c.probe, c.in, c.w, c.batch, c.in_dim, c.out_dim, 1);
     CHECK_CLOSE(dw[3], 2.0f * first, 1e-6);
+    CHECK_CLOSE(db[1], 2.0f * first_db, 1e-6);
+    CHECK(din[2] == first_din);
+    linear_backward(din, dw, db, c.probe, c.in, c.w, c.batch, c.in_dim, c.out_dim, 0);
+    CHECK(dw[3] == first && db[1] == first_db);
     free(c.in), free(c.w), free(c.b), free(c.out), free(c.probe), free(din), free(dw), free(db);
 }
 
@@ -116,7 +121,7 @@ static void check_conv(size_t cin, size_t h, size_t w, size_t cout, size_t k, si
     float *din = calloc(ni, 4), *dw = calloc(nw, 4), *db = calloc(cout, 4);
     randomize(c.in, ni, 1), randomize(c.w, nw, 0.5), randomize(c.b, cout, 0.5);
     randomize(c.probe, no, 1);
-    conv_backward(din, dw, db, c.probe, c.in, c.w, &c.s, c.batch, c.work);
+    conv_backward(din, dw, db, c.probe, c.in, c.w, &c.s, c.batch, c.work, 0);
     CHECK_MSG(fd_error(conv_probe, &c, c.in, din, ni) < FD_TOL, "conv d/din k%zu s%zu p%zu", k,
               stride, pad);
     CHECK_MSG(fd_error(conv_probe, &c, c.w, dw, nw) < FD_TOL, "conv d/dW k%zu s%zu p%zu", k,
@@ -194,10 +199,10 @@ static void check_batchnorm(size_t batch, size_t channels, size_t spatial, int t
     bn_probe(&c);
     if (train)
         batchnorm_backward(din, dgamma, dbeta, c.probe, c.in, c.mean, c.rstd, c.gamma, batch,
-                           channels, spatial);
+                           channels, spatial, 0);
     else
         batchnorm_backward_eval(din, dgamma, dbeta, c.probe, c.in, c.gamma, c.running_mean,
-                                c.running_var, batch, channels, spatial);
+                                c.running_var, batch, channels, spatial, 0);
     CHECK_MSG(fd_error(bn_probe, &c, c.in, din, n) < FD_TOL, "bn d/din train=%d spatial=%zu",
               train, spatial);
     CHECK_MSG(fd_error(bn_probe, &c, c.gamma, dgamma, channels) < FD_TOL, "bn d/dgamma");
@@ -314,6 +319,14 @@ static void check_network(bn_arch arch, int batchnorm, bn_loss loss) {
     loss_forward_backward(loss, dlogits, logits, labels, batch, 4);
     memset(model.grads, 0, model.n_params * 4);
     model_backward(&model, input, dlogits, batch, 1);
+    /* The training step's variant writes the same gradients without the zeroing. */
+    float *written = malloc(model.n_params * 4);
+    memcpy(written, model.grads, model.n_params * 4);
+    for (size_t i = 0; i < model.n_params; i++) model.grads[i] = 1e6f;
+    model_forward(&model, input, batch, 1);
+    model_backward_overwrite(&model, input, dlogits, batch, 1);
+    CHECK(memcmp(written, model.grads, model.n_params * 4) == 0);
+    free(written);
     float *analytic = malloc(model.n_params * 4);
     memcpy(analytic, model.grads, model.n_params * 4);
     double e = fd_error(net_probe, &c, model.params, analytic, model.n_params);

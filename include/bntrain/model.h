@@ -80,10 +80,15 @@ void model_init(bn_model *model, double gamma, double sigma_w2, double sigma_b2,
 /* Forward n <= max_batch samples (input n x in_c x in_h x in_w); returns the logits (n x
  * n_classes, inside acts). train = 1 uses batch statistics and updates running statistics. */
 const float *model_forward(bn_model *model, const float *input, size_t n, int train);
-/* Backward of the last forward: zeroes nothing, accumulates parameter gradients into grads.
- * train must match the forward (0: BN statistics held fixed, as in population mode). */
+/* Backward of the last forward: adds the parameter gradients to grads (so that gradients
+ * of several chunks of samples can be summed). train must match the forward (0: BN statistics
+ * held fixed, as in population mode). */
 void model_backward(bn_model *model, const float *input, const float *dlogits, size_t n,
                     int train);
+/* The same, but writes the parameter gradients instead of adding to them: what a training
+ * step needs, without a pass to zero 11 MB of gradients first. */
+void model_backward_overwrite(bn_model *model, const float *input, const float *dlogits,
+                              size_t n, int train);
 
 /* Population-mode BatchNorm (the paper's eq. 13-15): sets every BN layer's running mean and
  * (biased) variance to the statistics of its input over the n given samples, layer by layer,

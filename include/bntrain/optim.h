@@ -5,8 +5,8 @@
 
 #include <stddef.h>
 
-/* Updates n parameters in place; returns the number of parameters that are not finite after
- * the step (0 for a healthy run), so that divergence is detected in the same pass. */
+/* Updates n parameters in place; returns 1 if any parameter is not finite after the step
+ * (0 for a healthy run), so that divergence is detected in the same pass. */
 size_t sgd_step(float *params, const float *grads, float *velocity, size_t n, float lr,
                 float momentum, float weight_decay);
 
