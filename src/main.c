@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "bntrain/cli.h"
+#include "bntrain/runtime.h"
 
 typedef struct {
     const char *name;
@@ -35,6 +36,7 @@ static const command *find_command(const char *name) {
 }
 
 int main(int argc, char **argv) {
+    runtime_choose_blas_kernel(argv);
     if (argc < 2) {
         print_usage(stderr);
         return EXIT_USAGE;
