@@ -45,14 +45,38 @@ static size_t conv_patch_size(const conv_shape *s) {
     return s->in_channels * s->kernel * s->kernel;
 }
 
-size_t conv_workspace_floats(const conv_shape *shape, size_t batch) {
-    size_t columns = batch * shape->out_height * shape->out_width;
-    return (conv_patch_size(shape) + shape->out_channels) * columns;
+size_t conv_columns_floats(const conv_shape *shape, size_t batch) {
+    return conv_patch_size(shape) * batch * shape->out_height * shape->out_width;
+}
+
+size_t conv_product_floats(const conv_shape *shape, size_t batch) {
+    return shape->out_channels * batch * shape->out_height * shape->out_width;
+}
+
+/* One row of the lowered matrix: input row iy of a plane, sampled at ox * stride + kx. Where
+ * the kernel overhangs the padded border the value is 0; unsigned wrap-around makes indices
+ * left of the border fail the bound check too. */
+static inline void lower_row(float *dst, const float *plane, const conv_shape *s, size_t iy,
+                             size_t kx) {
+    if (iy >= s->in_height) {
+        memset(dst, 0, s->out_width * sizeof *dst);
+        return;
+    }
+    const float *src = plane + iy * s->in_width;
+    if (s->padding == 0) {
+        /* No border: every index is inside, and the loop is a plain strided copy. */
+        for (size_t ox = 0; ox < s->out_width; ox++) dst[ox] = src[ox * s->stride + kx];
+        return;
+    }
+    for (size_t ox = 0; ox < s->out_width; ox++) {
+        size_t ix = ox * s->stride + kx - s->padding;
+        dst[ox] = ix < s->in_width ? src[ix] : 0.0f;
+    }
 }
 
 /* Lowers the batch to a (Cin K K) x (N P) matrix, P = output pixels, so that the whole batch is
  * one GEMM: for these small feature maps one large GEMM beats N small ones. */
-static void im2col(float *cols, const float *in, const conv_shape *s, size_t batch) {
+BN_HOT static void im2col(float *cols, const float *in, const conv_shape *s, size_t batch) {
     size_t k = s->kernel, pixels = s->out_height * s->out_width, width = batch * pixels;
     size_t in_plane = s->in_height * s->in_width;
     for (size_t c = 0; c < s->in_channels; c++)
@@ -61,74 +85,67 @@ static void im2col(float *cols, const float *in, const conv_shape *s, size_t bat
                 float *row = cols + ((c * k + ky) * k + kx) * width;
                 for (size_t n = 0; n < batch; n++) {
                     const float *plane = in + (n * s->in_channels + c) * in_plane;
-                    for (size_t oy = 0; oy < s->out_height; oy++) {
-                        /* unsigned wrap-around makes padding rows fail the bound check */
-                        size_t iy = oy * s->stride + ky - s->padding;
-                        float *dst = row + n * pixels + oy * s->out_width;
-                        for (size_t ox = 0; ox < s->out_width; ox++) {
-                            size_t ix = ox * s->stride + kx - s->padding;
-                            dst[ox] = (iy < s->in_height && ix < s->in_width)
-                                          ? plane[iy * s->in_width + ix]
-                                          : 0.0f;
-                        }
-                    }
+                    for (size_t oy = 0; oy < s->out_height; oy++)
+                        lower_row(row + n * pixels + oy * s->out_width, plane, s,
+                                  oy * s->stride + ky - s->padding, kx);
                 }
             }
 }
 
-/* Adjoint of im2col: scatters the column gradients back, accumulating into din. */
-static void col2im_add(float *din, const float *cols, const conv_shape *s, size_t batch) {
+/* Adjoint of lower_row: adds one row of column gradients back into an input plane row. */
+static inline void raise_row(float *plane, const float *src, const conv_shape *s, size_t iy,
+                             size_t kx) {
+    if (iy >= s->in_height) return;
+    float *dst = plane + iy * s->in_width;
+    if (s->padding == 0) {
+        for (size_t ox = 0; ox < s->out_width; ox++) dst[ox * s->stride + kx] += src[ox];
+        return;
+    }
+    for (size_t ox = 0; ox < s->out_width; ox++) {
+        size_t ix = ox * s->stride + kx - s->padding;
+        if (ix < s->in_width) dst[ix] += src[ox];
+    }
+}
+
+/* Adjoint of im2col: scatters the column gradients back into din (written, not added). */
+BN_HOT static void col2im(float *din, const float *cols, const conv_shape *s, size_t batch) {
     size_t k = s->kernel, pixels = s->out_height * s->out_width, width = batch * pixels;
     size_t in_plane = s->in_height * s->in_width;
-    for (size_t c = 0; c < s->in_channels; c++)
-        for (size_t ky = 0; ky < k; ky++)
-            for (size_t kx = 0; kx < k; kx++) {
-                const float *row = cols + ((c * k + ky) * k + kx) * width;
-                for (size_t n = 0; n < batch; n++) {
-                    float *plane = din + (n * s->in_channels + c) * in_plane;
-                    for (size_t oy = 0; oy < s->out_height; oy++) {
-                        size_t iy = oy * s->stride + ky - s->padding;
-                        if (iy >= s->in_height) continue;
-                        const float *src = row + n * pixels + oy * s->out_width;
-                        for (size_t ox = 0; ox < s->out_width; ox++) {
-                            size_t ix = ox * s->stride + kx - s->padding;
-                            if (ix < s->in_width) plane[iy * s->in_width + ix] += src[ox];
-                        }
-                    }
+    memset(din, 0, batch * s->in_channels * in_plane * sizeof *din);
+    for (size_t n = 0; n < batch; n++)
+        for (size_t c = 0; c < s->in_channels; c++) {
+            float *plane = din + (n * s->in_channels + c) * in_plane;
+            for (size_t ky = 0; ky < k; ky++)
+                for (size_t kx = 0; kx < k; kx++) {
+                    const float *row = cols + ((c * k + ky) * k + kx) * width + n * pixels;
+                    for (size_t oy = 0; oy < s->out_height; oy++)
+                        raise_row(plane, row + oy * s->out_width, s,
+                                  oy * s->stride + ky - s->padding, kx);
                 }
-            }
+        }
 }
 
-void conv_forward(float *out, const float *in, const float *weight, const float *bias,
-                  const conv_shape *s, size_t batch, float *workspace) {
-    size_t patch = conv_patch_size(s), pixels = s->out_height * s->out_width;
+/* out[n, co, p] = product[co, n P + p] + bias[co]: the GEMM's channel-major result back to
+ * NCHW. */
+BN_HOT static void scatter_product(float *out, const float *product, const float *bias,
+                                   size_t batch, size_t channels, size_t pixels) {
     size_t width = batch * pixels;
-    float *cols = workspace, *product = workspace + patch * width;
-    im2col(cols, in, s, batch);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)s->out_channels, (int)width,
-                (int)patch, 1.0f, weight, (int)patch, cols, (int)width, 0.0f, product,
-                (int)width);
     for (size_t n = 0; n < batch; n++)
-        for (size_t co = 0; co < s->out_channels; co++) {
+        for (size_t co = 0; co < channels; co++) {
             const float *src = product + co * width + n * pixels;
-            float *dst = out + (n * s->out_channels + co) * pixels;
+            float *dst = out + (n * channels + co) * pixels;
             for (size_t p = 0; p < pixels; p++) dst[p] = src[p] + bias[co];
         }
 }
 
-void conv_backward(float *din, float *dweight, float *dbias, const float *dout, const float *in,
-                   const float *weight, const conv_shape *s, size_t batch, float *workspace,
-                   int accumulate) {
-    size_t patch = conv_patch_size(s), pixels = s->out_height * s->out_width;
+/* The inverse transposition for the output gradient, with the bias gradient on the way. */
+BN_HOT static void gather_product(float *product, float *dbias, const float *dout, size_t batch,
+                                  size_t channels, size_t pixels) {
     size_t width = batch * pixels;
-    float *cols = workspace, *dproduct = workspace + patch * width;
-    /* Re-lowering the input is cheaper than keeping every layer's columns alive. */
-    im2col(cols, in, s, batch);
-    if (!accumulate) memset(dbias, 0, s->out_channels * sizeof *dbias);
     for (size_t n = 0; n < batch; n++)
-        for (size_t co = 0; co < s->out_channels; co++) {
-            const float *src = dout + (n * s->out_channels + co) * pixels;
-            float *dst = dproduct + co * width + n * pixels;
+        for (size_t co = 0; co < channels; co++) {
+            const float *src = dout + (n * channels + co) * pixels;
+            float *dst = product + co * width + n * pixels;
             float sum = 0.0f;
             for (size_t p = 0; p < pixels; p++) {
                 dst[p] = src[p];
@@ -136,16 +153,35 @@ void conv_backward(float *din, float *dweight, float *dbias, const float *dout, 
             }
             dbias[co] += sum;
         }
+}
+
+void conv_forward(float *out, float *columns, float *product, const float *in,
+                  const float *weight, const float *bias, const conv_shape *s, size_t batch) {
+    size_t patch = conv_patch_size(s), pixels = s->out_height * s->out_width;
+    size_t width = batch * pixels;
+    im2col(columns, in, s, batch);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)s->out_channels, (int)width,
+                (int)patch, 1.0f, weight, (int)patch, columns, (int)width, 0.0f, product,
+                (int)width);
+    scatter_product(out, product, bias, batch, s->out_channels, pixels);
+}
+
+void conv_backward(float *din, float *dweight, float *dbias, const float *dout, float *columns,
+                   float *product, const float *weight, const conv_shape *s, size_t batch,
+                   int accumulate) {
+    size_t patch = conv_patch_size(s), pixels = s->out_height * s->out_width;
+    size_t width = batch * pixels;
+    if (!accumulate) memset(dbias, 0, s->out_channels * sizeof *dbias);
+    gather_product(product, dbias, dout, batch, s->out_channels, pixels);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)s->out_channels, (int)patch,
-                (int)width, 1.0f, dproduct, (int)width, cols, (int)width,
+                (int)width, 1.0f, product, (int)width, columns, (int)width,
                 accumulate ? 1.0f : 0.0f, dweight, (int)patch);
     if (!din) return;
     /* The columns are no longer needed: their space receives the column gradients. */
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)patch, (int)width,
-                (int)s->out_channels, 1.0f, weight, (int)patch, dproduct, (int)width, 0.0f,
-                cols, (int)width);
-    memset(din, 0, batch * s->in_channels * s->in_height * s->in_width * sizeof *din);
-    col2im_add(din, cols, s, batch);
+                (int)s->out_channels, 1.0f, weight, (int)patch, product, (int)width, 0.0f,
+                columns, (int)width);
+    col2im(din, columns, s, batch);
 }
 
 /* BatchNorm statistics are accumulated in double, in a fixed order, so that they do not

@@ -105,8 +105,12 @@ static void add_conv(bn_model *m, size_t out_channels) {
     l->weight = m->n_params;
     l->bias = l->weight + l->n_weight;
     m->n_params = l->bias + out_channels;
-    size_t workspace = conv_workspace_floats(&l->conv, m->max_batch);
-    if (workspace > m->n_workspace) m->n_workspace = workspace;
+    /* Lowered inputs are kept from forward to backward, one region per layer; the product
+     * scratch is shared and placed after all of them by build_layers. */
+    l->columns = m->n_workspace;
+    m->n_workspace += conv_columns_floats(&l->conv, m->max_batch);
+    size_t product = conv_product_floats(&l->conv, m->max_batch);
+    if (product > m->product) m->product = product;
 }
 
 static void add_batchnorm(bn_model *m) {
@@ -133,6 +137,9 @@ static void build_layers(bn_model *m) {
         push_layer(m, LAYER_RELU);
     }
     add_linear(m, m->spec.n_classes);
+    size_t product_floats = m->product;
+    m->product = m->n_workspace;
+    m->n_workspace += product_floats;
     for (size_t i = 0; i < m->n_layers; i++) {
         bn_layer *l = &m->layers[i];
         l->output = m->n_acts;
@@ -218,7 +225,8 @@ static void layer_forward(bn_model *m, size_t i, const float *in, size_t n, int 
         linear_forward(out, in, p + l->weight, p + l->bias, n, l->fan_in, l->out_c);
         break;
     case LAYER_CONV:
-        conv_forward(out, in, p + l->weight, p + l->bias, &l->conv, n, m->workspace);
+        conv_forward(out, m->workspace + l->columns, m->workspace + m->product, in,
+                     p + l->weight, p + l->bias, &l->conv, n);
         break;
     case LAYER_BATCHNORM:
         if (train) {
@@ -256,8 +264,8 @@ static void layer_backward(bn_model *m, size_t i, const float *in, size_t n, int
                         l->out_c, accumulate);
         break;
     case LAYER_CONV:
-        conv_backward(din, g + l->weight, g + l->bias, dout, in, p + l->weight, &l->conv, n,
-                      m->workspace, accumulate);
+        conv_backward(din, g + l->weight, g + l->bias, dout, m->workspace + l->columns,
+                      m->workspace + m->product, p + l->weight, &l->conv, n, accumulate);
         break;
     case LAYER_BATCHNORM:
         if (train) {

@@ -99,12 +99,12 @@ static void test_linear(void) {
 typedef struct {
     conv_shape s;
     size_t batch;
-    float *in, *w, *b, *out, *probe, *work;
+    float *in, *w, *b, *out, *probe, *columns, *product;
 } conv_case;
 
 static double conv_probe(void *ctx) {
     conv_case *c = ctx;
-    conv_forward(c->out, c->in, c->w, c->b, &c->s, c->batch, c->work);
+    conv_forward(c->out, c->columns, c->product, c->in, c->w, c->b, &c->s, c->batch);
     return dot(c->out, c->probe, c->batch * c->s.out_channels * c->s.out_height * c->s.out_width);
 }
 
@@ -112,22 +112,25 @@ static void check_conv(size_t cin, size_t h, size_t w, size_t cout, size_t k, si
                        size_t pad) {
     conv_case c = {{cin, h, w, cout, conv_out_size(h, k, stride, pad),
                     conv_out_size(w, k, stride, pad), k, stride, pad},
-                   3, NULL, NULL, NULL, NULL, NULL, NULL};
+                   3, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
     size_t ni = c.batch * cin * h * w, nw = cout * cin * k * k;
     size_t no = c.batch * cout * c.s.out_height * c.s.out_width;
     c.in = malloc(ni * 4), c.w = malloc(nw * 4), c.b = malloc(cout * 4);
     c.out = malloc(no * 4), c.probe = malloc(no * 4);
-    c.work = malloc(conv_workspace_floats(&c.s, c.batch) * 4);
+    c.columns = malloc(conv_columns_floats(&c.s, c.batch) * 4);
+    c.product = malloc(conv_product_floats(&c.s, c.batch) * 4);
     float *din = calloc(ni, 4), *dw = calloc(nw, 4), *db = calloc(cout, 4);
     randomize(c.in, ni, 1), randomize(c.w, nw, 0.5), randomize(c.b, cout, 0.5);
     randomize(c.probe, no, 1);
-    conv_backward(din, dw, db, c.probe, c.in, c.w, &c.s, c.batch, c.work, 0);
+    conv_probe(&c); /* the backward pass reuses the forward pass's lowered input */
+    conv_backward(din, dw, db, c.probe, c.columns, c.product, c.w, &c.s, c.batch, 0);
     CHECK_MSG(fd_error(conv_probe, &c, c.in, din, ni) < FD_TOL, "conv d/din k%zu s%zu p%zu", k,
               stride, pad);
     CHECK_MSG(fd_error(conv_probe, &c, c.w, dw, nw) < FD_TOL, "conv d/dW k%zu s%zu p%zu", k,
               stride, pad);
     CHECK_MSG(fd_error(conv_probe, &c, c.b, db, cout) < FD_TOL, "conv d/db");
-    free(c.in), free(c.w), free(c.b), free(c.out), free(c.probe), free(c.work);
+    free(c.in), free(c.w), free(c.b), free(c.out), free(c.probe), free(c.columns),
+        free(c.product);
     free(din), free(dw), free(db);
 }
 
@@ -139,9 +142,10 @@ static void test_conv_forward_direct(void) {
     size_t batch = 2, ni = batch * 2 * 7 * 6, nw = 3 * 2 * 9;
     size_t no = batch * 3 * s.out_height * s.out_width;
     float *in = malloc(ni * 4), *w = malloc(nw * 4), b[3], *out = malloc(no * 4);
-    float *work = malloc(conv_workspace_floats(&s, batch) * 4);
+    float *columns = malloc(conv_columns_floats(&s, batch) * 4);
+    float *product = malloc(conv_product_floats(&s, batch) * 4);
     randomize(in, ni, 1), randomize(w, nw, 1), randomize(b, 3, 1);
-    conv_forward(out, in, w, b, &s, batch, work);
+    conv_forward(out, columns, product, in, w, b, &s, batch);
     double worst = 0.0;
     for (size_t n = 0; n < batch; n++)
         for (size_t co = 0; co < 3; co++)
@@ -163,7 +167,7 @@ static void test_conv_forward_direct(void) {
     CHECK(conv_out_size(28, 3, 2, 0) == 13 && conv_out_size(13, 3, 2, 0) == 6);
     CHECK(conv_out_size(6, 3, 2, 0) == 2 && conv_out_size(32, 3, 2, 0) == 15);
     CHECK(conv_out_size(2, 3, 2, 0) == 0);
-    free(in), free(w), free(out), free(work);
+    free(in), free(w), free(out), free(columns), free(product);
 }
 
 /* ---- BatchNorm ---- */

@@ -33,14 +33,18 @@ typedef struct {
 
 /* Output side for one spatial dimension, or 0 if the kernel does not fit. */
 size_t conv_out_size(size_t in, size_t kernel, size_t stride, size_t padding);
-/* Floats of workspace that conv_forward / conv_backward need for a batch. */
-size_t conv_workspace_floats(const conv_shape *shape, size_t batch);
+/* Floats of the lowered input (the (Cin K K) x (N Hout Wout) matrix that conv_forward writes
+ * and conv_backward reads) and of the GEMM product scratch, for a batch. */
+size_t conv_columns_floats(const conv_shape *shape, size_t batch);
+size_t conv_product_floats(const conv_shape *shape, size_t batch);
 
-/* 2-D cross-correlation as PyTorch's Conv2d: weight is Cout x Cin x K x K. */
-void conv_forward(float *out, const float *in, const float *weight, const float *bias,
-                  const conv_shape *shape, size_t batch, float *workspace);
-void conv_backward(float *din, float *dweight, float *dbias, const float *dout, const float *in,
-                   const float *weight, const conv_shape *shape, size_t batch, float *workspace,
+/* 2-D cross-correlation as PyTorch's Conv2d: weight is Cout x Cin x K x K. Writes the lowered
+ * input to columns, which conv_backward of the same batch reuses instead of lowering again. */
+void conv_forward(float *out, float *columns, float *product, const float *in,
+                  const float *weight, const float *bias, const conv_shape *shape, size_t batch);
+/* columns: as conv_forward left them for this batch; overwritten (with the column gradients). */
+void conv_backward(float *din, float *dweight, float *dbias, const float *dout, float *columns,
+                   float *product, const float *weight, const conv_shape *shape, size_t batch,
                    int accumulate);
 
 /* Train mode: normalises each channel with the batch statistics (biased variance) and

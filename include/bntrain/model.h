@@ -42,6 +42,7 @@ typedef struct {
     size_t in_c, in_h, in_w;    /* per-sample input shape */
     size_t out_c, out_h, out_w; /* per-sample output shape */
     conv_shape conv;            /* LAYER_CONV */
+    size_t columns;             /* LAYER_CONV: offset of its lowered input in workspace */
     size_t weight, bias;        /* offsets into params (LAYER_LINEAR, LAYER_CONV) */
     size_t gamma, beta;         /* offsets into params (LAYER_BATCHNORM) */
     size_t running_mean, running_var; /* offsets into buffers (LAYER_BATCHNORM) */
@@ -65,7 +66,8 @@ typedef struct {
     size_t n_acts;    /* floats per arena: every layer's output for max_batch samples */
     float *acts, *dacts;
     size_t n_workspace;
-    float *workspace; /* conv lowering buffers */
+    float *workspace; /* each conv layer's lowered input, then one shared GEMM product buffer */
+    size_t product;   /* offset of the shared product buffer in workspace */
 } bn_model;
 
 /* Allocates every arena for batches of up to max_batch samples. */
