@@ -49,8 +49,11 @@ size_t conv_columns_floats(const conv_shape *shape, size_t batch) {
     return conv_patch_size(shape) * batch * shape->out_height * shape->out_width;
 }
 
-size_t conv_product_floats(const conv_shape *shape, size_t batch) {
-    return shape->out_channels * batch * shape->out_height * shape->out_width;
+/* Where plane (n, c) of an activation starts, for either layout. */
+static size_t plane_offset(const conv_shape *s, size_t batch, size_t n, size_t c,
+                           int channel_major) {
+    size_t plane = s->in_height * s->in_width;
+    return (channel_major ? c * batch + n : n * s->in_channels + c) * plane;
 }
 
 /* One row of the lowered matrix: input row iy of a plane, sampled at ox * stride + kx. Where
@@ -76,15 +79,15 @@ static inline void lower_row(float *dst, const float *plane, const conv_shape *s
 
 /* Lowers the batch to a (Cin K K) x (N P) matrix, P = output pixels, so that the whole batch is
  * one GEMM: for these small feature maps one large GEMM beats N small ones. */
-BN_HOT static void im2col(float *cols, const float *in, const conv_shape *s, size_t batch) {
+BN_HOT static void im2col(float *cols, const float *in, int channel_major, const conv_shape *s,
+                          size_t batch) {
     size_t k = s->kernel, pixels = s->out_height * s->out_width, width = batch * pixels;
-    size_t in_plane = s->in_height * s->in_width;
     for (size_t c = 0; c < s->in_channels; c++)
         for (size_t ky = 0; ky < k; ky++)
             for (size_t kx = 0; kx < k; kx++) {
                 float *row = cols + ((c * k + ky) * k + kx) * width;
                 for (size_t n = 0; n < batch; n++) {
-                    const float *plane = in + (n * s->in_channels + c) * in_plane;
+                    const float *plane = in + plane_offset(s, batch, n, c, channel_major);
                     for (size_t oy = 0; oy < s->out_height; oy++)
                         lower_row(row + n * pixels + oy * s->out_width, plane, s,
                                   oy * s->stride + ky - s->padding, kx);
@@ -108,13 +111,13 @@ static inline void raise_row(float *plane, const float *src, const conv_shape *s
 }
 
 /* Adjoint of im2col: scatters the column gradients back into din (written, not added). */
-BN_HOT static void col2im(float *din, const float *cols, const conv_shape *s, size_t batch) {
+BN_HOT static void col2im(float *din, const float *cols, int channel_major, const conv_shape *s,
+                          size_t batch) {
     size_t k = s->kernel, pixels = s->out_height * s->out_width, width = batch * pixels;
-    size_t in_plane = s->in_height * s->in_width;
-    memset(din, 0, batch * s->in_channels * in_plane * sizeof *din);
+    memset(din, 0, batch * s->in_channels * s->in_height * s->in_width * sizeof *din);
     for (size_t n = 0; n < batch; n++)
         for (size_t c = 0; c < s->in_channels; c++) {
-            float *plane = din + (n * s->in_channels + c) * in_plane;
+            float *plane = din + plane_offset(s, batch, n, c, channel_major);
             for (size_t ky = 0; ky < k; ky++)
                 for (size_t kx = 0; kx < k; kx++) {
                     const float *row = cols + ((c * k + ky) * k + kx) * width + n * pixels;
@@ -125,63 +128,61 @@ BN_HOT static void col2im(float *din, const float *cols, const conv_shape *s, si
         }
 }
 
-/* out[n, co, p] = product[co, n P + p] + bias[co]: the GEMM's channel-major result back to
- * NCHW. */
-BN_HOT static void scatter_product(float *out, const float *product, const float *bias,
-                                   size_t batch, size_t channels, size_t pixels) {
-    size_t width = batch * pixels;
-    for (size_t n = 0; n < batch; n++)
-        for (size_t co = 0; co < channels; co++) {
-            const float *src = product + co * width + n * pixels;
-            float *dst = out + (n * channels + co) * pixels;
-            for (size_t p = 0; p < pixels; p++) dst[p] = src[p] + bias[co];
-        }
-}
-
-/* The inverse transposition for the output gradient, with the bias gradient on the way. */
-BN_HOT static void gather_product(float *product, float *dbias, const float *dout, size_t batch,
-                                  size_t channels, size_t pixels) {
-    size_t width = batch * pixels;
-    for (size_t n = 0; n < batch; n++)
-        for (size_t co = 0; co < channels; co++) {
-            const float *src = dout + (n * channels + co) * pixels;
-            float *dst = product + co * width + n * pixels;
-            float sum = 0.0f;
-            for (size_t p = 0; p < pixels; p++) {
-                dst[p] = src[p];
-                sum += src[p];
-            }
-            dbias[co] += sum;
-        }
-}
-
-void conv_forward(float *out, float *columns, float *product, const float *in,
+void conv_forward(float *out, float *columns, const float *in, int in_channel_major,
                   const float *weight, const float *bias, const conv_shape *s, size_t batch) {
-    size_t patch = conv_patch_size(s), pixels = s->out_height * s->out_width;
-    size_t width = batch * pixels;
-    im2col(columns, in, s, batch);
+    size_t patch = conv_patch_size(s), width = batch * s->out_height * s->out_width;
+    im2col(columns, in, in_channel_major, s, batch);
+    for (size_t co = 0; co < s->out_channels; co++)
+        for (size_t i = 0; i < width; i++) out[co * width + i] = bias[co];
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)s->out_channels, (int)width,
-                (int)patch, 1.0f, weight, (int)patch, columns, (int)width, 0.0f, product,
+                (int)patch, 1.0f, weight, (int)patch, columns, (int)width, 1.0f, out,
                 (int)width);
-    scatter_product(out, product, bias, batch, s->out_channels, pixels);
+}
+
+/* Bias gradients of a channel-major output gradient: one contiguous row sum per channel. */
+BN_HOT static void row_sums(float *sums, const float *m, size_t rows, size_t width,
+                            int accumulate) {
+    for (size_t r = 0; r < rows; r++) {
+        float lanes[16] = {0};
+        size_t i = 0;
+        for (; i + 16 <= width; i += 16)
+            for (size_t k = 0; k < 16; k++) lanes[k] += m[r * width + i + k];
+        float total = 0.0f;
+        for (; i < width; i++) total += m[r * width + i];
+        for (size_t k = 0; k < 16; k++) total += lanes[k];
+        sums[r] = (accumulate ? sums[r] : 0.0f) + total;
+    }
 }
 
 void conv_backward(float *din, float *dweight, float *dbias, const float *dout, float *columns,
-                   float *product, const float *weight, const conv_shape *s, size_t batch,
-                   int accumulate) {
-    size_t patch = conv_patch_size(s), pixels = s->out_height * s->out_width;
-    size_t width = batch * pixels;
-    if (!accumulate) memset(dbias, 0, s->out_channels * sizeof *dbias);
-    gather_product(product, dbias, dout, batch, s->out_channels, pixels);
+                   int in_channel_major, const float *weight, const conv_shape *s,
+                   size_t batch, int accumulate) {
+    size_t patch = conv_patch_size(s), width = batch * s->out_height * s->out_width;
+    row_sums(dbias, dout, s->out_channels, width, accumulate);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)s->out_channels, (int)patch,
-                (int)width, 1.0f, product, (int)width, columns, (int)width,
+                (int)width, 1.0f, dout, (int)width, columns, (int)width,
                 accumulate ? 1.0f : 0.0f, dweight, (int)patch);
     if (!din) return;
     /* The columns are no longer needed: their space receives the column gradients. */
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)patch, (int)width,
-                (int)s->out_channels, 1.0f, weight, (int)patch, product, (int)width, 0.0f,
+                (int)s->out_channels, 1.0f, weight, (int)patch, dout, (int)width, 0.0f,
                 columns, (int)width);
-    col2im(din, columns, s, batch);
+    col2im(din, columns, in_channel_major, s, batch);
+}
+
+void flatten_forward(float *out, const float *in, size_t batch, size_t channels, size_t pixels) {
+    for (size_t c = 0; c < channels; c++)
+        for (size_t n = 0; n < batch; n++)
+            memcpy(out + n * channels * pixels + c * pixels, in + (c * batch + n) * pixels,
+                   pixels * sizeof *out);
+}
+
+void flatten_backward(float *din, const float *dout, size_t batch, size_t channels,
+                      size_t pixels) {
+    for (size_t c = 0; c < channels; c++)
+        for (size_t n = 0; n < batch; n++)
+            memcpy(din + (c * batch + n) * pixels, dout + n * channels * pixels + c * pixels,
+                   pixels * sizeof *din);
 }
 
 /* BatchNorm statistics are accumulated in double, in a fixed order, so that they do not

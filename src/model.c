@@ -71,6 +71,8 @@ static bn_layer *push_layer(bn_model *m, bn_layer_kind kind) {
     layer->out_c = layer->in_c;
     layer->out_h = layer->in_h;
     layer->out_w = layer->in_w;
+    /* Elementwise and BatchNorm layers keep their input's layout; conv sets its own. */
+    layer->channel_major = m->n_layers > 0 && m->layers[m->n_layers - 1].channel_major;
     m->n_layers++;
     return layer;
 }
@@ -105,12 +107,10 @@ static void add_conv(bn_model *m, size_t out_channels) {
     l->weight = m->n_params;
     l->bias = l->weight + l->n_weight;
     m->n_params = l->bias + out_channels;
-    /* Lowered inputs are kept from forward to backward, one region per layer; the product
-     * scratch is shared and placed after all of them by build_layers. */
+    l->channel_major = 1;
+    /* Lowered inputs are kept from forward to backward, one region per layer. */
     l->columns = m->n_workspace;
     m->n_workspace += conv_columns_floats(&l->conv, m->max_batch);
-    size_t product = conv_product_floats(&l->conv, m->max_batch);
-    if (product > m->product) m->product = product;
 }
 
 static void add_batchnorm(bn_model *m) {
@@ -136,10 +136,11 @@ static void build_layers(bn_model *m) {
         if (m->spec.batchnorm) add_batchnorm(m);
         push_layer(m, LAYER_RELU);
     }
+    if (m->layers[m->n_layers - 1].channel_major) {
+        bn_layer *flatten = push_layer(m, LAYER_FLATTEN);
+        flatten->channel_major = 0;
+    }
     add_linear(m, m->spec.n_classes);
-    size_t product_floats = m->product;
-    m->product = m->n_workspace;
-    m->n_workspace += product_floats;
     for (size_t i = 0; i < m->n_layers; i++) {
         bn_layer *l = &m->layers[i];
         l->output = m->n_acts;
@@ -216,33 +217,50 @@ static const float *layer_input(const bn_model *m, const float *input, size_t i)
     return i == 0 ? input : m->acts + m->layers[i - 1].output;
 }
 
+/* Whether layer i's input is channel-major (the network input is NCHW). */
+static int input_channel_major(const bn_model *m, size_t i) {
+    return i > 0 && m->layers[i - 1].channel_major;
+}
+
+/* BatchNorm's (batch, spatial) view of n samples of layer l: a channel-major activation is
+ * one "sample" of n * H * W locations per channel (see layers.h). */
+static void batchnorm_view(const bn_layer *l, size_t n, size_t *batch, size_t *spatial) {
+    *batch = l->channel_major ? 1 : n;
+    *spatial = l->out_h * l->out_w * (l->channel_major ? n : 1);
+}
+
 static void layer_forward(bn_model *m, size_t i, const float *in, size_t n, int train) {
     bn_layer *l = &m->layers[i];
     float *out = m->acts + l->output, *p = m->params;
-    size_t spatial = l->out_h * l->out_w;
+    size_t spatial = l->out_h * l->out_w, bn_batch, bn_spatial;
     switch (l->kind) {
     case LAYER_LINEAR:
         linear_forward(out, in, p + l->weight, p + l->bias, n, l->fan_in, l->out_c);
         break;
     case LAYER_CONV:
-        conv_forward(out, m->workspace + l->columns, m->workspace + m->product, in,
+        conv_forward(out, m->workspace + l->columns, in, input_channel_major(m, i),
                      p + l->weight, p + l->bias, &l->conv, n);
         break;
     case LAYER_BATCHNORM:
+        batchnorm_view(l, n, &bn_batch, &bn_spatial);
         if (train) {
             float *s = m->stats;
             batchnorm_forward(out, s + l->save_mean, s + l->save_rstd, s + l->save_var, in,
-                              p + l->gamma, p + l->beta, n, l->out_c, spatial);
+                              p + l->gamma, p + l->beta, bn_batch, l->out_c, bn_spatial);
             batchnorm_update_running(m->buffers + l->running_mean, m->buffers + l->running_var,
-                                     s + l->save_mean, s + l->save_var, l->out_c, n * spatial);
+                                     s + l->save_mean, s + l->save_var, l->out_c,
+                                     bn_batch * bn_spatial);
         } else {
             batchnorm_forward_eval(out, in, p + l->gamma, p + l->beta,
-                                   m->buffers + l->running_mean, m->buffers + l->running_var, n,
-                                   l->out_c, spatial);
+                                   m->buffers + l->running_mean, m->buffers + l->running_var,
+                                   bn_batch, l->out_c, bn_spatial);
         }
         break;
     case LAYER_RELU:
         relu_forward(out, in, n * l->out_c * spatial);
+        break;
+    case LAYER_FLATTEN:
+        flatten_forward(out, in, n, l->in_c, l->in_h * l->in_w);
         break;
     }
 }
@@ -257,7 +275,7 @@ static void layer_backward(bn_model *m, size_t i, const float *in, size_t n, int
     bn_layer *l = &m->layers[i];
     const float *dout = m->dacts + l->output, *p = m->params;
     float *din = i == 0 ? NULL : m->dacts + m->layers[i - 1].output, *g = m->grads;
-    size_t spatial = l->out_h * l->out_w;
+    size_t spatial = l->out_h * l->out_w, bn_batch, bn_spatial;
     switch (l->kind) {
     case LAYER_LINEAR:
         linear_backward(din, g + l->weight, g + l->bias, dout, in, p + l->weight, n, l->fan_in,
@@ -265,21 +283,26 @@ static void layer_backward(bn_model *m, size_t i, const float *in, size_t n, int
         break;
     case LAYER_CONV:
         conv_backward(din, g + l->weight, g + l->bias, dout, m->workspace + l->columns,
-                      m->workspace + m->product, p + l->weight, &l->conv, n, accumulate);
+                      input_channel_major(m, i), p + l->weight, &l->conv, n, accumulate);
         break;
     case LAYER_BATCHNORM:
+        batchnorm_view(l, n, &bn_batch, &bn_spatial);
         if (train) {
             const float *s = m->stats;
             batchnorm_backward(din, g + l->gamma, g + l->beta, dout, in, s + l->save_mean,
-                               s + l->save_rstd, p + l->gamma, n, l->out_c, spatial, accumulate);
+                               s + l->save_rstd, p + l->gamma, bn_batch, l->out_c, bn_spatial,
+                               accumulate);
         } else {
             batchnorm_backward_eval(din, g + l->gamma, g + l->beta, dout, in, p + l->gamma,
                                     m->buffers + l->running_mean, m->buffers + l->running_var,
-                                    n, l->out_c, spatial, accumulate);
+                                    bn_batch, l->out_c, bn_spatial, accumulate);
         }
         break;
     case LAYER_RELU:
         if (din) relu_backward(din, dout, m->acts + l->output, n * l->out_c * spatial);
+        break;
+    case LAYER_FLATTEN:
+        flatten_backward(din, dout, n, l->in_c, l->in_h * l->in_w);
         break;
     }
 }
@@ -317,6 +340,7 @@ static void population_moments(bn_model *m, size_t i, const float *input, size_t
                                double *sum, double *sum_sq) {
     const bn_layer *l = &m->layers[i];
     size_t spatial = l->in_h * l->in_w, stride = model_input_size(m);
+    int channel_major = input_channel_major(m, i);
     memset(sum, 0, l->in_c * sizeof *sum);
     memset(sum_sq, 0, l->in_c * sizeof *sum_sq);
     for (size_t start = 0; start < n; start += m->max_batch) {
@@ -325,12 +349,13 @@ static void population_moments(bn_model *m, size_t i, const float *input, size_t
         for (size_t j = 0; j < i; j++) layer_forward(m, j, layer_input(m, chunk, j), count, 0);
         const float *x = layer_input(m, chunk, i);
         for (size_t s = 0; s < count; s++)
-            for (size_t c = 0; c < l->in_c; c++)
+            for (size_t c = 0; c < l->in_c; c++) {
+                const float *plane = x + (channel_major ? c * count + s : s * l->in_c + c) * spatial;
                 for (size_t p = 0; p < spatial; p++) {
-                    double v = x[(s * l->in_c + c) * spatial + p];
-                    sum[c] += v;
-                    sum_sq[c] += v * v;
+                    sum[c] += plane[p];
+                    sum_sq[c] += (double)plane[p] * plane[p];
                 }
+            }
     }
 }
 

@@ -10,12 +10,12 @@
 #include "check.h"
 
 /* Float forward passes limit the accuracy of a difference quotient, and a step can cross a
- * ReLU kink. Each coordinate is therefore tried with four steps and the best agreement kept:
+ * ReLU kink. Each coordinate is therefore tried with five steps and the best agreement kept:
  * a wrong backward term (a missing 1/N, a wrong eps, a dropped mean term) is wrong at every
  * step size, while rounding noise (small steps) and kinks and curvature (large steps) are not.
  * 2e-3 of the largest gradient is far below what any such bug produces. */
 #define FD_TOL 2e-3
-static const double fd_steps[4] = {1e-2, 3e-3, 1e-3, 3e-4};
+static const double fd_steps[5] = {1e-2, 3e-3, 1e-3, 3e-4, 1e-4};
 
 static bn_rng rng;
 
@@ -50,7 +50,7 @@ static double fd_error(probe_fn f, void *ctx, float *x, const float *analytic, s
     size_t stride = n > 400 ? n / 400 : 1;
     for (size_t i = 0; i < n; i += stride) {
         double best = INFINITY;
-        for (size_t k = 0; k < 4; k++) {
+        for (size_t k = 0; k < 5; k++) {
             double e = fabs(central_difference(f, ctx, &x[i], fd_steps[k]) - analytic[i]);
             if (e < best) best = e;
         }
@@ -99,38 +99,37 @@ static void test_linear(void) {
 typedef struct {
     conv_shape s;
     size_t batch;
-    float *in, *w, *b, *out, *probe, *columns, *product;
+    int channel_major; /* input layout */
+    float *in, *w, *b, *out, *probe, *columns;
 } conv_case;
 
 static double conv_probe(void *ctx) {
     conv_case *c = ctx;
-    conv_forward(c->out, c->columns, c->product, c->in, c->w, c->b, &c->s, c->batch);
+    conv_forward(c->out, c->columns, c->in, c->channel_major, c->w, c->b, &c->s, c->batch);
     return dot(c->out, c->probe, c->batch * c->s.out_channels * c->s.out_height * c->s.out_width);
 }
 
 static void check_conv(size_t cin, size_t h, size_t w, size_t cout, size_t k, size_t stride,
-                       size_t pad) {
+                       size_t pad, int channel_major) {
     conv_case c = {{cin, h, w, cout, conv_out_size(h, k, stride, pad),
                     conv_out_size(w, k, stride, pad), k, stride, pad},
-                   3, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+                   3, channel_major, NULL, NULL, NULL, NULL, NULL, NULL};
     size_t ni = c.batch * cin * h * w, nw = cout * cin * k * k;
     size_t no = c.batch * cout * c.s.out_height * c.s.out_width;
     c.in = malloc(ni * 4), c.w = malloc(nw * 4), c.b = malloc(cout * 4);
     c.out = malloc(no * 4), c.probe = malloc(no * 4);
     c.columns = malloc(conv_columns_floats(&c.s, c.batch) * 4);
-    c.product = malloc(conv_product_floats(&c.s, c.batch) * 4);
     float *din = calloc(ni, 4), *dw = calloc(nw, 4), *db = calloc(cout, 4);
     randomize(c.in, ni, 1), randomize(c.w, nw, 0.5), randomize(c.b, cout, 0.5);
     randomize(c.probe, no, 1);
     conv_probe(&c); /* the backward pass reuses the forward pass's lowered input */
-    conv_backward(din, dw, db, c.probe, c.columns, c.product, c.w, &c.s, c.batch, 0);
+    conv_backward(din, dw, db, c.probe, c.columns, c.channel_major, c.w, &c.s, c.batch, 0);
     CHECK_MSG(fd_error(conv_probe, &c, c.in, din, ni) < FD_TOL, "conv d/din k%zu s%zu p%zu", k,
               stride, pad);
     CHECK_MSG(fd_error(conv_probe, &c, c.w, dw, nw) < FD_TOL, "conv d/dW k%zu s%zu p%zu", k,
               stride, pad);
     CHECK_MSG(fd_error(conv_probe, &c, c.b, db, cout) < FD_TOL, "conv d/db");
-    free(c.in), free(c.w), free(c.b), free(c.out), free(c.probe), free(c.columns),
-        free(c.product);
+    free(c.in), free(c.w), free(c.b), free(c.out), free(c.probe), free(c.columns);
     free(din), free(dw), free(db);
 }
 
@@ -143,9 +142,8 @@ static void test_conv_forward_direct(void) {
     size_t no = batch * 3 * s.out_height * s.out_width;
     float *in = malloc(ni * 4), *w = malloc(nw * 4), b[3], *out = malloc(no * 4);
     float *columns = malloc(conv_columns_floats(&s, batch) * 4);
-    float *product = malloc(conv_product_floats(&s, batch) * 4);
     randomize(in, ni, 1), randomize(w, nw, 1), randomize(b, 3, 1);
-    conv_forward(out, columns, product, in, w, b, &s, batch);
+    conv_forward(out, columns, in, 0, w, b, &s, batch);
     double worst = 0.0;
     for (size_t n = 0; n < batch; n++)
         for (size_t co = 0; co < 3; co++)
@@ -160,14 +158,15 @@ static void test_conv_forward_direct(void) {
                                 sum += (double)w[((co * 2 + ci) * 3 + ky) * 3 + kx] *
                                        in[((n * 2 + ci) * 7 + (size_t)iy) * 6 + (size_t)ix];
                             }
-                    size_t o = ((n * 3 + co) * s.out_height + oy) * s.out_width + ox;
+                    /* the output is channel-major: C x N x H x W */
+                    size_t o = ((co * batch + n) * s.out_height + oy) * s.out_width + ox;
                     if (fabs(sum - out[o]) > worst) worst = fabs(sum - out[o]);
                 }
     CHECK_MSG(worst < 1e-5, "conv forward vs direct loops: %g", worst);
     CHECK(conv_out_size(28, 3, 2, 0) == 13 && conv_out_size(13, 3, 2, 0) == 6);
     CHECK(conv_out_size(6, 3, 2, 0) == 2 && conv_out_size(32, 3, 2, 0) == 15);
     CHECK(conv_out_size(2, 3, 2, 0) == 0);
-    free(in), free(w), free(out), free(columns), free(product);
+    free(in), free(w), free(out), free(columns);
 }
 
 /* ---- BatchNorm ---- */
@@ -374,10 +373,11 @@ int main(void) {
     rng_seed(&rng, 12345);
     test_linear();
     test_conv_forward_direct();
-    check_conv(2, 7, 7, 3, 3, 2, 0);
-    check_conv(3, 6, 5, 2, 3, 1, 1);
-    check_conv(1, 8, 8, 2, 2, 2, 1);
-    check_conv(2, 5, 5, 2, 5, 1, 0);
+    check_conv(2, 7, 7, 3, 3, 2, 0, 0);
+    check_conv(3, 6, 5, 2, 3, 1, 1, 0);
+    check_conv(1, 8, 8, 2, 2, 2, 1, 1);
+    check_conv(2, 5, 5, 2, 5, 1, 0, 1);
+    check_conv(3, 9, 9, 4, 3, 2, 0, 1);
     check_batchnorm(8, 3, 1, 1);
     check_batchnorm(4, 2, 9, 1);
     check_batchnorm(5, 3, 4, 0);

@@ -33,21 +33,34 @@ typedef struct {
 
 /* Output side for one spatial dimension, or 0 if the kernel does not fit. */
 size_t conv_out_size(size_t in, size_t kernel, size_t stride, size_t padding);
-/* Floats of the lowered input (the (Cin K K) x (N Hout Wout) matrix that conv_forward writes
- * and conv_backward reads) and of the GEMM product scratch, for a batch. */
+/* Floats of the lowered input, the (Cin K K) x (N Hout Wout) matrix that conv_forward writes
+ * and conv_backward reads, for a batch. */
 size_t conv_columns_floats(const conv_shape *shape, size_t batch);
-size_t conv_product_floats(const conv_shape *shape, size_t batch);
 
-/* 2-D cross-correlation as PyTorch's Conv2d: weight is Cout x Cin x K x K. Writes the lowered
- * input to columns, which conv_backward of the same batch reuses instead of lowering again. */
-void conv_forward(float *out, float *columns, float *product, const float *in,
+/* 2-D cross-correlation as PyTorch's Conv2d: weight is Cout x Cin x K x K. The output is
+ * channel-major, C x N x H x W ("CNHW"): that is the layout the GEMM produces, so no
+ * transposition is needed, and it gives BatchNorm one contiguous block per channel. The input
+ * is NCHW (in_channel_major = 0, the network input) or CNHW (the previous conv block).
+ * Writes the lowered input to columns, which conv_backward of the same batch reuses. */
+void conv_forward(float *out, float *columns, const float *in, int in_channel_major,
                   const float *weight, const float *bias, const conv_shape *shape, size_t batch);
-/* columns: as conv_forward left them for this batch; overwritten (with the column gradients). */
+/* dout is CNHW; din (may be NULL) has the input's layout. columns: as conv_forward left them
+ * for this batch; overwritten (with the column gradients). */
 void conv_backward(float *din, float *dweight, float *dbias, const float *dout, float *columns,
-                   float *product, const float *weight, const conv_shape *shape, size_t batch,
-                   int accumulate);
+                   int in_channel_major, const float *weight, const conv_shape *shape,
+                   size_t batch, int accumulate);
 
-/* Train mode: normalises each channel with the batch statistics (biased variance) and
+/* Between a channel-major (C x N x P) conv block and a linear layer: out[n, c P + p] =
+ * in[c, n, p], PyTorch's flatten order of an NCHW tensor. */
+void flatten_forward(float *out, const float *in, size_t batch, size_t channels, size_t pixels);
+void flatten_backward(float *din, const float *dout, size_t batch, size_t channels,
+                      size_t pixels);
+
+/* BatchNorm addresses element (n, c, p) at in[(n channels + c) spatial + p] (NCHW). For a
+ * channel-major CNHW activation pass batch = 1 and spatial = N H W: the same formula then
+ * walks each channel's contiguous block.
+ *
+ * Train mode: normalises each channel with the batch statistics (biased variance) and
  * saves mean and 1/sqrt(var + eps) for the backward pass; batch_var receives the biased
  * variance so the caller can update the running statistics. */
 void batchnorm_forward(float *out, float *mean, float *rstd, float *batch_var, const float *in,

@@ -1,5 +1,5 @@
 /* A network built from a small spec: hidden blocks of Linear|Conv -> [BatchNorm] -> ReLU, then
- * a linear output layer. One arena each for parameters, gradients, optimiser state, BN running
+ * a linear output layer (after a flatten for conv nets, whose activations are channel-major). One arena each for parameters, gradients, optimiser state, BN running
  * statistics and activations, allocated once by model_create; forward and backward allocate
  * nothing. */
 #ifndef BNTRAIN_MODEL_H
@@ -35,12 +35,13 @@ void model_spec_paper(bn_model_spec *spec, bn_arch arch, size_t channels, size_t
 int model_spec_check(const bn_model_spec *spec, bn_error *err);
 const char *arch_name(bn_arch arch);
 
-typedef enum { LAYER_LINEAR, LAYER_CONV, LAYER_BATCHNORM, LAYER_RELU } bn_layer_kind;
+typedef enum { LAYER_LINEAR, LAYER_CONV, LAYER_BATCHNORM, LAYER_RELU, LAYER_FLATTEN } bn_layer_kind;
 
 typedef struct {
     bn_layer_kind kind;
     size_t in_c, in_h, in_w;    /* per-sample input shape */
     size_t out_c, out_h, out_w; /* per-sample output shape */
+    int channel_major;          /* output stored C x N x H x W (conv blocks), else N x C x H x W */
     conv_shape conv;            /* LAYER_CONV */
     size_t columns;             /* LAYER_CONV: offset of its lowered input in workspace */
     size_t weight, bias;        /* offsets into params (LAYER_LINEAR, LAYER_CONV) */
@@ -66,8 +67,7 @@ typedef struct {
     size_t n_acts;    /* floats per arena: every layer's output for max_batch samples */
     float *acts, *dacts;
     size_t n_workspace;
-    float *workspace; /* each conv layer's lowered input, then one shared GEMM product buffer */
-    size_t product;   /* offset of the shared product buffer in workspace */
+    float *workspace; /* each conv layer's lowered input */
 } bn_model;
 
 /* Allocates every arena for batches of up to max_batch samples. */
