@@ -1,0 +1,219 @@
+/* Figures: the (gamma, log10 eta) heatmap of test loss with the theory line eta_bar (the
+ * paper's Fig. 2) and the two-panel theory figure (its Fig. 1).
+ *
+ * One layout, two renderers: a figure is first laid out as a list of primitives (rectangles,
+ * polylines, polygons, text) in pixel coordinates; the PNG rasteriser and the SVG writer both
+ * draw that list, so the two files cannot disagree. Pixel (i, j) covers [i, i+1) x [j, j+1);
+ * y grows downwards. Text is UTF-8 with two bits of markup: "_{...}" for a subscript and "^{...}"
+ * for a superscript, drawn with the compiled-in bitmap font (font.h) in the PNG and as <text>
+ * in the SVG. Files are written atomically (temp file, fsync, rename). */
+#ifndef BNTRAIN_PLOT_H
+#define BNTRAIN_PLOT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "bntrain/error.h"
+
+/* ---- Layout ---------------------------------------------------------------------------- */
+
+typedef struct {
+    uint8_t r, g, b;
+} plot_rgb;
+
+typedef enum { PLOT_RECT, PLOT_LINE, PLOT_POLYGON, PLOT_TEXT } plot_item_kind;
+typedef enum { PLOT_ANCHOR_START, PLOT_ANCHOR_MIDDLE, PLOT_ANCHOR_END } plot_anchor;
+
+typedef struct {
+    plot_item_kind kind;
+    plot_rgb color;   /* fill of rects and polygons, stroke of lines, ink of text */
+    const char *role; /* static string or NULL; the SVG's class, so tests can find e.g. cells */
+    union {
+        struct {
+            double x0, y0, x1, y1; /* drawn with edges rounded to whole pixels */
+        } rect;
+        struct {
+            size_t first, count; /* points in plot_layout.points (x, y pairs) */
+            double width;        /* round caps and joins */
+        } line;
+        struct {
+            size_t first, count;
+            plot_rgb stroke;
+            double stroke_width; /* 0: no outline */
+        } polygon;
+        struct {
+            size_t offset; /* NUL-terminated markup in plot_layout.text */
+            double x, y;   /* the anchor point, on the baseline */
+            double scale;  /* font pixels to image pixels; the font's capitals are 7 high */
+            plot_anchor anchor;
+            int vertical; /* 1: reads bottom to top (rotated 90 degrees anticlockwise) */
+        } text;
+    };
+} plot_item;
+
+typedef struct {
+    int width, height; /* pixels */
+    plot_item *items;  /* drawn in order: later items cover earlier ones */
+    size_t n_items, items_capacity;
+    double *points;
+    size_t n_points, points_capacity; /* doubles used and allocated */
+    char *text;
+    size_t text_length, text_capacity;
+    int out_of_memory; /* set by a failed add; the add functions then do nothing */
+} plot_layout;
+
+void plot_layout_init(plot_layout *layout, int width, int height);
+void plot_layout_free(plot_layout *layout);
+
+/* The add functions never fail loudly: an allocation failure sets layout->out_of_memory,
+ * which the code that builds a figure checks once at the end. */
+void plot_add_rect(plot_layout *layout, double x0, double y0, double x1, double y1, plot_rgb fill,
+                   const char *role);
+void plot_add_line(plot_layout *layout, const double *xy, size_t n_points, plot_rgb color,
+                   double width);
+void plot_add_segment(plot_layout *layout, double x0, double y0, double x1, double y1,
+                      plot_rgb color, double width);
+void plot_add_polygon(plot_layout *layout, const double *xy, size_t n_points, plot_rgb fill,
+                      plot_rgb stroke, double stroke_width);
+void plot_add_text(plot_layout *layout, double x, double y, const char *markup, double scale,
+                   plot_anchor anchor, int vertical, plot_rgb color);
+
+/* A polyline through data points mapped to pixels, broken where a point is not finite, clipped
+ * to the rectangle [clip_x0, clip_x1] x [clip_y0, clip_y1], and dashed if dash_on > 0 (dash and
+ * gap lengths in pixels). Dashing and clipping happen here, in the layout, so both renderers
+ * draw the same dashes. */
+typedef struct {
+    double clip_x0, clip_y0, clip_x1, clip_y1;
+    double dash_on, dash_off;
+} plot_path_style;
+void plot_add_path(plot_layout *layout, const double *x_px, const double *y_px, size_t n,
+                   const plot_path_style *style, plot_rgb color, double width);
+
+/* ---- Text ------------------------------------------------------------------------------ */
+
+/* eta-bar: eta followed by a combining macron (U+0304), which both renderers draw over it. */
+#define PLOT_ETA_BAR "η\u0304"
+
+typedef enum { PLOT_RUN_NORMAL, PLOT_RUN_SUB, PLOT_RUN_SUPER } plot_run_kind;
+typedef struct {
+    const char *text; /* not NUL-terminated: `length` bytes */
+    size_t length;
+    plot_run_kind kind;
+} plot_text_run;
+
+/* Splits markup into at most max_runs runs; returns how many. */
+size_t plot_text_runs(const char *markup, plot_text_run *runs, size_t max_runs);
+/* The scale of a run's glyphs and its baseline offset (pixels, down) for a text of `scale`. */
+double plot_run_scale(plot_run_kind kind, double scale);
+double plot_run_baseline(plot_run_kind kind, double scale);
+/* Width in pixels of the markup drawn at `scale`. */
+double plot_text_width(const char *markup, double scale);
+
+/* ---- Axes, ticks, colours -------------------------------------------------------------- */
+
+/* A data rectangle mapped onto a pixel rectangle: x grows rightwards, y upwards. */
+typedef struct {
+    double left, top, right, bottom; /* pixels */
+    double x_min, x_max, y_min, y_max;
+} plot_axes;
+
+double plot_axes_x_px(const plot_axes *axes, double x);
+double plot_axes_y_px(const plot_axes *axes, double y);
+/* The inverse of plot_axes_y_px: the data y at pixel height y_px (a row's centre is row + 0.5). */
+double plot_axes_y_value(const plot_axes *axes, double y_px);
+
+/* Ticks at multiples of 1, 2 or 5 times a power of ten, about `target` of them in [lo, hi];
+ * returns how many (at most max_ticks) and the step. */
+size_t plot_nice_ticks(double lo, double hi, size_t target, double *ticks, size_t max_ticks,
+                       double *step);
+/* A tick label with as many decimals as the step needs ("0.5", "-2", "1e+06"). */
+void plot_format_tick(double value, double step, char *out, size_t size);
+
+/* The size of tick labels, axis titles and legends (font pixels to image pixels). */
+#define PLOT_TEXT_SCALE 2.0
+
+/* Frame, ticks with numeric labels, and axis titles (markup) around axes. */
+void plot_add_axes(plot_layout *layout, const plot_axes *axes, const char *x_title,
+                   const char *y_title);
+
+/* Viridis: a perceptually uniform map from t in [0, 1] (clamped) to colour, dark to light. */
+plot_rgb plot_viridis(double t);
+
+/* Colours shared by the figures. */
+extern const plot_rgb plot_white, plot_black, plot_red, plot_blue, plot_not_run_fill,
+    plot_not_run_hatch;
+
+/* ---- Rendering ------------------------------------------------------------------------- */
+
+/* Draws the layout into rgb (width * height * 3 bytes, rows top to bottom), which the caller
+ * has filled with the background. Returns -1 only if it cannot allocate its scratch buffer. */
+int plot_rasterize(const plot_layout *layout, uint8_t *rgb);
+
+/* Write the layout as PNG or SVG, atomically; on failure the previous file is untouched and
+ * err names the file and the problem. */
+int plot_write_png(const plot_layout *layout, const char *path, bn_error *err);
+int plot_write_svg(const plot_layout *layout, const char *path, bn_error *err);
+/* Writes png_path and its SVG twin (".svg" in place of ".png", or appended). */
+int plot_write_figure(const plot_layout *layout, const char *png_path, bn_error *err);
+
+/* Atomic file writing: the content goes to a temp file in the target's folder, which commit
+ * flushes, fsyncs and renames over the target; abort (and any failed commit) removes it. */
+typedef struct {
+    FILE *file;
+    const char *path;
+    char temp_path[4096];
+} plot_file;
+int plot_file_open(plot_file *out, const char *path, bn_error *err);
+int plot_file_commit(plot_file *out, bn_error *err);
+void plot_file_abort(plot_file *out);
+
+/* ---- The heatmap of a grid run --------------------------------------------------------- */
+
+typedef enum { PLOT_CELL_NOT_RUN, PLOT_CELL_EXPLODED, PLOT_CELL_DONE } plot_cell_state;
+
+typedef struct {
+    plot_cell_state state;
+    double test_loss_mean; /* finite when state is PLOT_CELL_DONE */
+} plot_cell;
+
+/* What a grid folder holds, as the heatmap needs it. */
+typedef struct {
+    char x_name[64];  /* first column of cells.csv: "gamma", or "sigma_w2" for vanilla */
+    size_t n_x, n_y;  /* distinct x and log10_lr values */
+    double *x;        /* n_x, ascending */
+    double *log10_lr; /* n_y, ascending */
+    plot_cell *cells; /* cells[iy * n_x + ix]; absent rows are PLOT_CELL_NOT_RUN */
+    size_t n_theory;  /* rows of theory.csv with a finite x; 0 if the file is absent */
+    double *theory_x, *theory_log10_eta_bar; /* the latter NaN where undefined */
+    size_t n_boundary; /* rows of boundary.csv with a finite measured boundary */
+    double *boundary_x, *boundary_log10_lr;
+    int has_boundary; /* boundary.csv exists (the legend then shows the marker) */
+    char dataset[64], arch[64], title_note[256]; /* from config.json; "" if absent */
+    double epochs, n_restarts;                   /* NaN if absent */
+    int batchnorm;                               /* 1, 0, or -1 if absent */
+} plot_grid;
+
+/* Reads DIR/cells.csv (required), DIR/theory.csv, DIR/boundary.csv and DIR/config.json
+ * (optional). A torn last line (no newline, wrong field count) is dropped. */
+int plot_grid_read(const char *dir, plot_grid *grid, bn_error *err);
+void plot_grid_free(plot_grid *grid);
+
+/* Lays out the heatmap; axes receives the mapping of the cell area, so callers (and tests) can
+ * convert between pixels and (x, log10 eta). log_color_scale: colour by log10 of the loss. */
+int plot_heatmap_layout(const plot_grid *grid, int log_color_scale, plot_layout *layout,
+                        plot_axes *axes, bn_error *err);
+
+/* Re-renders DIR/heatmap.png and DIR/heatmap.svg from the files of a grid folder. */
+int plot_heatmap_dir(const char *dir, int log_color_scale, bn_error *err);
+
+/* ---- The theory figure ----------------------------------------------------------------- */
+
+/* Two panels against gamma: the lambda_max bound (left) and log10 eta_bar (right), BatchNorm in
+ * red and vanilla in blue. Either network's arrays may be NULL; non-finite values leave gaps.
+ * Writes png_path and its SVG twin. */
+int plot_theory_figure(const char *png_path, const char *title, const double *gamma, size_t n,
+                       const double *lambda_bn, const double *lambda_vanilla,
+                       const double *log10_eta_bn, const double *log10_eta_vanilla, bn_error *err);
+
+#endif
