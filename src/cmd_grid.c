@@ -141,29 +141,27 @@ static int resolve_axes(grid_args *a) {
     return -1;
 }
 
-static volatile sig_atomic_t stop_signal;
-
-static void on_signal(int signo) {
-    stop_signal = signo;
-    /* A second signal ends the process at once; everything finished is already on disk. */
-    signal(signo, SIG_DFL);
-}
-
-static void install_handlers(void) {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-}
-
 static void log_start(int argc, char **argv, const bn_grid_config *g, size_t threads) {
     if (g->quiet) return;
     fprintf(stderr, "bntrain %s: grid", BNTRAIN_VERSION);
     for (int i = 1; i < argc; i++) fprintf(stderr, " %s", argv[i]);
     fprintf(stderr, "\n");
     runtime_describe(stderr, threads);
+}
+
+/* What the grid will hold in memory: the dataset once, a trainer per thread. */
+static void log_memory(const bn_model_spec *spec, const bn_grid_config *g, const bn_dataset *ds,
+                       size_t threads) {
+    bn_trainer probe;
+    bn_error err;
+    if (trainer_create(&probe, spec, g->opts.batch, ds->train.n, &err)) return;
+    double per_thread = (double)trainer_bytes(&probe) / (1024.0 * 1024.0);
+    size_t image = ds->channels * ds->height * ds->width;
+    double data = (double)((ds->train.n + ds->test.n) * (image * sizeof(float) + 1)) /
+                  (1024.0 * 1024.0);
+    fprintf(stderr, "bntrain grid: memory: dataset %.0f MiB (shared), %.0f MiB per thread x %zu\n",
+            data, per_thread, threads);
+    trainer_free(&probe);
 }
 
 static void log_end(const bn_grid_summary *s, const bn_grid_config *g) {
@@ -216,9 +214,10 @@ static int run_grid(int argc, char **argv, grid_args *a) {
         return usage_error("grid", "--batch %zu is larger than the %zu training images",
                            g->opts.batch, ds.train.n);
     }
-    install_handlers();
+    if (!g->quiet) log_memory(&spec, g, &ds, threads);
+    cli_catch_stop_signals();
     bn_grid_summary summary;
-    int status = grid_run(g, &ds, &stop_signal, &summary, &err);
+    int status = grid_run(g, &ds, &cli_stop_signal, &summary, &err);
     dataset_free(&ds);
     if (summary.torn_bytes)
         fprintf(stderr, "bntrain grid: dropped a torn last line (%zu bytes) from runs.csv\n",

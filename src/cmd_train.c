@@ -116,9 +116,16 @@ int cmd_train(int argc, char **argv) {
         dataset_free(&ds);
         return EXIT_RUNTIME;
     }
-    bn_train_config cfg = {opts.loss,     opts.gamma,    opts.lr,       opts.momentum,
-                           opts.weight_decay, opts.sigma_w2, opts.sigma_b2, opts.batch,
-                           opts.epochs,   opts.seed};
+    bn_train_config cfg = {.loss = opts.loss,
+                           .gamma = opts.gamma,
+                           .lr = opts.lr,
+                           .momentum = opts.momentum,
+                           .weight_decay = opts.weight_decay,
+                           .sigma_w2 = opts.sigma_w2,
+                           .sigma_b2 = opts.sigma_b2,
+                           .batch = opts.batch,
+                           .epochs = opts.epochs,
+                           .seed = opts.seed};
     if (!out.json) printf("epoch    train_loss     test_loss  test_acc   seconds\n");
     bn_run_result result;
     trainer_run(&trainer, &ds, &cfg, print_epoch, &out, NULL, &result);

@@ -148,7 +148,7 @@ int grid_check_config(const bn_grid_config *g, bn_error *err) {
     return 1;
 }
 
-static int make_dirs(const char *path, bn_error *err) {
+int grid_make_dirs(const char *path, bn_error *err) {
     char buf[4096];
     snprintf(buf, sizeof buf, "%s", path);
     for (char *p = buf + 1; *p; p++) {
@@ -317,8 +317,15 @@ static void run_one(grid_state *s, bn_trainer *t, const bn_dataset *ds, const pe
     bn_run_record rec = {.x = x, .log10_lr = log10_lr, .lr = pow(10.0, log10_lr),
                          .restart = p->restart,
                          .seed = grid_run_seed(g, x, log10_lr, p->restart)};
-    bn_train_config cfg = {o->loss, 0.0, rec.lr, o->momentum, o->weight_decay, 0.0,
-                           o->sigma_b2, o->batch, o->epochs, rec.seed};
+    bn_train_config cfg = {.loss = o->loss,
+                           .lr = rec.lr,
+                           .momentum = o->momentum,
+                           .weight_decay = o->weight_decay,
+                           .sigma_b2 = o->sigma_b2,
+                           .batch = o->batch,
+                           .epochs = o->epochs,
+                           .seed = rec.seed,
+                           .evaluate_last_epoch_only = 1};
     column_parameters(g, x, &cfg.gamma, &cfg.sigma_w2);
     bn_run_result result;
     trainer_run(t, ds, &cfg, NULL, NULL, stop, &result);
@@ -378,7 +385,7 @@ int grid_run(const bn_grid_config *g, const bn_dataset *ds, volatile sig_atomic_
     double start = wall_seconds();
     bn_model_spec spec;
     int lock_fd = -1;
-    if (options_model_spec(&g->opts, &spec, err) || make_dirs(g->out_dir, err) ||
+    if (options_model_spec(&g->opts, &spec, err) || grid_make_dirs(g->out_dir, err) ||
         lock_dir(g->out_dir, &lock_fd, err))
         return -1;
     grid_state *s = calloc(1, sizeof *s);

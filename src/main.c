@@ -16,6 +16,7 @@ static const command commands[] = {
     {"grid", cmd_grid, "train a (gamma, eta) grid of networks: the phase diagram"},
     {"theory", cmd_theory, "mean-field lambda_max bound and maximal learning rate eta_bar"},
     {"plot", cmd_plot, "re-render a grid's heatmap from its results"},
+    {"figures", cmd_figures, "regenerate the paper's figures (--quick: in minutes)"},
 };
 static const size_t n_commands = sizeof commands / sizeof commands[0];
 

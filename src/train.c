@@ -52,6 +52,14 @@ void trainer_free(bn_trainer *t) {
     memset(t, 0, sizeof *t);
 }
 
+size_t trainer_bytes(const bn_trainer *t) {
+    const bn_model *m = &t->model;
+    size_t floats = 3 * m->n_params + m->n_buffers + m->n_stats + 2 * m->n_acts + m->n_workspace;
+    size_t batch_floats = m->max_batch * (model_input_size(m) + m->spec.n_classes);
+    return (floats + batch_floats) * sizeof(float) + m->max_batch +
+           t->n_order * sizeof *t->order;
+}
+
 static void gather_batch(bn_trainer *t, const bn_split *split, const size_t *indices, size_t n,
                          size_t input_size) {
     for (size_t i = 0; i < n; i++) {
@@ -125,14 +133,17 @@ void trainer_run(bn_trainer *t, const bn_dataset *ds, const bn_train_config *cfg
             }
             loss_sum += loss;
         }
-        bn_epoch_stats stats = {.epoch = epoch, .train_loss = steps ? loss_sum / steps : NAN};
-        trainer_evaluate(t, &ds->test, input_size, ds->n_classes, cfg->loss, &stats.test_loss,
-                         &stats.test_acc);
+        bn_epoch_stats stats = {.epoch = epoch, .train_loss = steps ? loss_sum / steps : NAN,
+                                .test_loss = NAN, .test_acc = NAN};
+        if (!cfg->evaluate_last_epoch_only || epoch == cfg->epochs)
+            trainer_evaluate(t, &ds->test, input_size, ds->n_classes, cfg->loss,
+                             &stats.test_loss, &stats.test_acc);
         stats.seconds = wall_seconds() - epoch_start;
         result->epochs_done = epoch;
         result->last = stats;
         /* Eval mode uses the running statistics, which can overflow on their own. */
-        if (!isfinite(stats.test_loss)) mark_exploded(result, epoch, steps);
+        if (isnan(stats.test_loss) && !isnan(stats.test_acc)) mark_exploded(result, epoch, steps);
+        if (isinf(stats.test_loss)) mark_exploded(result, epoch, steps);
         if (on_epoch && on_epoch(&stats, ctx)) {
             result->interrupted = !result->exploded;
             break;

@@ -3,6 +3,8 @@
 #ifndef BNTRAIN_CLI_H
 #define BNTRAIN_CLI_H
 
+#include <signal.h>
+
 #define EXIT_RUNTIME 1
 #define EXIT_USAGE 2
 
@@ -10,8 +12,14 @@ int cmd_train(int argc, char **argv);
 int cmd_grid(int argc, char **argv);
 int cmd_theory(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
+int cmd_figures(int argc, char **argv);
 
 /* Prints a usage error ("bntrain CMD: message" and a pointer to help) and returns EXIT_USAGE. */
 int usage_error(const char *command, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Set to the signal number by SIGINT / SIGTERM once cli_catch_stop_signals has run; a second
+ * signal ends the process at once (everything finished is on disk by then). */
+extern volatile sig_atomic_t cli_stop_signal;
+void cli_catch_stop_signals(void);
 
 #endif

@@ -53,6 +53,9 @@ int grid_check_config(const bn_grid_config *g, bn_error *err);
 int grid_run(const bn_grid_config *g, const bn_dataset *ds, volatile sig_atomic_t *stop,
              bn_grid_summary *summary, bn_error *err);
 
+/* mkdir -p. */
+int grid_make_dirs(const char *path, bn_error *err);
+
 /* Recomputes DIR/cells.csv from DIR/runs.csv (atomic write). */
 int grid_write_cells(const bn_grid_config *g, const bn_run_record *records, size_t n,
                      bn_error *err);

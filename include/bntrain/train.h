@@ -19,6 +19,9 @@ typedef struct {
     double sigma_w2, sigma_b2;
     size_t batch, epochs;
     uint64_t seed; /* the run's seed: initial weights and batch order derive from it */
+    int evaluate_last_epoch_only; /* grids record only the final test loss: skipping the
+                                     earlier evaluations saves a pass over the test set per
+                                     epoch (test_loss and test_acc are NaN before the last) */
 } bn_train_config;
 
 typedef struct {
@@ -51,6 +54,9 @@ typedef struct {
 int trainer_create(bn_trainer *t, const bn_model_spec *spec, size_t batch, size_t n_train,
                    bn_error *err);
 void trainer_free(bn_trainer *t);
+/* Bytes a trainer holds: the model's arenas and the batch buffers (what each grid thread
+ * needs on top of the shared dataset). */
+size_t trainer_bytes(const bn_trainer *t);
 
 /* Runs training; stop (may be NULL) is polled between steps. The last partial mini-batch of
  * each epoch (n_train mod batch samples) is dropped: a tiny batch would give BatchNorm noisy

@@ -1,0 +1,26 @@
+/* The measured phase boundary of a grid and its distance to the theory's eta_bar. */
+#ifndef BNTRAIN_BOUNDARY_H
+#define BNTRAIN_BOUNDARY_H
+
+#include <stddef.h>
+
+#include "bntrain/error.h"
+
+typedef struct {
+    size_t n_x;            /* grid columns */
+    size_t n_measured;     /* columns with a diverged cell and a theory value */
+    double mean_abs_decades, max_abs_decades; /* |log10 eta_emp - log10 eta_bar| */
+    double mean_decades;   /* signed mean: > 0 when runs survive above eta_bar */
+    double lr_step_decades; /* resolution of the measurement: the log10 eta spacing */
+} bn_boundary_summary;
+
+/* For each column x of the grid in DIR (cells.csv, theory.csv), the empirical critical
+ * learning rate: the smallest eta whose cell diverged, where a cell diverged if any restart
+ * exploded (non-finite loss or parameters) or its mean test loss exceeds diverged_loss (a loss
+ * that blew up without overflowing). Writes DIR/boundary.csv
+ * (x,log10_lr_emp,log10_eta_bar,distance_decades; NaN where no cell of the column diverged)
+ * atomically, and fills the summary. */
+int boundary_write(const char *dir, double diverged_loss, bn_boundary_summary *summary,
+                   bn_error *err);
+
+#endif
