@@ -117,9 +117,12 @@ static int resolve_axes(grid_args *a) {
     bn_error err;
     double *gammas = NULL;
     size_t n_gammas = 0;
-    if (parse_range("gamma", a->gamma_text, &gammas, &n_gammas, &err) ||
-        parse_range("log10-lr", a->lr_text, &g->log10_lrs, &g->n_lr, &err))
+    if (parse_range("gamma", a->gamma_text, &gammas, &n_gammas, &err))
         return usage_error("grid", "%s", err.msg);
+    if (parse_range("log10-lr", a->lr_text, &g->log10_lrs, &g->n_lr, &err)) {
+        free(gammas);
+        return usage_error("grid", "%s", err.msg);
+    }
     if (!a->sigma_text) {
         g->x_name = "gamma";
         g->x_values = gammas;

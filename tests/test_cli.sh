@@ -21,7 +21,7 @@ check "--help exits 0" test "$(status_of "$bin" --help)" -eq 0
 check "--help lists the commands" grep -q "grid" "$work/out"
 check "--version exits 0" test "$(status_of "$bin" --version)" -eq 0
 check "--version prints the version" grep -Eq "^bntrain [0-9]+\.[0-9]+\.[0-9]+$" "$work/out"
-for cmd in train grid theory plot; do
+for cmd in train grid theory plot figures; do
     check "help $cmd exits 0" test "$(status_of "$bin" help "$cmd")" -eq 0
     check "help $cmd prints usage to stdout" grep -q "usage: bntrain $cmd" "$work/out"
     check "$cmd --help exits 0" test "$(status_of "$bin" "$cmd" --help)" -eq 0
@@ -68,6 +68,9 @@ check "an explosion says when" grep -Eq "exploded at epoch 1, step [0-9]+" "$wor
 check "an explosion in json" \
     test "$(status_of "$bin" "${t[@]}" --gamma 4 --lr 10 --json)" -eq 0
 check "json explosion record" grep -q '"exploded": true' "$work/out"
+
+check "figures: a bad option exits 2" test "$(status_of "$bin" figures --bogus)" -eq 2
+check "figures: --threads 0 exits 2" test "$(status_of "$bin" figures --threads 0)" -eq 2
 
 echo "test_cli: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
