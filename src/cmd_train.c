@@ -10,11 +10,10 @@
 #include "bntrain/runtime.h"
 #include "bntrain/train.h"
 
-enum { OPT_JSON = OPT_FIRST_COMMAND_SPECIFIC, OPT_THREADS, OPT_HELP };
+enum { OPT_JSON = OPT_FIRST_COMMAND_SPECIFIC, OPT_HELP };
 
 static const struct option train_only[] = {
     {"json", no_argument, NULL, OPT_JSON},
-    {"threads", required_argument, NULL, OPT_THREADS},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -27,7 +26,6 @@ static void print_help(void) {
            "options:\n%s%s"
            "  --gamma G          BatchNorm scale at init (default 1)\n"
            "  --lr ETA           learning rate (default 0.01)\n"
-           "  --threads N        cores to use (default: all; the results do not depend on it)\n"
            "  --json             one JSON object per epoch on stdout\n",
            options_model_help, options_training_help);
 }
@@ -58,8 +56,7 @@ static void print_explosion(const bn_run_result *r, int json) {
                r->exploded_epoch, r->exploded_step);
 }
 
-static int parse_args(int argc, char **argv, bn_options *opts, train_output *out,
-                      size_t *threads) {
+static int parse_args(int argc, char **argv, bn_options *opts, train_output *out) {
     struct option all[64], model_and_training[48];
     options_merge(model_and_training, 48, options_model, options_training, NULL);
     options_merge(all, 64, model_and_training, options_point, train_only);
@@ -79,12 +76,6 @@ static int parse_args(int argc, char **argv, bn_options *opts, train_output *out
             out->json = 1;
             continue;
         }
-        if (code == OPT_THREADS) {
-            if (parse_size("threads", optarg, threads, &err) || *threads == 0)
-                return usage_error("train", "--threads: '%s' is not a positive integer",
-                                   optarg);
-            continue;
-        }
         if (options_apply(opts, code, optarg, &err) < 0) return usage_error("train", "%s", err.msg);
     }
     if (optind < argc) return usage_error("train", "unexpected argument '%s'", argv[optind]);
@@ -96,18 +87,16 @@ int cmd_train(int argc, char **argv) {
     bn_options opts;
     options_defaults(&opts);
     train_output out = {0};
-    size_t threads = runtime_cores();
-    int status = parse_args(argc, argv, &opts, &out, &threads);
+    int status = parse_args(argc, argv, &opts, &out);
     if (status >= 0) return status;
 
     bn_error err;
     bn_model_spec spec;
     if (options_model_spec(&opts, &spec, &err)) return usage_error("train", "%s", err.msg);
-    /* One BLAS thread per call: OpenBLAS's threaded GEMM changes the summation order with the
-     * thread count. The cores share the run through shape-fixed GEMM blocks instead
-     * (parallel.h), which give the same bits on any number of threads. */
+    /* One BLAS thread: OpenBLAS's threaded GEMM changes the summation order with the thread
+     * count, and a run must give the same bits on any machine. */
     runtime_set_blas_threads(1);
-    if (opts.verbose) runtime_describe(stderr, threads);
+    if (opts.verbose) runtime_describe(stderr, 1);
 
     bn_dataset ds;
     if (dataset_load(&ds, opts.dataset, opts.data_dir, &err)) {
@@ -139,8 +128,6 @@ int cmd_train(int argc, char **argv) {
                            .seed = opts.seed};
     if (!out.json) printf("epoch    train_loss     test_loss  test_acc   seconds\n");
     bn_run_result result;
-#pragma omp parallel num_threads((int)threads)
-#pragma omp single
     trainer_run(&trainer, &ds, &cfg, print_epoch, &out, NULL, &result);
     if (result.exploded) print_explosion(&result, out.json);
     trainer_free(&trainer);

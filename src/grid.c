@@ -340,6 +340,7 @@ static void run_pending(grid_state *s, const bn_dataset *ds, const bn_model_spec
                         volatile sig_atomic_t *stop) {
     if (n_pending == 0) return;
     size_t threads = s->g->threads ? s->g->threads : runtime_cores();
+    if (threads > n_pending) threads = n_pending ? n_pending : 1;
     /* One BLAS thread per run: runs are the unit of parallelism, and oversubscribing the
      * cores with BLAS threads slows everything down. */
     runtime_set_blas_threads(1);
@@ -352,9 +353,7 @@ static void run_pending(grid_state *s, const bn_dataset *ds, const bn_model_spec
 #pragma omp critical(grid_results)
             record_failure(s, &err);
         }
-        /* nowait: a thread out of runs goes straight to the closing barrier, where it
-         * executes the GEMM blocks (tasks, see parallel.h) of the runs still going. */
-#pragma omp for schedule(dynamic, 1) nowait
+#pragma omp for schedule(dynamic, 1)
         for (size_t i = 0; i < n_pending; i++)
             if (ready && !*stop && !s->failed) run_one(s, &trainer, ds, &pending[i], stop);
         if (ready) trainer_free(&trainer);

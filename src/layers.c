@@ -6,15 +6,13 @@
 #include <math.h>
 #include <string.h>
 
-#include "bntrain/parallel.h"
 #include "bntrain/simd.h"
 
 void linear_forward(float *out, const float *in, const float *weight, const float *bias,
                     size_t batch, size_t in_dim, size_t out_dim) {
-    for (size_t n = 0; n < batch; n++)
-        memcpy(out + n * out_dim, bias, out_dim * sizeof *out);
-    gemm(CblasNoTrans, CblasTrans, batch, out_dim, in_dim, 1.0f, in, in_dim, weight, in_dim, 1.0f,
-         out, out_dim);
+    for (size_t n = 0; n < batch; n++) memcpy(out + n * out_dim, bias, out_dim * sizeof *out);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)batch, (int)out_dim, (int)in_dim,
+                1.0f, in, (int)in_dim, weight, (int)in_dim, 1.0f, out, (int)out_dim);
 }
 
 /* Bias gradients: column sums of a batch x dim matrix, written or added into sums. */
@@ -22,19 +20,20 @@ BN_HOT static void column_sums(float *sums, const float *m, size_t batch, size_t
                                int accumulate) {
     if (!accumulate) memset(sums, 0, dim * sizeof *sums);
     for (size_t n = 0; n < batch; n++)
-        for (size_t j = 0; j < dim; j++)
-            sums[j] += m[n * dim + j];
+        for (size_t j = 0; j < dim; j++) sums[j] += m[n * dim + j];
 }
 
-void linear_backward(float *din, float *dweight, float *dbias, const float *dout, const float *in,
-                     const float *weight, size_t batch, size_t in_dim, size_t out_dim,
-                     int accumulate) {
-    gemm(CblasTrans, CblasNoTrans, out_dim, in_dim, batch, 1.0f, dout, out_dim, in, in_dim,
-         accumulate ? 1.0f : 0.0f, dweight, in_dim);
+void linear_backward(float *din, float *dweight, float *dbias, const float *dout,
+                     const float *in, const float *weight, size_t batch, size_t in_dim,
+                     size_t out_dim, int accumulate) {
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)out_dim, (int)in_dim, (int)batch,
+                1.0f, dout, (int)out_dim, in, (int)in_dim, accumulate ? 1.0f : 0.0f, dweight,
+                (int)in_dim);
     column_sums(dbias, dout, batch, out_dim, accumulate);
     if (din)
-        gemm(CblasNoTrans, CblasNoTrans, batch, in_dim, out_dim, 1.0f, dout, out_dim, weight,
-             in_dim, 0.0f, din, in_dim);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)batch, (int)in_dim,
+                    (int)out_dim, 1.0f, dout, (int)out_dim, weight, (int)in_dim, 0.0f, din,
+                    (int)in_dim);
 }
 
 size_t conv_out_size(size_t in, size_t kernel, size_t stride, size_t padding) {
@@ -69,8 +68,7 @@ static inline void lower_row(float *dst, const float *plane, const conv_shape *s
     const float *src = plane + iy * s->in_width;
     if (s->padding == 0) {
         /* No border: every index is inside, and the loop is a plain strided copy. */
-        for (size_t ox = 0; ox < s->out_width; ox++)
-            dst[ox] = src[ox * s->stride + kx];
+        for (size_t ox = 0; ox < s->out_width; ox++) dst[ox] = src[ox * s->stride + kx];
         return;
     }
     for (size_t ox = 0; ox < s->out_width; ox++) {
@@ -103,8 +101,7 @@ static inline void raise_row(float *plane, const float *src, const conv_shape *s
     if (iy >= s->in_height) return;
     float *dst = plane + iy * s->in_width;
     if (s->padding == 0) {
-        for (size_t ox = 0; ox < s->out_width; ox++)
-            dst[ox * s->stride + kx] += src[ox];
+        for (size_t ox = 0; ox < s->out_width; ox++) dst[ox * s->stride + kx] += src[ox];
         return;
     }
     for (size_t ox = 0; ox < s->out_width; ox++) {
@@ -136,10 +133,10 @@ void conv_forward(float *out, float *columns, const float *in, int in_channel_ma
     size_t patch = conv_patch_size(s), width = batch * s->out_height * s->out_width;
     im2col(columns, in, in_channel_major, s, batch);
     for (size_t co = 0; co < s->out_channels; co++)
-        for (size_t i = 0; i < width; i++)
-            out[co * width + i] = bias[co];
-    gemm(CblasNoTrans, CblasNoTrans, s->out_channels, width, patch, 1.0f, weight, patch, columns,
-         width, 1.0f, out, width);
+        for (size_t i = 0; i < width; i++) out[co * width + i] = bias[co];
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)s->out_channels, (int)width,
+                (int)patch, 1.0f, weight, (int)patch, columns, (int)width, 1.0f, out,
+                (int)width);
 }
 
 /* Bias gradients of a channel-major output gradient: one contiguous row sum per channel. */
@@ -149,28 +146,27 @@ BN_HOT static void row_sums(float *sums, const float *m, size_t rows, size_t wid
         float lanes[16] = {0};
         size_t i = 0;
         for (; i + 16 <= width; i += 16)
-            for (size_t k = 0; k < 16; k++)
-                lanes[k] += m[r * width + i + k];
+            for (size_t k = 0; k < 16; k++) lanes[k] += m[r * width + i + k];
         float total = 0.0f;
-        for (; i < width; i++)
-            total += m[r * width + i];
-        for (size_t k = 0; k < 16; k++)
-            total += lanes[k];
+        for (; i < width; i++) total += m[r * width + i];
+        for (size_t k = 0; k < 16; k++) total += lanes[k];
         sums[r] = (accumulate ? sums[r] : 0.0f) + total;
     }
 }
 
 void conv_backward(float *din, float *dweight, float *dbias, const float *dout, float *columns,
-                   int in_channel_major, const float *weight, const conv_shape *s, size_t batch,
-                   int accumulate) {
+                   int in_channel_major, const float *weight, const conv_shape *s,
+                   size_t batch, int accumulate) {
     size_t patch = conv_patch_size(s), width = batch * s->out_height * s->out_width;
     row_sums(dbias, dout, s->out_channels, width, accumulate);
-    gemm(CblasNoTrans, CblasTrans, s->out_channels, patch, width, 1.0f, dout, width, columns, width,
-         accumulate ? 1.0f : 0.0f, dweight, patch);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)s->out_channels, (int)patch,
+                (int)width, 1.0f, dout, (int)width, columns, (int)width,
+                accumulate ? 1.0f : 0.0f, dweight, (int)patch);
     if (!din) return;
     /* The columns are no longer needed: their space receives the column gradients. */
-    gemm(CblasTrans, CblasNoTrans, patch, width, s->out_channels, 1.0f, weight, patch, dout, width,
-         0.0f, columns, width);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)patch, (int)width,
+                (int)s->out_channels, 1.0f, weight, (int)patch, dout, (int)width, 0.0f,
+                columns, (int)width);
     col2im(din, columns, in_channel_major, s, batch);
 }
 
@@ -181,7 +177,8 @@ void flatten_forward(float *out, const float *in, size_t batch, size_t channels,
                    pixels * sizeof *out);
 }
 
-void flatten_backward(float *din, const float *dout, size_t batch, size_t channels, size_t pixels) {
+void flatten_backward(float *din, const float *dout, size_t batch, size_t channels,
+                      size_t pixels) {
     for (size_t c = 0; c < channels; c++)
         for (size_t n = 0; n < batch; n++)
             memcpy(din + (c * batch + n) * pixels, dout + n * channels * pixels + c * pixels,
@@ -199,13 +196,10 @@ BN_HOT static double row_sum(const float *x, size_t n) {
     double lanes[8] = {0};
     size_t i = 0;
     for (; i + 8 <= n; i += 8)
-        for (size_t k = 0; k < 8; k++)
-            lanes[k] += x[i + k];
+        for (size_t k = 0; k < 8; k++) lanes[k] += x[i + k];
     double total = 0.0;
-    for (; i < n; i++)
-        total += x[i];
-    for (size_t k = 0; k < 8; k++)
-        total += lanes[k];
+    for (; i < n; i++) total += x[i];
+    for (size_t k = 0; k < 8; k++) total += lanes[k];
     return total;
 }
 
@@ -214,13 +208,10 @@ BN_HOT static double row_sq_dev(const float *x, size_t n, double mean) {
     double lanes[8] = {0};
     size_t i = 0;
     for (; i + 8 <= n; i += 8)
-        for (size_t k = 0; k < 8; k++)
-            lanes[k] += ((double)x[i + k] - mean) * ((double)x[i + k] - mean);
+        for (size_t k = 0; k < 8; k++) lanes[k] += ((double)x[i + k] - mean) * ((double)x[i + k] - mean);
     double total = 0.0;
-    for (; i < n; i++)
-        total += ((double)x[i] - mean) * ((double)x[i] - mean);
-    for (size_t k = 0; k < 8; k++)
-        total += lanes[k];
+    for (; i < n; i++) total += ((double)x[i] - mean) * ((double)x[i] - mean);
+    for (size_t k = 0; k < 8; k++) total += lanes[k];
     return total;
 }
 
@@ -229,31 +220,24 @@ BN_HOT static double row_sq_dev(const float *x, size_t n, double mean) {
  * contiguous; otherwise along each channel's contiguous rows. */
 BN_HOT static void block_moments(const float *in, size_t batch, size_t channels, size_t spatial,
                                  size_t c0, size_t nc, double *mean, double *var) {
-    for (size_t c = 0; c < nc; c++)
-        mean[c] = var[c] = 0.0;
+    for (size_t c = 0; c < nc; c++) mean[c] = var[c] = 0.0;
     for (size_t n = 0; n < batch; n++) {
         const float *x = in + (n * channels + c0) * spatial;
         if (spatial == 1)
-            for (size_t c = 0; c < nc; c++)
-                mean[c] += x[c];
+            for (size_t c = 0; c < nc; c++) mean[c] += x[c];
         else
-            for (size_t c = 0; c < nc; c++)
-                mean[c] += row_sum(x + c * spatial, spatial);
+            for (size_t c = 0; c < nc; c++) mean[c] += row_sum(x + c * spatial, spatial);
     }
     double count = (double)(batch * spatial);
-    for (size_t c = 0; c < nc; c++)
-        mean[c] /= count;
+    for (size_t c = 0; c < nc; c++) mean[c] /= count;
     for (size_t n = 0; n < batch; n++) {
         const float *x = in + (n * channels + c0) * spatial;
         if (spatial == 1)
-            for (size_t c = 0; c < nc; c++)
-                var[c] += ((double)x[c] - mean[c]) * ((double)x[c] - mean[c]);
+            for (size_t c = 0; c < nc; c++) var[c] += ((double)x[c] - mean[c]) * ((double)x[c] - mean[c]);
         else
-            for (size_t c = 0; c < nc; c++)
-                var[c] += row_sq_dev(x + c * spatial, spatial, mean[c]);
+            for (size_t c = 0; c < nc; c++) var[c] += row_sq_dev(x + c * spatial, spatial, mean[c]);
     }
-    for (size_t c = 0; c < nc; c++)
-        var[c] /= count;
+    for (size_t c = 0; c < nc; c++) var[c] /= count;
 }
 
 /* out = (in - shift_in) * scale + shift_out per channel, for channels [c0, c0 + nc). */
@@ -264,8 +248,7 @@ BN_HOT static void block_affine(float *out, const float *in, size_t batch, size_
         const float *x = in + (n * channels + c0) * spatial;
         float *y = out + (n * channels + c0) * spatial;
         if (spatial == 1) {
-            for (size_t c = 0; c < nc; c++)
-                y[c] = (x[c] - shift_in[c]) * scale[c] + shift_out[c];
+            for (size_t c = 0; c < nc; c++) y[c] = (x[c] - shift_in[c]) * scale[c] + shift_out[c];
             continue;
         }
         for (size_t c = 0; c < nc; c++)
@@ -296,8 +279,8 @@ void batchnorm_update_running(float *running_mean, float *running_var, const flo
                               const float *batch_var, size_t channels, size_t count) {
     float unbias = count > 1 ? (float)count / (float)(count - 1) : 1.0f;
     for (size_t c = 0; c < channels; c++) {
-        running_mean[c] =
-            (1.0f - BN_RUNNING_MOMENTUM) * running_mean[c] + BN_RUNNING_MOMENTUM * mean[c];
+        running_mean[c] = (1.0f - BN_RUNNING_MOMENTUM) * running_mean[c] +
+                          BN_RUNNING_MOMENTUM * mean[c];
         running_var[c] = (1.0f - BN_RUNNING_MOMENTUM) * running_var[c] +
                          BN_RUNNING_MOMENTUM * batch_var[c] * unbias;
     }
@@ -321,8 +304,7 @@ BN_HOT static void block_grad_sums(const float *dout, const float *in, size_t ba
                                    size_t channels, size_t spatial, size_t c0, size_t nc,
                                    const float *mean, const float *rstd, double *sum_dout,
                                    double *sum_dout_xhat) {
-    for (size_t c = 0; c < nc; c++)
-        sum_dout[c] = sum_dout_xhat[c] = 0.0;
+    for (size_t c = 0; c < nc; c++) sum_dout[c] = sum_dout_xhat[c] = 0.0;
     for (size_t n = 0; n < batch; n++) {
         const float *g = dout + (n * channels + c0) * spatial;
         const float *x = in + (n * channels + c0) * spatial;
@@ -348,10 +330,10 @@ BN_HOT static void block_grad_sums(const float *dout, const float *in, size_t ba
 }
 
 /* din = scale (dout - a - xhat b) per channel, xhat = (in - mean) * rstd. */
-BN_HOT static void block_input_grad(float *din, const float *dout, const float *in, size_t batch,
-                                    size_t channels, size_t spatial, size_t c0, size_t nc,
-                                    const float *mean, const float *rstd, const float *scale,
-                                    const float *a, const float *b) {
+BN_HOT static void block_input_grad(float *din, const float *dout, const float *in,
+                                    size_t batch, size_t channels, size_t spatial, size_t c0,
+                                    size_t nc, const float *mean, const float *rstd,
+                                    const float *scale, const float *a, const float *b) {
     for (size_t n = 0; n < batch; n++) {
         const float *g = dout + (n * channels + c0) * spatial;
         const float *x = in + (n * channels + c0) * spatial;
@@ -380,16 +362,16 @@ static void store_param_grads(float *dgamma, float *dbeta, const double *sum_dou
     }
 }
 
-void batchnorm_backward(float *din, float *dgamma, float *dbeta, const float *dout, const float *in,
-                        const float *mean, const float *rstd, const float *gamma, size_t batch,
-                        size_t channels, size_t spatial, int accumulate) {
+void batchnorm_backward(float *din, float *dgamma, float *dbeta, const float *dout,
+                        const float *in, const float *mean, const float *rstd, const float *gamma,
+                        size_t batch, size_t channels, size_t spatial, int accumulate) {
     double count = (double)(batch * spatial);
     for (size_t c0 = 0; c0 < channels; c0 += BN_BLOCK) {
         size_t nc = channels - c0 < BN_BLOCK ? channels - c0 : BN_BLOCK;
         double sum_dout[BN_BLOCK], sum_dout_xhat[BN_BLOCK];
         float scale[BN_BLOCK], mean_dout[BN_BLOCK], mean_dout_xhat[BN_BLOCK];
-        block_grad_sums(dout, in, batch, channels, spatial, c0, nc, mean + c0, rstd + c0, sum_dout,
-                        sum_dout_xhat);
+        block_grad_sums(dout, in, batch, channels, spatial, c0, nc, mean + c0, rstd + c0,
+                        sum_dout, sum_dout_xhat);
         store_param_grads(dgamma + c0, dbeta + c0, sum_dout, sum_dout_xhat, nc, accumulate);
         /* din = gamma rstd (dout - mean(dout) - xhat mean(dout xhat)) */
         for (size_t c = 0; c < nc; c++) {
@@ -426,13 +408,11 @@ void batchnorm_backward_eval(float *din, float *dgamma, float *dbeta, const floa
 }
 
 BN_HOT void relu_forward(float *out, const float *in, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        out[i] = in[i] > 0.0f ? in[i] : 0.0f;
+    for (size_t i = 0; i < n; i++) out[i] = in[i] > 0.0f ? in[i] : 0.0f;
 }
 
 BN_HOT void relu_backward(float *din, const float *dout, const float *out, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        din[i] = out[i] > 0.0f ? dout[i] : 0.0f;
+    for (size_t i = 0; i < n; i++) din[i] = out[i] > 0.0f ? dout[i] : 0.0f;
 }
 
 /* Loss of one sample; writes d(loss)/d(logits) scaled by grad_scale into grad if not NULL. */
@@ -451,8 +431,7 @@ static double sample_loss(bn_loss loss, float *grad, const float *logits, uint8_
     for (size_t k = 1; k < n_classes; k++)
         if (logits[k] > max_logit) max_logit = logits[k];
     double sum_exp = 0.0;
-    for (size_t k = 0; k < n_classes; k++)
-        sum_exp += exp((double)(logits[k] - max_logit));
+    for (size_t k = 0; k < n_classes; k++) sum_exp += exp((double)(logits[k] - max_logit));
     double log_sum_exp = log(sum_exp) + (double)max_logit;
     if (grad)
         for (size_t k = 0; k < n_classes; k++) {
@@ -467,8 +446,8 @@ double loss_forward_backward(bn_loss loss, float *dlogits, const float *logits,
     double total = 0.0;
     float scale = 1.0f / (float)batch;
     for (size_t n = 0; n < batch; n++)
-        total += sample_loss(loss, dlogits ? dlogits + n * n_classes : NULL, logits + n * n_classes,
-                             labels[n], n_classes, scale);
+        total += sample_loss(loss, dlogits ? dlogits + n * n_classes : NULL,
+                             logits + n * n_classes, labels[n], n_classes, scale);
     return total / (double)batch;
 }
 

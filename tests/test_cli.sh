@@ -60,15 +60,6 @@ check "--json has the fields" grep -q '"epoch": 1, "train_loss": .*"test_loss": 
 sed 's/"seconds.*//' "$work/out" > "$work/first"
 "$bin" "${t[@]}" --gamma 0.5 --lr 0.05 --json | sed 's/"seconds.*//' > "$work/second"
 check "same seed and options: identical output" cmp -s "$work/first" "$work/second"
-for threads in 1 2 3; do
-    "$bin" "${t[@]}" --gamma 0.5 --lr 0.05 --json --threads $threads --arch cnn \
-        | sed 's/"seconds.*//' > "$work/cnn-$threads"
-done
-check "cnn: 1 and 2 threads give identical output" cmp -s "$work/cnn-1" "$work/cnn-2"
-check "cnn: 1 and 3 threads give identical output" cmp -s "$work/cnn-1" "$work/cnn-3"
-"$bin" "${t[@]}" --gamma 0.5 --lr 0.05 --json --threads 2 | sed 's/"seconds.*//' > "$work/fc-2"
-check "fc: 2 threads give the same output as the default" cmp -s "$work/first" "$work/fc-2"
-check "train --threads 0 exits 2" test "$(status_of "$bin" "${t[@]}" --threads 0)" -eq 2
 "$bin" "${t[@]}" --gamma 0.5 --lr 0.05 --json --seed 2 | sed 's/"seconds.*//' > "$work/third"
 check "another seed: other output" test -n "$(cmp "$work/first" "$work/third")"
 
