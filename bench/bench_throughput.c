@@ -1,0 +1,472 @@
+/* bench_throughput: how many training samples per second bntrain processes on real data, and
+ * how close that is to the machine's GEMM ceiling.
+ *
+ *   bench_throughput --arch fc --dataset mnist --threads 1 --steps 300
+ *   bench_throughput --arch cnn --dataset cifar10 --threads 2
+ *   bench_throughput --gemm --threads 2
+ *
+ * Training: the dataset is loaded once; each of --threads concurrent runs owns a trainer and
+ * single-threaded BLAS, as `bntrain grid` runs them. Each run trains --warmup steps, then
+ * --steps timed steps, both through trainer_run (so the timed code is the engine's own loop,
+ * batch gathering and SGD included, model initialisation and data loading excluded), then
+ * evaluates the whole test set, timed on its own. The report ends with one
+ * `result key=value ...` line for scripts (bench/run.sh). */
+#include <getopt.h>
+#include <omp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bntrain/data.h"
+#include "bntrain/options.h"
+#include "bntrain/runtime.h"
+#include "bntrain/train.h"
+#include "gemm_ceiling.h"
+
+enum { EXIT_USAGE = 2, EXIT_RUNTIME = 1 };
+
+/* The big square of the GEMM ceiling: large enough that OpenBLAS runs at its peak. */
+#define SQUARE_SIZE 2048
+/* Entries of C checked per sgemm call, and the largest error (relative to sum |a b|) that
+ * float rounding explains: about K * 2^-24 at worst for the deepest sum here (K = 28800) is
+ * 1.7e-3, and typical errors are far smaller. A wrong kernel gives errors of order 1. */
+#define CHECK_SAMPLES 64
+#define CHECK_TOLERANCE 1e-3
+
+typedef struct {
+    int gemm_only;
+    bn_options net; /* network and training options, the paper's defaults */
+    size_t threads, steps, warmup, run_epochs;
+    double ceiling_seconds;
+} bench_options;
+
+static void print_help(void) {
+    printf(
+        "usage: bench_throughput [--arch fc|cnn] [--dataset NAME] [options]\n"
+        "       bench_throughput --gemm [--threads N]\n\n"
+        "Training throughput of the paper's networks (batch 128, BN, ReLU, mse, SGD momentum\n"
+        "0.9) on real data, excluding data loading, initialisation and evaluation; the test-set\n"
+        "evaluation time; and the GEMM ceiling measured in the same process.\n\n"
+        "options:\n"
+        "  --arch fc|cnn        network (default fc)\n"
+        "  --dataset NAME       default mnist for fc, cifar10 for cnn\n"
+        "  --data-dir DIR       data root (default $BNTRAIN_DATA, else data/)\n"
+        "  --threads N          concurrent independent runs, one core each (default 1)\n"
+        "  --steps N            timed training steps per run (default 300)\n"
+        "  --warmup N           untimed steps first (default 20)\n"
+        "  --batch N            mini-batch size (default 128)\n"
+        "  --run-epochs E       epochs of the grid run that runs/hour counts (default 5)\n"
+        "  --ceiling-seconds S  seconds for each GEMM ceiling measurement (default 1)\n"
+        "  --gemm               only the GEMM ceiling: every sgemm of both networks' steps\n"
+        "                       and a %d^3 square, on 1 and on --threads threads\n",
+        SQUARE_SIZE);
+}
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int usage_error(const char *fmt, ...) {
+    va_list args;
+    va_start(args, fmt);
+    fprintf(stderr, "bench_throughput: ");
+    vfprintf(stderr, fmt, args);
+    fprintf(stderr, " (see --help)\n");
+    va_end(args);
+    return EXIT_USAGE;
+}
+
+enum {
+    OPT_GEMM = 2000,
+    OPT_THREADS,
+    OPT_STEPS,
+    OPT_WARMUP,
+    OPT_RUN_EPOCHS,
+    OPT_CEILING,
+    OPT_HELP_BENCH
+};
+
+static const struct option bench_long_options[] = {
+    {"arch", required_argument, NULL, OPT_ARCH},
+    {"dataset", required_argument, NULL, OPT_DATASET},
+    {"data-dir", required_argument, NULL, OPT_DATA_DIR},
+    {"batch", required_argument, NULL, OPT_BATCH},
+    {"threads", required_argument, NULL, OPT_THREADS},
+    {"steps", required_argument, NULL, OPT_STEPS},
+    {"warmup", required_argument, NULL, OPT_WARMUP},
+    {"run-epochs", required_argument, NULL, OPT_RUN_EPOCHS},
+    {"ceiling-seconds", required_argument, NULL, OPT_CEILING},
+    {"gemm", no_argument, NULL, OPT_GEMM},
+    {"help", no_argument, NULL, OPT_HELP_BENCH},
+    {NULL, 0, NULL, 0},
+};
+
+static size_t *size_option(bench_options *o, int code) {
+    switch (code) {
+    case OPT_THREADS:
+        return &o->threads;
+    case OPT_STEPS:
+        return &o->steps;
+    case OPT_WARMUP:
+        return &o->warmup;
+    case OPT_RUN_EPOCHS:
+        return &o->run_epochs;
+    default:
+        return NULL;
+    }
+}
+
+/* Returns -1 to go on, else the exit status (0 after --help). */
+static int apply_option(bench_options *o, int code, const char *arg, const char *name) {
+    bn_error err;
+    size_t *size = size_option(o, code);
+    if (size) {
+        if (parse_size(name, arg, size, &err)) return usage_error("%s", err.msg);
+        if (*size == 0 && code != OPT_WARMUP) return usage_error("--%s must be positive", name);
+        return -1;
+    }
+    switch (code) {
+    case OPT_GEMM:
+        o->gemm_only = 1;
+        return -1;
+    case OPT_HELP_BENCH:
+        print_help();
+        return 0;
+    case OPT_CEILING:
+        if (parse_double(name, arg, &o->ceiling_seconds, &err)) return usage_error("%s", err.msg);
+        return o->ceiling_seconds > 0.0 ? -1 : usage_error("--%s must be positive", name);
+    default:
+        if (options_apply(&o->net, code, arg, &err) < 0) return usage_error("%s", err.msg);
+        return -1;
+    }
+}
+
+static int parse_args(int argc, char **argv, bench_options *o) {
+    memset(o, 0, sizeof *o);
+    options_defaults(&o->net);
+    o->threads = 1;
+    o->steps = 300;
+    o->warmup = 20;
+    o->run_epochs = o->net.epochs;
+    o->ceiling_seconds = 1.0;
+    int code, index = 0;
+    opterr = 0;
+    while ((code = getopt_long(argc, argv, "", bench_long_options, &index)) != -1) {
+        if (code == '?' || code == ':')
+            return usage_error("unknown option or missing value: '%s'", argv[optind - 1]);
+        const char *name = "option";
+        for (const struct option *opt = bench_long_options; opt->name; opt++)
+            if (opt->val == code) name = opt->name;
+        int status = apply_option(o, code, optarg, name);
+        if (status >= 0) return status;
+    }
+    if (optind < argc) return usage_error("unexpected argument '%s'", argv[optind]);
+    if (!o->net.dataset) o->net.dataset = o->net.arch == ARCH_FC ? "mnist" : "cifar10";
+    return -1;
+}
+
+/* ---- GEMM ceiling ---- */
+
+static const char *op_name(const gemm_op *op) {
+    static const char *const names[2][2] = {{"NN", "NT"}, {"TN", "TT"}};
+    return names[op->trans_a][op->trans_b];
+}
+
+static int time_ops(const gemm_op *ops, size_t n, size_t threads, double seconds,
+                    gemm_timing *timing) {
+    if (gemm_time_sequence(ops, n, threads, seconds, timing) == 0) return 0;
+    fprintf(stderr, "bench_throughput: out of memory for the GEMM buffers\n");
+    return -1;
+}
+
+/* The paper's network for a dataset's image shape, and its GEMM calls at batch size batch. */
+static int network_ops(bn_arch arch, const char *dataset, size_t batch, gemm_op *ops,
+                       size_t *n_ops) {
+    size_t c, h, w;
+    bn_model_spec spec;
+    bn_model model;
+    bn_error err;
+    if (dataset_shape(dataset, &c, &h, &w)) return -1;
+    model_spec_paper(&spec, arch, c, h, w, 1);
+    if (model_create(&model, &spec, batch, &err)) {
+        fprintf(stderr, "bench_throughput: %s\n", err.msg);
+        return -1;
+    }
+    *n_ops = gemm_ops_of_model(&model, batch, ops);
+    model_free(&model);
+    return 0;
+}
+
+/* One network's step: every call alone on one thread (checked against a double-precision
+ * reference, then timed), then the whole step on 1 and on `threads` threads. Fills the
+ * per-core GFLOP/s of the step on 1 and on all threads, and raises *max_error. */
+static int report_network(bn_arch arch, const char *dataset, const bench_options *o,
+                          double *gflops_1t, double *gflops_nt, double *max_error) {
+    gemm_op ops[GEMM_MAX_OPS];
+    size_t n_ops;
+    gemm_timing t;
+    if (network_ops(arch, dataset, o->net.batch, ops, &n_ops)) return -1;
+    printf("%s/%s step at batch %zu: %zu sgemm calls, %.2f MFLOP per sample\n", arch_name(arch),
+           dataset, o->net.batch, n_ops, 1e-6 * gemm_ops_flops(ops, n_ops) / (double)o->net.batch);
+    printf("  layer  role         op      M      N      K   GFLOP/s (1 thread)   max error\n");
+    for (size_t i = 0; i < n_ops; i++) {
+        double error = gemm_op_check(&ops[i], CHECK_SAMPLES, 1 + i);
+        if (error < 0.0 || time_ops(&ops[i], 1, 1, 0.25 * o->ceiling_seconds, &t)) return -1;
+        printf("  %5zu  %-11s  %s  %5zu  %5zu  %5zu   %7.1f              %9.2e%s\n", ops[i].layer,
+               ops[i].role, op_name(&ops[i]), ops[i].m, ops[i].n, ops[i].k, t.gflops_per_core,
+               error, error <= CHECK_TOLERANCE ? "" : "  WRONG");
+        if (!(error <= *max_error)) *max_error = error;
+    }
+    if (time_ops(ops, n_ops, 1, o->ceiling_seconds, &t)) return -1;
+    *gflops_1t = t.gflops_per_core;
+    printf("  whole step, 1 thread: %.1f GFLOP/s, %.2f ms per step\n", t.gflops_per_core,
+           1e3 * t.seconds_per_sequence);
+    if (time_ops(ops, n_ops, o->threads, o->ceiling_seconds, &t)) return -1;
+    *gflops_nt = t.gflops_per_core;
+    printf("  whole step, %zu threads at once: %.1f GFLOP/s per core, %.1f in all\n\n", o->threads,
+           t.gflops_per_core, t.gflops_total);
+    return 0;
+}
+
+static int run_gemm_only(const bench_options *o) {
+    gemm_op square = gemm_op_square(SQUARE_SIZE);
+    gemm_timing one, all;
+    printf("GEMM ceiling: single-threaded OpenBLAS sgemm, %s kernels, %zu cores\n\n",
+           runtime_blas_kernel(), runtime_cores());
+    if (time_ops(&square, 1, 1, o->ceiling_seconds, &one) ||
+        time_ops(&square, 1, o->threads, o->ceiling_seconds, &all))
+        return EXIT_RUNTIME;
+    printf("square %d^3: %.1f GFLOP/s on 1 thread; %zu threads at once: %.1f per core, "
+           "%.1f in all\n\n",
+           SQUARE_SIZE, one.gflops_per_core, o->threads, all.gflops_per_core, all.gflops_total);
+    double fc_1t, fc_nt, cnn_1t, cnn_nt, max_error = gemm_op_check(&square, CHECK_SAMPLES, 0);
+    if (max_error < 0.0 || report_network(ARCH_FC, "mnist", o, &fc_1t, &fc_nt, &max_error) ||
+        report_network(ARCH_CNN, "cifar10", o, &cnn_1t, &cnn_nt, &max_error))
+        return EXIT_RUNTIME;
+    printf("largest error of any sgemm checked: %.2e (%s)\n\n", max_error,
+           max_error <= CHECK_TOLERANCE ? "float rounding" : "WRONG RESULTS from this kernel");
+    printf("result mode=gemm kernel=%s cores=%zu threads=%zu square_gflops_1t=%.2f "
+           "square_gflops_per_core=%.2f square_gflops_total=%.2f fc_step_gflops_1t=%.2f "
+           "fc_step_gflops_per_core=%.2f cnn_step_gflops_1t=%.2f cnn_step_gflops_per_core=%.2f "
+           "max_error=%.3g\n",
+           runtime_blas_kernel(), runtime_cores(), o->threads, one.gflops_per_core,
+           all.gflops_per_core, all.gflops_total, fc_1t, fc_nt, cnn_1t, cnn_nt, max_error);
+    return max_error <= CHECK_TOLERANCE ? 0 : EXIT_RUNTIME;
+}
+
+/* ---- training throughput ---- */
+
+typedef struct {
+    double train_seconds; /* the timed steps (trainer_run's epoch time) */
+    double eval_seconds;  /* the whole test set, eval mode */
+    int failed;
+} run_timing;
+
+static int keep_epoch_seconds(const bn_epoch_stats *stats, void *ctx) {
+    *(double *)ctx = stats->seconds;
+    return 0;
+}
+
+/* One epoch over the first `steps` batches of the training set. The test set is cut to one
+ * image so that the epoch's time is training alone; trainer_run initialises the model before
+ * the epoch's clock starts. Returns -1 if the run exploded. */
+static int timed_epoch(bn_trainer *t, const bn_dataset *ds, const bn_train_config *cfg,
+                       size_t steps, double *seconds) {
+    bn_dataset view = *ds;
+    view.train.n = steps * cfg->batch;
+    view.test.n = 1;
+    bn_run_result result;
+    trainer_run(t, &view, cfg, keep_epoch_seconds, seconds, NULL, &result);
+    return result.exploded || result.epochs_done != 1 ? -1 : 0;
+}
+
+/* One epoch of the paper's training; the other fields keep trainer_run's defaults (zero). */
+static bn_train_config train_config(const bn_options *o, uint64_t seed) {
+    return (bn_train_config){.loss = o->loss,
+                             .gamma = o->gamma,
+                             .lr = o->lr,
+                             .momentum = o->momentum,
+                             .weight_decay = o->weight_decay,
+                             .sigma_w2 = o->sigma_w2,
+                             .sigma_b2 = o->sigma_b2,
+                             .batch = o->batch,
+                             .epochs = 1,
+                             .seed = seed};
+}
+
+/* Every run starts its timed steps together, after all have warmed up, so that the runs
+ * compete for memory bandwidth and caches all along, as a grid's runs do. */
+static void time_runs(const bench_options *o, const bn_model_spec *spec, const bn_dataset *ds,
+                      run_timing *timings) {
+    size_t longest = o->steps > o->warmup ? o->steps : o->warmup;
+    runtime_set_blas_threads(1);
+#pragma omp parallel num_threads((int)o->threads)
+    {
+        size_t i = (size_t)omp_get_thread_num();
+        run_timing *r = &timings[i];
+        bn_trainer trainer;
+        bn_error err;
+        bn_train_config cfg = train_config(&o->net, 1 + i);
+        double warmup_seconds;
+        r->failed = trainer_create(&trainer, spec, o->net.batch, longest * o->net.batch, &err);
+        if (r->failed) fprintf(stderr, "bench_throughput: run %zu: %s\n", i, err.msg);
+        if (!r->failed && o->warmup)
+            r->failed = timed_epoch(&trainer, ds, &cfg, o->warmup, &warmup_seconds);
+#pragma omp barrier
+        if (!r->failed) r->failed = timed_epoch(&trainer, ds, &cfg, o->steps, &r->train_seconds);
+        if (r->failed) fprintf(stderr, "bench_throughput: run %zu failed or exploded\n", i);
+#pragma omp barrier
+        if (!r->failed) {
+            double start = wall_seconds(), loss, accuracy;
+            trainer_evaluate(&trainer, &ds->test, model_input_size(&trainer.model), ds->n_classes,
+                             o->net.loss, &loss, &accuracy);
+            r->eval_seconds = wall_seconds() - start;
+        }
+        trainer_free(&trainer); /* also safe after a failed trainer_create */
+    }
+}
+
+typedef struct {
+    double samples_per_s;         /* all runs together */
+    double samples_per_s_per_run; /* mean over runs */
+    double eval_seconds;          /* mean over runs */
+    double epoch_seconds;         /* one run's full epoch plus test evaluation */
+    double runs_per_hour;         /* grid runs of run_epochs epochs, all threads */
+} throughput;
+
+static int summarise(const bench_options *o, const bn_dataset *ds, const run_timing *timings,
+                     throughput *out) {
+    memset(out, 0, sizeof *out);
+    double samples = (double)(o->steps * o->net.batch), n = (double)o->threads;
+    for (size_t i = 0; i < o->threads; i++) {
+        if (timings[i].failed) return -1;
+        out->samples_per_s += samples / timings[i].train_seconds;
+        out->eval_seconds += timings[i].eval_seconds / n;
+    }
+    out->samples_per_s_per_run = out->samples_per_s / n;
+    /* trainer_run drops the last partial batch of an epoch. */
+    double epoch_samples = (double)(ds->train.n / o->net.batch * o->net.batch);
+    double train_epoch_seconds = epoch_samples / out->samples_per_s_per_run;
+    out->epoch_seconds = train_epoch_seconds + out->eval_seconds;
+    /* A grid run evaluates the test set once, after its last epoch. */
+    out->runs_per_hour =
+        n * 3600.0 / ((double)o->run_epochs * train_epoch_seconds + out->eval_seconds);
+    return 0;
+}
+
+typedef struct {
+    double flops_per_sample;   /* GEMM work of one training sample */
+    double peak_gflops;        /* the square, per core, with o->threads threads at once */
+    double step_gflops;        /* the network's own GEMM calls alone, per core */
+    double gemm_samples_per_s; /* per run, if everything but the GEMMs were free */
+} ceiling;
+
+static int measure_ceiling(const bench_options *o, const bn_model *model, ceiling *c) {
+    gemm_op ops[GEMM_MAX_OPS], square = gemm_op_square(SQUARE_SIZE);
+    size_t n_ops = gemm_ops_of_model(model, o->net.batch, ops);
+    gemm_timing peak, step;
+    if (time_ops(&square, 1, o->threads, o->ceiling_seconds, &peak) ||
+        time_ops(ops, n_ops, o->threads, o->ceiling_seconds, &step))
+        return -1;
+    c->flops_per_sample = gemm_ops_flops(ops, n_ops) / (double)o->net.batch;
+    c->peak_gflops = peak.gflops_per_core;
+    c->step_gflops = step.gflops_per_core;
+    c->gemm_samples_per_s = (double)o->net.batch / step.seconds_per_sequence;
+    return 0;
+}
+
+static void print_report(const bench_options *o, const bn_dataset *ds, const run_timing *timings,
+                         const throughput *tp, const ceiling *c, double load_seconds) {
+    const bn_options *net = &o->net;
+    double gflops = 1e-9 * c->flops_per_sample * tp->samples_per_s_per_run;
+    printf("data: %s loaded in %.2f s (%zu train, %zu test images)\n", ds->name, load_seconds,
+           ds->train.n, ds->test.n);
+    for (size_t i = 0; i < o->threads; i++)
+        printf("run %zu: %.1f samples/s training, test set evaluated in %.2f s\n", i,
+               (double)(o->steps * net->batch) / timings[i].train_seconds, timings[i].eval_seconds);
+    printf("training: %.1f samples/s in all, %.1f per run (%zu steps x %zu after %zu warm-up)\n",
+           tp->samples_per_s, tp->samples_per_s_per_run, o->steps, net->batch, o->warmup);
+    printf("full epoch per run (estimated: %zu steps at that rate + measured test evaluation): "
+           "%.1f s\n",
+           ds->train.n / net->batch, tp->epoch_seconds);
+    printf("runs/hour (grid runs: %zu epochs on the full training set, then the test set; "
+           "%zu at once): %.1f\n",
+           o->run_epochs, o->threads, tp->runs_per_hour);
+    printf("GEMM work: %.2f MFLOP per sample -> %.1f GFLOP/s per core\n",
+           1e-6 * c->flops_per_sample, gflops);
+    printf("GEMM ceiling per core (%zu at once): %d^3 square %.1f GFLOP/s -> %.0f %% of it; "
+           "this network's sgemm calls alone %.1f GFLOP/s = %.1f samples/s -> %.0f %% of it\n",
+           o->threads, SQUARE_SIZE, c->peak_gflops, 100.0 * gflops / c->peak_gflops, c->step_gflops,
+           c->gemm_samples_per_s, 100.0 * tp->samples_per_s_per_run / c->gemm_samples_per_s);
+    printf("result mode=train arch=%s dataset=%s threads=%zu batch=%zu steps=%zu kernel=%s "
+           "samples_per_s=%.2f samples_per_s_per_run=%.2f mflop_per_sample=%.3f "
+           "gflops_per_core=%.2f peak_gflops_per_core=%.2f frac_peak=%.4f "
+           "gemm_bound_samples_per_s=%.2f frac_gemm_bound=%.4f eval_seconds=%.3f "
+           "epoch_seconds=%.2f runs_per_hour=%.2f load_seconds=%.2f\n",
+           arch_name(net->arch), ds->name, o->threads, net->batch, o->steps, runtime_blas_kernel(),
+           tp->samples_per_s, tp->samples_per_s_per_run, 1e-6 * c->flops_per_sample, gflops,
+           c->peak_gflops, gflops / c->peak_gflops, c->gemm_samples_per_s,
+           tp->samples_per_s_per_run / c->gemm_samples_per_s, tp->eval_seconds, tp->epoch_seconds,
+           tp->runs_per_hour, load_seconds);
+}
+
+static int check_sizes(const bench_options *o, const bn_dataset *ds) {
+    size_t longest = o->steps > o->warmup ? o->steps : o->warmup, needed;
+    if (bn_mul_size(longest, o->net.batch, &needed) || needed > ds->train.n) {
+        fprintf(stderr,
+                "bench_throughput: %zu steps of %zu need more than the %zu training "
+                "images of %s\n",
+                longest, o->net.batch, ds->train.n, ds->name);
+        return -1;
+    }
+    return 0;
+}
+
+static int run_training(const bench_options *o) {
+    bn_error err;
+    bn_model_spec spec;
+    bn_dataset ds;
+    if (options_model_spec(&o->net, &spec, &err)) return usage_error("%s", err.msg);
+    printf("bench_throughput: %s on %s, batch %zu, %zu concurrent run(s) with 1 BLAS thread "
+           "each, OpenBLAS %s kernels, %zu cores\n",
+           arch_name(o->net.arch), o->net.dataset, o->net.batch, o->threads, runtime_blas_kernel(),
+           runtime_cores());
+    double start = wall_seconds();
+    if (dataset_load(&ds, o->net.dataset, o->net.data_dir, &err)) {
+        fprintf(stderr, "bench_throughput: %s\n", err.msg);
+        return EXIT_RUNTIME;
+    }
+    double load_seconds = wall_seconds() - start;
+    int status = EXIT_RUNTIME;
+    bn_model model = {0};
+    run_timing *timings = calloc(o->threads, sizeof *timings);
+    throughput tp;
+    ceiling c;
+    if (!timings) {
+        fprintf(stderr, "bench_throughput: out of memory\n");
+        goto done;
+    }
+    if (model_create(&model, &spec, o->net.batch, &err)) {
+        fprintf(stderr, "bench_throughput: %s\n", err.msg);
+        goto done;
+    }
+    if (check_sizes(o, &ds) || measure_ceiling(o, &model, &c)) goto done;
+    time_runs(o, &spec, &ds, timings);
+    if (summarise(o, &ds, timings, &tp)) {
+        fprintf(stderr, "bench_throughput: a run failed or exploded: no throughput to report\n");
+        goto done;
+    }
+    print_report(o, &ds, timings, &tp, &c, load_seconds);
+    status = 0;
+done:
+    model_free(&model);
+    free(timings);
+    dataset_free(&ds);
+    return status;
+}
+
+int main(int argc, char **argv) {
+    bench_options o;
+    int status = parse_args(argc, argv, &o);
+    if (status >= 0) return status;
+    return o.gemm_only ? run_gemm_only(&o) : run_training(&o);
+}

@@ -1,0 +1,235 @@
+#!/usr/bin/env bash
+# One command for bntrain's throughput numbers: builds Release in build-bench/, then, in the
+# machine's default environment and with OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset (so that
+# OpenBLAS picks its kernel itself), measures the GEMM ceiling, bntrain's training throughput
+# (1 run on 1 thread; one run per core at once, as a grid runs) and PyTorch's, for FC/MNIST
+# and CNN/CIFAR-10, and prints one table. Full reports go to build-bench/bench-logs/.
+#
+#   bash bench/run.sh [--steps N] [--data-dir DIR] [--skylakex] [--no-pytorch]
+#
+# --skylakex adds a third environment, OPENBLAS_CORETYPE=SkylakeX (AVX-512 kernels), to show
+# what the machine could do; the environment variables change only for these commands, never
+# for tests or CI. About 4 minutes on an idle 2-core machine (6 with --skylakex).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+steps=300
+data_dir=${BNTRAIN_DATA:-../shared/data}
+with_skylakex=0
+with_pytorch=1
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --steps) steps=$2; shift 2 ;;
+        --data-dir) data_dir=$2; shift 2 ;;
+        --skylakex) with_skylakex=1; shift ;;
+        --no-pytorch) with_pytorch=0; shift ;;
+        -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "bench/run.sh: unknown argument '$1'" >&2; exit 2 ;;
+    esac
+done
+
+build="build-bench"
+logs=$build/bench-logs
+python=/usr/bin/python3 # Debian's python3-torch; the pyenv python3 first on PATH has no torch
+cores=$(nproc)
+bench=$build/bench_throughput # or $build/bench/bench_throughput once CMake builds it
+
+build_bench() {
+    cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release > "$logs/build.log" 2>&1
+    cmake --build "$build" -j "$cores" --target bntrain_lib >> "$logs/build.log" 2>&1
+    if grep -q '^ *add_subdirectory(bench)' CMakeLists.txt; then
+        cmake --build "$build" -j "$cores" --target bench_throughput >> "$logs/build.log" 2>&1
+        bench=$build/bench/bench_throughput
+    else
+        # Until the top-level CMakeLists.txt adds bench/: the same Release flags, by hand.
+        # shellcheck disable=SC2046
+        cc -std=c11 -D_DEFAULT_SOURCE -O3 -DNDEBUG -fopenmp -Wall -Wextra -Wshadow \
+            -Wno-unused-parameter -Iinclude $(pkg-config --cflags openblas) \
+            bench/bench_throughput.c bench/gemm_ceiling.c "$build/libbntrain.a" \
+            $(pkg-config --libs openblas) -lpng -lz -lm -o "$bench" >> "$logs/build.log" 2>&1
+    fi
+}
+
+# Percentage of all cores busy over one second, from /proc/stat: other people's jobs on the
+# machine make every number here wrong, so run.sh waits for an idle machine and says how busy
+# it was.
+busy_percent() {
+    local a b
+    read -r -a a < <(grep '^cpu ' /proc/stat)
+    sleep 1
+    read -r -a b < <(grep '^cpu ' /proc/stat)
+    children_cpu_seconds
+    local total=0 idle i
+    for i in 1 2 3 4 5 6 7 8; do total=$((total + b[i] - a[i])); done
+    idle=$((b[4] - a[4] + b[5] - a[5]))
+    echo $(( total > 0 ? 100 * (total - idle) / total : 0 ))
+}
+
+# Waits up to 3 minutes for the machine to be idle (under 10 % busy), then goes on anyway.
+wait_for_idle() {
+    local waited=0 busy
+    while busy=$(busy_percent) && [ "$busy" -ge 10 ] && [ $waited -lt 180 ]; do
+        [ $waited = 0 ] && echo "machine ${busy}% busy with other processes: waiting" >&2
+        sleep 9
+        waited=$((waited + 10))
+    done
+}
+
+# field LINE KEY: the value of KEY=VALUE in a `result ...` line.
+field() {
+    sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<< "$1"
+}
+
+result_line() {
+    grep '^result ' "$1" | tail -n 1
+}
+
+# Sets cpu_seconds to the CPU time used so far by this shell's finished children (second line
+# of bash's `times`). Not in a $(...): a subshell would report its own children only.
+cpu_seconds=0
+children_cpu_seconds() {
+    times > "$logs/.times"
+    cpu_seconds=$(sed -n 2p "$logs/.times" | awk '{
+        total = 0
+        for (i = 1; i <= 2; i++) { split($i, t, /[ms]/); total += 60 * t[1] + t[2] }
+        printf "%.2f", total }')
+}
+
+# run_logged LOG ENV... -- COMMAND...: runs the command under `env ENV...`, report to LOG, and
+# sets others_busy to the percentage of the machine that other processes used meanwhile (the
+# machine's busy time from /proc/stat less the command's own CPU time).
+others_busy=0
+run_logged() {
+    local log=$1; shift
+    local envs=()
+    while [ "$1" != "--" ]; do envs+=("$1"); shift; done
+    shift
+    echo "  $(basename "$log" .log)" >&2
+    local a b cpu_before
+    read -r -a a < <(grep '^cpu ' /proc/stat)
+    children_cpu_seconds
+    cpu_before=$cpu_seconds
+    if ! env "${envs[@]}" "$@" > "$log" 2>&1; then
+        echo "bench/run.sh: failed, see $log:" >&2
+        tail -n 5 "$log" >&2
+        return 1
+    fi
+    read -r -a b < <(grep '^cpu ' /proc/stat)
+    children_cpu_seconds
+    local total=0 idle i
+    for i in 1 2 3 4 5 6 7 8; do total=$((total + b[i] - a[i])); done
+    idle=$((b[4] - a[4] + b[5] - a[5]))
+    others_busy=$(awk -v busy=$((total - idle)) -v total="$total" -v hz="$(getconf CLK_TCK)" \
+        -v ours="$(awk -v a="$cpu_before" -v b="$cpu_seconds" 'BEGIN { print b - a }')" \
+        'BEGIN { p = (total > 0) ? 100 * (busy - ours * hz) / total : 0
+                 printf "%d", (p < 0) ? 0 : p }')
+}
+
+have_torch() {
+    [ "$with_pytorch" = 1 ] && [ -x "$python" ] && "$python" -c 'import torch' 2> /dev/null
+}
+
+rows=()
+
+# measure NAME ENV...: every measurement in one environment, one table row per (arch, threads).
+measure() {
+    local name=$1; shift
+    echo "environment $name: ${*:-as set}" >&2
+    local gemm_log=$logs/$name-gemm.log
+    run_logged "$gemm_log" "$@" -- "$bench" --gemm --threads "$cores"
+    local arch dataset threads
+    for arch in fc cnn; do
+        dataset=mnist; [ "$arch" = cnn ] && dataset=cifar10
+        local torch_line="" torch_busy=0
+        if have_torch; then
+            run_logged "$logs/$name-pytorch-$arch.log" "$@" -- "$python" bench/pytorch_bench.py \
+                --arch "$arch" --data-dir "$data_dir" --steps "$steps" --cores "$cores"
+            torch_line=$(result_line "$logs/$name-pytorch-$arch.log")
+            torch_busy=$others_busy
+        fi
+        for threads in 1 "$cores"; do
+            local log=$logs/$name-bntrain-$arch-$threads.log
+            run_logged "$log" "$@" -- "$bench" --arch "$arch" --dataset "$dataset" \
+                --data-dir "$data_dir" --threads "$threads" --steps "$steps"
+            add_row "$name" "$arch" "$threads" "$(result_line "$log")" "$torch_line" \
+                $((others_busy > torch_busy ? others_busy : torch_busy))
+        done
+    done
+}
+
+# add_row ENV ARCH THREADS BNTRAIN_RESULT TORCH_RESULT BUSY_PERCENT
+add_row() {
+    local ours=$4 theirs=$5 torch="-" config="" ratio="-"
+    if [ -n "$theirs" ]; then
+        if [ "$3" = 1 ]; then
+            torch=$(field "$theirs" single_samples_per_s); config=single
+        else
+            torch=$(field "$theirs" best_samples_per_s); config=$(field "$theirs" best_config)
+        fi
+        ratio=$(awk -v a="$(field "$ours" samples_per_s)" -v b="$torch" \
+            'BEGIN { printf "%.2f", (b > 0) ? a / b : 0 }')
+    fi
+    rows+=("$(awk -v env="$1" -v arch="$2" -v t="$3" -v k="$(field "$ours" kernel)" \
+        -v ours="$(field "$ours" samples_per_s)" -v torch="$torch" -v cfg="$config" \
+        -v ratio="$ratio" -v peak="$(field "$ours" frac_peak)" \
+        -v bound="$(field "$ours" frac_gemm_bound)" -v rph="$(field "$ours" runs_per_hour)" \
+        -v busy="$6" \
+        'BEGIN { format = "%-9s %-4s %7s  %-9s %10.0f  %10s  %-9s %6s" \
+                          "  %9.0f%%  %9.0f%%  %7.1f  %4d%%"
+                 printf format, env, arch, t, k, ours, torch == "-" ? "-" : sprintf("%.0f", torch),
+                 cfg == "" ? "" : "(" cfg ")", ratio, 100 * peak, 100 * bound, rph, busy }')")
+}
+
+gemm_summary() {
+    local line
+    line=$(result_line "$logs/$1-gemm.log")
+    printf "%-9s %-9s square 2048^3: %6.1f GFLOP/s on 1 core, %6.1f per core with %s at once" \
+        "$1" "$(field "$line" kernel)" "$(field "$line" square_gflops_1t)" \
+        "$(field "$line" square_gflops_per_core)" "$(field "$line" threads)"
+    printf "; FC step %5.1f, CNN step %5.1f GFLOP/s on 1 core\n" \
+        "$(field "$line" fc_step_gflops_1t)" "$(field "$line" cnn_step_gflops_1t)"
+}
+
+main() {
+    mkdir -p "$logs"
+    rm -f "$logs"/*.log # a skipped measurement must not leave an old report to be read
+    local start=$SECONDS busy_before busy_after
+    echo "building Release in $build/" >&2
+    build_bench || { echo "bench/run.sh: build failed, see $logs/build.log" >&2; exit 1; }
+    have_torch || echo "PyTorch: not importable by $python (apt-get install python3-torch)," \
+        "or --no-pytorch: PyTorch columns left empty" >&2
+    wait_for_idle
+    busy_before=$(busy_percent)
+    local envs=(default unset)
+    measure default
+    measure unset -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE
+    if [ "$with_skylakex" = 1 ]; then
+        measure skylakex -u OPENBLAS_L2_SIZE OPENBLAS_CORETYPE=SkylakeX
+        envs+=(skylakex)
+    fi
+    busy_after=$(busy_percent)
+
+    echo
+    echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $cores cores;" \
+        "default environment: OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}" \
+        "OPENBLAS_L2_SIZE=${OPENBLAS_L2_SIZE:-unset}"
+    echo "other load on the machine: ${busy_before}% of all cores busy before," \
+        "${busy_after}% after (numbers are only good near 0%)"
+    local e
+    for e in "${envs[@]}"; do gemm_summary "$e"; done
+    echo
+    echo "training samples/s, batch 128, $steps timed steps per run; threads > 1 = one run per" \
+        "core at once (bntrain) / best of 1 process x all threads and 1 process per core (PyTorch)"
+    printf "%-9s %-4s %7s  %-9s %10s  %10s  %-9s %6s  %10s  %10s  %7s  %5s\n" env arch threads \
+        kernel bntrain PyTorch config ratio "GEMM peak" "GEMM bound" runs/h busy
+    printf "%s\n" "${rows[@]}"
+    echo
+    echo "GEMM peak: bntrain's GEMM FLOP rate / single-threaded sgemm 2048^3, as many at once."
+    echo "GEMM bound: bntrain's samples/s / what the network's own sgemm calls alone allow."
+    echo "runs/h: grid runs (5 epochs on the full data, then the test set) per hour, all cores."
+    echo "busy: the most that other processes used of the machine during this row's bntrain or"
+    echo "PyTorch measurement; the numbers are good only near 0%."
+    echo "Reports: $logs/ ($((SECONDS - start)) s)"
+}
+
+main
