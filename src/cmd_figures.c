@@ -49,8 +49,7 @@ static const figure_settings full_settings = {"0.1:4.5:0.2", "-3:0.5:0.125", "0.
                                               5, 5, 0, NULL};
 static const figure_settings quick_settings = {
     "0.1:4.1:0.5", "-3:0.5:0.25", "0.5:4.5:0.5", 2, 2, 6000,
-    "quick: first 6000 training images, 2 epochs, 2 restarts, coarse grid "
-    "(paper: all images, 5 epochs, 5 restarts)"};
+    "quick: 6000 train images, coarse grid (paper: all images, 5 epochs, 5 restarts)"};
 
 enum { OPT_OUT = OPT_FIRST_COMMAND_SPECIFIC, OPT_QUICK, OPT_THREADS, OPT_FORCE, OPT_QUIET,
        OPT_HELP };
