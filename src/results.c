@@ -268,11 +268,14 @@ static int fsync_parent(const char *path) {
 }
 
 int write_file_atomic(const char *path, const char *data, size_t length, bn_error *err) {
+    /* mkstemp: a unique temp name, so two threads or processes never share one. */
     char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) return bn_fail(err, "%s: cannot create: %s", tmp, strerror(errno));
-    if (write_all(fd, data, length) || fsync(fd)) {
+    if (snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path) >= (int)sizeof tmp)
+        return bn_fail(err, "%s: path too long", path);
+    int fd = mkstemp(tmp);
+    if (fd < 0) return bn_fail(err, "%s: cannot create a temporary file: %s", path, strerror(errno));
+    /* mkstemp creates the file private (0600); results are for everyone to read. */
+    if (fchmod(fd, 0644) || write_all(fd, data, length) || fsync(fd)) {
         int saved = errno;
         close(fd);
         unlink(tmp);

@@ -11,10 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "bntrain/layers.h"
+#include "bntrain/results.h"
 
 #define PI 3.14159265358979323846
 
@@ -272,32 +271,15 @@ static int write_rows(FILE *file, const char *name, const bn_model_spec *spec,
 int theory_write_csv(const char *path, const bn_model_spec *spec, const double *x_values, size_t n,
                      int x_is_sigma_w2, double gamma, double sigma_w2, double sigma_b2,
                      double momentum, bn_error *err) {
-    static const char suffix[] = ".tmp.XXXXXX";
-    size_t len = strlen(path);
-    char *tmp = malloc(len + sizeof suffix);
-    if (!tmp) return bn_fail(err, "%s: out of memory", path);
-    memcpy(tmp, path, len);
-    memcpy(tmp + len, suffix, sizeof suffix);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        bn_fail(err, "%s: cannot create a temporary file: %s", path, strerror(errno));
-        free(tmp);
-        return -1;
-    }
-    /* mkstemp creates the file private (0600); a results file is for everyone to read. */
-    int status = fchmod(fd, 0644) ? bn_fail(err, "%s: %s", tmp, strerror(errno)) : 0;
-    FILE *file = status ? NULL : fdopen(fd, "w");
-    if (!status && !file) status = bn_fail(err, "%s: %s", tmp, strerror(errno));
-    if (!status)
-        status = write_rows(file, tmp, spec, x_values, n, x_is_sigma_w2, gamma, sigma_w2, sigma_b2,
-                            momentum, err);
-    if (!status && (fflush(file) != 0 || fsync(fd) != 0))
-        status = bn_fail(err, "%s: write failed: %s", tmp, strerror(errno));
-    if ((file ? fclose(file) : close(fd)) != 0 && !status)
-        status = bn_fail(err, "%s: close failed: %s", tmp, strerror(errno));
-    if (!status && rename(tmp, path) != 0)
-        status = bn_fail(err, "%s: rename failed: %s", path, strerror(errno));
-    if (status) unlink(tmp);
-    free(tmp);
+    /* The rows go to memory first; write_file_atomic then replaces the file in one step. */
+    char *text = NULL;
+    size_t length = 0;
+    FILE *file = open_memstream(&text, &length);
+    if (!file) return bn_fail(err, "%s: out of memory", path);
+    int status = write_rows(file, path, spec, x_values, n, x_is_sigma_w2, gamma, sigma_w2,
+                            sigma_b2, momentum, err);
+    if (fclose(file) != 0 && !status) status = bn_fail(err, "%s: out of memory", path);
+    if (!status) status = write_file_atomic(path, text, length, err);
+    free(text);
     return status;
 }
