@@ -2,17 +2,17 @@
  * Plain functions over explicit buffers; see layers.h for how gradients are written. */
 #include "bntrain/layers.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <string.h>
 
+#include "bntrain/gemm.h"
 #include "bntrain/simd.h"
 
 void linear_forward(float *out, const float *in, const float *weight, const float *bias,
                     size_t batch, size_t in_dim, size_t out_dim) {
     for (size_t n = 0; n < batch; n++) memcpy(out + n * out_dim, bias, out_dim * sizeof *out);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)batch, (int)out_dim, (int)in_dim,
-                1.0f, in, (int)in_dim, weight, (int)in_dim, 1.0f, out, (int)out_dim);
+    gemm(batch, out_dim, in_dim, matrix_rows(in, in_dim), matrix_transposed(weight, in_dim), out,
+         out_dim, 1);
 }
 
 /* Bias gradients: column sums of a batch x dim matrix, written or added into sums. */
@@ -26,14 +26,12 @@ BN_HOT static void column_sums(float *sums, const float *m, size_t batch, size_t
 void linear_backward(float *din, float *dweight, float *dbias, const float *dout,
                      const float *in, const float *weight, size_t batch, size_t in_dim,
                      size_t out_dim, int accumulate) {
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)out_dim, (int)in_dim, (int)batch,
-                1.0f, dout, (int)out_dim, in, (int)in_dim, accumulate ? 1.0f : 0.0f, dweight,
-                (int)in_dim);
+    gemm(out_dim, in_dim, batch, matrix_transposed(dout, out_dim), matrix_rows(in, in_dim),
+         dweight, in_dim, accumulate);
     column_sums(dbias, dout, batch, out_dim, accumulate);
     if (din)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)batch, (int)in_dim,
-                    (int)out_dim, 1.0f, dout, (int)out_dim, weight, (int)in_dim, 0.0f, din,
-                    (int)in_dim);
+        gemm(batch, in_dim, out_dim, matrix_rows(dout, out_dim), matrix_rows(weight, in_dim), din,
+             in_dim, 0);
 }
 
 size_t conv_out_size(size_t in, size_t kernel, size_t stride, size_t padding) {
@@ -134,9 +132,8 @@ void conv_forward(float *out, float *columns, const float *in, int in_channel_ma
     im2col(columns, in, in_channel_major, s, batch);
     for (size_t co = 0; co < s->out_channels; co++)
         for (size_t i = 0; i < width; i++) out[co * width + i] = bias[co];
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)s->out_channels, (int)width,
-                (int)patch, 1.0f, weight, (int)patch, columns, (int)width, 1.0f, out,
-                (int)width);
+    gemm(s->out_channels, width, patch, matrix_rows(weight, patch), matrix_rows(columns, width),
+         out, width, 1);
 }
 
 /* Bias gradients of a channel-major output gradient: one contiguous row sum per channel. */
@@ -159,14 +156,12 @@ void conv_backward(float *din, float *dweight, float *dbias, const float *dout, 
                    size_t batch, int accumulate) {
     size_t patch = conv_patch_size(s), width = batch * s->out_height * s->out_width;
     row_sums(dbias, dout, s->out_channels, width, accumulate);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)s->out_channels, (int)patch,
-                (int)width, 1.0f, dout, (int)width, columns, (int)width,
-                accumulate ? 1.0f : 0.0f, dweight, (int)patch);
+    gemm(s->out_channels, patch, width, matrix_rows(dout, width),
+         matrix_transposed(columns, width), dweight, patch, accumulate);
     if (!din) return;
     /* The columns are no longer needed: their space receives the column gradients. */
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)patch, (int)width,
-                (int)s->out_channels, 1.0f, weight, (int)patch, dout, (int)width, 0.0f,
-                columns, (int)width);
+    gemm(patch, width, s->out_channels, matrix_transposed(weight, patch),
+         matrix_rows(dout, width), columns, width, 0);
     col2im(din, columns, in_channel_major, s, batch);
 }
 

@@ -1,0 +1,48 @@
+/* bntrain's own single-precision matrix product, C = [C +] op(A) op(B).
+ *
+ * Why not BLAS: every entry of C is one fused multiply-add chain over k = 0 .. K-1 in order,
+ * starting from 0 (or from C when accumulating). Nothing else changes its bits: not the
+ * blocking, not the CPU level (AVX-512, AVX2 + FMA and the portable fallback give the same
+ * result), and not the number of threads, which only decides who computes which entries. So
+ * one training run can use several cores and still give bitwise the same result as on one;
+ * OpenBLAS's threaded sgemm changes bits with the thread count (measured on most of the
+ * paper's shapes).
+ *
+ * Operands are views with two strides: op(A)[i][k] = a[i * a_row + k * a_col], so a
+ * transposed operand is the same memory with the strides swapped. */
+#ifndef BNTRAIN_GEMM_H
+#define BNTRAIN_GEMM_H
+
+#include <stddef.h>
+
+typedef struct {
+    const float *data;
+    size_t row_stride, col_stride;
+} bn_matrix;
+
+/* A row-major rows x cols matrix, and its transpose. */
+static inline bn_matrix matrix_rows(const float *data, size_t cols) {
+    return (bn_matrix){data, cols, 1};
+}
+static inline bn_matrix matrix_transposed(const float *data, size_t cols) {
+    return (bn_matrix){data, 1, cols};
+}
+
+/* C (m x n, row-major with row stride ldc) = op(A) op(B) (accumulate = 0) or C + op(A) op(B)
+ * (accumulate = 1), op(A) m x k, op(B) k x n. Uses up to gemm_threads() threads. Allocates
+ * nothing after each thread's first call (its packing buffers, freed when the thread ends). */
+void gemm(size_t m, size_t n, size_t k, bn_matrix a, bn_matrix b, float *c, size_t ldc,
+          int accumulate);
+
+/* Threads the calling thread's gemm calls may use (at least 1; default 1). Per calling thread,
+ * so that each run of a grid sets its own. Results do not depend on it. */
+void gemm_set_threads(size_t threads);
+size_t gemm_threads(void);
+
+/* The instruction set the kernel uses: "avx512", "avx2" or "portable". */
+const char *gemm_isa(void);
+/* Tests only: use a narrower instruction set than the CPU has (0 portable, 1 avx2, 2
+ * avx512); never a wider one. Returns the level in force. */
+int gemm_force_isa(int level);
+
+#endif

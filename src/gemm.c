@@ -1,0 +1,432 @@
+/* The matrix product behind every linear and convolution layer (see gemm.h for why it is
+ * bntrain's own). Classic packed GEMM: op(B) is copied in blocks of KC x NC into panels of NR
+ * columns, op(A) in blocks of MC x KC into panels of MR rows, and a register-blocked micro-kernel
+ * multiplies one MR x NR tile of C at a time. Every kernel computes each entry as the same
+ * ordered chain of fused multiply-adds, so the instruction set, the blocking and the split
+ * between threads never change a bit. */
+#define _GNU_SOURCE
+#include "bntrain/gemm.h"
+
+#include <math.h>
+#include <omp.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bntrain/simd.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define GEMM_X86 1
+#include <immintrin.h>
+#endif
+
+/* Tile and block sizes: a 12 x 32 tile keeps 24 of the 32 AVX-512 registers as accumulators;
+ * a KC x NR panel of B (32 KiB) stays in L1 while the MC x KC block of A (96 KiB) streams
+ * from L2. */
+#define MR 12
+#define NR 32
+#define KC 256
+#define MC 96
+#define NC 1024
+
+enum { ISA_PORTABLE = 0, ISA_AVX2 = 1, ISA_AVX512 = 2 };
+
+static int isa_level = -1;
+
+static int cpu_isa_level(void) {
+#ifdef GEMM_X86
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) return ISA_AVX512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return ISA_AVX2;
+#endif
+    return ISA_PORTABLE;
+}
+
+static int current_isa(void) {
+    int level = __atomic_load_n(&isa_level, __ATOMIC_RELAXED);
+    if (level < 0) {
+        level = cpu_isa_level();
+        __atomic_store_n(&isa_level, level, __ATOMIC_RELAXED);
+    }
+    return level;
+}
+
+const char *gemm_isa(void) {
+    static const char *const names[] = {"portable", "avx2", "avx512"};
+    return names[current_isa()];
+}
+
+int gemm_force_isa(int level) {
+    int best = cpu_isa_level();
+    if (level < ISA_PORTABLE) level = ISA_PORTABLE;
+    __atomic_store_n(&isa_level, level < best ? level : best, __ATOMIC_RELAXED);
+    return current_isa();
+}
+
+static _Thread_local size_t caller_threads = 1;
+
+void gemm_set_threads(size_t threads) {
+    caller_threads = threads ? threads : 1;
+}
+
+size_t gemm_threads(void) {
+    return caller_threads;
+}
+
+/* ---- per-thread packing buffers ---------------------------------------------------------- */
+
+typedef struct {
+    float *a; /* MC x KC */
+    float *b; /* KC x NC */
+} pack_buffers;
+
+static pthread_key_t buffers_key;
+static pthread_once_t buffers_once = PTHREAD_ONCE_INIT;
+
+static void free_buffers(void *p) {
+    pack_buffers *buf = p;
+    free(buf->a);
+    free(buf->b);
+    free(buf);
+}
+
+static void make_buffers_key(void) {
+    pthread_key_create(&buffers_key, free_buffers);
+}
+
+/* The calling thread's buffers, allocated on its first call; NULL if memory ran out (the
+ * caller then computes without packing: slower, same bits). */
+static pack_buffers *thread_buffers(void) {
+    pthread_once(&buffers_once, make_buffers_key);
+    pack_buffers *buf = pthread_getspecific(buffers_key);
+    if (buf) return buf;
+    buf = calloc(1, sizeof *buf);
+    if (!buf) return NULL;
+    buf->a = aligned_alloc(64, (size_t)MC * KC * sizeof(float));
+    buf->b = aligned_alloc(64, (size_t)KC * NC * sizeof(float));
+    if (!buf->a || !buf->b || pthread_setspecific(buffers_key, buf)) {
+        free_buffers(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+/* ---- packing ------------------------------------------------------------------------------ */
+
+static inline float at(bn_matrix x, size_t i, size_t j) {
+    return x.data[i * x.row_stride + j * x.col_stride];
+}
+
+#ifdef GEMM_X86
+/* A panel of a row-major A (k contiguous), with one gather of the panel's rows per k: the
+ * scalar transposition was as slow as the product itself when the panel is used by few
+ * columns of B (the weight gradient of a convolution: N = 27 to 540). */
+__attribute__((target("avx512f"))) static int gather_a_avx512(float *dst, bn_matrix a, size_t i0,
+                                                            size_t mr, size_t p0, size_t kc) {
+    if (a.row_stride * MR * sizeof(float) > 0x7fffffffu) return 0;
+    __m512i lanes = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    __m512i offsets = _mm512_mullo_epi32(lanes, _mm512_set1_epi32((int)a.row_stride));
+    __mmask16 rows = (__mmask16)((1u << mr) - 1);
+    const float *src = a.data + i0 * a.row_stride + p0;
+    for (size_t p = 0; p < kc; p++)
+        _mm512_mask_storeu_ps(dst + p * MR, rows,
+                              _mm512_mask_i32gather_ps(_mm512_setzero_ps(), rows, offsets,
+                                                       src + p, 4));
+    return 1;
+}
+#endif
+
+static int gather_a_panel(float *dst, bn_matrix a, size_t i0, size_t mr, size_t p0, size_t kc) {
+#ifdef GEMM_X86
+    if (current_isa() == ISA_AVX512) return gather_a_avx512(dst, a, i0, mr, p0, kc);
+#endif
+    return 0;
+}
+
+/* Rows [i0, i0 + mr) x columns [p0, p0 + kc) of op(A) into one panel: dst[p MR + i]. */
+BN_HOT static void pack_a_panel(float *dst, bn_matrix a, size_t i0, size_t mr, size_t p0, size_t kc) {
+    if (a.row_stride == 1 && mr == MR) {
+        for (size_t p = 0; p < kc; p++) /* a constant size: the copy is inlined */
+            memcpy(dst + p * MR, a.data + (p0 + p) * a.col_stride + i0, MR * sizeof(float));
+    } else if (a.row_stride == 1) {
+        for (size_t p = 0; p < kc; p++)
+            memcpy(dst + p * MR, a.data + (p0 + p) * a.col_stride + i0, mr * sizeof(float));
+    } else if (a.col_stride == 1 && gather_a_panel(dst, a, i0, mr, p0, kc)) {
+        return;
+    } else if (a.col_stride == 1) {
+        for (size_t i = 0; i < mr; i++) {
+            const float *src = a.data + (i0 + i) * a.row_stride + p0;
+            for (size_t p = 0; p < kc; p++) dst[p * MR + i] = src[p];
+        }
+    } else {
+        for (size_t p = 0; p < kc; p++)
+            for (size_t i = 0; i < mr; i++) dst[p * MR + i] = at(a, i0 + i, p0 + p);
+    }
+}
+
+#ifdef GEMM_X86
+/* A full panel of a transposed B (columns of op(B) contiguous in memory) with AVX-512
+ * gathers: one vector of 16 columns per row p, instead of one scalar store per entry (the
+ * scalar transposition cost a quarter of the time of the fully connected forward pass).
+ * Returns 0 when it does not apply (no AVX-512, or offsets beyond 32 bits). */
+__attribute__((target("avx512f"))) static int gather_b_avx512(float *dst, bn_matrix b, size_t p0,
+                                                            size_t kc, size_t j0) {
+    if (b.col_stride * 16 * sizeof(float) > 0x7fffffffu) return 0;
+    __m512i lanes = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    __m512i offsets = _mm512_mullo_epi32(lanes, _mm512_set1_epi32((int)b.col_stride));
+    const float *lo = b.data + j0 * b.col_stride + p0, *hi = lo + 16 * b.col_stride;
+    for (size_t p = 0; p < kc; p++) {
+        _mm512_store_ps(dst + p * NR, _mm512_i32gather_ps(offsets, lo + p, 4));
+        _mm512_store_ps(dst + p * NR + 16, _mm512_i32gather_ps(offsets, hi + p, 4));
+    }
+    return 1;
+}
+#endif
+
+static int gather_b_panel(float *dst, bn_matrix b, size_t p0, size_t kc, size_t j0) {
+#ifdef GEMM_X86
+    if (current_isa() == ISA_AVX512) return gather_b_avx512(dst, b, p0, kc, j0);
+#endif
+    return 0;
+}
+
+/* Rows [p0, p0 + kc) x columns [j0, j0 + nr) of op(B) into one panel, dst[p NR + j], zero
+ * beyond nr so that the kernel can always load whole vectors. */
+BN_HOT static void pack_b_panel(float *dst, bn_matrix b, size_t p0, size_t kc, size_t j0, size_t nr) {
+    if (nr < NR)
+        for (size_t p = 0; p < kc; p++) memset(dst + p * NR + nr, 0, (NR - nr) * sizeof(float));
+    if (b.col_stride == 1 && nr == NR) {
+        for (size_t p = 0; p < kc; p++) /* a constant size: the copy is inlined */
+            memcpy(dst + p * NR, b.data + (p0 + p) * b.row_stride + j0, NR * sizeof(float));
+    } else if (b.row_stride == 1 && nr == NR && gather_b_panel(dst, b, p0, kc, j0)) {
+        return;
+    } else if (b.col_stride == 1) {
+        for (size_t p = 0; p < kc; p++)
+            memcpy(dst + p * NR, b.data + (p0 + p) * b.row_stride + j0, nr * sizeof(float));
+    } else if (b.row_stride == 1) {
+        for (size_t j = 0; j < nr; j++) {
+            const float *src = b.data + (j0 + j) * b.col_stride + p0;
+            for (size_t p = 0; p < kc; p++) dst[p * NR + j] = src[p];
+        }
+    } else {
+        for (size_t p = 0; p < kc; p++)
+            for (size_t j = 0; j < nr; j++) dst[p * NR + j] = at(b, p0 + p, j0 + j);
+    }
+}
+
+/* ---- micro-kernels: C tile (mr x nr) = [C +] A panel x B panel ----------------------------- */
+
+typedef struct {
+    size_t mr, nr, kc;
+    const float *a, *b; /* packed panels */
+    float *c;
+    size_t ldc;
+    int load_c; /* start each chain from C (accumulating, or a later block of k) */
+} tile_job;
+
+static void tile_portable(const tile_job *t) {
+    for (size_t i = 0; i < t->mr; i++)
+        for (size_t j = 0; j < t->nr; j++) {
+            float acc = t->load_c ? t->c[i * t->ldc + j] : 0.0f;
+            for (size_t p = 0; p < t->kc; p++) acc = fmaf(t->a[p * MR + i], t->b[p * NR + j], acc);
+            t->c[i * t->ldc + j] = acc;
+        }
+}
+
+#ifdef GEMM_X86
+/* rows and halves are constants at every call site, so the loops over them unroll and the
+ * accumulators live in registers. halves = 1 when the tile is at most 16 columns wide. */
+__attribute__((target("avx512f"), always_inline)) static inline void
+tile_avx512_rows(const tile_job *t, const size_t rows, const int halves) {
+    __m512 acc0[MR], acc1[MR];
+    __mmask16 mask0 = t->nr >= 16 ? 0xffff : (__mmask16)((1u << t->nr) - 1);
+    __mmask16 mask1 = t->nr >= 32 ? 0xffff : t->nr > 16 ? (__mmask16)((1u << (t->nr - 16)) - 1) : 0;
+    for (size_t i = 0; i < rows; i++) {
+        acc0[i] = t->load_c ? _mm512_maskz_loadu_ps(mask0, t->c + i * t->ldc) : _mm512_setzero_ps();
+        if (halves == 2)
+            acc1[i] = t->load_c ? _mm512_maskz_loadu_ps(mask1, t->c + i * t->ldc + 16)
+                                : _mm512_setzero_ps();
+    }
+    const float *a = t->a, *b = t->b;
+    for (size_t p = 0; p < t->kc; p++, a += MR, b += NR) {
+        __m512 b0 = _mm512_load_ps(b), b1 = halves == 2 ? _mm512_load_ps(b + 16) : b0;
+        for (size_t i = 0; i < rows; i++) {
+            __m512 ai = _mm512_set1_ps(a[i]);
+            acc0[i] = _mm512_fmadd_ps(ai, b0, acc0[i]);
+            if (halves == 2) acc1[i] = _mm512_fmadd_ps(ai, b1, acc1[i]);
+        }
+    }
+    for (size_t i = 0; i < rows; i++) {
+        _mm512_mask_storeu_ps(t->c + i * t->ldc, mask0, acc0[i]);
+        if (halves == 2) _mm512_mask_storeu_ps(t->c + i * t->ldc + 16, mask1, acc1[i]);
+    }
+}
+
+#define ROWS_CASE(fn, r)                                                                       \
+    case r:                                                                                    \
+        if (t->nr > NR / 2)                                                                    \
+            fn(t, r, 2);                                                                       \
+        else                                                                                   \
+            fn(t, r, 1);                                                                       \
+        break;
+#define ALL_ROWS(fn)                                                                           \
+    ROWS_CASE(fn, 1) ROWS_CASE(fn, 2) ROWS_CASE(fn, 3) ROWS_CASE(fn, 4) ROWS_CASE(fn, 5)       \
+    ROWS_CASE(fn, 6) ROWS_CASE(fn, 7) ROWS_CASE(fn, 8) ROWS_CASE(fn, 9) ROWS_CASE(fn, 10)      \
+    ROWS_CASE(fn, 11) ROWS_CASE(fn, 12)
+
+__attribute__((target("avx512f"))) static void tile_avx512(const tile_job *t) {
+    switch (t->mr) { ALL_ROWS(tile_avx512_rows) }
+}
+
+/* AVX2 has 16 registers: the tile is done in strips of up to 3 rows x 32 columns. */
+__attribute__((target("avx2,fma"), always_inline)) static inline void
+tile_avx2_strip(const tile_job *t, size_t i0, const size_t rows) {
+    __m256 acc[3][4];
+    __m256i masks[4];
+    for (size_t q = 0; q < 4; q++) {
+        size_t lo = 8 * q, valid = t->nr > lo ? (t->nr - lo < 8 ? t->nr - lo : 8) : 0;
+        int lanes[8];
+        for (int l = 0; l < 8; l++) lanes[l] = (size_t)l < valid ? -1 : 0;
+        masks[q] = _mm256_loadu_si256((const __m256i *)lanes);
+    }
+    float *c = t->c + i0 * t->ldc;
+    for (size_t i = 0; i < rows; i++)
+        for (size_t q = 0; q < 4; q++)
+            acc[i][q] = t->load_c ? _mm256_maskload_ps(c + i * t->ldc + 8 * q, masks[q])
+                                  : _mm256_setzero_ps();
+    const float *a = t->a + i0, *b = t->b;
+    for (size_t p = 0; p < t->kc; p++, a += MR, b += NR) {
+        __m256 bv[4] = {_mm256_load_ps(b), _mm256_load_ps(b + 8), _mm256_load_ps(b + 16),
+                        _mm256_load_ps(b + 24)};
+        for (size_t i = 0; i < rows; i++) {
+            __m256 ai = _mm256_broadcast_ss(a + i);
+            for (size_t q = 0; q < 4; q++) acc[i][q] = _mm256_fmadd_ps(ai, bv[q], acc[i][q]);
+        }
+    }
+    for (size_t i = 0; i < rows; i++)
+        for (size_t q = 0; q < 4; q++)
+            _mm256_maskstore_ps(c + i * t->ldc + 8 * q, masks[q], acc[i][q]);
+}
+
+__attribute__((target("avx2,fma"))) static void tile_avx2(const tile_job *t) {
+    size_t i = 0;
+    for (; i + 3 <= t->mr; i += 3) tile_avx2_strip(t, i, 3);
+    if (t->mr - i == 2) tile_avx2_strip(t, i, 2);
+    if (t->mr - i == 1) tile_avx2_strip(t, i, 1);
+}
+#endif
+
+typedef void (*tile_fn)(const tile_job *);
+
+static tile_fn choose_tile(void) {
+#ifdef GEMM_X86
+    switch (current_isa()) {
+    case ISA_AVX512:
+        return tile_avx512;
+    case ISA_AVX2:
+        return tile_avx2;
+    }
+#endif
+    return tile_portable;
+}
+
+/* ---- drivers ------------------------------------------------------------------------------- */
+
+static size_t min_size(size_t a, size_t b) {
+    return a < b ? a : b;
+}
+
+/* Without packing buffers (out of memory): the same chains, straight from the operands. */
+static void gemm_unpacked(size_t m, size_t n, size_t k, bn_matrix a, bn_matrix b, float *c,
+                          size_t ldc, int accumulate) {
+    for (size_t i = 0; i < m; i++)
+        for (size_t j = 0; j < n; j++) {
+            float acc = accumulate ? c[i * ldc + j] : 0.0f;
+            for (size_t p = 0; p < k; p++) acc = fmaf(at(a, i, p), at(b, p, j), acc);
+            c[i * ldc + j] = acc;
+        }
+}
+
+/* The next tile's rows of C, so that its first loads do not wait for memory. */
+static inline void prefetch_rows(const float *c, size_t ldc, size_t rows) {
+    for (size_t i = 0; i < rows; i++) {
+        __builtin_prefetch(c + i * ldc, 1);
+        __builtin_prefetch(c + i * ldc + 16, 1);
+    }
+}
+
+static void gemm_serial(size_t m, size_t n, size_t k, bn_matrix a, bn_matrix b, float *c,
+                        size_t ldc, int accumulate) {
+    pack_buffers *buf = thread_buffers();
+    if (!buf) {
+        gemm_unpacked(m, n, k, a, b, c, ldc, accumulate);
+        return;
+    }
+    tile_fn tile = choose_tile();
+    for (size_t jc = 0; jc < n; jc += NC) {
+        size_t nc = min_size(NC, n - jc);
+        for (size_t pc = 0; pc < k; pc += KC) {
+            size_t kc = min_size(KC, k - pc);
+            for (size_t jr = 0; jr < nc; jr += NR)
+                pack_b_panel(buf->b + jr * kc, b, pc, kc, jc + jr, min_size(NR, nc - jr));
+            for (size_t ic = 0; ic < m; ic += MC) {
+                size_t mc = min_size(MC, m - ic);
+                for (size_t ir = 0; ir < mc; ir += MR)
+                    pack_a_panel(buf->a + ir * kc, a, ic + ir, min_size(MR, mc - ir), pc, kc);
+                for (size_t jr = 0; jr < nc; jr += NR)
+                    for (size_t ir = 0; ir < mc; ir += MR) {
+                        tile_job t = {.mr = min_size(MR, mc - ir),
+                                      .nr = min_size(NR, nc - jr),
+                                      .kc = kc,
+                                      .a = buf->a + ir * kc,
+                                      .b = buf->b + jr * kc,
+                                      .c = c + (ic + ir) * ldc + jc + jr,
+                                      .ldc = ldc,
+                                      .load_c = accumulate || pc > 0};
+                        if (ir + MR < mc) prefetch_rows(t.c + MR * ldc, ldc, MR);
+                        tile(&t);
+                    }
+            }
+        }
+    }
+}
+
+/* Thread `part` of `parts` takes a contiguous share of whole column panels (or, when there are
+ * fewer column panels than threads, of row panels): who computes an entry changes, never how. */
+static void gemm_part(size_t part, size_t parts, size_t m, size_t n, size_t k, bn_matrix a,
+                      bn_matrix b, float *c, size_t ldc, int accumulate) {
+    size_t col_panels = (n + NR - 1) / NR, row_panels = (m + MR - 1) / MR;
+    if (col_panels >= parts || col_panels >= row_panels) {
+        size_t j0 = min_size(n, col_panels * part / parts * NR);
+        size_t j1 = min_size(n, col_panels * (part + 1) / parts * NR);
+        bn_matrix b_part = {b.data + j0 * b.col_stride, b.row_stride, b.col_stride};
+        if (j1 > j0) gemm_serial(m, j1 - j0, k, a, b_part, c + j0, ldc, accumulate);
+        return;
+    }
+    size_t i0 = min_size(m, row_panels * part / parts * MR);
+    size_t i1 = min_size(m, row_panels * (part + 1) / parts * MR);
+    bn_matrix a_part = {a.data + i0 * a.row_stride, a.row_stride, a.col_stride};
+    if (i1 > i0) gemm_serial(i1 - i0, n, k, a_part, b, c + i0 * ldc, ldc, accumulate);
+}
+
+/* Products smaller than this many multiply-adds run on one thread: waking helpers costs more. */
+#define PARALLEL_MIN_WORK (1u << 20)
+
+void gemm(size_t m, size_t n, size_t k, bn_matrix a, bn_matrix b, float *c, size_t ldc,
+          int accumulate) {
+    if (m == 0 || n == 0) return;
+    if (k == 0) {
+        if (!accumulate)
+            for (size_t i = 0; i < m; i++) memset(c + i * ldc, 0, n * sizeof *c);
+        return;
+    }
+    size_t threads = caller_threads;
+    if (threads > 1 && (double)m * (double)n * (double)k < (double)PARALLEL_MIN_WORK) threads = 1;
+    if (threads == 1) {
+        gemm_serial(m, n, k, a, b, c, ldc, accumulate);
+        return;
+    }
+#pragma omp parallel num_threads((int)threads)
+    gemm_part((size_t)omp_get_thread_num(), (size_t)omp_get_num_threads(), m, n, k, a, b, c, ldc,
+              accumulate);
+}

@@ -1,0 +1,132 @@
+/* bntrain's GEMM against its specification: every entry of C is the ordered chain of fused
+ * multiply-adds over k, starting from 0 (or from C when accumulating). The test computes that
+ * chain with fmaf and demands the same bits, for every instruction-set level the CPU has, for
+ * 1 to 4 threads, for transposed and strided operands, and for shapes that cross every block
+ * edge (MR = 12, NR = 32, MC = 96, KC = 256, NC = 1024); and checks the chain itself against
+ * a double-precision product, so that a consistent but wrong definition cannot pass. */
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "bntrain/gemm.h"
+#include "check.h"
+
+typedef struct {
+    size_t m, n, k;
+} shape;
+
+static const shape shapes[] = {
+    {1, 1, 1},     {1, 1, 300},   {12, 32, 256}, {13, 33, 257},  {11, 31, 7},
+    {30, 27, 700}, {97, 65, 300}, {5, 1030, 40}, {130, 17, 513}, {128, 10, 100},
+    {3, 200, 1},   {64, 64, 0},
+};
+
+static uint32_t lcg = 12345;
+
+static float random_float(void) {
+    lcg = lcg * 1664525u + 1013904223u;
+    return (float)((int)(lcg >> 8) % 2001 - 1000) / 613.0f;
+}
+
+static void fill(float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) x[i] = random_float();
+}
+
+/* op(X) as a view of memory stored with the given layout: 0 row-major, 1 transposed, 2 every
+ * other element of a row-major matrix twice as wide (a general stride). */
+static bn_matrix view(const float *data, size_t rows, size_t cols, int layout) {
+    if (layout == 1) return matrix_transposed(data, rows);
+    if (layout == 2) return (bn_matrix){data, 2 * cols, 2};
+    return matrix_rows(data, cols);
+}
+
+static float element(bn_matrix x, size_t i, size_t j) {
+    return x.data[i * x.row_stride + j * x.col_stride];
+}
+
+static void chain_reference(const shape *s, bn_matrix a, bn_matrix b, float *c, int accumulate) {
+    for (size_t i = 0; i < s->m; i++)
+        for (size_t j = 0; j < s->n; j++) {
+            float acc = accumulate ? c[i * s->n + j] : 0.0f;
+            for (size_t p = 0; p < s->k; p++) acc = fmaf(element(a, i, p), element(b, p, j), acc);
+            c[i * s->n + j] = acc;
+        }
+}
+
+/* The chain is a correctly rounded sum to within k float roundings of sum |a b|. */
+static int close_to_exact(const shape *s, bn_matrix a, bn_matrix b, const float *c,
+                          const float *c0, int accumulate) {
+    for (size_t i = 0; i < s->m; i++)
+        for (size_t j = 0; j < s->n; j++) {
+            double exact = accumulate ? c0[i * s->n + j] : 0.0, bound = fabs(exact);
+            for (size_t p = 0; p < s->k; p++) {
+                double t = (double)element(a, i, p) * element(b, p, j);
+                exact += t;
+                bound += fabs(t);
+            }
+            if (fabs(c[i * s->n + j] - exact) > (double)(s->k + 1) * 6e-8 * bound + 1e-30)
+                return 0;
+        }
+    return 1;
+}
+
+static void test_shape(const shape *s, int layout_a, int layout_b, int accumulate, int best) {
+    size_t a_floats = 2 * (s->m * s->k + 1), b_floats = 2 * (s->k * s->n + 1);
+    float *a_data = malloc(a_floats * sizeof(float)), *b_data = malloc(b_floats * sizeof(float));
+    size_t c_floats = s->m * s->n > 0 ? s->m * s->n : 1;
+    float *c0 = malloc(c_floats * sizeof(float)), *expected = malloc(c_floats * sizeof(float));
+    float *c = malloc(c_floats * sizeof(float));
+    fill(a_data, a_floats);
+    fill(b_data, b_floats);
+    fill(c0, c_floats);
+    bn_matrix a = view(a_data, s->m, s->k, layout_a), b = view(b_data, s->k, s->n, layout_b);
+    memcpy(expected, c0, c_floats * sizeof(float));
+    chain_reference(s, a, b, expected, accumulate);
+    CHECK_MSG(close_to_exact(s, a, b, expected, c0, accumulate),
+              "the fmaf chain is not the product (%zu x %zu x %zu)", s->m, s->n, s->k);
+    for (int level = best; level >= 0; level--) {
+        gemm_force_isa(level);
+        for (size_t threads = 1; threads <= 4; threads++) {
+            /* the portable kernel is slow: it is checked on one and two threads */
+            if (level == 0 && threads > 2) break;
+            gemm_set_threads(threads);
+            memcpy(c, c0, c_floats * sizeof(float));
+            gemm(s->m, s->n, s->k, a, b, c, s->n, accumulate);
+            CHECK_MSG(memcmp(c, expected, s->m * s->n * sizeof(float)) == 0,
+                      "%zu x %zu x %zu, layouts %d %d, accumulate %d, %s, %zu threads: not the "
+                      "chain's bits",
+                      s->m, s->n, s->k, layout_a, layout_b, accumulate, gemm_isa(), threads);
+        }
+    }
+    gemm_force_isa(best);
+    gemm_set_threads(1);
+    free(a_data);
+    free(b_data);
+    free(c0);
+    free(expected);
+    free(c);
+}
+
+/* Large enough that a thread count or block edge changing the order would show: MC, KC and
+ * NC are all crossed, and the threads split rows in one case and columns in the other. */
+static void test_blocks(int best) {
+    const shape big[] = {{200, 1100, 600}, {30, 20, 3000}};
+    for (size_t i = 0; i < sizeof big / sizeof *big; i++) test_shape(&big[i], 0, 1, 1, best);
+}
+
+int main(void) {
+    int best = gemm_force_isa(2);
+    printf("gemm: widest kernel on this CPU: %s\n", gemm_isa());
+    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++)
+        for (int la = 0; la < 3; la++)
+            for (int lb = 0; lb < 3; lb++)
+                for (int acc = 0; acc < 2; acc++) test_shape(&shapes[i], la, lb, acc, best);
+    test_blocks(best);
+    /* Strides may point into a larger matrix: C's row stride is honoured too. */
+    float a[2 * 3] = {1, 2, 3, 4, 5, 6}, b[3 * 2] = {1, 0, 0, 1, 1, 1};
+    float c[2 * 4] = {9, 9, 9, 9, 9, 9, 9, 9};
+    gemm(2, 2, 3, matrix_rows(a, 3), matrix_rows(b, 2), c, 4, 0);
+    CHECK(c[0] == 4 && c[1] == 5 && c[2] == 9 && c[3] == 9);
+    CHECK(c[4] == 10 && c[5] == 11 && c[6] == 9 && c[7] == 9);
+    return check_summary("test_gemm");
+}
