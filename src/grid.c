@@ -269,6 +269,7 @@ typedef struct {
     double last_refresh;
     _Atomic int failed;
     bn_error failure;
+    bn_core_share cores;
 } grid_state;
 
 /* Rewrites cells.csv and the heatmap. Figures are a convenience: a failure to draw is said,
@@ -325,7 +326,8 @@ static void run_one(grid_state *s, bn_trainer *t, const bn_dataset *ds, const pe
                            .batch = o->batch,
                            .epochs = o->epochs,
                            .seed = rec.seed,
-                           .evaluate_last_epoch_only = 1};
+                           .evaluate_last_epoch_only = 1,
+                           .cores = &s->cores};
     column_parameters(g, x, &cfg.gamma, &cfg.sigma_w2);
     bn_run_result result;
     trainer_run(t, ds, &cfg, NULL, NULL, stop, &result);
@@ -341,9 +343,12 @@ static void run_pending(grid_state *s, const bn_dataset *ds, const bn_model_spec
     if (n_pending == 0) return;
     size_t threads = s->g->threads ? s->g->threads : runtime_cores();
     if (threads > n_pending) threads = n_pending ? n_pending : 1;
-    /* One BLAS thread per run: runs are the unit of parallelism, and oversubscribing the
-     * cores with BLAS threads slows everything down. */
-    runtime_set_blas_threads(1);
+    /* Runs are the unit of parallelism: while there are more runs than threads each run is
+     * single-threaded. At the tail, a run's matrix products take the cores that finished runs
+     * left idle (bn_core_share), in a nested team; the results are the same bits either way. */
+    s->cores.cores = threads;
+    s->cores.runs_in_flight = 0;
+    omp_set_max_active_levels(2);
 #pragma omp parallel num_threads((int)threads)
     {
         bn_trainer trainer;

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bntrain/gemm.h"
 #include "bntrain/optim.h"
 #include "bntrain/rng.h"
 
@@ -96,6 +97,13 @@ static int train_step(bn_trainer *t, const bn_train_config *cfg, size_t n, doubl
     return non_finite ? -1 : 0;
 }
 
+/* This run's share of the cores for the next step. */
+static void take_core_share(bn_core_share *share) {
+    if (!share) return;
+    size_t runs = share->runs_in_flight;
+    gemm_set_threads(share->cores / (runs ? runs : 1));
+}
+
 static void mark_exploded(bn_run_result *r, size_t epoch, size_t step) {
     r->exploded = 1;
     r->exploded_epoch = epoch;
@@ -106,6 +114,7 @@ void trainer_run(bn_trainer *t, const bn_dataset *ds, const bn_train_config *cfg
                  bn_epoch_callback on_epoch, void *ctx, volatile sig_atomic_t *stop,
                  bn_run_result *result) {
     double run_start = wall_seconds();
+    if (cfg->cores) cfg->cores->runs_in_flight++;
     memset(result, 0, sizeof *result);
     bn_rng init_rng, shuffle_rng;
     rng_seed(&init_rng, train_stream_seed(cfg->seed, STREAM_INIT));
@@ -126,6 +135,7 @@ void trainer_run(bn_trainer *t, const bn_dataset *ds, const bn_train_config *cfg
                 goto done;
             }
             double loss;
+            take_core_share(cfg->cores);
             gather_batch(t, &ds->train, t->order + step * cfg->batch, cfg->batch, input_size);
             if (train_step(t, cfg, cfg->batch, &loss)) {
                 mark_exploded(result, epoch, step + 1);
@@ -135,6 +145,7 @@ void trainer_run(bn_trainer *t, const bn_dataset *ds, const bn_train_config *cfg
         }
         bn_epoch_stats stats = {.epoch = epoch, .train_loss = steps ? loss_sum / steps : NAN,
                                 .test_loss = NAN, .test_acc = NAN};
+        take_core_share(cfg->cores);
         if (!cfg->evaluate_last_epoch_only || epoch == cfg->epochs)
             trainer_evaluate(t, &ds->test, input_size, ds->n_classes, cfg->loss,
                              &stats.test_loss, &stats.test_acc);
@@ -150,5 +161,6 @@ void trainer_run(bn_trainer *t, const bn_dataset *ds, const bn_train_config *cfg
         }
     }
 done:
+    if (cfg->cores) cfg->cores->runs_in_flight--;
     result->seconds = wall_seconds() - run_start;
 }

@@ -13,6 +13,15 @@
 #include "bntrain/layers.h"
 #include "bntrain/model.h"
 
+/* Cores shared by the runs in progress (a grid's, or one `bntrain train`): each run's matrix
+ * products use cores / runs_in_flight threads, re-read at every step, so that when fewer runs
+ * remain than cores the idle cores help the rest instead of waiting for them. The results do
+ * not depend on it (gemm.h). */
+typedef struct {
+    size_t cores;
+    _Atomic size_t runs_in_flight;
+} bn_core_share;
+
 typedef struct {
     bn_loss loss;
     double gamma, lr, momentum, weight_decay;
@@ -22,6 +31,7 @@ typedef struct {
     int evaluate_last_epoch_only; /* grids record only the final test loss: skipping the
                                      earlier evaluations saves a pass over the test set per
                                      epoch (test_loss and test_acc are NaN before the last) */
+    bn_core_share *cores;         /* NULL: the calling thread's gemm_threads() as set */
 } bn_train_config;
 
 typedef struct {
