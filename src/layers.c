@@ -75,22 +75,22 @@ static inline void lower_row(float *dst, const float *plane, const conv_shape *s
     }
 }
 
-/* Lowers the batch to a (Cin K K) x (N P) matrix, P = output pixels, so that the whole batch is
- * one GEMM: for these small feature maps one large GEMM beats N small ones. */
-BN_HOT static void im2col(float *cols, const float *in, int channel_major, const conv_shape *s,
-                          size_t batch) {
+/* Lowers input channel c of the batch into its K K rows of the (Cin K K) x (N P) matrix, P =
+ * output pixels, so that the whole batch is one GEMM: for these small feature maps one large
+ * GEMM beats N small ones. */
+BN_HOT static void im2col_channel(float *cols, const float *in, int channel_major,
+                                  const conv_shape *s, size_t batch, size_t c) {
     size_t k = s->kernel, pixels = s->out_height * s->out_width, width = batch * pixels;
-    for (size_t c = 0; c < s->in_channels; c++)
-        for (size_t ky = 0; ky < k; ky++)
-            for (size_t kx = 0; kx < k; kx++) {
-                float *row = cols + ((c * k + ky) * k + kx) * width;
-                for (size_t n = 0; n < batch; n++) {
-                    const float *plane = in + plane_offset(s, batch, n, c, channel_major);
-                    for (size_t oy = 0; oy < s->out_height; oy++)
-                        lower_row(row + n * pixels + oy * s->out_width, plane, s,
-                                  oy * s->stride + ky - s->padding, kx);
-                }
+    for (size_t ky = 0; ky < k; ky++)
+        for (size_t kx = 0; kx < k; kx++) {
+            float *row = cols + ((c * k + ky) * k + kx) * width;
+            for (size_t n = 0; n < batch; n++) {
+                const float *plane = in + plane_offset(s, batch, n, c, channel_major);
+                for (size_t oy = 0; oy < s->out_height; oy++)
+                    lower_row(row + n * pixels + oy * s->out_width, plane, s,
+                              oy * s->stride + ky - s->padding, kx);
             }
+        }
 }
 
 /* Adjoint of lower_row: adds one row of column gradients back into an input plane row. */
@@ -108,28 +108,38 @@ static inline void raise_row(float *plane, const float *src, const conv_shape *s
     }
 }
 
-/* Adjoint of im2col: scatters the column gradients back into din (written, not added). */
-BN_HOT static void col2im(float *din, const float *cols, int channel_major, const conv_shape *s,
-                          size_t batch) {
+/* Adjoint of im2col_channel: writes input channel c of din from the column gradients. */
+BN_HOT static void col2im_channel(float *din, const float *cols, int channel_major,
+                                  const conv_shape *s, size_t batch, size_t c) {
     size_t k = s->kernel, pixels = s->out_height * s->out_width, width = batch * pixels;
-    memset(din, 0, batch * s->in_channels * s->in_height * s->in_width * sizeof *din);
-    for (size_t n = 0; n < batch; n++)
-        for (size_t c = 0; c < s->in_channels; c++) {
-            float *plane = din + plane_offset(s, batch, n, c, channel_major);
-            for (size_t ky = 0; ky < k; ky++)
-                for (size_t kx = 0; kx < k; kx++) {
-                    const float *row = cols + ((c * k + ky) * k + kx) * width + n * pixels;
-                    for (size_t oy = 0; oy < s->out_height; oy++)
-                        raise_row(plane, row + oy * s->out_width, s,
-                                  oy * s->stride + ky - s->padding, kx);
-                }
-        }
+    for (size_t n = 0; n < batch; n++) {
+        float *plane = din + plane_offset(s, batch, n, c, channel_major);
+        memset(plane, 0, s->in_height * s->in_width * sizeof *plane);
+        for (size_t ky = 0; ky < k; ky++)
+            for (size_t kx = 0; kx < k; kx++) {
+                const float *row = cols + ((c * k + ky) * k + kx) * width + n * pixels;
+                for (size_t oy = 0; oy < s->out_height; oy++)
+                    raise_row(plane, row + oy * s->out_width, s,
+                              oy * s->stride + ky - s->padding, kx);
+            }
+    }
+}
+
+/* Threads for a layer's own loops: the run's share of the cores (gemm_threads()), or one
+ * when the work is too small to be worth waking helpers. Every loop split this way writes
+ * each output from one thread in a fixed order, so the split never changes a bit. */
+static int loop_threads(size_t floats) {
+    size_t threads = gemm_threads();
+    return threads > 1 && floats >= (1u << 15) ? (int)threads : 1;
 }
 
 void conv_forward(float *out, float *columns, const float *in, int in_channel_major,
                   const float *weight, const float *bias, const conv_shape *s, size_t batch) {
     size_t patch = conv_patch_size(s), width = batch * s->out_height * s->out_width;
-    im2col(columns, in, in_channel_major, s, batch);
+    int threads = loop_threads(conv_columns_floats(s, batch));
+#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
+    for (size_t c = 0; c < s->in_channels; c++)
+        im2col_channel(columns, in, in_channel_major, s, batch, c);
     for (size_t co = 0; co < s->out_channels; co++)
         for (size_t i = 0; i < width; i++) out[co * width + i] = bias[co];
     gemm(s->out_channels, width, patch, matrix_rows(weight, patch), matrix_rows(columns, width),
@@ -162,7 +172,10 @@ void conv_backward(float *din, float *dweight, float *dbias, const float *dout, 
     /* The columns are no longer needed: their space receives the column gradients. */
     gemm(patch, width, s->out_channels, matrix_transposed(weight, patch),
          matrix_rows(dout, width), columns, width, 0);
-    col2im(din, columns, in_channel_major, s, batch);
+    int threads = loop_threads(conv_columns_floats(s, batch));
+#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
+    for (size_t c = 0; c < s->in_channels; c++)
+        col2im_channel(din, columns, in_channel_major, s, batch, c);
 }
 
 void flatten_forward(float *out, const float *in, size_t batch, size_t channels, size_t pixels) {
@@ -252,11 +265,21 @@ BN_HOT static void block_affine(float *out, const float *in, size_t batch, size_
     }
 }
 
+/* Channels per block: at most BN_BLOCK, and few enough that every thread gets a block. The
+ * statistics of a channel do not depend on which block it is in. */
+static size_t channel_block(size_t channels, int threads) {
+    size_t block = (channels + (size_t)threads - 1) / (size_t)threads;
+    return block < BN_BLOCK ? (block ? block : 1) : BN_BLOCK;
+}
+
 void batchnorm_forward(float *out, float *mean, float *rstd, float *batch_var, const float *in,
                        const float *gamma, const float *beta, size_t batch, size_t channels,
                        size_t spatial) {
-    for (size_t c0 = 0; c0 < channels; c0 += BN_BLOCK) {
-        size_t nc = channels - c0 < BN_BLOCK ? channels - c0 : BN_BLOCK;
+    int threads = loop_threads(batch * channels * spatial);
+    size_t block = channel_block(channels, threads);
+#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
+    for (size_t c0 = 0; c0 < channels; c0 += block) {
+        size_t nc = channels - c0 < block ? channels - c0 : block;
         double mu[BN_BLOCK], var[BN_BLOCK];
         float scale[BN_BLOCK];
         block_moments(in, batch, channels, spatial, c0, nc, mu, var);
@@ -361,8 +384,11 @@ void batchnorm_backward(float *din, float *dgamma, float *dbeta, const float *do
                         const float *in, const float *mean, const float *rstd, const float *gamma,
                         size_t batch, size_t channels, size_t spatial, int accumulate) {
     double count = (double)(batch * spatial);
-    for (size_t c0 = 0; c0 < channels; c0 += BN_BLOCK) {
-        size_t nc = channels - c0 < BN_BLOCK ? channels - c0 : BN_BLOCK;
+    int threads = loop_threads(batch * channels * spatial);
+    size_t block = channel_block(channels, threads);
+#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
+    for (size_t c0 = 0; c0 < channels; c0 += block) {
+        size_t nc = channels - c0 < block ? channels - c0 : block;
         double sum_dout[BN_BLOCK], sum_dout_xhat[BN_BLOCK];
         float scale[BN_BLOCK], mean_dout[BN_BLOCK], mean_dout_xhat[BN_BLOCK];
         block_grad_sums(dout, in, batch, channels, spatial, c0, nc, mean + c0, rstd + c0,
@@ -402,12 +428,42 @@ void batchnorm_backward_eval(float *din, float *dgamma, float *dbeta, const floa
     }
 }
 
-BN_HOT void relu_forward(float *out, const float *in, size_t n) {
+BN_HOT static void relu_range(float *out, const float *in, size_t n) {
     for (size_t i = 0; i < n; i++) out[i] = in[i] > 0.0f ? in[i] : 0.0f;
 }
 
-BN_HOT void relu_backward(float *din, const float *dout, const float *out, size_t n) {
+BN_HOT static void relu_backward_range(float *din, const float *dout, const float *out,
+                                       size_t n) {
     for (size_t i = 0; i < n; i++) din[i] = out[i] > 0.0f ? dout[i] : 0.0f;
+}
+
+/* [lo, hi) of part `part` of n split in `parts`, on 16-float boundaries. */
+static void part_range(size_t n, int part, int parts, size_t *lo, size_t *hi) {
+    size_t chunks = (n + 15) / 16;
+    *lo = chunks * (size_t)part / (size_t)parts * 16;
+    *hi = chunks * (size_t)(part + 1) / (size_t)parts * 16;
+    if (*lo > n) *lo = n;
+    if (*hi > n) *hi = n;
+}
+
+void relu_forward(float *out, const float *in, size_t n) {
+    int threads = loop_threads(n);
+#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
+    for (int part = 0; part < threads; part++) {
+        size_t lo, hi;
+        part_range(n, part, threads, &lo, &hi);
+        relu_range(out + lo, in + lo, hi - lo);
+    }
+}
+
+void relu_backward(float *din, const float *dout, const float *out, size_t n) {
+    int threads = loop_threads(n);
+#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
+    for (int part = 0; part < threads; part++) {
+        size_t lo, hi;
+        part_range(n, part, threads, &lo, &hi);
+        relu_backward_range(din + lo, dout + lo, out + lo, hi - lo);
+    }
 }
 
 /* Loss of one sample; writes d(loss)/d(logits) scaled by grad_scale into grad if not NULL. */

@@ -4,10 +4,11 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "bntrain/gemm.h"
 #include "bntrain/simd.h"
 
-BN_HOT size_t sgd_step(float *params, const float *grads, float *velocity, size_t n, float lr,
-                       float momentum, float weight_decay) {
+BN_HOT static uint32_t sgd_range(float *params, const float *grads, float *velocity, size_t n,
+                                 float lr, float momentum, float weight_decay) {
     /* Divergence is detected in the same pass, from the exponent bits (all ones for inf and
      * NaN): an integer OR reduction vectorises, a float compare-and-count does not. */
     uint32_t non_finite = 0;
@@ -18,6 +19,22 @@ BN_HOT size_t sgd_step(float *params, const float *grads, float *velocity, size_
         uint32_t bits;
         memcpy(&bits, &params[i], sizeof bits);
         non_finite |= (uint32_t)((bits & 0x7f800000u) == 0x7f800000u);
+    }
+    return non_finite;
+}
+
+/* Parameters are independent: the run's threads (gemm_threads()) take equal shares. */
+size_t sgd_step(float *params, const float *grads, float *velocity, size_t n, float lr,
+                float momentum, float weight_decay) {
+    size_t threads = gemm_threads();
+    if (threads <= 1 || n < (1u << 16))
+        return sgd_range(params, grads, velocity, n, lr, momentum, weight_decay);
+    uint32_t non_finite = 0;
+#pragma omp parallel for num_threads((int)threads) reduction(| : non_finite) schedule(static)
+    for (size_t part = 0; part < threads; part++) {
+        size_t lo = n * part / threads, hi = n * (part + 1) / threads;
+        non_finite |= sgd_range(params + lo, grads + lo, velocity + lo, hi - lo, lr, momentum,
+                                weight_decay);
     }
     return non_finite;
 }
