@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "bntrain/data.h"
+#include "bntrain/gemm.h"
 #include "bntrain/options.h"
 #include "bntrain/runtime.h"
 #include "bntrain/train.h"
@@ -37,7 +38,7 @@ enum { EXIT_USAGE = 2, EXIT_RUNTIME = 1 };
 typedef struct {
     int gemm_only;
     bn_options net; /* network and training options, the paper's defaults */
-    size_t threads, steps, warmup, run_epochs;
+    size_t threads, cores_per_run, steps, warmup, run_epochs;
     double ceiling_seconds;
 } bench_options;
 
@@ -53,6 +54,7 @@ static void print_help(void) {
         "  --dataset NAME       default mnist for fc, cifar10 for cnn\n"
         "  --data-dir DIR       data root (default $BNTRAIN_DATA, else data/)\n"
         "  --threads N          concurrent independent runs, one core each (default 1)\n"
+        "  --cores-per-run M    cores each run's kernels use (default 1; same results)\n"
         "  --steps N            timed training steps per run (default 300)\n"
         "  --warmup N           untimed steps first (default 20)\n"
         "  --batch N            mini-batch size (default 128)\n"
@@ -78,6 +80,7 @@ static int usage_error(const char *fmt, ...) {
 enum {
     OPT_GEMM = 2000,
     OPT_THREADS,
+    OPT_CORES_PER_RUN,
     OPT_STEPS,
     OPT_WARMUP,
     OPT_RUN_EPOCHS,
@@ -91,6 +94,7 @@ static const struct option bench_long_options[] = {
     {"data-dir", required_argument, NULL, OPT_DATA_DIR},
     {"batch", required_argument, NULL, OPT_BATCH},
     {"threads", required_argument, NULL, OPT_THREADS},
+    {"cores-per-run", required_argument, NULL, OPT_CORES_PER_RUN},
     {"steps", required_argument, NULL, OPT_STEPS},
     {"warmup", required_argument, NULL, OPT_WARMUP},
     {"run-epochs", required_argument, NULL, OPT_RUN_EPOCHS},
@@ -104,6 +108,8 @@ static size_t *size_option(bench_options *o, int code) {
     switch (code) {
     case OPT_THREADS:
         return &o->threads;
+    case OPT_CORES_PER_RUN:
+        return &o->cores_per_run;
     case OPT_STEPS:
         return &o->steps;
     case OPT_WARMUP:
@@ -144,6 +150,7 @@ static int parse_args(int argc, char **argv, bench_options *o) {
     memset(o, 0, sizeof *o);
     options_defaults(&o->net);
     o->threads = 1;
+    o->cores_per_run = 1;
     o->steps = 300;
     o->warmup = 20;
     o->run_epochs = o->net.epochs;
@@ -299,9 +306,11 @@ static void time_runs(const bench_options *o, const bn_model_spec *spec, const b
                       run_timing *timings) {
     size_t longest = o->steps > o->warmup ? o->steps : o->warmup;
     runtime_set_blas_threads(1);
+    omp_set_max_active_levels(2);
 #pragma omp parallel num_threads((int)o->threads)
     {
         size_t i = (size_t)omp_get_thread_num();
+        gemm_set_threads(o->cores_per_run);
         run_timing *r = &timings[i];
         bn_trainer trainer;
         bn_error err;
@@ -364,8 +373,10 @@ static int measure_ceiling(const bench_options *o, const bn_model *model, ceilin
     gemm_op ops[GEMM_MAX_OPS], square = gemm_op_square(SQUARE_SIZE);
     size_t n_ops = gemm_ops_of_model(model, o->net.batch, ops);
     gemm_timing peak, step;
-    if (time_ops(&square, 1, o->threads, o->ceiling_seconds, &peak) ||
-        time_ops(ops, n_ops, o->threads, o->ceiling_seconds, &step))
+    /* as many single-threaded sgemm callers at once as the runs use cores */
+    size_t callers = o->threads * o->cores_per_run;
+    if (time_ops(&square, 1, callers, o->ceiling_seconds, &peak) ||
+        time_ops(ops, n_ops, callers, o->ceiling_seconds, &step))
         return -1;
     c->flops_per_sample = gemm_ops_flops(ops, n_ops) / (double)o->net.batch;
     c->peak_gflops = peak.gflops_per_core;
@@ -377,7 +388,8 @@ static int measure_ceiling(const bench_options *o, const bn_model *model, ceilin
 static void print_report(const bench_options *o, const bn_dataset *ds, const run_timing *timings,
                          const throughput *tp, const ceiling *c, double load_seconds) {
     const bn_options *net = &o->net;
-    double gflops = 1e-9 * c->flops_per_sample * tp->samples_per_s_per_run;
+    double per_core = tp->samples_per_s_per_run / (double)o->cores_per_run;
+    double gflops = 1e-9 * c->flops_per_sample * per_core;
     printf("data: %s loaded in %.2f s (%zu train, %zu test images)\n", ds->name, load_seconds,
            ds->train.n, ds->test.n);
     for (size_t i = 0; i < o->threads; i++)
@@ -395,17 +407,19 @@ static void print_report(const bench_options *o, const bn_dataset *ds, const run
            1e-6 * c->flops_per_sample, gflops);
     printf("GEMM ceiling per core (%zu at once): %d^3 square %.1f GFLOP/s -> %.0f %% of it; "
            "this network's sgemm calls alone %.1f GFLOP/s = %.1f samples/s -> %.0f %% of it\n",
-           o->threads, SQUARE_SIZE, c->peak_gflops, 100.0 * gflops / c->peak_gflops, c->step_gflops,
-           c->gemm_samples_per_s, 100.0 * tp->samples_per_s_per_run / c->gemm_samples_per_s);
-    printf("result mode=train arch=%s dataset=%s threads=%zu batch=%zu steps=%zu kernel=%s "
+           o->threads * o->cores_per_run, SQUARE_SIZE, c->peak_gflops, 100.0 * gflops / c->peak_gflops, c->step_gflops,
+           c->gemm_samples_per_s, 100.0 * per_core / c->gemm_samples_per_s);
+    printf("result mode=train arch=%s dataset=%s threads=%zu cores_per_run=%zu gemm=%s "
+           "batch=%zu steps=%zu kernel=%s "
            "samples_per_s=%.2f samples_per_s_per_run=%.2f mflop_per_sample=%.3f "
            "gflops_per_core=%.2f peak_gflops_per_core=%.2f frac_peak=%.4f "
            "gemm_bound_samples_per_s=%.2f frac_gemm_bound=%.4f eval_seconds=%.3f "
            "epoch_seconds=%.2f runs_per_hour=%.2f load_seconds=%.2f\n",
-           arch_name(net->arch), ds->name, o->threads, net->batch, o->steps, runtime_blas_kernel(),
+           arch_name(net->arch), ds->name, o->threads, o->cores_per_run, gemm_isa(), net->batch,
+           o->steps, runtime_blas_kernel(),
            tp->samples_per_s, tp->samples_per_s_per_run, 1e-6 * c->flops_per_sample, gflops,
            c->peak_gflops, gflops / c->peak_gflops, c->gemm_samples_per_s,
-           tp->samples_per_s_per_run / c->gemm_samples_per_s, tp->eval_seconds, tp->epoch_seconds,
+           per_core / c->gemm_samples_per_s, tp->eval_seconds, tp->epoch_seconds,
            tp->runs_per_hour, load_seconds);
 }
 
@@ -426,10 +440,11 @@ static int run_training(const bench_options *o) {
     bn_model_spec spec;
     bn_dataset ds;
     if (options_model_spec(&o->net, &spec, &err)) return usage_error("%s", err.msg);
-    printf("bench_throughput: %s on %s, batch %zu, %zu concurrent run(s) with 1 BLAS thread "
-           "each, OpenBLAS %s kernels, %zu cores\n",
-           arch_name(o->net.arch), o->net.dataset, o->net.batch, o->threads, runtime_blas_kernel(),
-           runtime_cores());
+    printf("bench_throughput: %s on %s, batch %zu, %zu concurrent run(s) on %zu core(s) each, "
+           "bntrain's %s GEMM; ceiling: OpenBLAS %s kernels%s%s%s; %zu cores\n",
+           arch_name(o->net.arch), o->net.dataset, o->net.batch, o->threads, o->cores_per_run,
+           gemm_isa(), runtime_blas_kernel(), *runtime_blas_kernel_note() ? " (" : "",
+           runtime_blas_kernel_note(), *runtime_blas_kernel_note() ? ")" : "", runtime_cores());
     double start = wall_seconds();
     if (dataset_load(&ds, o->net.dataset, o->net.data_dir, &err)) {
         fprintf(stderr, "bench_throughput: %s\n", err.msg);
@@ -465,6 +480,8 @@ done:
 }
 
 int main(int argc, char **argv) {
+    /* The ceiling is OpenBLAS at its best on this CPU, chosen as bntrain chooses it. */
+    runtime_choose_blas_kernel(argv);
     bench_options o;
     int status = parse_args(argc, argv, &o);
     if (status >= 0) return status;

@@ -1,27 +1,24 @@
 #!/usr/bin/env bash
-# One command for bntrain's throughput numbers: builds Release in build-bench/, then, in the
-# machine's default environment and with OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset (so that
-# OpenBLAS picks its kernel itself), measures the GEMM ceiling, bntrain's training throughput
-# (1 run on 1 thread; one run per core at once, as a grid runs) and PyTorch's, for FC/MNIST
-# and CNN/CIFAR-10, and prints one table. Full reports go to build-bench/bench-logs/.
+# One command for bntrain's throughput numbers: builds Release in build-bench/, then measures
+# the GEMM ceiling (single-threaded OpenBLAS sgemm with the widest kernel the CPU has, chosen
+# as bntrain chooses it), bntrain's training throughput (1 run on 1 core; one run per core at
+# once, as a grid runs; 1 run on all cores) and PyTorch's with the same OpenBLAS kernel, for
+# FC/MNIST and CNN/CIFAR-10, and prints one table. Full reports go to build-bench/bench-logs/.
 #
-#   bash bench/run.sh [--steps N] [--data-dir DIR] [--skylakex] [--no-pytorch]
+#   bash bench/run.sh [--steps N] [--data-dir DIR] [--no-pytorch]
 #
-# --skylakex adds a third environment, OPENBLAS_CORETYPE=SkylakeX (AVX-512 kernels), to show
-# what the machine could do; the environment variables change only for these commands, never
-# for tests or CI. About 4 minutes on an idle 2-core machine (6 with --skylakex).
+# OPENBLAS_CORETYPE is set only for the PyTorch commands, never for tests or CI. About 5
+# minutes on an idle 2-core machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 steps=300
 data_dir=${BNTRAIN_DATA:-../shared/data}
-with_skylakex=0
 with_pytorch=1
 while [ $# -gt 0 ]; do
     case "$1" in
         --steps) steps=$2; shift 2 ;;
         --data-dir) data_dir=$2; shift 2 ;;
-        --skylakex) with_skylakex=1; shift ;;
         --no-pytorch) with_pytorch=0; shift ;;
         -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "bench/run.sh: unknown argument '$1'" >&2; exit 2 ;;
@@ -131,27 +128,34 @@ have_torch() {
 
 rows=()
 
-# measure NAME ENV...: every measurement in one environment, one table row per (arch, threads).
+# measure NAME ENV...: every measurement in one environment, one table row per (arch, layout):
+# 1 run on 1 core; one run per core at once (a grid); 1 run on all cores (bntrain train, or a
+# grid's tail). PyTorch runs with the OpenBLAS kernel that bntrain's process chose (the
+# `kernel` field of its report), so both sides use the same GEMM library settings.
 measure() {
     local name=$1; shift
     echo "environment $name: ${*:-as set}" >&2
     local gemm_log=$logs/$name-gemm.log
     run_logged "$gemm_log" "$@" -- "$bench" --gemm --threads "$cores"
-    local arch dataset threads
+    local kernel arch dataset layout
+    kernel=$(field "$(result_line "$gemm_log")" kernel)
     for arch in fc cnn; do
         dataset=mnist; [ "$arch" = cnn ] && dataset=cifar10
         local torch_line="" torch_busy=0
         if have_torch; then
-            run_logged "$logs/$name-pytorch-$arch.log" "$@" -- "$python" bench/pytorch_bench.py \
-                --arch "$arch" --data-dir "$data_dir" --steps "$steps" --cores "$cores"
+            run_logged "$logs/$name-pytorch-$arch.log" "$@" OPENBLAS_CORETYPE="$kernel" -- \
+                "$python" bench/pytorch_bench.py --arch "$arch" --data-dir "$data_dir" \
+                --steps "$steps" --cores "$cores"
             torch_line=$(result_line "$logs/$name-pytorch-$arch.log")
             torch_busy=$others_busy
         fi
-        for threads in 1 "$cores"; do
-            local log=$logs/$name-bntrain-$arch-$threads.log
-            run_logged "$log" "$@" -- "$bench" --arch "$arch" --dataset "$dataset" \
-                --data-dir "$data_dir" --threads "$threads" --steps "$steps"
-            add_row "$name" "$arch" "$threads" "$(result_line "$log")" "$torch_line" \
+        for layout in "1 1" "$cores 1" "1 $cores"; do
+            local runs=${layout% *} per_run=${layout#* }
+            local log=$logs/$name-bntrain-$arch-${runs}x$per_run.log
+            run_logged "$log" -- "$bench" --arch "$arch" --dataset "$dataset" \
+                --data-dir "$data_dir" --threads "$runs" --cores-per-run "$per_run" \
+                --steps "$steps"
+            add_row "$name" "$arch" "$runs x $per_run" "$(result_line "$log")" "$torch_line" \
                 $((others_busy > torch_busy ? others_busy : torch_busy))
         done
     done
@@ -161,20 +165,20 @@ measure() {
 add_row() {
     local ours=$4 theirs=$5 torch="-" config="" ratio="-"
     if [ -n "$theirs" ]; then
-        if [ "$3" = 1 ]; then
-            torch=$(field "$theirs" single_samples_per_s); config=single
-        else
-            torch=$(field "$theirs" best_samples_per_s); config=$(field "$theirs" best_config)
-        fi
+        case "$3" in
+            "1 x 1") torch=$(field "$theirs" single_samples_per_s); config=single ;;
+            "1 x "*) torch=$(field "$theirs" threads_samples_per_s); config=threads ;;
+            *) torch=$(field "$theirs" best_samples_per_s); config=$(field "$theirs" best_config) ;;
+        esac
         ratio=$(awk -v a="$(field "$ours" samples_per_s)" -v b="$torch" \
             'BEGIN { printf "%.2f", (b > 0) ? a / b : 0 }')
     fi
-    rows+=("$(awk -v env="$1" -v arch="$2" -v t="$3" -v k="$(field "$ours" kernel)" \
+    rows+=("$(awk -v env="$1" -v arch="$2" -v t="$3" -v k="$(field "$ours" gemm)" \
         -v ours="$(field "$ours" samples_per_s)" -v torch="$torch" -v cfg="$config" \
         -v ratio="$ratio" -v peak="$(field "$ours" frac_peak)" \
         -v bound="$(field "$ours" frac_gemm_bound)" -v rph="$(field "$ours" runs_per_hour)" \
         -v busy="$6" \
-        'BEGIN { format = "%-9s %-4s %7s  %-9s %10.0f  %10s  %-9s %6s" \
+        'BEGIN { format = "%-9s %-4s %12s  %-9s %10.0f  %10s  %-9s %6s" \
                           "  %9.0f%%  %9.0f%%  %7.1f  %4d%%"
                  printf format, env, arch, t, k, ours, torch == "-" ? "-" : sprintf("%.0f", torch),
                  cfg == "" ? "" : "(" cfg ")", ratio, 100 * peak, 100 * bound, rph, busy }')")
@@ -200,13 +204,8 @@ main() {
         "or --no-pytorch: PyTorch columns left empty" >&2
     wait_for_idle
     busy_before=$(busy_percent)
-    local envs=(default unset)
+    local envs=(default)
     measure default
-    measure unset -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE
-    if [ "$with_skylakex" = 1 ]; then
-        measure skylakex -u OPENBLAS_L2_SIZE OPENBLAS_CORETYPE=SkylakeX
-        envs+=(skylakex)
-    fi
     busy_after=$(busy_percent)
 
     echo
@@ -218,10 +217,12 @@ main() {
     local e
     for e in "${envs[@]}"; do gemm_summary "$e"; done
     echo
-    echo "training samples/s, batch 128, $steps timed steps per run; threads > 1 = one run per" \
-        "core at once (bntrain) / best of 1 process x all threads and 1 process per core (PyTorch)"
-    printf "%-9s %-4s %7s  %-9s %10s  %10s  %-9s %6s  %10s  %10s  %7s  %5s\n" env arch threads \
-        kernel bntrain PyTorch config ratio "GEMM peak" "GEMM bound" runs/h busy
+    echo "training samples/s, batch 128, $steps timed steps per run; runs x cores: 1 x 1 one run" \
+        "on one core (PyTorch: single), $cores x 1 one run per core at once as a grid (PyTorch:" \
+        "best of one process with all threads and one process per core), 1 x $cores one run on" \
+        "all cores (PyTorch: one process with all threads)"
+    printf "%-9s %-4s %12s  %-9s %10s  %10s  %-9s %6s  %10s  %10s  %7s  %5s\n" env arch "runs x cores" \
+        gemm bntrain PyTorch config ratio "GEMM peak" "GEMM bound" runs/h busy
     printf "%s\n" "${rows[@]}"
     echo
     echo "GEMM peak: bntrain's GEMM FLOP rate / single-threaded sgemm 2048^3, as many at once."
