@@ -37,7 +37,6 @@ static const command *find_command(const char *name) {
 }
 
 int main(int argc, char **argv) {
-    runtime_choose_blas_kernel(argv);
     if (argc < 2) {
         print_usage(stderr);
         return EXIT_USAGE;
