@@ -75,12 +75,44 @@ static inline void lower_row(float *dst, const float *plane, const conv_shape *s
     }
 }
 
+/* Without padding every tap of every output pixel is inside the plane, and tap (ky, kx) of
+ * output pixel i reads plane[ky W + kx + offsets[i]]: one table serves every tap, sample and
+ * channel, and lowering a plane is one gather (vectorised) instead of a call per output row
+ * with bound checks (which took 10 % of a CNN step). Returns 0 when the table does not apply. */
+#define TAP_TABLE 4096
+
+static int tap_offsets(int32_t *offsets, const conv_shape *s) {
+    size_t pixels = s->out_height * s->out_width;
+    if (s->padding != 0 || pixels > TAP_TABLE || s->in_height * s->in_width > INT32_MAX) return 0;
+    for (size_t oy = 0; oy < s->out_height; oy++)
+        for (size_t ox = 0; ox < s->out_width; ox++)
+            offsets[oy * s->out_width + ox] = (int32_t)(oy * s->stride * s->in_width + ox * s->stride);
+    return 1;
+}
+
+BN_HOT static void gather_taps(float *dst, const float *src, const int32_t *offsets, size_t n) {
+    for (size_t i = 0; i < n; i++) dst[i] = src[offsets[i]];
+}
+
 /* Lowers input channel c of the batch into its K K rows of the (Cin K K) x (N P) matrix, P =
  * output pixels, so that the whole batch is one GEMM: for these small feature maps one large
  * GEMM beats N small ones. */
 BN_HOT static void im2col_channel(float *cols, const float *in, int channel_major,
                                   const conv_shape *s, size_t batch, size_t c) {
     size_t k = s->kernel, pixels = s->out_height * s->out_width, width = batch * pixels;
+    int32_t offsets[TAP_TABLE];
+    if (tap_offsets(offsets, s)) {
+        for (size_t ky = 0; ky < k; ky++)
+            for (size_t kx = 0; kx < k; kx++) {
+                float *row = cols + ((c * k + ky) * k + kx) * width;
+                for (size_t n = 0; n < batch; n++)
+                    gather_taps(row + n * pixels,
+                                in + plane_offset(s, batch, n, c, channel_major) +
+                                    ky * s->in_width + kx,
+                                offsets, pixels);
+            }
+        return;
+    }
     for (size_t ky = 0; ky < k; ky++)
         for (size_t kx = 0; kx < k; kx++) {
             float *row = cols + ((c * k + ky) * k + kx) * width;
@@ -112,10 +144,19 @@ static inline void raise_row(float *plane, const float *src, const conv_shape *s
 BN_HOT static void col2im_channel(float *din, const float *cols, int channel_major,
                                   const conv_shape *s, size_t batch, size_t c) {
     size_t k = s->kernel, pixels = s->out_height * s->out_width, width = batch * pixels;
+    int32_t offsets[TAP_TABLE];
+    int table = tap_offsets(offsets, s);
     for (size_t n = 0; n < batch; n++) {
         float *plane = din + plane_offset(s, batch, n, c, channel_major);
         memset(plane, 0, s->in_height * s->in_width * sizeof *plane);
-        for (size_t ky = 0; ky < k; ky++)
+        /* Taps in the same (ky, kx) order on both paths: the same sums, bit for bit. */
+        for (size_t ky = 0; table && ky < k; ky++)
+            for (size_t kx = 0; kx < k; kx++) {
+                const float *src = cols + ((c * k + ky) * k + kx) * width + n * pixels;
+                float *base = plane + ky * s->in_width + kx;
+                for (size_t i = 0; i < pixels; i++) base[offsets[i]] += src[i];
+            }
+        for (size_t ky = 0; !table && ky < k; ky++)
             for (size_t kx = 0; kx < k; kx++) {
                 const float *row = cols + ((c * k + ky) * k + kx) * width + n * pixels;
                 for (size_t oy = 0; oy < s->out_height; oy++)
