@@ -289,21 +289,49 @@ BN_HOT static void block_moments(const float *in, size_t batch, size_t channels,
     for (size_t c = 0; c < nc; c++) var[c] /= count;
 }
 
-/* out = (in - shift_in) * scale + shift_out per channel, for channels [c0, c0 + nc). */
-BN_HOT static void block_affine(float *out, const float *in, size_t batch, size_t channels,
-                                size_t spatial, size_t c0, size_t nc, const float *shift_in,
-                                const float *scale, const float *shift_out) {
+/* out = (in - shift_in) * scale + shift_out per channel, for channels [c0, c0 + nc), then
+ * max(0, .) if relu: BatchNorm and the ReLU after it in one pass. */
+static inline __attribute__((always_inline)) void
+affine_body(float *out, const float *in, size_t batch, size_t channels, size_t spatial, size_t c0,
+            size_t nc, const float *shift_in, const float *scale, const float *shift_out,
+            const int relu) {
     for (size_t n = 0; n < batch; n++) {
         const float *x = in + (n * channels + c0) * spatial;
         float *y = out + (n * channels + c0) * spatial;
         if (spatial == 1) {
-            for (size_t c = 0; c < nc; c++) y[c] = (x[c] - shift_in[c]) * scale[c] + shift_out[c];
+            for (size_t c = 0; c < nc; c++) {
+                float v = (x[c] - shift_in[c]) * scale[c] + shift_out[c];
+                y[c] = relu && !(v > 0.0f) ? 0.0f : v;
+            }
             continue;
         }
         for (size_t c = 0; c < nc; c++)
-            for (size_t p = 0; p < spatial; p++)
-                y[c * spatial + p] = (x[c * spatial + p] - shift_in[c]) * scale[c] + shift_out[c];
+            for (size_t p = 0; p < spatial; p++) {
+                float v = (x[c * spatial + p] - shift_in[c]) * scale[c] + shift_out[c];
+                y[c * spatial + p] = relu && !(v > 0.0f) ? 0.0f : v;
+            }
     }
+}
+
+/* relu is a constant in each of the two, so that neither inner loop tests it (a runtime flag
+ * there cost 6 % of a CNN step). */
+BN_HOT static void affine_plain(float *out, const float *in, size_t batch, size_t channels,
+                                size_t spatial, size_t c0, size_t nc, const float *shift_in,
+                                const float *scale, const float *shift_out) {
+    affine_body(out, in, batch, channels, spatial, c0, nc, shift_in, scale, shift_out, 0);
+}
+
+BN_HOT static void affine_relu(float *out, const float *in, size_t batch, size_t channels,
+                               size_t spatial, size_t c0, size_t nc, const float *shift_in,
+                               const float *scale, const float *shift_out) {
+    affine_body(out, in, batch, channels, spatial, c0, nc, shift_in, scale, shift_out, 1);
+}
+
+static void block_affine(float *out, const float *in, size_t batch, size_t channels,
+                         size_t spatial, size_t c0, size_t nc, const float *shift_in,
+                         const float *scale, const float *shift_out, int relu) {
+    (relu ? affine_relu : affine_plain)(out, in, batch, channels, spatial, c0, nc, shift_in, scale,
+                                        shift_out);
 }
 
 /* Channels per block: at most BN_BLOCK, and few enough that every thread gets a block. The
@@ -313,9 +341,9 @@ static size_t channel_block(size_t channels, int threads) {
     return block < BN_BLOCK ? (block ? block : 1) : BN_BLOCK;
 }
 
-void batchnorm_forward(float *out, float *mean, float *rstd, float *batch_var, const float *in,
-                       const float *gamma, const float *beta, size_t batch, size_t channels,
-                       size_t spatial) {
+static void batchnorm_train(float *out, float *mean, float *rstd, float *batch_var,
+                            const float *in, const float *gamma, const float *beta, size_t batch,
+                            size_t channels, size_t spatial, int relu) {
     int threads = loop_threads(batch * channels * spatial);
     size_t block = channel_block(channels, threads);
 #pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
@@ -330,8 +358,21 @@ void batchnorm_forward(float *out, float *mean, float *rstd, float *batch_var, c
             rstd[c0 + c] = (float)(1.0 / sqrt(var[c] + (double)BN_EPS));
             scale[c] = rstd[c0 + c] * gamma[c0 + c];
         }
-        block_affine(out, in, batch, channels, spatial, c0, nc, mean + c0, scale, beta + c0);
+        block_affine(out, in, batch, channels, spatial, c0, nc, mean + c0, scale, beta + c0,
+                     relu);
     }
+}
+
+void batchnorm_forward(float *out, float *mean, float *rstd, float *batch_var, const float *in,
+                       const float *gamma, const float *beta, size_t batch, size_t channels,
+                       size_t spatial) {
+    batchnorm_train(out, mean, rstd, batch_var, in, gamma, beta, batch, channels, spatial, 0);
+}
+
+void batchnorm_relu_forward(float *out, float *mean, float *rstd, float *batch_var,
+                            const float *in, const float *gamma, const float *beta, size_t batch,
+                            size_t channels, size_t spatial) {
+    batchnorm_train(out, mean, rstd, batch_var, in, gamma, beta, batch, channels, spatial, 1);
 }
 
 void batchnorm_update_running(float *running_mean, float *running_var, const float *mean,
@@ -345,42 +386,84 @@ void batchnorm_update_running(float *running_mean, float *running_var, const flo
     }
 }
 
-void batchnorm_forward_eval(float *out, const float *in, const float *gamma, const float *beta,
-                            const float *running_mean, const float *running_var, size_t batch,
-                            size_t channels, size_t spatial) {
+static void batchnorm_eval(float *out, const float *in, const float *gamma, const float *beta,
+                           const float *running_mean, const float *running_var, size_t batch,
+                           size_t channels, size_t spatial, int relu) {
     for (size_t c0 = 0; c0 < channels; c0 += BN_BLOCK) {
         size_t nc = channels - c0 < BN_BLOCK ? channels - c0 : BN_BLOCK;
         float scale[BN_BLOCK];
         for (size_t c = 0; c < nc; c++)
             scale[c] = gamma[c0 + c] / sqrtf(running_var[c0 + c] + BN_EPS);
         block_affine(out, in, batch, channels, spatial, c0, nc, running_mean + c0, scale,
-                     beta + c0);
+                     beta + c0, relu);
     }
 }
 
-/* Per-channel sums of dout and of dout * xhat, xhat = (in - mean) * rstd, in double. */
-BN_HOT static void block_grad_sums(const float *dout, const float *in, size_t batch,
-                                   size_t channels, size_t spatial, size_t c0, size_t nc,
-                                   const float *mean, const float *rstd, double *sum_dout,
-                                   double *sum_dout_xhat) {
+void batchnorm_forward_eval(float *out, const float *in, const float *gamma, const float *beta,
+                            const float *running_mean, const float *running_var, size_t batch,
+                            size_t channels, size_t spatial) {
+    batchnorm_eval(out, in, gamma, beta, running_mean, running_var, batch, channels, spatial, 0);
+}
+
+void batchnorm_relu_forward_eval(float *out, const float *in, const float *gamma,
+                                 const float *beta, const float *running_mean,
+                                 const float *running_var, size_t batch, size_t channels,
+                                 size_t spatial) {
+    batchnorm_eval(out, in, gamma, beta, running_mean, running_var, batch, channels, spatial, 1);
+}
+
+/* The gradient reaching BatchNorm's output: dout, or with a ReLU fused after it, dout where
+ * the ReLU's output is positive (relu_out may be NULL). */
+static inline float bn_out_grad(const float *dout, const float *relu_out, size_t i) {
+    if (!relu_out) return dout[i];
+    /* a bit mask, not a branch: half the ReLUs are off, in no predictable pattern */
+    uint32_t bits, keep = (uint32_t)-(int32_t)(relu_out[i] > 0.0f);
+    memcpy(&bits, dout + i, sizeof bits);
+    bits &= keep;
+    float g;
+    memcpy(&g, &bits, sizeof g);
+    return g;
+}
+
+/* Per-channel sums of g and of g * xhat, g = bn_out_grad, xhat = (in - mean) * rstd, in
+ * double. */
+static inline __attribute__((always_inline)) void
+grad_sums_body(const float *dout, const float *relu_out, const float *in, size_t batch,
+               size_t channels, size_t spatial, size_t c0, size_t nc, const float *mean,
+               const float *rstd, double *sum_dout, double *sum_dout_xhat) {
     for (size_t c = 0; c < nc; c++) sum_dout[c] = sum_dout_xhat[c] = 0.0;
     for (size_t n = 0; n < batch; n++) {
-        const float *g = dout + (n * channels + c0) * spatial;
-        const float *x = in + (n * channels + c0) * spatial;
+        size_t first = (n * channels + c0) * spatial;
+        const float *x = in + first;
         if (spatial == 1) {
             for (size_t c = 0; c < nc; c++) {
-                float xhat = (x[c] - mean[c]) * rstd[c];
-                sum_dout[c] += g[c];
-                sum_dout_xhat[c] += (double)g[c] * xhat;
+                float xhat = (x[c] - mean[c]) * rstd[c], g = bn_out_grad(dout, relu_out, first + c);
+                sum_dout[c] += g;
+                sum_dout_xhat[c] += (double)g * xhat;
             }
             continue;
         }
+        /* Eight lanes per sum in a fixed pattern (as row_sum): a single double chain over the
+         * N H W locations of a channel was latency-bound, 4 cycles an element. */
         for (size_t c = 0; c < nc; c++) {
-            double s = 0.0, sx = 0.0;
-            for (size_t p = 0; p < spatial; p++) {
-                float xhat = (x[c * spatial + p] - mean[c]) * rstd[c];
-                s += g[c * spatial + p];
-                sx += (double)g[c * spatial + p] * xhat;
+            const float *xc = x + c * spatial;
+            size_t base = first + c * spatial, p = 0;
+            double s_lanes[8] = {0}, sx_lanes[8] = {0}, s = 0.0, sx = 0.0;
+            for (; p + 8 <= spatial; p += 8)
+                for (size_t k = 0; k < 8; k++) {
+                    float xhat = (xc[p + k] - mean[c]) * rstd[c];
+                    float g = bn_out_grad(dout, relu_out, base + p + k);
+                    s_lanes[k] += g;
+                    sx_lanes[k] += (double)g * xhat;
+                }
+            for (; p < spatial; p++) {
+                float xhat = (xc[p] - mean[c]) * rstd[c], g = bn_out_grad(dout, relu_out, base + p);
+                s += g;
+                sx += (double)g * xhat;
+            }
+            for (size_t k = 0; k < 8; k++) {
+                s += s_lanes[k];
+                sx += sx_lanes[k];
             }
             sum_dout[c] += s;
             sum_dout_xhat[c] += sx;
@@ -388,29 +471,88 @@ BN_HOT static void block_grad_sums(const float *dout, const float *in, size_t ba
     }
 }
 
-/* din = scale (dout - a - xhat b) per channel, xhat = (in - mean) * rstd. */
-BN_HOT static void block_input_grad(float *din, const float *dout, const float *in,
-                                    size_t batch, size_t channels, size_t spatial, size_t c0,
-                                    size_t nc, const float *mean, const float *rstd,
-                                    const float *scale, const float *a, const float *b) {
+/* Called with relu_out a constant NULL or not, as affine_body's relu. */
+BN_HOT static void grad_sums_plain(const float *dout, const float *in, size_t batch,
+                                   size_t channels, size_t spatial, size_t c0, size_t nc,
+                                   const float *mean, const float *rstd, double *sum_dout,
+                                   double *sum_dout_xhat) {
+    grad_sums_body(dout, NULL, in, batch, channels, spatial, c0, nc, mean, rstd, sum_dout,
+                   sum_dout_xhat);
+}
+
+BN_HOT static void grad_sums_relu(const float *dout, const float *relu_out, const float *in,
+                                  size_t batch, size_t channels, size_t spatial, size_t c0,
+                                  size_t nc, const float *mean, const float *rstd,
+                                  double *sum_dout, double *sum_dout_xhat) {
+    grad_sums_body(dout, relu_out, in, batch, channels, spatial, c0, nc, mean, rstd, sum_dout,
+                   sum_dout_xhat);
+}
+
+static void block_grad_sums(const float *dout, const float *relu_out, const float *in,
+                            size_t batch, size_t channels, size_t spatial, size_t c0, size_t nc,
+                            const float *mean, const float *rstd, double *sum_dout,
+                            double *sum_dout_xhat) {
+    if (relu_out)
+        grad_sums_relu(dout, relu_out, in, batch, channels, spatial, c0, nc, mean, rstd,
+                       sum_dout, sum_dout_xhat);
+    else
+        grad_sums_plain(dout, in, batch, channels, spatial, c0, nc, mean, rstd, sum_dout,
+                        sum_dout_xhat);
+}
+
+/* din = scale (g - a - xhat b) per channel, g = bn_out_grad, xhat = (in - mean) * rstd. */
+static inline __attribute__((always_inline)) void
+input_grad_body(float *din, const float *dout, const float *relu_out, const float *in,
+                size_t batch, size_t channels, size_t spatial, size_t c0, size_t nc,
+                const float *mean, const float *rstd, const float *scale, const float *a,
+                const float *b) {
     for (size_t n = 0; n < batch; n++) {
-        const float *g = dout + (n * channels + c0) * spatial;
-        const float *x = in + (n * channels + c0) * spatial;
-        float *dx = din + (n * channels + c0) * spatial;
+        size_t first = (n * channels + c0) * spatial;
+        const float *x = in + first;
+        float *dx = din + first;
         if (spatial == 1) {
             for (size_t c = 0; c < nc; c++) {
-                float xhat = (x[c] - mean[c]) * rstd[c];
-                dx[c] = scale[c] * (g[c] - a[c] - xhat * b[c]);
+                float xhat = (x[c] - mean[c]) * rstd[c], g = bn_out_grad(dout, relu_out, first + c);
+                dx[c] = scale[c] * (g - a[c] - xhat * b[c]);
             }
             continue;
         }
         for (size_t c = 0; c < nc; c++)
             for (size_t p = 0; p < spatial; p++) {
                 size_t i = c * spatial + p;
-                float xhat = (x[i] - mean[c]) * rstd[c];
-                dx[i] = scale[c] * (g[i] - a[c] - xhat * b[c]);
+                float xhat = (x[i] - mean[c]) * rstd[c], g = bn_out_grad(dout, relu_out, first + i);
+                dx[i] = scale[c] * (g - a[c] - xhat * b[c]);
             }
     }
+}
+
+BN_HOT static void input_grad_plain(float *din, const float *dout, const float *in,
+                                    size_t batch, size_t channels, size_t spatial, size_t c0,
+                                    size_t nc, const float *mean, const float *rstd,
+                                    const float *scale, const float *a, const float *b) {
+    input_grad_body(din, dout, NULL, in, batch, channels, spatial, c0, nc, mean, rstd, scale, a,
+                    b);
+}
+
+BN_HOT static void input_grad_relu(float *din, const float *dout, const float *relu_out,
+                                   const float *in, size_t batch, size_t channels,
+                                   size_t spatial, size_t c0, size_t nc, const float *mean,
+                                   const float *rstd, const float *scale, const float *a,
+                                   const float *b) {
+    input_grad_body(din, dout, relu_out, in, batch, channels, spatial, c0, nc, mean, rstd, scale,
+                    a, b);
+}
+
+static void block_input_grad(float *din, const float *dout, const float *relu_out,
+                             const float *in, size_t batch, size_t channels, size_t spatial,
+                             size_t c0, size_t nc, const float *mean, const float *rstd,
+                             const float *scale, const float *a, const float *b) {
+    if (relu_out)
+        input_grad_relu(din, dout, relu_out, in, batch, channels, spatial, c0, nc, mean, rstd,
+                        scale, a, b);
+    else
+        input_grad_plain(din, dout, in, batch, channels, spatial, c0, nc, mean, rstd, scale, a,
+                         b);
 }
 
 static void store_param_grads(float *dgamma, float *dbeta, const double *sum_dout,
@@ -421,9 +563,10 @@ static void store_param_grads(float *dgamma, float *dbeta, const double *sum_dou
     }
 }
 
-void batchnorm_backward(float *din, float *dgamma, float *dbeta, const float *dout,
-                        const float *in, const float *mean, const float *rstd, const float *gamma,
-                        size_t batch, size_t channels, size_t spatial, int accumulate) {
+static void batchnorm_train_backward(float *din, float *dgamma, float *dbeta, const float *dout,
+                                     const float *relu_out, const float *in, const float *mean,
+                                     const float *rstd, const float *gamma, size_t batch,
+                                     size_t channels, size_t spatial, int accumulate) {
     double count = (double)(batch * spatial);
     int threads = loop_threads(batch * channels * spatial);
     size_t block = channel_block(channels, threads);
@@ -432,18 +575,33 @@ void batchnorm_backward(float *din, float *dgamma, float *dbeta, const float *do
         size_t nc = channels - c0 < block ? channels - c0 : block;
         double sum_dout[BN_BLOCK], sum_dout_xhat[BN_BLOCK];
         float scale[BN_BLOCK], mean_dout[BN_BLOCK], mean_dout_xhat[BN_BLOCK];
-        block_grad_sums(dout, in, batch, channels, spatial, c0, nc, mean + c0, rstd + c0,
-                        sum_dout, sum_dout_xhat);
+        block_grad_sums(dout, relu_out, in, batch, channels, spatial, c0, nc, mean + c0,
+                        rstd + c0, sum_dout, sum_dout_xhat);
         store_param_grads(dgamma + c0, dbeta + c0, sum_dout, sum_dout_xhat, nc, accumulate);
-        /* din = gamma rstd (dout - mean(dout) - xhat mean(dout xhat)) */
+        /* din = gamma rstd (g - mean(g) - xhat mean(g xhat)) */
         for (size_t c = 0; c < nc; c++) {
             scale[c] = gamma[c0 + c] * rstd[c0 + c];
             mean_dout[c] = (float)(sum_dout[c] / count);
             mean_dout_xhat[c] = (float)(sum_dout_xhat[c] / count);
         }
-        block_input_grad(din, dout, in, batch, channels, spatial, c0, nc, mean + c0, rstd + c0,
-                         scale, mean_dout, mean_dout_xhat);
+        block_input_grad(din, dout, relu_out, in, batch, channels, spatial, c0, nc, mean + c0,
+                         rstd + c0, scale, mean_dout, mean_dout_xhat);
     }
+}
+
+void batchnorm_backward(float *din, float *dgamma, float *dbeta, const float *dout,
+                        const float *in, const float *mean, const float *rstd, const float *gamma,
+                        size_t batch, size_t channels, size_t spatial, int accumulate) {
+    batchnorm_train_backward(din, dgamma, dbeta, dout, NULL, in, mean, rstd, gamma, batch,
+                             channels, spatial, accumulate);
+}
+
+void batchnorm_relu_backward(float *din, float *dgamma, float *dbeta, const float *dout,
+                             const float *relu_out, const float *in, const float *mean,
+                             const float *rstd, const float *gamma, size_t batch,
+                             size_t channels, size_t spatial, int accumulate) {
+    batchnorm_train_backward(din, dgamma, dbeta, dout, relu_out, in, mean, rstd, gamma, batch,
+                             channels, spatial, accumulate);
 }
 
 void batchnorm_backward_eval(float *din, float *dgamma, float *dbeta, const float *dout,
@@ -459,12 +617,12 @@ void batchnorm_backward_eval(float *din, float *dgamma, float *dbeta, const floa
             scale[c] = gamma[c0 + c] * rstd[c];
             zero[c] = 0.0f;
         }
-        block_grad_sums(dout, in, batch, channels, spatial, c0, nc, running_mean + c0, rstd,
+        block_grad_sums(dout, NULL, in, batch, channels, spatial, c0, nc, running_mean + c0, rstd,
                         sum_dout, sum_dout_xhat);
         store_param_grads(dgamma + c0, dbeta + c0, sum_dout, sum_dout_xhat, nc, accumulate);
         /* The statistics are constants here: din = gamma rstd dout. */
         if (din)
-            block_input_grad(din, dout, in, batch, channels, spatial, c0, nc, running_mean + c0,
+            block_input_grad(din, dout, NULL, in, batch, channels, spatial, c0, nc, running_mean + c0,
                              rstd, scale, zero, zero);
     }
 }

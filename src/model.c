@@ -265,8 +265,41 @@ static void layer_forward(bn_model *m, size_t i, const float *in, size_t n, int 
     }
 }
 
+/* Whether layers i and i + 1 are a BatchNorm and the ReLU after it, which model_forward and
+ * backward run as one pass (layers.h): BatchNorm's own output is then never written. The
+ * layer-by-layer forward of model_calibrate_batchnorm does not fuse, so it stays valid. */
+static int fused_with_relu(const bn_model *m, size_t i) {
+    return m->layers[i].kind == LAYER_BATCHNORM && i + 1 < m->n_layers &&
+           m->layers[i + 1].kind == LAYER_RELU;
+}
+
+static void batchnorm_relu_layer_forward(bn_model *m, size_t i, const float *in, size_t n,
+                                         int train) {
+    const bn_layer *l = &m->layers[i];
+    float *out = m->acts + m->layers[i + 1].output, *s = m->stats, *b = m->buffers;
+    const float *p = m->params;
+    size_t bn_batch, bn_spatial;
+    batchnorm_view(l, n, &bn_batch, &bn_spatial);
+    if (!train) {
+        batchnorm_relu_forward_eval(out, in, p + l->gamma, p + l->beta, b + l->running_mean,
+                                    b + l->running_var, bn_batch, l->out_c, bn_spatial);
+        return;
+    }
+    batchnorm_relu_forward(out, s + l->save_mean, s + l->save_rstd, s + l->save_var, in,
+                           p + l->gamma, p + l->beta, bn_batch, l->out_c, bn_spatial);
+    batchnorm_update_running(b + l->running_mean, b + l->running_var, s + l->save_mean,
+                             s + l->save_var, l->out_c, bn_batch * bn_spatial);
+}
+
 const float *model_forward(bn_model *m, const float *input, size_t n, int train) {
-    for (size_t i = 0; i < m->n_layers; i++) layer_forward(m, i, layer_input(m, input, i), n, train);
+    for (size_t i = 0; i < m->n_layers; i++) {
+        if (fused_with_relu(m, i)) {
+            batchnorm_relu_layer_forward(m, i, layer_input(m, input, i), n, train);
+            i++;
+        } else {
+            layer_forward(m, i, layer_input(m, input, i), n, train);
+        }
+    }
     return model_logits(m);
 }
 
@@ -307,14 +340,34 @@ static void layer_backward(bn_model *m, size_t i, const float *in, size_t n, int
     }
 }
 
+/* Backward of a fused BatchNorm (layer i) and ReLU (layer i + 1), train mode. */
+static void batchnorm_relu_layer_backward(bn_model *m, size_t i, const float *in, size_t n,
+                                          int accumulate) {
+    const bn_layer *l = &m->layers[i], *relu = &m->layers[i + 1];
+    const float *s = m->stats, *p = m->params;
+    float *din = i == 0 ? NULL : m->dacts + m->layers[i - 1].output, *g = m->grads;
+    size_t bn_batch, bn_spatial;
+    batchnorm_view(l, n, &bn_batch, &bn_spatial);
+    batchnorm_relu_backward(din, g + l->gamma, g + l->beta, m->dacts + relu->output,
+                            m->acts + relu->output, in, s + l->save_mean, s + l->save_rstd,
+                            p + l->gamma, bn_batch, l->out_c, bn_spatial, accumulate);
+}
+
 /* Every activation gradient has exactly one writer (the layer that consumes the activation),
  * so nothing needs zeroing first. */
 static void backward(bn_model *m, const float *input, const float *dlogits, size_t n, int train,
                      int accumulate) {
     const bn_layer *last = &m->layers[m->n_layers - 1];
     memcpy(m->dacts + last->output, dlogits, n * last->out_c * sizeof(float));
-    for (size_t i = m->n_layers; i-- > 0;)
-        layer_backward(m, i, layer_input(m, input, i), n, train, accumulate);
+    for (size_t i = m->n_layers; i-- > 0;) {
+        /* population mode (train = 0) runs the layers one by one: it has no fused backward */
+        if (train && i > 0 && fused_with_relu(m, i - 1)) {
+            batchnorm_relu_layer_backward(m, i - 1, layer_input(m, input, i - 1), n, accumulate);
+            i--;
+        } else {
+            layer_backward(m, i, layer_input(m, input, i), n, train, accumulate);
+        }
+    }
 }
 
 void model_backward(bn_model *m, const float *input, const float *dlogits, size_t n, int train) {

@@ -254,6 +254,50 @@ typedef struct {
     uint8_t *labels;
 } loss_case;
 
+/* The fused BatchNorm + ReLU gives bitwise what the two layers give one after the other, in
+ * train and eval mode, forward and backward (the networks above run the fused one). */
+static void check_batchnorm_relu(size_t batch, size_t channels, size_t spatial) {
+    size_t n = batch * channels * spatial;
+    float *in = malloc(n * sizeof(float)), *bn = malloc(n * sizeof(float));
+    float *relu = malloc(n * sizeof(float)), *fused = malloc(n * sizeof(float));
+    float *dout = malloc(n * sizeof(float)), *dbn = malloc(n * sizeof(float));
+    float *din = malloc(n * sizeof(float)), *din_fused = malloc(n * sizeof(float));
+    float gamma[8], beta[8], mean[8], rstd[8], var[8], mean2[8], rstd2[8], var2[8];
+    float running_mean[8], running_var[8], dg[8], db[8], dg2[8], db2[8];
+    randomize(in, n, 1.0);
+    randomize(dout, n, 1.0);
+    randomize(gamma, channels, 1.0);
+    randomize(beta, channels, 1.0);
+    randomize(running_mean, channels, 0.5);
+    for (size_t c = 0; c < channels; c++) running_var[c] = 0.5f + (float)c;
+    batchnorm_forward(bn, mean, rstd, var, in, gamma, beta, batch, channels, spatial);
+    relu_forward(relu, bn, n);
+    batchnorm_relu_forward(fused, mean2, rstd2, var2, in, gamma, beta, batch, channels, spatial);
+    CHECK(memcmp(relu, fused, n * sizeof(float)) == 0);
+    CHECK(memcmp(mean, mean2, channels * sizeof(float)) == 0);
+    CHECK(memcmp(rstd, rstd2, channels * sizeof(float)) == 0);
+    relu_backward(dbn, dout, relu, n);
+    batchnorm_backward(din, dg, db, dbn, in, mean, rstd, gamma, batch, channels, spatial, 0);
+    batchnorm_relu_backward(din_fused, dg2, db2, dout, fused, in, mean, rstd, gamma, batch,
+                            channels, spatial, 0);
+    CHECK(memcmp(din, din_fused, n * sizeof(float)) == 0);
+    CHECK(memcmp(dg, dg2, channels * sizeof(float)) == 0 && memcmp(db, db2, channels * 4) == 0);
+    batchnorm_forward_eval(bn, in, gamma, beta, running_mean, running_var, batch, channels,
+                           spatial);
+    relu_forward(relu, bn, n);
+    batchnorm_relu_forward_eval(fused, in, gamma, beta, running_mean, running_var, batch,
+                                channels, spatial);
+    CHECK(memcmp(relu, fused, n * sizeof(float)) == 0);
+    free(in);
+    free(bn);
+    free(relu);
+    free(fused);
+    free(dout);
+    free(dbn);
+    free(din);
+    free(din_fused);
+}
+
 static double loss_probe(void *ctx) {
     loss_case *c = ctx;
     return loss_forward_backward(c->loss, NULL, c->logits, c->labels, 4, 10);
@@ -389,5 +433,8 @@ int main(void) {
             for (int loss = 0; loss < 2; loss++)
                 check_network(arch ? ARCH_CNN : ARCH_FC, bn, loss ? LOSS_CE : LOSS_MSE);
     test_population_mode_backward();
+    /* last: it draws from the same generator, and must not change the networks above */
+    check_batchnorm_relu(16, 8, 1);
+    check_batchnorm_relu(1, 5, 300);
     return check_summary("test_gradients");
 }
