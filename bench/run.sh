@@ -5,22 +5,26 @@
 # once, as a grid runs; 1 run on all cores) and PyTorch's with the same OpenBLAS kernel, for
 # FC/MNIST and CNN/CIFAR-10, and prints one table. Full reports go to build-bench/bench-logs/.
 #
-#   bash bench/run.sh [--steps N] [--data-dir DIR] [--no-pytorch]
+#   bash bench/run.sh [--steps N] [--repeat R] [--data-dir DIR] [--no-pytorch]
 #
-# OPENBLAS_CORETYPE is set only for the PyTorch commands, never for tests or CI. About 5
-# minutes on an idle 2-core machine.
+# Every measurement runs R times (default 2), interleaved, and the table shows the best of the
+# R for each side: on a shared virtual machine one run can be 30 % slower than the next.
+# OPENBLAS_CORETYPE is set only for the PyTorch commands, never for tests or CI. About 2.5
+# minutes per repeat on an idle 2-core machine with --steps 200.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 steps=300
+repeat=2
 data_dir=${BNTRAIN_DATA:-../shared/data}
 with_pytorch=1
 while [ $# -gt 0 ]; do
     case "$1" in
         --steps) steps=$2; shift 2 ;;
+        --repeat) repeat=$2; shift 2 ;;
         --data-dir) data_dir=$2; shift 2 ;;
         --no-pytorch) with_pytorch=0; shift ;;
-        -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "bench/run.sh: unknown argument '$1'" >&2; exit 2 ;;
     esac
 done
@@ -128,35 +132,63 @@ have_torch() {
 
 rows=()
 
-# measure NAME ENV...: every measurement in one environment, one table row per (arch, layout):
-# 1 run on 1 core; one run per core at once (a grid); 1 run on all cores (bntrain train, or a
-# grid's tail). PyTorch runs with the OpenBLAS kernel that bntrain's process chose (the
-# `kernel` field of its report), so both sides use the same GEMM library settings.
+# best_line FIELD LOG...: the `result` line, among the logs', with the largest FIELD.
+best_line() {
+    local key=$1 best="" best_value=-1 log line value
+    shift
+    for log in "$@"; do
+        line=$(result_line "$log")
+        value=$(field "$line" "$key")
+        if [ -n "$value" ] && awk -v a="$value" -v b="$best_value" 'BEGIN { exit !(a > b) }'; then
+            best=$line; best_value=$value
+        fi
+    done
+    printf "%s" "$best"
+}
+
+# measure NAME ENV...: every measurement in one environment, --repeat times over, one table
+# row per (arch, layout) with the best of the repeats for each side: 1 run on 1 core; one run
+# per core at once (a grid); 1 run on all cores (bntrain train, or a grid's tail). PyTorch runs
+# with the OpenBLAS kernel that bntrain's process chose (the `kernel` field of its report), so
+# both sides use the same GEMM library settings.
 measure() {
     local name=$1; shift
     echo "environment $name: ${*:-as set}" >&2
-    local gemm_log=$logs/$name-gemm.log
-    run_logged "$gemm_log" "$@" -- "$bench" --gemm --threads "$cores"
-    local kernel arch dataset layout
-    kernel=$(field "$(result_line "$gemm_log")" kernel)
+    local rep arch dataset layout kernel
+    local -A busy=()
+    for rep in $(seq "$repeat"); do
+        local gemm_log=$logs/$name-gemm-r$rep.log
+        run_logged "$gemm_log" "$@" -- "$bench" --gemm --threads "$cores"
+        kernel=$(field "$(result_line "$gemm_log")" kernel)
+        for arch in fc cnn; do
+            dataset=mnist; [ "$arch" = cnn ] && dataset=cifar10
+            if have_torch; then
+                run_logged "$logs/$name-pytorch-$arch-r$rep.log" "$@" OPENBLAS_CORETYPE="$kernel" \
+                    -- "$python" bench/pytorch_bench.py --arch "$arch" --data-dir "$data_dir" \
+                    --steps "$steps" --cores "$cores"
+                busy[$arch]=$(( others_busy > ${busy[$arch]:-0} ? others_busy : ${busy[$arch]:-0} ))
+            fi
+            for layout in "1 1" "$cores 1" "1 $cores"; do
+                local runs=${layout% *} per_run=${layout#* }
+                run_logged "$logs/$name-bntrain-$arch-${runs}x$per_run-r$rep.log" -- "$bench" \
+                    --arch "$arch" --dataset "$dataset" --data-dir "$data_dir" \
+                    --threads "$runs" --cores-per-run "$per_run" --steps "$steps"
+                busy[$arch]=$(( others_busy > ${busy[$arch]:-0} ? others_busy : ${busy[$arch]:-0} ))
+            done
+        done
+    done
     for arch in fc cnn; do
-        dataset=mnist; [ "$arch" = cnn ] && dataset=cifar10
-        local torch_line="" torch_busy=0
-        if have_torch; then
-            run_logged "$logs/$name-pytorch-$arch.log" "$@" OPENBLAS_CORETYPE="$kernel" -- \
-                "$python" bench/pytorch_bench.py --arch "$arch" --data-dir "$data_dir" \
-                --steps "$steps" --cores "$cores"
-            torch_line=$(result_line "$logs/$name-pytorch-$arch.log")
-            torch_busy=$others_busy
-        fi
         for layout in "1 1" "$cores 1" "1 $cores"; do
-            local runs=${layout% *} per_run=${layout#* }
-            local log=$logs/$name-bntrain-$arch-${runs}x$per_run.log
-            run_logged "$log" -- "$bench" --arch "$arch" --dataset "$dataset" \
-                --data-dir "$data_dir" --threads "$runs" --cores-per-run "$per_run" \
-                --steps "$steps"
-            add_row "$name" "$arch" "$runs x $per_run" "$(result_line "$log")" "$torch_line" \
-                $((others_busy > torch_busy ? others_busy : torch_busy))
+            local runs=${layout% *} per_run=${layout#* } torch_field torch_line=""
+            case "$layout" in
+                "1 1") torch_field=single_samples_per_s ;;
+                "1 "*) torch_field=threads_samples_per_s ;;
+                *) torch_field=best_samples_per_s ;;
+            esac
+            have_torch && torch_line=$(best_line "$torch_field" "$logs/$name-pytorch-$arch"-r*.log)
+            add_row "$name" "$arch" "$runs x $per_run" \
+                "$(best_line samples_per_s "$logs/$name-bntrain-$arch-${runs}x$per_run"-r*.log)" \
+                "$torch_line" "${busy[$arch]:-0}"
         done
     done
 }
@@ -186,7 +218,7 @@ add_row() {
 
 gemm_summary() {
     local line
-    line=$(result_line "$logs/$1-gemm.log")
+    line=$(best_line square_gflops_1t "$logs/$1"-gemm-r*.log)
     printf "%-9s %-9s square 2048^3: %6.1f GFLOP/s on 1 core, %6.1f per core with %s at once" \
         "$1" "$(field "$line" kernel)" "$(field "$line" square_gflops_1t)" \
         "$(field "$line" square_gflops_per_core)" "$(field "$line" threads)"
@@ -217,7 +249,7 @@ main() {
     local e
     for e in "${envs[@]}"; do gemm_summary "$e"; done
     echo
-    echo "training samples/s, batch 128, $steps timed steps per run; runs x cores: 1 x 1 one run" \
+    echo "training samples/s, best of $repeat, batch 128, $steps timed steps per run; runs x cores: 1 x 1 one run" \
         "on one core (PyTorch: single), $cores x 1 one run per core at once as a grid (PyTorch:" \
         "best of one process with all threads and one process per core), 1 x $cores one run on" \
         "all cores (PyTorch: one process with all threads)"
