@@ -181,11 +181,60 @@ __attribute__((target("avx512f"))) static int gather_b_avx512(float *dst, bn_mat
     }
     return 1;
 }
+
+/* Transposes the 16 x 16 block r[i][j] in registers: afterwards r[j] holds column j. */
+__attribute__((target("avx512f"), always_inline)) static inline void transpose16(__m512 r[16]) {
+    __m512 t[16], u[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    /* u[4g + q], per 128-bit lane L: column 4L + q of rows 4g .. 4g + 3 */
+    for (int g = 0; g < 4; g++) {
+        __m512d lo = _mm512_castps_pd(t[4 * g]), hi = _mm512_castps_pd(t[4 * g + 1]);
+        __m512d lo2 = _mm512_castps_pd(t[4 * g + 2]), hi2 = _mm512_castps_pd(t[4 * g + 3]);
+        u[4 * g] = _mm512_castpd_ps(_mm512_unpacklo_pd(lo, lo2));
+        u[4 * g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(lo, lo2));
+        u[4 * g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(hi, hi2));
+        u[4 * g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(hi, hi2));
+    }
+    for (int q = 0; q < 4; q++) {
+        /* lanes: columns q and 8 + q (v0), 4 + q and 12 + q (v1), rows 0-3 and 4-7; w: 8-15 */
+        __m512 v0 = _mm512_shuffle_f32x4(u[q], u[4 + q], 0x88);
+        __m512 v1 = _mm512_shuffle_f32x4(u[q], u[4 + q], 0xdd);
+        __m512 w0 = _mm512_shuffle_f32x4(u[8 + q], u[12 + q], 0x88);
+        __m512 w1 = _mm512_shuffle_f32x4(u[8 + q], u[12 + q], 0xdd);
+        r[q] = _mm512_shuffle_f32x4(v0, w0, 0x88);
+        r[8 + q] = _mm512_shuffle_f32x4(v0, w0, 0xdd);
+        r[4 + q] = _mm512_shuffle_f32x4(v1, w1, 0x88);
+        r[12 + q] = _mm512_shuffle_f32x4(v1, w1, 0xdd);
+    }
+}
+
+/* The same panel by 16 x 16 transpositions in registers: about twice the speed of the
+ * gathers, which left the panel of the FC forward pass's weights a tenth of its step. The
+ * rows of p beyond the last multiple of 16 are gathered. */
+__attribute__((target("avx512f"))) static int transpose_b_avx512(float *dst, bn_matrix b,
+                                                               size_t p0, size_t kc, size_t j0) {
+    size_t whole = kc / 16 * 16;
+    for (size_t half = 0; half < 2; half++) {
+        const float *src = b.data + (j0 + 16 * half) * b.col_stride + p0;
+        for (size_t p = 0; p < whole; p += 16) {
+            __m512 r[16];
+            for (int j = 0; j < 16; j++) r[j] = _mm512_loadu_ps(src + j * b.col_stride + p);
+            transpose16(r);
+            for (int q = 0; q < 16; q++) _mm512_store_ps(dst + (p + q) * NR + 16 * half, r[q]);
+        }
+    }
+    if (whole == kc) return 1;
+    bn_matrix rest = {b.data, b.row_stride, b.col_stride};
+    return gather_b_avx512(dst + whole * NR, rest, p0 + whole, kc - whole, j0);
+}
 #endif
 
 static int gather_b_panel(float *dst, bn_matrix b, size_t p0, size_t kc, size_t j0) {
 #ifdef GEMM_X86
-    if (current_isa() == ISA_AVX512) return gather_b_avx512(dst, b, p0, kc, j0);
+    if (current_isa() == ISA_AVX512) return transpose_b_avx512(dst, b, p0, kc, j0);
 #endif
     return 0;
 }
@@ -336,15 +385,28 @@ static size_t min_size(size_t a, size_t b) {
     return a < b ? a : b;
 }
 
+/* One product, or a thread's share of one: C's rows [row0, row0 + m) and columns [col0, col0 + n)
+ * of the caller's product, so that the epilogue gets the caller's coordinates. */
+typedef struct {
+    size_t m, n, k;
+    bn_matrix a, b;
+    float *c;
+    size_t ldc;
+    int accumulate;
+    gemm_epilogue done;
+    void *ctx;
+    size_t row0, col0;
+} gemm_call;
+
 /* Without packing buffers (out of memory): the same chains, straight from the operands. */
-static void gemm_unpacked(size_t m, size_t n, size_t k, bn_matrix a, bn_matrix b, float *c,
-                          size_t ldc, int accumulate) {
-    for (size_t i = 0; i < m; i++)
-        for (size_t j = 0; j < n; j++) {
-            float acc = accumulate ? c[i * ldc + j] : 0.0f;
-            for (size_t p = 0; p < k; p++) acc = fmaf(at(a, i, p), at(b, p, j), acc);
-            c[i * ldc + j] = acc;
+static void gemm_unpacked(const gemm_call *g) {
+    for (size_t i = 0; i < g->m; i++)
+        for (size_t j = 0; j < g->n; j++) {
+            float acc = g->accumulate ? g->c[i * g->ldc + j] : 0.0f;
+            for (size_t p = 0; p < g->k; p++) acc = fmaf(at(g->a, i, p), at(g->b, p, j), acc);
+            g->c[i * g->ldc + j] = acc;
         }
+    if (g->done) g->done(g->ctx, g->row0, g->col0, g->m, g->n);
 }
 
 /* The next tile's rows of C, so that its first loads do not wait for memory. */
@@ -355,24 +417,25 @@ static inline void prefetch_rows(const float *c, size_t ldc, size_t rows) {
     }
 }
 
-static void gemm_serial(size_t m, size_t n, size_t k, bn_matrix a, bn_matrix b, float *c,
-                        size_t ldc, int accumulate) {
+static void gemm_serial(const gemm_call *g) {
     pack_buffers *buf = thread_buffers();
     if (!buf) {
-        gemm_unpacked(m, n, k, a, b, c, ldc, accumulate);
+        gemm_unpacked(g);
         return;
     }
     tile_fn tile = choose_tile();
+    size_t m = g->m, n = g->n, k = g->k, ldc = g->ldc;
     for (size_t jc = 0; jc < n; jc += NC) {
         size_t nc = min_size(NC, n - jc);
         for (size_t pc = 0; pc < k; pc += KC) {
             size_t kc = min_size(KC, k - pc);
+            int last_block = pc + kc == k;
             for (size_t jr = 0; jr < nc; jr += NR)
-                pack_b_panel(buf->b + jr * kc, b, pc, kc, jc + jr, min_size(NR, nc - jr));
+                pack_b_panel(buf->b + jr * kc, g->b, pc, kc, jc + jr, min_size(NR, nc - jr));
             for (size_t ic = 0; ic < m; ic += MC) {
                 size_t mc = min_size(MC, m - ic);
                 for (size_t ir = 0; ir < mc; ir += MR)
-                    pack_a_panel(buf->a + ir * kc, a, ic + ir, min_size(MR, mc - ir), pc, kc);
+                    pack_a_panel(buf->a + ir * kc, g->a, ic + ir, min_size(MR, mc - ir), pc, kc);
                 for (size_t jr = 0; jr < nc; jr += NR)
                     for (size_t ir = 0; ir < mc; ir += MR) {
                         tile_job t = {.mr = min_size(MR, mc - ir),
@@ -380,11 +443,14 @@ static void gemm_serial(size_t m, size_t n, size_t k, bn_matrix a, bn_matrix b, 
                                       .kc = kc,
                                       .a = buf->a + ir * kc,
                                       .b = buf->b + jr * kc,
-                                      .c = c + (ic + ir) * ldc + jc + jr,
+                                      .c = g->c + (ic + ir) * ldc + jc + jr,
                                       .ldc = ldc,
-                                      .load_c = accumulate || pc > 0};
+                                      .load_c = g->accumulate || pc > 0};
                         if (ir + MR < mc) prefetch_rows(t.c + MR * ldc, ldc, MR);
                         tile(&t);
+                        /* the tile is final and still in L1 */
+                        if (last_block && g->done)
+                            g->done(g->ctx, g->row0 + ic + ir, g->col0 + jc + jr, t.mr, t.nr);
                     }
             }
         }
@@ -393,40 +459,51 @@ static void gemm_serial(size_t m, size_t n, size_t k, bn_matrix a, bn_matrix b, 
 
 /* Thread `part` of `parts` takes a contiguous share of whole column panels (or, when there are
  * fewer column panels than threads, of row panels): who computes an entry changes, never how. */
-static void gemm_part(size_t part, size_t parts, size_t m, size_t n, size_t k, bn_matrix a,
-                      bn_matrix b, float *c, size_t ldc, int accumulate) {
-    size_t col_panels = (n + NR - 1) / NR, row_panels = (m + MR - 1) / MR;
+static void gemm_part(size_t part, size_t parts, const gemm_call *g) {
+    size_t col_panels = (g->n + NR - 1) / NR, row_panels = (g->m + MR - 1) / MR;
+    gemm_call share = *g;
     if (col_panels >= parts || col_panels >= row_panels) {
-        size_t j0 = min_size(n, col_panels * part / parts * NR);
-        size_t j1 = min_size(n, col_panels * (part + 1) / parts * NR);
-        bn_matrix b_part = {b.data + j0 * b.col_stride, b.row_stride, b.col_stride};
-        if (j1 > j0) gemm_serial(m, j1 - j0, k, a, b_part, c + j0, ldc, accumulate);
-        return;
+        size_t j0 = min_size(g->n, col_panels * part / parts * NR);
+        size_t j1 = min_size(g->n, col_panels * (part + 1) / parts * NR);
+        share.b.data += j0 * g->b.col_stride;
+        share.c += j0;
+        share.n = j1 - j0;
+        share.col0 += j0;
+    } else {
+        size_t i0 = min_size(g->m, row_panels * part / parts * MR);
+        size_t i1 = min_size(g->m, row_panels * (part + 1) / parts * MR);
+        share.a.data += i0 * g->a.row_stride;
+        share.c += i0 * g->ldc;
+        share.m = i1 - i0;
+        share.row0 += i0;
     }
-    size_t i0 = min_size(m, row_panels * part / parts * MR);
-    size_t i1 = min_size(m, row_panels * (part + 1) / parts * MR);
-    bn_matrix a_part = {a.data + i0 * a.row_stride, a.row_stride, a.col_stride};
-    if (i1 > i0) gemm_serial(i1 - i0, n, k, a_part, b, c + i0 * ldc, ldc, accumulate);
+    if (share.m && share.n) gemm_serial(&share);
 }
 
 /* Products smaller than this many multiply-adds run on one thread: waking helpers costs more. */
 #define PARALLEL_MIN_WORK (1u << 20)
 
-void gemm(size_t m, size_t n, size_t k, bn_matrix a, bn_matrix b, float *c, size_t ldc,
-          int accumulate) {
+void gemm_then(size_t m, size_t n, size_t k, bn_matrix a, bn_matrix b, float *c, size_t ldc,
+               int accumulate, gemm_epilogue done, void *ctx) {
     if (m == 0 || n == 0) return;
+    gemm_call g = {m, n, k, a, b, c, ldc, accumulate, done, ctx, 0, 0};
     if (k == 0) {
         if (!accumulate)
             for (size_t i = 0; i < m; i++) memset(c + i * ldc, 0, n * sizeof *c);
+        if (done) done(ctx, 0, 0, m, n);
         return;
     }
     size_t threads = caller_threads;
     if (threads > 1 && (double)m * (double)n * (double)k < (double)PARALLEL_MIN_WORK) threads = 1;
     if (threads == 1) {
-        gemm_serial(m, n, k, a, b, c, ldc, accumulate);
+        gemm_serial(&g);
         return;
     }
 #pragma omp parallel num_threads((int)threads)
-    gemm_part((size_t)omp_get_thread_num(), (size_t)omp_get_num_threads(), m, n, k, a, b, c, ldc,
-              accumulate);
+    gemm_part((size_t)omp_get_thread_num(), (size_t)omp_get_num_threads(), &g);
+}
+
+void gemm(size_t m, size_t n, size_t k, bn_matrix a, bn_matrix b, float *c, size_t ldc,
+          int accumulate) {
+    gemm_then(m, n, k, a, b, c, ldc, accumulate, NULL, NULL);
 }
