@@ -136,9 +136,14 @@ __attribute__((target("avx512f"))) static int gather_a_avx512(float *dst, bn_mat
 }
 #endif
 
+#ifdef GEMM_X86
+static int transpose_a_avx512(float *dst, bn_matrix a, size_t i0, size_t mr, size_t p0,
+                              size_t kc);
+#endif
+
 static int gather_a_panel(float *dst, bn_matrix a, size_t i0, size_t mr, size_t p0, size_t kc) {
 #ifdef GEMM_X86
-    if (current_isa() == ISA_AVX512) return gather_a_avx512(dst, a, i0, mr, p0, kc);
+    if (current_isa() == ISA_AVX512) return transpose_a_avx512(dst, a, i0, mr, p0, kc);
 #endif
     return 0;
 }
@@ -230,6 +235,25 @@ __attribute__((target("avx512f"))) static int transpose_b_avx512(float *dst, bn_
     bn_matrix rest = {b.data, b.row_stride, b.col_stride};
     return gather_b_avx512(dst + whole * NR, rest, p0 + whole, kc - whole, j0);
 }
+/* A panel of a row-major A the same way: its mr <= 12 rows, padded to 16, transposed in
+ * 16 x 16 blocks, of which each row p keeps its first mr lanes. */
+__attribute__((target("avx512f"))) static int transpose_a_avx512(float *dst, bn_matrix a,
+                                                               size_t i0, size_t mr, size_t p0,
+                                                               size_t kc) {
+    size_t whole = kc / 16 * 16;
+    __mmask16 rows = (__mmask16)((1u << mr) - 1);
+    const float *src = a.data + i0 * a.row_stride + p0;
+    for (size_t p = 0; p < whole; p += 16) {
+        __m512 r[16];
+        for (size_t i = 0; i < 16; i++)
+            r[i] = i < mr ? _mm512_loadu_ps(src + i * a.row_stride + p) : _mm512_setzero_ps();
+        transpose16(r);
+        for (size_t q = 0; q < 16; q++) _mm512_mask_storeu_ps(dst + (p + q) * MR, rows, r[q]);
+    }
+    if (whole == kc) return 1;
+    return gather_a_avx512(dst + whole * MR, a, i0, mr, p0 + whole, kc - whole);
+}
+
 #endif
 
 static int gather_b_panel(float *dst, bn_matrix b, size_t p0, size_t kc, size_t j0) {
@@ -385,17 +409,13 @@ static size_t min_size(size_t a, size_t b) {
     return a < b ? a : b;
 }
 
-/* One product, or a thread's share of one: C's rows [row0, row0 + m) and columns [col0, col0 + n)
- * of the caller's product, so that the epilogue gets the caller's coordinates. */
+/* One product, or a thread's share of one. */
 typedef struct {
     size_t m, n, k;
     bn_matrix a, b;
     float *c;
     size_t ldc;
     int accumulate;
-    gemm_epilogue done;
-    void *ctx;
-    size_t row0, col0;
 } gemm_call;
 
 /* Without packing buffers (out of memory): the same chains, straight from the operands. */
@@ -406,7 +426,6 @@ static void gemm_unpacked(const gemm_call *g) {
             for (size_t p = 0; p < g->k; p++) acc = fmaf(at(g->a, i, p), at(g->b, p, j), acc);
             g->c[i * g->ldc + j] = acc;
         }
-    if (g->done) g->done(g->ctx, g->row0, g->col0, g->m, g->n);
 }
 
 /* The next tile's rows of C, so that its first loads do not wait for memory. */
@@ -429,7 +448,6 @@ static void gemm_serial(const gemm_call *g) {
         size_t nc = min_size(NC, n - jc);
         for (size_t pc = 0; pc < k; pc += KC) {
             size_t kc = min_size(KC, k - pc);
-            int last_block = pc + kc == k;
             for (size_t jr = 0; jr < nc; jr += NR)
                 pack_b_panel(buf->b + jr * kc, g->b, pc, kc, jc + jr, min_size(NR, nc - jr));
             for (size_t ic = 0; ic < m; ic += MC) {
@@ -448,9 +466,6 @@ static void gemm_serial(const gemm_call *g) {
                                       .load_c = g->accumulate || pc > 0};
                         if (ir + MR < mc) prefetch_rows(t.c + MR * ldc, ldc, MR);
                         tile(&t);
-                        /* the tile is final and still in L1 */
-                        if (last_block && g->done)
-                            g->done(g->ctx, g->row0 + ic + ir, g->col0 + jc + jr, t.mr, t.nr);
                     }
             }
         }
@@ -468,14 +483,12 @@ static void gemm_part(size_t part, size_t parts, const gemm_call *g) {
         share.b.data += j0 * g->b.col_stride;
         share.c += j0;
         share.n = j1 - j0;
-        share.col0 += j0;
     } else {
         size_t i0 = min_size(g->m, row_panels * part / parts * MR);
         size_t i1 = min_size(g->m, row_panels * (part + 1) / parts * MR);
         share.a.data += i0 * g->a.row_stride;
         share.c += i0 * g->ldc;
         share.m = i1 - i0;
-        share.row0 += i0;
     }
     if (share.m && share.n) gemm_serial(&share);
 }
@@ -483,14 +496,13 @@ static void gemm_part(size_t part, size_t parts, const gemm_call *g) {
 /* Products smaller than this many multiply-adds run on one thread: waking helpers costs more. */
 #define PARALLEL_MIN_WORK (1u << 20)
 
-void gemm_then(size_t m, size_t n, size_t k, bn_matrix a, bn_matrix b, float *c, size_t ldc,
-               int accumulate, gemm_epilogue done, void *ctx) {
+void gemm(size_t m, size_t n, size_t k, bn_matrix a, bn_matrix b, float *c, size_t ldc,
+          int accumulate) {
     if (m == 0 || n == 0) return;
-    gemm_call g = {m, n, k, a, b, c, ldc, accumulate, done, ctx, 0, 0};
+    gemm_call g = {m, n, k, a, b, c, ldc, accumulate};
     if (k == 0) {
         if (!accumulate)
             for (size_t i = 0; i < m; i++) memset(c + i * ldc, 0, n * sizeof *c);
-        if (done) done(ctx, 0, 0, m, n);
         return;
     }
     size_t threads = caller_threads;
@@ -501,9 +513,4 @@ void gemm_then(size_t m, size_t n, size_t k, bn_matrix a, bn_matrix b, float *c,
     }
 #pragma omp parallel num_threads((int)threads)
     gemm_part((size_t)omp_get_thread_num(), (size_t)omp_get_num_threads(), &g);
-}
-
-void gemm(size_t m, size_t n, size_t k, bn_matrix a, bn_matrix b, float *c, size_t ldc,
-          int accumulate) {
-    gemm_then(m, n, k, a, b, c, ldc, accumulate, NULL, NULL);
 }

@@ -23,18 +23,6 @@ BN_HOT static void column_sums(float *sums, const float *m, size_t batch, size_t
         for (size_t j = 0; j < dim; j++) sums[j] += m[n * dim + j];
 }
 
-void linear_backward_then(float *din, float *dweight, float *dbias, const float *dout,
-                          const float *in, const float *weight, size_t batch, size_t in_dim,
-                          size_t out_dim, gemm_epilogue weight_done, void *ctx) {
-    column_sums(dbias, dout, batch, out_dim, 0);
-    /* the input gradient first: weight_done may change the weights */
-    if (din)
-        gemm(batch, in_dim, out_dim, matrix_rows(dout, out_dim), matrix_rows(weight, in_dim), din,
-             in_dim, 0);
-    gemm_then(out_dim, in_dim, batch, matrix_transposed(dout, out_dim), matrix_rows(in, in_dim),
-              dweight, in_dim, 0, weight_done, ctx);
-}
-
 void linear_backward(float *din, float *dweight, float *dbias, const float *dout,
                      const float *in, const float *weight, size_t batch, size_t in_dim,
                      size_t out_dim, int accumulate) {

@@ -6,8 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bntrain/optim.h"
-
 void model_spec_paper(bn_model_spec *spec, bn_arch arch, size_t channels, size_t height,
                       size_t width, int batchnorm) {
     memset(spec, 0, sizeof *spec);
@@ -355,54 +353,10 @@ static void batchnorm_relu_layer_backward(bn_model *m, size_t i, const float *in
                             p + l->gamma, bn_batch, l->out_c, bn_spatial, accumulate);
 }
 
-/* A training step's SGD, for backward: the linear layers' weights are updated block by block
- * as their gradients are finished (sgd_block); everything else after the backward pass. */
-typedef struct {
-    float lr, momentum, weight_decay;
-    unsigned non_finite;
-} step_sgd;
-
-static void linear_backward_sgd(bn_model *m, size_t i, const float *in, size_t n,
-                                step_sgd *sgd) {
-    const bn_layer *l = &m->layers[i];
-    float *din = i == 0 ? NULL : m->dacts + m->layers[i - 1].output;
-    bn_sgd_block block = {.params = m->params + l->weight,
-                          .velocity = m->velocity + l->weight,
-                          .grads = m->grads + l->weight,
-                          .row_stride = l->fan_in,
-                          .lr = sgd->lr,
-                          .momentum = sgd->momentum,
-                          .weight_decay = sgd->weight_decay};
-    linear_backward_then(din, m->grads + l->weight, m->grads + l->bias, m->dacts + l->output, in,
-                         m->params + l->weight, n, l->fan_in, l->out_c, sgd_block, &block);
-    sgd->non_finite |= block.non_finite;
-}
-
-/* sgd_step on every parameter that linear_backward_sgd did not update. */
-static void sgd_rest(bn_model *m, step_sgd *sgd) {
-    for (size_t i = 0; i < m->n_layers; i++) {
-        const bn_layer *l = &m->layers[i];
-        size_t start, count;
-        if (l->kind == LAYER_LINEAR) {
-            start = l->bias, count = l->out_c;
-        } else if (l->kind == LAYER_CONV) {
-            start = l->weight, count = l->n_weight + l->out_c; /* weight, then bias */
-        } else if (l->kind == LAYER_BATCHNORM) {
-            start = l->gamma, count = 2 * l->out_c; /* gamma, then beta */
-        } else {
-            continue;
-        }
-        sgd->non_finite |= (unsigned)sgd_step(m->params + start, m->grads + start,
-                                              m->velocity + start, count, sgd->lr, sgd->momentum,
-                                              sgd->weight_decay);
-    }
-}
-
 /* Every activation gradient has exactly one writer (the layer that consumes the activation),
- * so nothing needs zeroing first. With sgd, a training step: gradients written, and the
- * parameters updated. */
+ * so nothing needs zeroing first. */
 static void backward(bn_model *m, const float *input, const float *dlogits, size_t n, int train,
-                     int accumulate, step_sgd *sgd) {
+                     int accumulate) {
     const bn_layer *last = &m->layers[m->n_layers - 1];
     memcpy(m->dacts + last->output, dlogits, n * last->out_c * sizeof(float));
     for (size_t i = m->n_layers; i-- > 0;) {
@@ -410,29 +364,19 @@ static void backward(bn_model *m, const float *input, const float *dlogits, size
         if (train && i > 0 && fused_with_relu(m, i - 1)) {
             batchnorm_relu_layer_backward(m, i - 1, layer_input(m, input, i - 1), n, accumulate);
             i--;
-        } else if (sgd && m->layers[i].kind == LAYER_LINEAR) {
-            linear_backward_sgd(m, i, layer_input(m, input, i), n, sgd);
         } else {
             layer_backward(m, i, layer_input(m, input, i), n, train, accumulate);
         }
     }
-    if (sgd) sgd_rest(m, sgd);
 }
 
 void model_backward(bn_model *m, const float *input, const float *dlogits, size_t n, int train) {
-    backward(m, input, dlogits, n, train, 1, NULL);
+    backward(m, input, dlogits, n, train, 1);
 }
 
 void model_backward_overwrite(bn_model *m, const float *input, const float *dlogits, size_t n,
                               int train) {
-    backward(m, input, dlogits, n, train, 0, NULL);
-}
-
-int model_backward_sgd_step(bn_model *m, const float *input, const float *dlogits, size_t n,
-                            float lr, float momentum, float weight_decay) {
-    step_sgd sgd = {lr, momentum, weight_decay, 0};
-    backward(m, input, dlogits, n, 1, 0, &sgd);
-    return sgd.non_finite ? 1 : 0;
+    backward(m, input, dlogits, n, train, 0);
 }
 
 const float *model_logits(const bn_model *m) {

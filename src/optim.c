@@ -38,14 +38,3 @@ size_t sgd_step(float *params, const float *grads, float *velocity, size_t n, fl
     }
     return non_finite;
 }
-
-void sgd_block(void *ctx, size_t row0, size_t col0, size_t rows, size_t cols) {
-    bn_sgd_block *b = ctx;
-    uint32_t non_finite = 0;
-    for (size_t i = row0; i < row0 + rows; i++) {
-        size_t at = i * b->row_stride + col0;
-        non_finite |= sgd_range(b->params + at, b->grads + at, b->velocity + at, cols, b->lr,
-                                b->momentum, b->weight_decay);
-    }
-    if (non_finite) b->non_finite = 1;
-}

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "bntrain/gemm.h"
+#include "bntrain/optim.h"
 #include "bntrain/rng.h"
 
 enum { STREAM_INIT = 1, STREAM_SHUFFLE = 2 };
@@ -90,10 +91,10 @@ static int train_step(bn_trainer *t, const bn_train_config *cfg, size_t n, doubl
     *loss = loss_forward_backward(cfg->loss, t->dlogits, logits, t->batch_labels, n,
                                   m->spec.n_classes);
     if (!isfinite(*loss)) return -1;
-    return model_backward_sgd_step(m, t->batch_images, t->dlogits, n, (float)cfg->lr,
-                                   (float)cfg->momentum, (float)cfg->weight_decay)
-               ? -1
-               : 0;
+    model_backward_overwrite(m, t->batch_images, t->dlogits, n, 1);
+    int non_finite = (int)sgd_step(m->params, m->grads, m->velocity, m->n_params, (float)cfg->lr,
+                            (float)cfg->momentum, (float)cfg->weight_decay);
+    return non_finite ? -1 : 0;
 }
 
 /* This run's share of the cores for the next step. */

@@ -111,66 +111,6 @@ static void test_sgd(void) {
     CHECK_MSG(sgd_step(big, gb, vb, 2, 10.0f, 0.0f, 0.0f) == 1, "overflow to inf is counted");
     float nan_grad[1] = {NAN}, q[1] = {1}, vq[1] = {0};
     CHECK(sgd_step(q, nan_grad, vq, 1, 0.1f, 0.9f, 0.0f) == 1);
-    /* The epilogue form updates only its block, and reports an overflow inside it. */
-    float w[2 * 3] = {1, 1, 1, 3e38f, 1, 1}, gw[2 * 3] = {1, 1, 1, -3e38f, 1, 1}, vw[6] = {0};
-    bn_sgd_block block = {.params = w, .velocity = vw, .grads = gw, .row_stride = 3, .lr = 10.0f};
-    sgd_block(&block, 0, 1, 1, 2);
-    CHECK(block.non_finite == 0 && w[0] == 1.0f && w[1] == -9.0f && w[2] == -9.0f && w[4] == 1.0f);
-    sgd_block(&block, 1, 0, 1, 1);
-    CHECK(block.non_finite == 1 && isinf(w[3]));
-}
-
-/* Three SGD steps through model_backward_sgd_step (weights updated block by block inside the
- * weight-gradient products) against model_backward_overwrite then sgd_step over every
- * parameter: the same bits, on 1 and 2 threads, with and without weight decay; and a
- * learning rate that overflows is reported by both. */
-static int check_fused_sgd(const bn_dataset *ds, bn_arch arch, float lr, float weight_decay,
-                           size_t threads) {
-    bn_model_spec spec;
-    model_spec_paper(&spec, arch, ds->channels, ds->height, ds->width, 1);
-    spec.n_hidden = 2;
-    bn_model a, b;
-    bn_error err;
-    size_t batch = 16;
-    CHECK(model_create(&a, &spec, batch, &err) == 0 && model_create(&b, &spec, batch, &err) == 0);
-    bn_rng rng_a, rng_b;
-    rng_seed(&rng_a, 7);
-    rng_seed(&rng_b, 7);
-    model_init(&a, 0.8, 2.0, 0.5, &rng_a);
-    model_init(&b, 0.8, 2.0, 0.5, &rng_b);
-    float dlogits[16 * 10];
-    gemm_set_threads(threads);
-    int same = 1, exploded_a = 0, exploded_b = 0;
-    for (size_t step = 0; step < 3; step++) {
-        const float *images = ds->train.images + step * batch * model_input_size(&a);
-        const uint8_t *labels = ds->train.labels + step * batch;
-        loss_forward_backward(LOSS_MSE, dlogits, model_forward(&a, images, batch, 1), labels,
-                              batch, 10);
-        model_backward_overwrite(&a, images, dlogits, batch, 1);
-        exploded_a |= (int)sgd_step(a.params, a.grads, a.velocity, a.n_params, lr, 0.9f,
-                                    weight_decay);
-        loss_forward_backward(LOSS_MSE, dlogits, model_forward(&b, images, batch, 1), labels,
-                              batch, 10);
-        exploded_b |= model_backward_sgd_step(&b, images, dlogits, batch, lr, 0.9f, weight_decay);
-        same &= memcmp(a.params, b.params, a.n_params * sizeof(float)) == 0 &&
-                memcmp(a.velocity, b.velocity, a.n_params * sizeof(float)) == 0;
-    }
-    gemm_set_threads(1);
-    CHECK_MSG(same && exploded_a == exploded_b,
-              "%s, lr %g, weight decay %g, %zu threads: the fused step differs (exploded %d, %d)",
-              arch_name(arch), lr, weight_decay, threads, exploded_a, exploded_b);
-    model_free(&a);
-    model_free(&b);
-    return exploded_a;
-}
-
-static void test_fused_sgd(const bn_dataset *ds) {
-    for (int arch = 0; arch < 2; arch++)
-        for (size_t threads = 1; threads <= 2; threads++) {
-            check_fused_sgd(ds, arch ? ARCH_CNN : ARCH_FC, 0.05f, 0.0f, threads);
-            check_fused_sgd(ds, arch ? ARCH_CNN : ARCH_FC, 0.05f, 0.01f, threads);
-        }
-    CHECK_MSG(check_fused_sgd(ds, ARCH_FC, 1e30f, 0.0f, 1) == 1, "lr 1e30 overflows");
 }
 
 /* One run of the paper's network on `cores` cores: its parameters and result. */
@@ -263,7 +203,6 @@ int main(void) {
     test_reproducible(&sample, ARCH_FC);
     test_reproducible(&sample, ARCH_CNN);
     test_explosion(&sample);
-    test_fused_sgd(&sample);
     test_same_bits_on_any_cores(&sample, ARCH_FC);
     test_same_bits_on_any_cores(&sample, ARCH_CNN);
     test_stop(&sample);

@@ -34,16 +34,6 @@ static inline bn_matrix matrix_transposed(const float *data, size_t cols) {
 void gemm(size_t m, size_t n, size_t k, bn_matrix a, bn_matrix b, float *c, size_t ldc,
           int accumulate);
 
-/* Called once for every finished block of C, rows [row0, row0 + rows) x columns [col0, col0 +
- * cols) of the whole product, by the thread that computed it, while the block is still in
- * cache: the caller consumes the product (an SGD update of the weights it is the gradient of)
- * without a second pass over it. Blocks never overlap; they come in no fixed order. */
-typedef void (*gemm_epilogue)(void *ctx, size_t row0, size_t col0, size_t rows, size_t cols);
-
-/* gemm, then done(ctx, ...) on each finished block (done may be NULL). */
-void gemm_then(size_t m, size_t n, size_t k, bn_matrix a, bn_matrix b, float *c, size_t ldc,
-               int accumulate, gemm_epilogue done, void *ctx);
-
 /* Threads the calling thread's gemm calls may use (at least 1; default 1). Per calling thread,
  * so that each run of a grid sets its own. Results do not depend on it. */
 void gemm_set_threads(size_t threads);

@@ -12,8 +12,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "bntrain/gemm.h"
-
 /* The one BatchNorm epsilon, used by forward, backward and eval (as PyTorch). */
 #define BN_EPS 1e-5f
 /* PyTorch's running-statistics momentum. */
@@ -26,13 +24,6 @@ void linear_forward(float *out, const float *in, const float *weight, const floa
 void linear_backward(float *din, float *dweight, float *dbias, const float *dout,
                      const float *in, const float *weight, size_t batch, size_t in_dim,
                      size_t out_dim, int accumulate);
-
-/* A training step's linear_backward (gradients written): the input gradient first, then the
- * weight gradient, whose finished blocks go to weight_done (gemm.h) as they are computed, so
- * that the SGD update of the weights reads them from cache. */
-void linear_backward_then(float *din, float *dweight, float *dbias, const float *dout,
-                          const float *in, const float *weight, size_t batch, size_t in_dim,
-                          size_t out_dim, gemm_epilogue weight_done, void *ctx);
 
 typedef struct {
     size_t in_channels, in_height, in_width;

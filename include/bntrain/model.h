@@ -92,14 +92,6 @@ void model_backward(bn_model *model, const float *input, const float *dlogits, s
 void model_backward_overwrite(bn_model *model, const float *input, const float *dlogits,
                               size_t n, int train);
 
-/* A training step's backward (train mode, gradients written) and its SGD update with
- * momentum, in one: the same parameters as model_backward_overwrite then sgd_step over all of
- * them, bit for bit, but each fully connected weight matrix is updated block by block as its
- * gradient is finished, from cache, instead of in a second pass over 11 MB. Returns 1 if any
- * parameter is no longer finite. */
-int model_backward_sgd_step(bn_model *model, const float *input, const float *dlogits, size_t n,
-                            float lr, float momentum, float weight_decay);
-
 /* Population-mode BatchNorm (the paper's eq. 13-15): sets every BN layer's running mean and
  * (biased) variance to the statistics of its input over the n given samples, layer by layer,
  * with the earlier layers already in population mode. */
