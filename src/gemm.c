@@ -117,10 +117,17 @@ static inline float at(bn_matrix x, size_t i, size_t j) {
     return x.data[i * x.row_stride + j * x.col_stride];
 }
 
+
+
 #ifdef GEMM_X86
-/* A panel of a row-major A (k contiguous), with one gather of the panel's rows per k: the
- * scalar transposition was as slow as the product itself when the panel is used by few
- * columns of B (the weight gradient of a convolution: N = 27 to 540). */
+/* Transposing packs. A row-major A (k contiguous) and a transposed B (columns contiguous)
+ * must be transposed into their panels; done one scalar at a time, that was as slow as the
+ * product itself where a panel meets few columns of B (a convolution's weight gradient, N =
+ * 27 to 540) and a quarter of the FC forward pass. Whole blocks of 16 k are transposed in
+ * registers (transpose16); the rest of a panel is gathered. Each returns 0 when it does not
+ * apply (offsets beyond 32 bits), and the caller packs one entry at a time.
+ *
+ * A: one gather of the panel's rows per k. */
 __attribute__((target("avx512f"))) static int gather_a_avx512(float *dst, bn_matrix a, size_t i0,
                                                             size_t mr, size_t p0, size_t kc) {
     if (a.row_stride * MR * sizeof(float) > 0x7fffffffu) return 0;
@@ -134,46 +141,8 @@ __attribute__((target("avx512f"))) static int gather_a_avx512(float *dst, bn_mat
                                                        src + p, 4));
     return 1;
 }
-#endif
 
-#ifdef GEMM_X86
-static int transpose_a_avx512(float *dst, bn_matrix a, size_t i0, size_t mr, size_t p0,
-                              size_t kc);
-#endif
-
-static int gather_a_panel(float *dst, bn_matrix a, size_t i0, size_t mr, size_t p0, size_t kc) {
-#ifdef GEMM_X86
-    if (current_isa() == ISA_AVX512) return transpose_a_avx512(dst, a, i0, mr, p0, kc);
-#endif
-    return 0;
-}
-
-/* Rows [i0, i0 + mr) x columns [p0, p0 + kc) of op(A) into one panel: dst[p MR + i]. */
-BN_HOT static void pack_a_panel(float *dst, bn_matrix a, size_t i0, size_t mr, size_t p0, size_t kc) {
-    if (a.row_stride == 1 && mr == MR) {
-        for (size_t p = 0; p < kc; p++) /* a constant size: the copy is inlined */
-            memcpy(dst + p * MR, a.data + (p0 + p) * a.col_stride + i0, MR * sizeof(float));
-    } else if (a.row_stride == 1) {
-        for (size_t p = 0; p < kc; p++)
-            memcpy(dst + p * MR, a.data + (p0 + p) * a.col_stride + i0, mr * sizeof(float));
-    } else if (a.col_stride == 1 && gather_a_panel(dst, a, i0, mr, p0, kc)) {
-        return;
-    } else if (a.col_stride == 1) {
-        for (size_t i = 0; i < mr; i++) {
-            const float *src = a.data + (i0 + i) * a.row_stride + p0;
-            for (size_t p = 0; p < kc; p++) dst[p * MR + i] = src[p];
-        }
-    } else {
-        for (size_t p = 0; p < kc; p++)
-            for (size_t i = 0; i < mr; i++) dst[p * MR + i] = at(a, i0 + i, p0 + p);
-    }
-}
-
-#ifdef GEMM_X86
-/* A full panel of a transposed B (columns of op(B) contiguous in memory) with AVX-512
- * gathers: one vector of 16 columns per row p, instead of one scalar store per entry (the
- * scalar transposition cost a quarter of the time of the fully connected forward pass).
- * Returns 0 when it does not apply (no AVX-512, or offsets beyond 32 bits). */
+/* B, a full panel: two gathers of 16 columns per row p. */
 __attribute__((target("avx512f"))) static int gather_b_avx512(float *dst, bn_matrix b, size_t p0,
                                                             size_t kc, size_t j0) {
     if (b.col_stride * 16 * sizeof(float) > 0x7fffffffu) return 0;
@@ -216,9 +185,7 @@ __attribute__((target("avx512f"), always_inline)) static inline void transpose16
     }
 }
 
-/* The same panel by 16 x 16 transpositions in registers: about twice the speed of the
- * gathers, which left the panel of the FC forward pass's weights a tenth of its step. The
- * rows of p beyond the last multiple of 16 are gathered. */
+/* B, a full panel, by 16 x 16 transpositions: about twice the speed of the gathers. */
 __attribute__((target("avx512f"))) static int transpose_b_avx512(float *dst, bn_matrix b,
                                                                size_t p0, size_t kc, size_t j0) {
     size_t whole = kc / 16 * 16;
@@ -235,8 +202,8 @@ __attribute__((target("avx512f"))) static int transpose_b_avx512(float *dst, bn_
     bn_matrix rest = {b.data, b.row_stride, b.col_stride};
     return gather_b_avx512(dst + whole * NR, rest, p0 + whole, kc - whole, j0);
 }
-/* A panel of a row-major A the same way: its mr <= 12 rows, padded to 16, transposed in
- * 16 x 16 blocks, of which each row p keeps its first mr lanes. */
+/* A: its mr <= 12 rows, padded to 16, transposed in 16 x 16 blocks, of which each row p keeps
+ * its first mr lanes. */
 __attribute__((target("avx512f"))) static int transpose_a_avx512(float *dst, bn_matrix a,
                                                                size_t i0, size_t mr, size_t p0,
                                                                size_t kc) {
@@ -256,7 +223,36 @@ __attribute__((target("avx512f"))) static int transpose_a_avx512(float *dst, bn_
 
 #endif
 
-static int gather_b_panel(float *dst, bn_matrix b, size_t p0, size_t kc, size_t j0) {
+static int transpose_a_panel(float *dst, bn_matrix a, size_t i0, size_t mr, size_t p0, size_t kc) {
+#ifdef GEMM_X86
+    if (current_isa() == ISA_AVX512) return transpose_a_avx512(dst, a, i0, mr, p0, kc);
+#endif
+    return 0;
+}
+
+/* Rows [i0, i0 + mr) x columns [p0, p0 + kc) of op(A) into one panel: dst[p MR + i]. */
+BN_HOT static void pack_a_panel(float *dst, bn_matrix a, size_t i0, size_t mr, size_t p0, size_t kc) {
+    if (a.row_stride == 1 && mr == MR) {
+        for (size_t p = 0; p < kc; p++) /* a constant size: the copy is inlined */
+            memcpy(dst + p * MR, a.data + (p0 + p) * a.col_stride + i0, MR * sizeof(float));
+    } else if (a.row_stride == 1) {
+        for (size_t p = 0; p < kc; p++)
+            memcpy(dst + p * MR, a.data + (p0 + p) * a.col_stride + i0, mr * sizeof(float));
+    } else if (a.col_stride == 1 && transpose_a_panel(dst, a, i0, mr, p0, kc)) {
+        return;
+    } else if (a.col_stride == 1) {
+        for (size_t i = 0; i < mr; i++) {
+            const float *src = a.data + (i0 + i) * a.row_stride + p0;
+            for (size_t p = 0; p < kc; p++) dst[p * MR + i] = src[p];
+        }
+    } else {
+        for (size_t p = 0; p < kc; p++)
+            for (size_t i = 0; i < mr; i++) dst[p * MR + i] = at(a, i0 + i, p0 + p);
+    }
+}
+
+
+static int transpose_b_panel(float *dst, bn_matrix b, size_t p0, size_t kc, size_t j0) {
 #ifdef GEMM_X86
     if (current_isa() == ISA_AVX512) return transpose_b_avx512(dst, b, p0, kc, j0);
 #endif
@@ -271,7 +267,7 @@ BN_HOT static void pack_b_panel(float *dst, bn_matrix b, size_t p0, size_t kc, s
     if (b.col_stride == 1 && nr == NR) {
         for (size_t p = 0; p < kc; p++) /* a constant size: the copy is inlined */
             memcpy(dst + p * NR, b.data + (p0 + p) * b.row_stride + j0, NR * sizeof(float));
-    } else if (b.row_stride == 1 && nr == NR && gather_b_panel(dst, b, p0, kc, j0)) {
+    } else if (b.row_stride == 1 && nr == NR && transpose_b_panel(dst, b, p0, kc, j0)) {
         return;
     } else if (b.col_stride == 1) {
         for (size_t p = 0; p < kc; p++)
