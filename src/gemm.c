@@ -119,43 +119,11 @@ static inline float at(bn_matrix x, size_t i, size_t j) {
 
 
 
+/* Both operands' panels have one layout: kc rows p, `width` columns j, dst[p width + j]. A
+ * panel of B is op(B) itself (width NR); a panel of A is op(A) transposed (width MR), so that
+ * one routine packs both. */
+
 #ifdef GEMM_X86
-/* Transposing packs. A row-major A (k contiguous) and a transposed B (columns contiguous)
- * must be transposed into their panels; done one scalar at a time, that was as slow as the
- * product itself where a panel meets few columns of B (a convolution's weight gradient, N =
- * 27 to 540) and a quarter of the FC forward pass. Whole blocks of 16 k are transposed in
- * registers (transpose16); the rest of a panel is gathered. Each returns 0 when it does not
- * apply (offsets beyond 32 bits), and the caller packs one entry at a time.
- *
- * A: one gather of the panel's rows per k. */
-__attribute__((target("avx512f"))) static int gather_a_avx512(float *dst, bn_matrix a, size_t i0,
-                                                            size_t mr, size_t p0, size_t kc) {
-    if (a.row_stride * MR * sizeof(float) > 0x7fffffffu) return 0;
-    __m512i lanes = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
-    __m512i offsets = _mm512_mullo_epi32(lanes, _mm512_set1_epi32((int)a.row_stride));
-    __mmask16 rows = (__mmask16)((1u << mr) - 1);
-    const float *src = a.data + i0 * a.row_stride + p0;
-    for (size_t p = 0; p < kc; p++)
-        _mm512_mask_storeu_ps(dst + p * MR, rows,
-                              _mm512_mask_i32gather_ps(_mm512_setzero_ps(), rows, offsets,
-                                                       src + p, 4));
-    return 1;
-}
-
-/* B, a full panel: two gathers of 16 columns per row p. */
-__attribute__((target("avx512f"))) static int gather_b_avx512(float *dst, bn_matrix b, size_t p0,
-                                                            size_t kc, size_t j0) {
-    if (b.col_stride * 16 * sizeof(float) > 0x7fffffffu) return 0;
-    __m512i lanes = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
-    __m512i offsets = _mm512_mullo_epi32(lanes, _mm512_set1_epi32((int)b.col_stride));
-    const float *lo = b.data + j0 * b.col_stride + p0, *hi = lo + 16 * b.col_stride;
-    for (size_t p = 0; p < kc; p++) {
-        _mm512_store_ps(dst + p * NR, _mm512_i32gather_ps(offsets, lo + p, 4));
-        _mm512_store_ps(dst + p * NR + 16, _mm512_i32gather_ps(offsets, hi + p, 4));
-    }
-    return 1;
-}
-
 /* Transposes the 16 x 16 block r[i][j] in registers: afterwards r[j] holds column j. */
 __attribute__((target("avx512f"), always_inline)) static inline void transpose16(__m512 r[16]) {
     __m512 t[16], u[16];
@@ -185,102 +153,93 @@ __attribute__((target("avx512f"), always_inline)) static inline void transpose16
     }
 }
 
-/* B, a full panel, by 16 x 16 transpositions: about twice the speed of the gathers. */
-__attribute__((target("avx512f"))) static int transpose_b_avx512(float *dst, bn_matrix b,
-                                                               size_t p0, size_t kc, size_t j0) {
+/* A panel whose columns are contiguous in memory (x.row_stride == 1) must be transposed:
+ * one scalar at a time, that was as slow as the product itself where a panel meets few
+ * columns of B (a convolution's weight gradient, N = 27 to 540) and a quarter of the FC
+ * forward pass. Here blocks of 16 columns x 16 rows are transposed in registers and the rows
+ * beyond the last multiple of 16 gathered. Returns 0 when offsets exceed 32 bits. */
+__attribute__((target("avx512f"))) static int transpose_panel_avx512(float *dst, bn_matrix x,
+                                                                   size_t p0, size_t kc,
+                                                                   size_t j0, size_t cols,
+                                                                   size_t width) {
+    if (x.col_stride * 16 * sizeof(float) > 0x7fffffffu) return 0;
+    __m512i lanes = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    __m512i offsets = _mm512_mullo_epi32(lanes, _mm512_set1_epi32((int)x.col_stride));
     size_t whole = kc / 16 * 16;
-    for (size_t half = 0; half < 2; half++) {
-        const float *src = b.data + (j0 + 16 * half) * b.col_stride + p0;
-        for (size_t p = 0; p < whole; p += 16) {
+    for (size_t c0 = 0; c0 < cols; c0 += 16) {
+        size_t n = cols - c0 < 16 ? cols - c0 : 16;
+        __mmask16 mask = (__mmask16)((1u << n) - 1);
+        const float *src = x.data + (j0 + c0) * x.col_stride + p0;
+        for (size_t p = 0; p < whole && n == 16; p += 16) { /* the common case, unmasked */
             __m512 r[16];
-            for (int j = 0; j < 16; j++) r[j] = _mm512_loadu_ps(src + j * b.col_stride + p);
+            for (size_t j = 0; j < 16; j++) r[j] = _mm512_loadu_ps(src + j * x.col_stride + p);
             transpose16(r);
-            for (int q = 0; q < 16; q++) _mm512_store_ps(dst + (p + q) * NR + 16 * half, r[q]);
+            for (size_t q = 0; q < 16; q++) _mm512_storeu_ps(dst + (p + q) * width + c0, r[q]);
         }
+        for (size_t p = 0; p < whole && n < 16; p += 16) {
+            __m512 r[16];
+            for (size_t j = 0; j < 16; j++)
+                r[j] = j < n ? _mm512_loadu_ps(src + j * x.col_stride + p) : _mm512_setzero_ps();
+            transpose16(r);
+            for (size_t q = 0; q < 16; q++)
+                _mm512_mask_storeu_ps(dst + (p + q) * width + c0, mask, r[q]);
+        }
+        for (size_t p = whole; p < kc; p++)
+            _mm512_mask_storeu_ps(dst + p * width + c0, mask,
+                                  _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mask, offsets,
+                                                           src + p, 4));
     }
-    if (whole == kc) return 1;
-    bn_matrix rest = {b.data, b.row_stride, b.col_stride};
-    return gather_b_avx512(dst + whole * NR, rest, p0 + whole, kc - whole, j0);
+    return 1;
 }
-/* A: its mr <= 12 rows, padded to 16, transposed in 16 x 16 blocks, of which each row p keeps
- * its first mr lanes. */
-__attribute__((target("avx512f"))) static int transpose_a_avx512(float *dst, bn_matrix a,
-                                                               size_t i0, size_t mr, size_t p0,
-                                                               size_t kc) {
-    size_t whole = kc / 16 * 16;
-    __mmask16 rows = (__mmask16)((1u << mr) - 1);
-    const float *src = a.data + i0 * a.row_stride + p0;
-    for (size_t p = 0; p < whole; p += 16) {
-        __m512 r[16];
-        for (size_t i = 0; i < 16; i++)
-            r[i] = i < mr ? _mm512_loadu_ps(src + i * a.row_stride + p) : _mm512_setzero_ps();
-        transpose16(r);
-        for (size_t q = 0; q < 16; q++) _mm512_mask_storeu_ps(dst + (p + q) * MR, rows, r[q]);
-    }
-    if (whole == kc) return 1;
-    return gather_a_avx512(dst + whole * MR, a, i0, mr, p0 + whole, kc - whole);
-}
-
 #endif
 
-static int transpose_a_panel(float *dst, bn_matrix a, size_t i0, size_t mr, size_t p0, size_t kc) {
+static int transpose_panel(float *dst, bn_matrix x, size_t p0, size_t kc, size_t j0, size_t cols,
+                           size_t width) {
 #ifdef GEMM_X86
-    if (current_isa() == ISA_AVX512) return transpose_a_avx512(dst, a, i0, mr, p0, kc);
+    if (current_isa() == ISA_AVX512)
+        return transpose_panel_avx512(dst, x, p0, kc, j0, cols, width);
 #endif
     return 0;
 }
 
-/* Rows [i0, i0 + mr) x columns [p0, p0 + kc) of op(A) into one panel: dst[p MR + i]. */
-BN_HOT static void pack_a_panel(float *dst, bn_matrix a, size_t i0, size_t mr, size_t p0, size_t kc) {
-    if (a.row_stride == 1 && mr == MR) {
-        for (size_t p = 0; p < kc; p++) /* a constant size: the copy is inlined */
-            memcpy(dst + p * MR, a.data + (p0 + p) * a.col_stride + i0, MR * sizeof(float));
-    } else if (a.row_stride == 1) {
+/* Rows [p0, p0 + kc) x columns [j0, j0 + cols) of x into a panel. width is a constant at
+ * both call sites, so the copy of a whole row is inlined. */
+static inline __attribute__((always_inline)) void
+pack_panel(float *dst, bn_matrix x, size_t p0, size_t kc, size_t j0, size_t cols,
+           const size_t width) {
+    if (x.col_stride == 1 && cols == width) {
         for (size_t p = 0; p < kc; p++)
-            memcpy(dst + p * MR, a.data + (p0 + p) * a.col_stride + i0, mr * sizeof(float));
-    } else if (a.col_stride == 1 && transpose_a_panel(dst, a, i0, mr, p0, kc)) {
+            memcpy(dst + p * width, x.data + (p0 + p) * x.row_stride + j0, width * sizeof(float));
+    } else if (x.col_stride == 1) {
+        for (size_t p = 0; p < kc; p++)
+            memcpy(dst + p * width, x.data + (p0 + p) * x.row_stride + j0, cols * sizeof(float));
+    } else if (x.row_stride == 1 && transpose_panel(dst, x, p0, kc, j0, cols, width)) {
         return;
-    } else if (a.col_stride == 1) {
-        for (size_t i = 0; i < mr; i++) {
-            const float *src = a.data + (i0 + i) * a.row_stride + p0;
-            for (size_t p = 0; p < kc; p++) dst[p * MR + i] = src[p];
+    } else if (x.row_stride == 1) {
+        for (size_t j = 0; j < cols; j++) {
+            const float *src = x.data + (j0 + j) * x.col_stride + p0;
+            for (size_t p = 0; p < kc; p++) dst[p * width + j] = src[p];
         }
     } else {
         for (size_t p = 0; p < kc; p++)
-            for (size_t i = 0; i < mr; i++) dst[p * MR + i] = at(a, i0 + i, p0 + p);
+            for (size_t j = 0; j < cols; j++) dst[p * width + j] = at(x, p0 + p, j0 + j);
     }
 }
 
-
-static int transpose_b_panel(float *dst, bn_matrix b, size_t p0, size_t kc, size_t j0) {
-#ifdef GEMM_X86
-    if (current_isa() == ISA_AVX512) return transpose_b_avx512(dst, b, p0, kc, j0);
-#endif
-    return 0;
+/* Rows [i0, i0 + mr) x columns [p0, p0 + kc) of op(A): dst[p MR + i]. */
+BN_HOT static void pack_a_panel(float *dst, bn_matrix a, size_t i0, size_t mr, size_t p0,
+                                size_t kc) {
+    bn_matrix transposed = {a.data, a.col_stride, a.row_stride};
+    pack_panel(dst, transposed, p0, kc, i0, mr, MR);
 }
 
-/* Rows [p0, p0 + kc) x columns [j0, j0 + nr) of op(B) into one panel, dst[p NR + j], zero
- * beyond nr so that the kernel can always load whole vectors. */
-BN_HOT static void pack_b_panel(float *dst, bn_matrix b, size_t p0, size_t kc, size_t j0, size_t nr) {
+/* Rows [p0, p0 + kc) x columns [j0, j0 + nr) of op(B): dst[p NR + j], zero beyond nr so that
+ * the kernel can always load whole vectors. */
+BN_HOT static void pack_b_panel(float *dst, bn_matrix b, size_t p0, size_t kc, size_t j0,
+                                size_t nr) {
     if (nr < NR)
         for (size_t p = 0; p < kc; p++) memset(dst + p * NR + nr, 0, (NR - nr) * sizeof(float));
-    if (b.col_stride == 1 && nr == NR) {
-        for (size_t p = 0; p < kc; p++) /* a constant size: the copy is inlined */
-            memcpy(dst + p * NR, b.data + (p0 + p) * b.row_stride + j0, NR * sizeof(float));
-    } else if (b.row_stride == 1 && nr == NR && transpose_b_panel(dst, b, p0, kc, j0)) {
-        return;
-    } else if (b.col_stride == 1) {
-        for (size_t p = 0; p < kc; p++)
-            memcpy(dst + p * NR, b.data + (p0 + p) * b.row_stride + j0, nr * sizeof(float));
-    } else if (b.row_stride == 1) {
-        for (size_t j = 0; j < nr; j++) {
-            const float *src = b.data + (j0 + j) * b.col_stride + p0;
-            for (size_t p = 0; p < kc; p++) dst[p * NR + j] = src[p];
-        }
-    } else {
-        for (size_t p = 0; p < kc; p++)
-            for (size_t j = 0; j < nr; j++) dst[p * NR + j] = at(b, p0 + p, j0 + j);
-    }
+    pack_panel(dst, b, p0, kc, j0, nr, NR);
 }
 
 /* ---- micro-kernels: C tile (mr x nr) = [C +] A panel x B panel ----------------------------- */
