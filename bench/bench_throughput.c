@@ -306,31 +306,36 @@ static void time_runs(const bench_options *o, const bn_model_spec *spec, const b
                       run_timing *timings) {
     size_t longest = o->steps > o->warmup ? o->steps : o->warmup;
     runtime_set_blas_threads(1);
-    omp_set_max_active_levels(2);
-#pragma omp parallel num_threads((int)o->threads)
+    /* A thread per core: the first o->threads train, the others take the runs' kernel tasks
+     * (parallel.h) from the barriers they wait at, as a grid's idle threads do. */
+#pragma omp parallel num_threads((int)(o->threads * o->cores_per_run))
     {
         size_t i = (size_t)omp_get_thread_num();
-        gemm_set_threads(o->cores_per_run);
-        run_timing *r = &timings[i];
+        int trains = i < o->threads;
+        run_timing *r = trains ? &timings[i] : NULL;
         bn_trainer trainer;
         bn_error err;
         bn_train_config cfg = train_config(&o->net, 1 + i);
         double warmup_seconds;
-        r->failed = trainer_create(&trainer, spec, o->net.batch, longest * o->net.batch, &err);
-        if (r->failed) fprintf(stderr, "bench_throughput: run %zu: %s\n", i, err.msg);
-        if (!r->failed && o->warmup)
-            r->failed = timed_epoch(&trainer, ds, &cfg, o->warmup, &warmup_seconds);
+        gemm_set_threads(o->cores_per_run);
+        if (trains) {
+            r->failed = trainer_create(&trainer, spec, o->net.batch, longest * o->net.batch, &err);
+            if (r->failed) fprintf(stderr, "bench_throughput: run %zu: %s\n", i, err.msg);
+            if (!r->failed && o->warmup)
+                r->failed = timed_epoch(&trainer, ds, &cfg, o->warmup, &warmup_seconds);
+        }
 #pragma omp barrier
-        if (!r->failed) r->failed = timed_epoch(&trainer, ds, &cfg, o->steps, &r->train_seconds);
-        if (r->failed) fprintf(stderr, "bench_throughput: run %zu failed or exploded\n", i);
+        if (trains && !r->failed)
+            r->failed = timed_epoch(&trainer, ds, &cfg, o->steps, &r->train_seconds);
+        if (trains && r->failed) fprintf(stderr, "bench_throughput: run %zu failed or exploded\n", i);
 #pragma omp barrier
-        if (!r->failed) {
+        if (trains && !r->failed) {
             double start = wall_seconds(), loss, accuracy;
             trainer_evaluate(&trainer, &ds->test, model_input_size(&trainer.model), ds->n_classes,
                              o->net.loss, &loss, &accuracy);
             r->eval_seconds = wall_seconds() - start;
         }
-        trainer_free(&trainer); /* also safe after a failed trainer_create */
+        if (trains) trainer_free(&trainer); /* also safe after a failed trainer_create */
     }
 }
 

@@ -1,6 +1,5 @@
 /* bntrain train: one network, per-epoch train loss, test loss, test accuracy and seconds. */
 #include <getopt.h>
-#include <omp.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -105,7 +104,6 @@ int cmd_train(int argc, char **argv) {
     /* The run's matrix products use every core: bntrain's own GEMM gives the same bits with
      * any number of threads (gemm.h). */
     bn_core_share cores = {.cores = out.threads ? out.threads : runtime_cores()};
-    omp_set_max_active_levels(1);
     if (opts.verbose) runtime_describe(stderr, cores.cores);
 
     bn_dataset ds;
@@ -139,6 +137,9 @@ int cmd_train(int argc, char **argv) {
                            .cores = &cores};
     if (!out.json) printf("epoch    train_loss     test_loss  test_acc   seconds\n");
     bn_run_result result;
+    /* One thread trains; the team's others take its kernels' tasks (parallel.h). */
+#pragma omp parallel num_threads((int)cores.cores)
+#pragma omp single
     trainer_run(&trainer, &ds, &cfg, print_epoch, &out, NULL, &result);
     if (result.exploded) print_explosion(&result, out.json);
     trainer_free(&trainer);

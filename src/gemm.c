@@ -8,11 +8,11 @@
 #include "bntrain/gemm.h"
 
 #include <math.h>
-#include <omp.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "bntrain/parallel.h"
 #include "bntrain/simd.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -429,7 +429,8 @@ static void gemm_serial(const gemm_call *g) {
 
 /* Thread `part` of `parts` takes a contiguous share of whole column panels (or, when there are
  * fewer column panels than threads, of row panels): who computes an entry changes, never how. */
-static void gemm_part(size_t part, size_t parts, const gemm_call *g) {
+static void gemm_part(void *call, size_t part, size_t parts) {
+    const gemm_call *g = call;
     size_t col_panels = (g->n + NR - 1) / NR, row_panels = (g->m + MR - 1) / MR;
     gemm_call share = *g;
     if (col_panels >= parts || col_panels >= row_panels) {
@@ -466,6 +467,5 @@ void gemm(size_t m, size_t n, size_t k, bn_matrix a, bn_matrix b, float *c, size
         gemm_serial(&g);
         return;
     }
-#pragma omp parallel num_threads((int)threads)
-    gemm_part((size_t)omp_get_thread_num(), (size_t)omp_get_num_threads(), &g);
+    parallel_parts(threads, gemm_part, &g);
 }

@@ -8,7 +8,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
-#include <omp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -341,27 +340,34 @@ static void run_pending(grid_state *s, const bn_dataset *ds, const bn_model_spec
                         const pending_run *pending, size_t n_pending,
                         volatile sig_atomic_t *stop) {
     if (n_pending == 0) return;
-    size_t threads = s->g->threads ? s->g->threads : runtime_cores();
-    if (threads > n_pending) threads = n_pending ? n_pending : 1;
+    size_t cores = s->g->threads ? s->g->threads : runtime_cores();
     /* Runs are the unit of parallelism: while there are more runs than threads each run is
-     * single-threaded. At the tail, a run's matrix products take the cores that finished runs
-     * left idle (bn_core_share), in a nested team; the results are the same bits either way. */
-    s->cores.cores = threads;
+     * single-threaded. At the tail (or when there are fewer runs than cores from the start),
+     * a run's kernels split into tasks (bn_core_share, parallel.h) that the threads without a
+     * run take from the loop's closing barrier; the results are the same bits either way.
+     * So the team has a thread per core even with fewer runs, and a thread builds its trainer
+     * only when it gets a run. */
+    s->cores.cores = cores;
     s->cores.runs_in_flight = 0;
-    omp_set_max_active_levels(2);
-#pragma omp parallel num_threads((int)threads)
+#pragma omp parallel num_threads((int)cores)
     {
         bn_trainer trainer;
         bn_error err;
-        int ready = trainer_create(&trainer, spec, s->g->opts.batch, ds->train.n, &err) == 0;
-        if (!ready) {
-#pragma omp critical(grid_results)
-            record_failure(s, &err);
-        }
+        int state = 0; /* 0: no trainer yet, 1: ready, -1: could not be made */
 #pragma omp for schedule(dynamic, 1)
-        for (size_t i = 0; i < n_pending; i++)
-            if (ready && !*stop && !s->failed) run_one(s, &trainer, ds, &pending[i], stop);
-        if (ready) trainer_free(&trainer);
+        for (size_t i = 0; i < n_pending; i++) {
+            if (state == 0) {
+                state = trainer_create(&trainer, spec, s->g->opts.batch, ds->train.n, &err) == 0
+                            ? 1
+                            : -1;
+                if (state < 0) {
+#pragma omp critical(grid_results)
+                    record_failure(s, &err);
+                }
+            }
+            if (state > 0 && !*stop && !s->failed) run_one(s, &trainer, ds, &pending[i], stop);
+        }
+        if (state > 0) trainer_free(&trainer);
     }
 }
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "bntrain/gemm.h"
+#include "bntrain/parallel.h"
 #include "bntrain/simd.h"
 
 void linear_forward(float *out, const float *in, const float *weight, const float *bias,
@@ -169,18 +170,41 @@ BN_HOT static void col2im_channel(float *din, const float *cols, int channel_maj
 /* Threads for a layer's own loops: the run's share of the cores (gemm_threads()), or one
  * when the work is too small to be worth waking helpers. Every loop split this way writes
  * each output from one thread in a fixed order, so the split never changes a bit. */
-static int loop_threads(size_t floats) {
+static size_t loop_threads(size_t floats) {
     size_t threads = gemm_threads();
-    return threads > 1 && floats >= (1u << 15) ? (int)threads : 1;
+    return threads > 1 && floats >= (1u << 15) ? threads : 1;
+}
+
+/* Lowering or raising, one range of input channels per part. */
+typedef struct {
+    float *dst;
+    const float *src;
+    int channel_major;
+    const conv_shape *shape;
+    size_t batch;
+} lowering;
+
+static void im2col_part(void *ctx, size_t part, size_t parts) {
+    const lowering *l = ctx;
+    size_t lo, hi;
+    part_range(l->shape->in_channels, part, parts, 1, &lo, &hi);
+    for (size_t c = lo; c < hi; c++)
+        im2col_channel(l->dst, l->src, l->channel_major, l->shape, l->batch, c);
+}
+
+static void col2im_part(void *ctx, size_t part, size_t parts) {
+    const lowering *l = ctx;
+    size_t lo, hi;
+    part_range(l->shape->in_channels, part, parts, 1, &lo, &hi);
+    for (size_t c = lo; c < hi; c++)
+        col2im_channel(l->dst, l->src, l->channel_major, l->shape, l->batch, c);
 }
 
 void conv_forward(float *out, float *columns, const float *in, int in_channel_major,
                   const float *weight, const float *bias, const conv_shape *s, size_t batch) {
     size_t patch = conv_patch_size(s), width = batch * s->out_height * s->out_width;
-    int threads = loop_threads(conv_columns_floats(s, batch));
-#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
-    for (size_t c = 0; c < s->in_channels; c++)
-        im2col_channel(columns, in, in_channel_major, s, batch, c);
+    lowering lower = {columns, in, in_channel_major, s, batch};
+    parallel_parts(loop_threads(conv_columns_floats(s, batch)), im2col_part, &lower);
     for (size_t co = 0; co < s->out_channels; co++)
         for (size_t i = 0; i < width; i++) out[co * width + i] = bias[co];
     gemm(s->out_channels, width, patch, matrix_rows(weight, patch), matrix_rows(columns, width),
@@ -213,10 +237,8 @@ void conv_backward(float *din, float *dweight, float *dbias, const float *dout, 
     /* The columns are no longer needed: their space receives the column gradients. */
     gemm(patch, width, s->out_channels, matrix_transposed(weight, patch),
          matrix_rows(dout, width), columns, width, 0);
-    int threads = loop_threads(conv_columns_floats(s, batch));
-#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
-    for (size_t c = 0; c < s->in_channels; c++)
-        col2im_channel(din, columns, in_channel_major, s, batch, c);
+    lowering raise = {din, columns, in_channel_major, s, batch};
+    parallel_parts(loop_threads(conv_columns_floats(s, batch)), col2im_part, &raise);
 }
 
 void flatten_forward(float *out, const float *in, size_t batch, size_t channels, size_t pixels) {
@@ -334,33 +356,42 @@ static void block_affine(float *out, const float *in, size_t batch, size_t chann
                                         shift_out);
 }
 
-/* Channels per block: at most BN_BLOCK, and few enough that every thread gets a block. The
- * statistics of a channel do not depend on which block it is in. */
-static size_t channel_block(size_t channels, int threads) {
-    size_t block = (channels + (size_t)threads - 1) / (size_t)threads;
-    return block < BN_BLOCK ? (block ? block : 1) : BN_BLOCK;
+
+/* One train-mode BatchNorm call's operands, shared by the parts (one range of channels each). */
+typedef struct {
+    float *out, *mean, *rstd, *batch_var;
+    const float *in, *gamma, *beta;
+    size_t batch, channels, spatial;
+    int relu;
+} bn_train_call;
+
+static void batchnorm_train_part(void *ctx, size_t part, size_t parts) {
+    const bn_train_call *a = ctx;
+    size_t lo, hi;
+    part_range(a->channels, part, parts, 1, &lo, &hi);
+    for (size_t c0 = lo; c0 < hi; c0 += BN_BLOCK) {
+        size_t nc = hi - c0 < BN_BLOCK ? hi - c0 : BN_BLOCK;
+        double mu[BN_BLOCK], var[BN_BLOCK];
+        float scale[BN_BLOCK];
+        block_moments(a->in, a->batch, a->channels, a->spatial, c0, nc, mu, var);
+        for (size_t c = 0; c < nc; c++) {
+            a->mean[c0 + c] = (float)mu[c];
+            a->batch_var[c0 + c] = (float)var[c];
+            a->rstd[c0 + c] = (float)(1.0 / sqrt(var[c] + (double)BN_EPS));
+            scale[c] = a->rstd[c0 + c] * a->gamma[c0 + c];
+        }
+        block_affine(a->out, a->in, a->batch, a->channels, a->spatial, c0, nc, a->mean + c0,
+                     scale, a->beta + c0, a->relu);
+    }
 }
 
 static void batchnorm_train(float *out, float *mean, float *rstd, float *batch_var,
                             const float *in, const float *gamma, const float *beta, size_t batch,
                             size_t channels, size_t spatial, int relu) {
-    int threads = loop_threads(batch * channels * spatial);
-    size_t block = channel_block(channels, threads);
-#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
-    for (size_t c0 = 0; c0 < channels; c0 += block) {
-        size_t nc = channels - c0 < block ? channels - c0 : block;
-        double mu[BN_BLOCK], var[BN_BLOCK];
-        float scale[BN_BLOCK];
-        block_moments(in, batch, channels, spatial, c0, nc, mu, var);
-        for (size_t c = 0; c < nc; c++) {
-            mean[c0 + c] = (float)mu[c];
-            batch_var[c0 + c] = (float)var[c];
-            rstd[c0 + c] = (float)(1.0 / sqrt(var[c] + (double)BN_EPS));
-            scale[c] = rstd[c0 + c] * gamma[c0 + c];
-        }
-        block_affine(out, in, batch, channels, spatial, c0, nc, mean + c0, scale, beta + c0,
-                     relu);
-    }
+    bn_train_call call = {out,   mean,  rstd,  batch_var, in,     gamma,
+                          beta,  batch, channels, spatial, relu};
+    size_t parts = loop_threads(batch * channels * spatial);
+    parallel_parts(parts < channels ? parts : channels, batchnorm_train_part, &call);
 }
 
 void batchnorm_forward(float *out, float *mean, float *rstd, float *batch_var, const float *in,
@@ -563,30 +594,46 @@ static void store_param_grads(float *dgamma, float *dbeta, const double *sum_dou
     }
 }
 
+/* One train-mode BatchNorm backward call's operands, shared by the parts. */
+typedef struct {
+    float *din, *dgamma, *dbeta;
+    const float *dout, *relu_out, *in, *mean, *rstd, *gamma;
+    size_t batch, channels, spatial;
+    int accumulate;
+} bn_backward_call;
+
+static void batchnorm_backward_part(void *ctx, size_t part, size_t parts) {
+    const bn_backward_call *a = ctx;
+    double count = (double)(a->batch * a->spatial);
+    size_t lo, hi;
+    part_range(a->channels, part, parts, 1, &lo, &hi);
+    for (size_t c0 = lo; c0 < hi; c0 += BN_BLOCK) {
+        size_t nc = hi - c0 < BN_BLOCK ? hi - c0 : BN_BLOCK;
+        double sum_dout[BN_BLOCK], sum_dout_xhat[BN_BLOCK];
+        float scale[BN_BLOCK], mean_dout[BN_BLOCK], mean_dout_xhat[BN_BLOCK];
+        block_grad_sums(a->dout, a->relu_out, a->in, a->batch, a->channels, a->spatial, c0, nc,
+                        a->mean + c0, a->rstd + c0, sum_dout, sum_dout_xhat);
+        store_param_grads(a->dgamma + c0, a->dbeta + c0, sum_dout, sum_dout_xhat, nc,
+                          a->accumulate);
+        /* din = gamma rstd (g - mean(g) - xhat mean(g xhat)) */
+        for (size_t c = 0; c < nc; c++) {
+            scale[c] = a->gamma[c0 + c] * a->rstd[c0 + c];
+            mean_dout[c] = (float)(sum_dout[c] / count);
+            mean_dout_xhat[c] = (float)(sum_dout_xhat[c] / count);
+        }
+        block_input_grad(a->din, a->dout, a->relu_out, a->in, a->batch, a->channels, a->spatial,
+                         c0, nc, a->mean + c0, a->rstd + c0, scale, mean_dout, mean_dout_xhat);
+    }
+}
+
 static void batchnorm_train_backward(float *din, float *dgamma, float *dbeta, const float *dout,
                                      const float *relu_out, const float *in, const float *mean,
                                      const float *rstd, const float *gamma, size_t batch,
                                      size_t channels, size_t spatial, int accumulate) {
-    double count = (double)(batch * spatial);
-    int threads = loop_threads(batch * channels * spatial);
-    size_t block = channel_block(channels, threads);
-#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
-    for (size_t c0 = 0; c0 < channels; c0 += block) {
-        size_t nc = channels - c0 < block ? channels - c0 : block;
-        double sum_dout[BN_BLOCK], sum_dout_xhat[BN_BLOCK];
-        float scale[BN_BLOCK], mean_dout[BN_BLOCK], mean_dout_xhat[BN_BLOCK];
-        block_grad_sums(dout, relu_out, in, batch, channels, spatial, c0, nc, mean + c0,
-                        rstd + c0, sum_dout, sum_dout_xhat);
-        store_param_grads(dgamma + c0, dbeta + c0, sum_dout, sum_dout_xhat, nc, accumulate);
-        /* din = gamma rstd (g - mean(g) - xhat mean(g xhat)) */
-        for (size_t c = 0; c < nc; c++) {
-            scale[c] = gamma[c0 + c] * rstd[c0 + c];
-            mean_dout[c] = (float)(sum_dout[c] / count);
-            mean_dout_xhat[c] = (float)(sum_dout_xhat[c] / count);
-        }
-        block_input_grad(din, dout, relu_out, in, batch, channels, spatial, c0, nc, mean + c0,
-                         rstd + c0, scale, mean_dout, mean_dout_xhat);
-    }
+    bn_backward_call call = {din,  dgamma, dbeta, dout,     relu_out, in,        mean,
+                             rstd, gamma,  batch, channels, spatial,  accumulate};
+    size_t parts = loop_threads(batch * channels * spatial);
+    parallel_parts(parts < channels ? parts : channels, batchnorm_backward_part, &call);
 }
 
 void batchnorm_backward(float *din, float *dgamma, float *dbeta, const float *dout,
@@ -636,33 +683,35 @@ BN_HOT static void relu_backward_range(float *din, const float *dout, const floa
     for (size_t i = 0; i < n; i++) din[i] = out[i] > 0.0f ? dout[i] : 0.0f;
 }
 
-/* [lo, hi) of part `part` of n split in `parts`, on 16-float boundaries. */
-static void part_range(size_t n, int part, int parts, size_t *lo, size_t *hi) {
-    size_t chunks = (n + 15) / 16;
-    *lo = chunks * (size_t)part / (size_t)parts * 16;
-    *hi = chunks * (size_t)(part + 1) / (size_t)parts * 16;
-    if (*lo > n) *lo = n;
-    if (*hi > n) *hi = n;
+/* Elementwise ReLU, one range per part (on 16-float boundaries). */
+typedef struct {
+    float *dst;
+    const float *src, *out; /* out: the ReLU's output, for the backward */
+    size_t n;
+} relu_call;
+
+static void relu_forward_part(void *ctx, size_t part, size_t parts) {
+    const relu_call *a = ctx;
+    size_t lo, hi;
+    part_range(a->n, part, parts, 16, &lo, &hi);
+    relu_range(a->dst + lo, a->src + lo, hi - lo);
+}
+
+static void relu_backward_part(void *ctx, size_t part, size_t parts) {
+    const relu_call *a = ctx;
+    size_t lo, hi;
+    part_range(a->n, part, parts, 16, &lo, &hi);
+    relu_backward_range(a->dst + lo, a->src + lo, a->out + lo, hi - lo);
 }
 
 void relu_forward(float *out, const float *in, size_t n) {
-    int threads = loop_threads(n);
-#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
-    for (int part = 0; part < threads; part++) {
-        size_t lo, hi;
-        part_range(n, part, threads, &lo, &hi);
-        relu_range(out + lo, in + lo, hi - lo);
-    }
+    relu_call call = {out, in, NULL, n};
+    parallel_parts(loop_threads(n), relu_forward_part, &call);
 }
 
 void relu_backward(float *din, const float *dout, const float *out, size_t n) {
-    int threads = loop_threads(n);
-#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
-    for (int part = 0; part < threads; part++) {
-        size_t lo, hi;
-        part_range(n, part, threads, &lo, &hi);
-        relu_backward_range(din + lo, dout + lo, out + lo, hi - lo);
-    }
+    relu_call call = {din, dout, out, n};
+    parallel_parts(loop_threads(n), relu_backward_part, &call);
 }
 
 /* Loss of one sample; writes d(loss)/d(logits) scaled by grad_scale into grad if not NULL. */

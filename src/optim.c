@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "bntrain/gemm.h"
+#include "bntrain/parallel.h"
 #include "bntrain/simd.h"
 
 BN_HOT static uint32_t sgd_range(float *params, const float *grads, float *velocity, size_t n,
@@ -23,18 +24,30 @@ BN_HOT static uint32_t sgd_range(float *params, const float *grads, float *veloc
     return non_finite;
 }
 
+typedef struct {
+    float *params, *velocity;
+    const float *grads;
+    size_t n;
+    float lr, momentum, weight_decay;
+    _Atomic uint32_t non_finite;
+} sgd_call;
+
+static void sgd_part(void *ctx, size_t part, size_t parts) {
+    sgd_call *a = ctx;
+    size_t lo, hi;
+    part_range(a->n, part, parts, 16, &lo, &hi);
+    if (sgd_range(a->params + lo, a->grads + lo, a->velocity + lo, hi - lo, a->lr, a->momentum,
+                  a->weight_decay))
+        a->non_finite = 1;
+}
+
 /* Parameters are independent: the run's threads (gemm_threads()) take equal shares. */
 size_t sgd_step(float *params, const float *grads, float *velocity, size_t n, float lr,
                 float momentum, float weight_decay) {
     size_t threads = gemm_threads();
     if (threads <= 1 || n < (1u << 16))
         return sgd_range(params, grads, velocity, n, lr, momentum, weight_decay);
-    uint32_t non_finite = 0;
-#pragma omp parallel for num_threads((int)threads) reduction(| : non_finite) schedule(static)
-    for (size_t part = 0; part < threads; part++) {
-        size_t lo = n * part / threads, hi = n * (part + 1) / threads;
-        non_finite |= sgd_range(params + lo, grads + lo, velocity + lo, hi - lo, lr, momentum,
-                                weight_decay);
-    }
-    return non_finite;
+    sgd_call call = {params, velocity, grads, n, lr, momentum, weight_decay, 0};
+    parallel_parts(threads, sgd_part, &call);
+    return call.non_finite;
 }
