@@ -13,10 +13,10 @@
 #include "bntrain/layers.h"
 #include "bntrain/model.h"
 
-/* Cores shared by the runs in progress (a grid's, or one `bntrain train`): each run's matrix
- * products use cores / runs_in_flight threads, re-read at every step, so that when fewer runs
- * remain than cores the idle cores help the rest instead of waiting for them. The results do
- * not depend on it (gemm.h). */
+/* Cores shared by the runs in progress (a grid's, or one `bntrain train`): each run's kernels
+ * split into cores / runs_in_flight parts (parallel.h), re-read at every step, so that when
+ * fewer runs remain than cores the idle cores help the rest instead of waiting for them. The
+ * results do not depend on it (gemm.h). */
 typedef struct {
     size_t cores;
     _Atomic size_t runs_in_flight;
