@@ -8,7 +8,6 @@
 #include "bntrain/gemm.h"
 
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,6 +55,10 @@ const char *gemm_isa(void) {
     return names[current_isa()];
 }
 
+int gemm_isa_level(void) {
+    return current_isa();
+}
+
 int gemm_force_isa(int level) {
     int best = cpu_isa_level();
     if (level < ISA_PORTABLE) level = ISA_PORTABLE;
@@ -80,35 +83,12 @@ typedef struct {
     float *b; /* KC x NC */
 } pack_buffers;
 
-static pthread_key_t buffers_key;
-static pthread_once_t buffers_once = PTHREAD_ONCE_INIT;
-
-static void free_buffers(void *p) {
-    pack_buffers *buf = p;
-    free(buf->a);
-    free(buf->b);
-    free(buf);
-}
-
-static void make_buffers_key(void) {
-    pthread_key_create(&buffers_key, free_buffers);
-}
-
-/* The calling thread's buffers, allocated on its first call; NULL if memory ran out (the
- * caller then computes without packing: slower, same bits). */
-static pack_buffers *thread_buffers(void) {
-    pthread_once(&buffers_once, make_buffers_key);
-    pack_buffers *buf = pthread_getspecific(buffers_key);
-    if (buf) return buf;
-    buf = calloc(1, sizeof *buf);
-    if (!buf) return NULL;
-    buf->a = aligned_alloc(64, (size_t)MC * KC * sizeof(float));
-    buf->b = aligned_alloc(64, (size_t)KC * NC * sizeof(float));
-    if (!buf->a || !buf->b || pthread_setspecific(buffers_key, buf)) {
-        free_buffers(buf);
-        return NULL;
-    }
-    return buf;
+/* The calling thread's buffers (parallel.h's scratch); 0 if memory ran out (the caller then
+ * computes without packing: slower, same bits). */
+static int thread_buffers(pack_buffers *buf) {
+    buf->a = thread_scratch(SCRATCH_GEMM_A, (size_t)MC * KC);
+    buf->b = thread_scratch(SCRATCH_GEMM_B, (size_t)KC * NC);
+    return buf->a && buf->b;
 }
 
 /* ---- packing ------------------------------------------------------------------------------ */
@@ -392,8 +372,8 @@ static inline void prefetch_rows(const float *c, size_t ldc, size_t rows) {
 }
 
 static void gemm_serial(const gemm_call *g) {
-    pack_buffers *buf = thread_buffers();
-    if (!buf) {
+    pack_buffers buffers, *buf = &buffers;
+    if (!thread_buffers(buf)) {
         gemm_unpacked(g);
         return;
     }
@@ -452,8 +432,8 @@ static void gemm_part(void *call, size_t part, size_t parts) {
 /* Products smaller than this many multiply-adds run on one thread: waking helpers costs more. */
 #define PARALLEL_MIN_WORK (1u << 20)
 
-void gemm(size_t m, size_t n, size_t k, bn_matrix a, bn_matrix b, float *c, size_t ldc,
-          int accumulate) {
+static void gemm_on(size_t threads, size_t m, size_t n, size_t k, bn_matrix a, bn_matrix b,
+                    float *c, size_t ldc, int accumulate) {
     if (m == 0 || n == 0) return;
     gemm_call g = {m, n, k, a, b, c, ldc, accumulate};
     if (k == 0) {
@@ -461,11 +441,20 @@ void gemm(size_t m, size_t n, size_t k, bn_matrix a, bn_matrix b, float *c, size
             for (size_t i = 0; i < m; i++) memset(c + i * ldc, 0, n * sizeof *c);
         return;
     }
-    size_t threads = caller_threads;
     if (threads > 1 && (double)m * (double)n * (double)k < (double)PARALLEL_MIN_WORK) threads = 1;
     if (threads == 1) {
         gemm_serial(&g);
         return;
     }
     parallel_parts(threads, gemm_part, &g);
+}
+
+void gemm(size_t m, size_t n, size_t k, bn_matrix a, bn_matrix b, float *c, size_t ldc,
+          int accumulate) {
+    gemm_on(caller_threads, m, n, k, a, b, c, ldc, accumulate);
+}
+
+void gemm_one_thread(size_t m, size_t n, size_t k, bn_matrix a, bn_matrix b, float *c,
+                     size_t ldc, int accumulate) {
+    gemm_on(1, m, n, k, a, b, c, ldc, accumulate);
 }

@@ -35,212 +35,6 @@ void linear_backward(float *din, float *dweight, float *dbias, const float *dout
              in_dim, 0);
 }
 
-size_t conv_out_size(size_t in, size_t kernel, size_t stride, size_t padding) {
-    if (stride == 0 || kernel == 0 || in + 2 * padding < kernel) return 0;
-    return (in + 2 * padding - kernel) / stride + 1;
-}
-
-static size_t conv_patch_size(const conv_shape *s) {
-    return s->in_channels * s->kernel * s->kernel;
-}
-
-size_t conv_columns_floats(const conv_shape *shape, size_t batch) {
-    return conv_patch_size(shape) * batch * shape->out_height * shape->out_width;
-}
-
-/* Where plane (n, c) of an activation starts, for either layout. */
-static size_t plane_offset(const conv_shape *s, size_t batch, size_t n, size_t c,
-                           int channel_major) {
-    size_t plane = s->in_height * s->in_width;
-    return (channel_major ? c * batch + n : n * s->in_channels + c) * plane;
-}
-
-/* One row of the lowered matrix: input row iy of a plane, sampled at ox * stride + kx. Where
- * the kernel overhangs the padded border the value is 0; unsigned wrap-around makes indices
- * left of the border fail the bound check too. */
-static inline void lower_row(float *dst, const float *plane, const conv_shape *s, size_t iy,
-                             size_t kx) {
-    if (iy >= s->in_height) {
-        memset(dst, 0, s->out_width * sizeof *dst);
-        return;
-    }
-    const float *src = plane + iy * s->in_width;
-    if (s->padding == 0) {
-        /* No border: every index is inside, and the loop is a plain strided copy. */
-        for (size_t ox = 0; ox < s->out_width; ox++) dst[ox] = src[ox * s->stride + kx];
-        return;
-    }
-    for (size_t ox = 0; ox < s->out_width; ox++) {
-        size_t ix = ox * s->stride + kx - s->padding;
-        dst[ox] = ix < s->in_width ? src[ix] : 0.0f;
-    }
-}
-
-/* Without padding every tap of every output pixel is inside the plane, and tap (ky, kx) of
- * output pixel i reads plane[ky W + kx + offsets[i]]: one table serves every tap, sample and
- * channel, and lowering a plane is one gather (vectorised) instead of a call per output row
- * with bound checks (which took 10 % of a CNN step). Returns 0 when the table does not apply. */
-#define TAP_TABLE 4096
-
-static int tap_offsets(int32_t *offsets, const conv_shape *s) {
-    size_t pixels = s->out_height * s->out_width;
-    if (s->padding != 0 || pixels > TAP_TABLE || s->in_height * s->in_width > INT32_MAX) return 0;
-    for (size_t oy = 0; oy < s->out_height; oy++)
-        for (size_t ox = 0; ox < s->out_width; ox++)
-            offsets[oy * s->out_width + ox] = (int32_t)(oy * s->stride * s->in_width + ox * s->stride);
-    return 1;
-}
-
-BN_HOT static void gather_taps(float *dst, const float *src, const int32_t *offsets, size_t n) {
-    for (size_t i = 0; i < n; i++) dst[i] = src[offsets[i]];
-}
-
-/* Lowers input channel c of the batch into its K K rows of the (Cin K K) x (N P) matrix, P =
- * output pixels, so that the whole batch is one GEMM: for these small feature maps one large
- * GEMM beats N small ones. */
-BN_HOT static void im2col_channel(float *cols, const float *in, int channel_major,
-                                  const conv_shape *s, size_t batch, size_t c) {
-    size_t k = s->kernel, pixels = s->out_height * s->out_width, width = batch * pixels;
-    int32_t offsets[TAP_TABLE];
-    if (tap_offsets(offsets, s)) {
-        for (size_t ky = 0; ky < k; ky++)
-            for (size_t kx = 0; kx < k; kx++) {
-                float *row = cols + ((c * k + ky) * k + kx) * width;
-                for (size_t n = 0; n < batch; n++)
-                    gather_taps(row + n * pixels,
-                                in + plane_offset(s, batch, n, c, channel_major) +
-                                    ky * s->in_width + kx,
-                                offsets, pixels);
-            }
-        return;
-    }
-    for (size_t ky = 0; ky < k; ky++)
-        for (size_t kx = 0; kx < k; kx++) {
-            float *row = cols + ((c * k + ky) * k + kx) * width;
-            for (size_t n = 0; n < batch; n++) {
-                const float *plane = in + plane_offset(s, batch, n, c, channel_major);
-                for (size_t oy = 0; oy < s->out_height; oy++)
-                    lower_row(row + n * pixels + oy * s->out_width, plane, s,
-                              oy * s->stride + ky - s->padding, kx);
-            }
-        }
-}
-
-/* Adjoint of lower_row: adds one row of column gradients back into an input plane row. */
-static inline void raise_row(float *plane, const float *src, const conv_shape *s, size_t iy,
-                             size_t kx) {
-    if (iy >= s->in_height) return;
-    float *dst = plane + iy * s->in_width;
-    if (s->padding == 0) {
-        for (size_t ox = 0; ox < s->out_width; ox++) dst[ox * s->stride + kx] += src[ox];
-        return;
-    }
-    for (size_t ox = 0; ox < s->out_width; ox++) {
-        size_t ix = ox * s->stride + kx - s->padding;
-        if (ix < s->in_width) dst[ix] += src[ox];
-    }
-}
-
-/* Adjoint of im2col_channel: writes input channel c of din from the column gradients. */
-BN_HOT static void col2im_channel(float *din, const float *cols, int channel_major,
-                                  const conv_shape *s, size_t batch, size_t c) {
-    size_t k = s->kernel, pixels = s->out_height * s->out_width, width = batch * pixels;
-    int32_t offsets[TAP_TABLE];
-    int table = tap_offsets(offsets, s);
-    for (size_t n = 0; n < batch; n++) {
-        float *plane = din + plane_offset(s, batch, n, c, channel_major);
-        memset(plane, 0, s->in_height * s->in_width * sizeof *plane);
-        /* Taps in the same (ky, kx) order on both paths: the same sums, bit for bit. */
-        for (size_t ky = 0; table && ky < k; ky++)
-            for (size_t kx = 0; kx < k; kx++) {
-                const float *src = cols + ((c * k + ky) * k + kx) * width + n * pixels;
-                float *base = plane + ky * s->in_width + kx;
-                for (size_t i = 0; i < pixels; i++) base[offsets[i]] += src[i];
-            }
-        for (size_t ky = 0; !table && ky < k; ky++)
-            for (size_t kx = 0; kx < k; kx++) {
-                const float *row = cols + ((c * k + ky) * k + kx) * width + n * pixels;
-                for (size_t oy = 0; oy < s->out_height; oy++)
-                    raise_row(plane, row + oy * s->out_width, s,
-                              oy * s->stride + ky - s->padding, kx);
-            }
-    }
-}
-
-/* Threads for a layer's own loops: the run's share of the cores (gemm_threads()), or one
- * when the work is too small to be worth waking helpers. Every loop split this way writes
- * each output from one thread in a fixed order, so the split never changes a bit. */
-static size_t loop_threads(size_t floats) {
-    size_t threads = gemm_threads();
-    return threads > 1 && floats >= (1u << 15) ? threads : 1;
-}
-
-/* Lowering or raising, one range of input channels per part. */
-typedef struct {
-    float *dst;
-    const float *src;
-    int channel_major;
-    const conv_shape *shape;
-    size_t batch;
-} lowering;
-
-static void im2col_part(void *ctx, size_t part, size_t parts) {
-    const lowering *l = ctx;
-    size_t lo, hi;
-    part_range(l->shape->in_channels, part, parts, 1, &lo, &hi);
-    for (size_t c = lo; c < hi; c++)
-        im2col_channel(l->dst, l->src, l->channel_major, l->shape, l->batch, c);
-}
-
-static void col2im_part(void *ctx, size_t part, size_t parts) {
-    const lowering *l = ctx;
-    size_t lo, hi;
-    part_range(l->shape->in_channels, part, parts, 1, &lo, &hi);
-    for (size_t c = lo; c < hi; c++)
-        col2im_channel(l->dst, l->src, l->channel_major, l->shape, l->batch, c);
-}
-
-void conv_forward(float *out, float *columns, const float *in, int in_channel_major,
-                  const float *weight, const float *bias, const conv_shape *s, size_t batch) {
-    size_t patch = conv_patch_size(s), width = batch * s->out_height * s->out_width;
-    lowering lower = {columns, in, in_channel_major, s, batch};
-    parallel_parts(loop_threads(conv_columns_floats(s, batch)), im2col_part, &lower);
-    for (size_t co = 0; co < s->out_channels; co++)
-        for (size_t i = 0; i < width; i++) out[co * width + i] = bias[co];
-    gemm(s->out_channels, width, patch, matrix_rows(weight, patch), matrix_rows(columns, width),
-         out, width, 1);
-}
-
-/* Bias gradients of a channel-major output gradient: one contiguous row sum per channel. */
-BN_HOT static void row_sums(float *sums, const float *m, size_t rows, size_t width,
-                            int accumulate) {
-    for (size_t r = 0; r < rows; r++) {
-        float lanes[16] = {0};
-        size_t i = 0;
-        for (; i + 16 <= width; i += 16)
-            for (size_t k = 0; k < 16; k++) lanes[k] += m[r * width + i + k];
-        float total = 0.0f;
-        for (; i < width; i++) total += m[r * width + i];
-        for (size_t k = 0; k < 16; k++) total += lanes[k];
-        sums[r] = (accumulate ? sums[r] : 0.0f) + total;
-    }
-}
-
-void conv_backward(float *din, float *dweight, float *dbias, const float *dout, float *columns,
-                   int in_channel_major, const float *weight, const conv_shape *s,
-                   size_t batch, int accumulate) {
-    size_t patch = conv_patch_size(s), width = batch * s->out_height * s->out_width;
-    row_sums(dbias, dout, s->out_channels, width, accumulate);
-    gemm(s->out_channels, patch, width, matrix_rows(dout, width),
-         matrix_transposed(columns, width), dweight, patch, accumulate);
-    if (!din) return;
-    /* The columns are no longer needed: their space receives the column gradients. */
-    gemm(patch, width, s->out_channels, matrix_transposed(weight, patch),
-         matrix_rows(dout, width), columns, width, 0);
-    lowering raise = {din, columns, in_channel_major, s, batch};
-    parallel_parts(loop_threads(conv_columns_floats(s, batch)), col2im_part, &raise);
-}
-
 void flatten_forward(float *out, const float *in, size_t batch, size_t channels, size_t pixels) {
     for (size_t c = 0; c < channels; c++)
         for (size_t n = 0; n < batch; n++)
@@ -390,7 +184,7 @@ static void batchnorm_train(float *out, float *mean, float *rstd, float *batch_v
                             size_t channels, size_t spatial, int relu) {
     bn_train_call call = {out,   mean,  rstd,  batch_var, in,     gamma,
                           beta,  batch, channels, spatial, relu};
-    size_t parts = loop_threads(batch * channels * spatial);
+    size_t parts = loop_parts(batch * channels * spatial);
     parallel_parts(parts < channels ? parts : channels, batchnorm_train_part, &call);
 }
 
@@ -675,7 +469,7 @@ static void batchnorm_train_backward(float *din, float *dgamma, float *dbeta, co
                                      size_t channels, size_t spatial, int accumulate) {
     bn_backward_call call = {din,  dgamma, dbeta, dout,     relu_out, in,        mean,
                              rstd, gamma,  batch, channels, spatial,  accumulate};
-    size_t parts = loop_threads(batch * channels * spatial);
+    size_t parts = loop_parts(batch * channels * spatial);
     parallel_parts(parts < channels ? parts : channels, batchnorm_backward_part, &call);
 }
 
@@ -749,12 +543,12 @@ static void relu_backward_part(void *ctx, size_t part, size_t parts) {
 
 void relu_forward(float *out, const float *in, size_t n) {
     relu_call call = {out, in, NULL, n};
-    parallel_parts(loop_threads(n), relu_forward_part, &call);
+    parallel_parts(loop_parts(n), relu_forward_part, &call);
 }
 
 void relu_backward(float *din, const float *dout, const float *out, size_t n) {
     relu_call call = {din, dout, out, n};
-    parallel_parts(loop_threads(n), relu_backward_part, &call);
+    parallel_parts(loop_parts(n), relu_backward_part, &call);
 }
 
 /* Loss of one sample; writes d(loss)/d(logits) scaled by grad_scale into grad if not NULL. */

@@ -108,9 +108,6 @@ static void add_conv(bn_model *m, size_t out_channels) {
     l->bias = l->weight + l->n_weight;
     m->n_params = l->bias + out_channels;
     l->channel_major = 1;
-    /* Lowered inputs are kept from forward to backward, one region per layer. */
-    l->columns = m->n_workspace;
-    m->n_workspace += conv_columns_floats(&l->conv, m->max_batch);
 }
 
 static void add_batchnorm(bn_model *m) {
@@ -166,9 +163,8 @@ int model_create(bn_model *m, const bn_model_spec *spec, size_t max_batch, bn_er
     m->stats = alloc_floats(m->n_stats);
     m->acts = alloc_floats(m->n_acts);
     m->dacts = alloc_floats(m->n_acts);
-    m->workspace = alloc_floats(m->n_workspace);
     if (!m->params || !m->grads || !m->velocity || !m->buffers || !m->stats || !m->acts ||
-        !m->dacts || !m->workspace) {
+        !m->dacts) {
         model_free(m);
         return bn_fail(err, "out of memory for a network with batch %zu", max_batch);
     }
@@ -183,7 +179,6 @@ void model_free(bn_model *m) {
     free(m->stats);
     free(m->acts);
     free(m->dacts);
-    free(m->workspace);
     memset(m, 0, sizeof *m);
 }
 
@@ -238,8 +233,7 @@ static void layer_forward(bn_model *m, size_t i, const float *in, size_t n, int 
         linear_forward(out, in, p + l->weight, p + l->bias, n, l->fan_in, l->out_c);
         break;
     case LAYER_CONV:
-        conv_forward(out, m->workspace + l->columns, in, input_channel_major(m, i),
-                     p + l->weight, p + l->bias, &l->conv, n);
+        conv_forward(out, in, input_channel_major(m, i), p + l->weight, p + l->bias, &l->conv, n);
         break;
     case LAYER_BATCHNORM:
         batchnorm_view(l, n, &bn_batch, &bn_spatial);
@@ -315,8 +309,7 @@ static void layer_backward(bn_model *m, size_t i, const float *in, size_t n, int
                         l->out_c, accumulate);
         break;
     case LAYER_CONV:
-        conv_backward(din, g + l->weight, g + l->bias, dout, m->workspace + l->columns,
-                      input_channel_major(m, i), p + l->weight, &l->conv, n, accumulate);
+        conv_backward(din, g + l->weight, g + l->bias, dout, in, input_channel_major(m, i), p + l->weight, &l->conv, n, accumulate);
         break;
     case LAYER_BATCHNORM:
         batchnorm_view(l, n, &bn_batch, &bn_spatial);

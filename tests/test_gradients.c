@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bntrain/gemm.h"
 #include "bntrain/layers.h"
 #include "bntrain/model.h"
 #include "bntrain/rng.h"
@@ -100,12 +101,12 @@ typedef struct {
     conv_shape s;
     size_t batch;
     int channel_major; /* input layout */
-    float *in, *w, *b, *out, *probe, *columns;
+    float *in, *w, *b, *out, *probe;
 } conv_case;
 
 static double conv_probe(void *ctx) {
     conv_case *c = ctx;
-    conv_forward(c->out, c->columns, c->in, c->channel_major, c->w, c->b, &c->s, c->batch);
+    conv_forward(c->out, c->in, c->channel_major, c->w, c->b, &c->s, c->batch);
     return dot(c->out, c->probe, c->batch * c->s.out_channels * c->s.out_height * c->s.out_width);
 }
 
@@ -113,23 +114,21 @@ static void check_conv(size_t cin, size_t h, size_t w, size_t cout, size_t k, si
                        size_t pad, int channel_major) {
     conv_case c = {{cin, h, w, cout, conv_out_size(h, k, stride, pad),
                     conv_out_size(w, k, stride, pad), k, stride, pad},
-                   3, channel_major, NULL, NULL, NULL, NULL, NULL, NULL};
+                   3, channel_major, NULL, NULL, NULL, NULL, NULL};
     size_t ni = c.batch * cin * h * w, nw = cout * cin * k * k;
     size_t no = c.batch * cout * c.s.out_height * c.s.out_width;
     c.in = malloc(ni * 4), c.w = malloc(nw * 4), c.b = malloc(cout * 4);
     c.out = malloc(no * 4), c.probe = malloc(no * 4);
-    c.columns = malloc(conv_columns_floats(&c.s, c.batch) * 4);
     float *din = calloc(ni, 4), *dw = calloc(nw, 4), *db = calloc(cout, 4);
     randomize(c.in, ni, 1), randomize(c.w, nw, 0.5), randomize(c.b, cout, 0.5);
     randomize(c.probe, no, 1);
-    conv_probe(&c); /* the backward pass reuses the forward pass's lowered input */
-    conv_backward(din, dw, db, c.probe, c.columns, c.channel_major, c.w, &c.s, c.batch, 0);
+    conv_backward(din, dw, db, c.probe, c.in, c.channel_major, c.w, &c.s, c.batch, 0);
     CHECK_MSG(fd_error(conv_probe, &c, c.in, din, ni) < FD_TOL, "conv d/din k%zu s%zu p%zu", k,
               stride, pad);
     CHECK_MSG(fd_error(conv_probe, &c, c.w, dw, nw) < FD_TOL, "conv d/dW k%zu s%zu p%zu", k,
               stride, pad);
     CHECK_MSG(fd_error(conv_probe, &c, c.b, db, cout) < FD_TOL, "conv d/db");
-    free(c.in), free(c.w), free(c.b), free(c.out), free(c.probe), free(c.columns);
+    free(c.in), free(c.w), free(c.b), free(c.out), free(c.probe);
     free(din), free(dw), free(db);
 }
 
@@ -141,9 +140,8 @@ static void test_conv_forward_direct(void) {
     size_t batch = 2, ni = batch * 2 * 7 * 6, nw = 3 * 2 * 9;
     size_t no = batch * 3 * s.out_height * s.out_width;
     float *in = malloc(ni * 4), *w = malloc(nw * 4), b[3], *out = malloc(no * 4);
-    float *columns = malloc(conv_columns_floats(&s, batch) * 4);
     randomize(in, ni, 1), randomize(w, nw, 1), randomize(b, 3, 1);
-    conv_forward(out, columns, in, 0, w, b, &s, batch);
+    conv_forward(out, in, 0, w, b, &s, batch);
     double worst = 0.0;
     for (size_t n = 0; n < batch; n++)
         for (size_t co = 0; co < 3; co++)
@@ -166,7 +164,74 @@ static void test_conv_forward_direct(void) {
     CHECK(conv_out_size(28, 3, 2, 0) == 13 && conv_out_size(13, 3, 2, 0) == 6);
     CHECK(conv_out_size(6, 3, 2, 0) == 2 && conv_out_size(32, 3, 2, 0) == 15);
     CHECK(conv_out_size(2, 3, 2, 0) == 0);
-    free(in), free(w), free(out), free(columns);
+    free(in), free(w), free(out);
+}
+
+/* One convolution's forward and backward results, computed as conv_forward / conv_backward do
+ * under the current settings (threads, direct or lowered). */
+typedef struct {
+    float *out, *din, *dw, *db;
+} conv_results;
+
+static conv_results conv_run(const conv_shape *s, size_t batch, int channel_major, int want_din,
+                             const float *in, const float *w, const float *b, const float *dout) {
+    size_t ni = batch * s->in_channels * s->in_height * s->in_width;
+    size_t nw = s->out_channels * s->in_channels * s->kernel * s->kernel;
+    size_t no = batch * s->out_channels * s->out_height * s->out_width;
+    conv_results r = {malloc(no * 4), want_din ? malloc(ni * 4) : NULL, malloc(nw * 4),
+                      malloc(s->out_channels * 4)};
+    conv_forward(r.out, in, channel_major, w, b, s, batch);
+    conv_backward(r.din, r.dw, r.db, dout, in, channel_major, w, s, batch, 0);
+    /* a second batch accumulated: the weight-gradient chains continue from the first */
+    conv_backward(r.din, r.dw, r.db, dout, in, channel_major, w, s, batch, 1);
+    return r;
+}
+
+static int conv_same(const conv_results *a, const conv_results *b, const conv_shape *s,
+                     size_t batch) {
+    size_t ni = batch * s->in_channels * s->in_height * s->in_width;
+    size_t nw = s->out_channels * s->in_channels * s->kernel * s->kernel;
+    size_t no = batch * s->out_channels * s->out_height * s->out_width;
+    return !memcmp(a->out, b->out, no * 4) && !memcmp(a->dw, b->dw, nw * 4) &&
+           !memcmp(a->db, b->db, s->out_channels * 4) &&
+           (!a->din || !memcmp(a->din, b->din, ni * 4));
+}
+
+static void conv_results_free(conv_results *r) {
+    free(r->out), free(r->din), free(r->dw), free(r->db);
+}
+
+/* The lowered path works in chunks of samples and splits its work between parts: neither may
+ * change a bit. The reference is the direct path (no lowering, no chunks, one part). Shapes:
+ * the paper's CIFAR-10 layers 1 and 2 with batches that make several chunks and an uneven
+ * last one, and a padded stride-1 layer (no tap table). */
+static void check_conv_paths(size_t cin, size_t h, size_t cout, size_t k, size_t stride,
+                             size_t pad, size_t batch, int channel_major, int want_din) {
+    conv_shape s = {cin, h, h, cout, conv_out_size(h, k, stride, pad),
+                    conv_out_size(h, k, stride, pad), k, stride, pad};
+    size_t ni = batch * cin * h * h, nw = cout * cin * k * k;
+    size_t no = batch * cout * s.out_height * s.out_width;
+    float *in = malloc(ni * 4), *w = malloc(nw * 4), *b = malloc(cout * 4), *dout = malloc(no * 4);
+    randomize(in, ni, 1), randomize(w, nw, 0.5), randomize(b, cout, 0.5), randomize(dout, no, 1);
+    conv_force_direct(1);
+    conv_results ref = conv_run(&s, batch, channel_major, want_din, in, w, b, dout);
+    conv_force_direct(0);
+    int best = gemm_force_isa(2);
+    for (int level = best; level >= 0; level -= 2) /* the AVX-512 rows and the portable loops */
+        for (size_t threads = 1; threads <= 3; threads++) {
+            gemm_force_isa(level);
+            gemm_set_threads(threads);
+            conv_results got = conv_run(&s, batch, channel_major, want_din, in, w, b, dout);
+            CHECK_MSG(conv_same(&ref, &got, &s, batch),
+                      "conv %zux%zu k%zu s%zu p%zu batch %zu, level %d, %zu thread(s): lowered == "
+                      "direct, bitwise",
+                      cin, h, k, stride, pad, batch, level, threads);
+            conv_results_free(&got);
+        }
+    gemm_force_isa(best);
+    gemm_set_threads(1);
+    conv_results_free(&ref);
+    free(in), free(w), free(b), free(dout);
 }
 
 /* ---- BatchNorm ---- */
@@ -422,6 +487,10 @@ int main(void) {
     check_conv(1, 8, 8, 2, 2, 2, 1, 1);
     check_conv(2, 5, 5, 2, 5, 1, 0, 1);
     check_conv(3, 9, 9, 4, 3, 2, 0, 1);
+    check_conv_paths(3, 32, 30, 3, 2, 0, 60, 0, 0);
+    check_conv_paths(30, 15, 60, 3, 2, 0, 29, 1, 1);
+    check_conv_paths(4, 12, 5, 3, 1, 1, 70, 1, 1);
+    check_conv_paths(2, 40, 3, 3, 2, 0, 9, 1, 1); /* 19 outputs a row: too wide for two vectors */
     check_batchnorm(8, 3, 1, 1);
     check_batchnorm(4, 2, 9, 1);
     check_batchnorm(5, 3, 4, 0);

@@ -34,6 +34,11 @@ static inline bn_matrix matrix_transposed(const float *data, size_t cols) {
 void gemm(size_t m, size_t n, size_t k, bn_matrix a, bn_matrix b, float *c, size_t ldc,
           int accumulate);
 
+/* As gemm, on the calling thread alone: for work that its caller has already split into
+ * parts (parallel.h). */
+void gemm_one_thread(size_t m, size_t n, size_t k, bn_matrix a, bn_matrix b, float *c,
+                     size_t ldc, int accumulate);
+
 /* Threads the calling thread's gemm calls may use (at least 1; default 1). Per calling thread,
  * so that each run of a grid sets its own. Results do not depend on it. */
 void gemm_set_threads(size_t threads);
@@ -41,6 +46,8 @@ size_t gemm_threads(void);
 
 /* The instruction set the kernel uses: "avx512", "avx2" or "portable". */
 const char *gemm_isa(void);
+/* The same as a number: 0 portable, 1 avx2, 2 avx512 (for other kernels that follow it). */
+int gemm_isa_level(void);
 /* Tests only: use a narrower instruction set than the CPU has (0 portable, 1 avx2, 2
  * avx512); never a wider one. Returns the level in force. */
 int gemm_force_isa(int level);

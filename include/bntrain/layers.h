@@ -33,22 +33,23 @@ typedef struct {
 
 /* Output side for one spatial dimension, or 0 if the kernel does not fit. */
 size_t conv_out_size(size_t in, size_t kernel, size_t stride, size_t padding);
-/* Floats of the lowered input, the (Cin K K) x (N Hout Wout) matrix that conv_forward writes
- * and conv_backward reads, for a batch. */
-size_t conv_columns_floats(const conv_shape *shape, size_t batch);
 
 /* 2-D cross-correlation as PyTorch's Conv2d: weight is Cout x Cin x K x K. The output is
  * channel-major, C x N x H x W ("CNHW"): that is the layout the GEMM produces, so no
  * transposition is needed, and it gives BatchNorm one contiguous block per channel. The input
  * is NCHW (in_channel_major = 0, the network input) or CNHW (the previous conv block).
- * Writes the lowered input to columns, which conv_backward of the same batch reuses. */
-void conv_forward(float *out, float *columns, const float *in, int in_channel_major,
-                  const float *weight, const float *bias, const conv_shape *shape, size_t batch);
-/* dout is CNHW; din (may be NULL) has the input's layout. columns: as conv_forward left them
- * for this batch; overwritten (with the column gradients). */
-void conv_backward(float *din, float *dweight, float *dbias, const float *dout, float *columns,
+ * Computed as products over the lowered input (im2col) in chunks of samples, with the
+ * calling thread's scratch memory (parallel.h); see conv.c. */
+void conv_forward(float *out, const float *in, int in_channel_major, const float *weight,
+                  const float *bias, const conv_shape *shape, size_t batch);
+/* dout is CNHW; in is the forward pass's input (lowered again here); din (may be NULL) has the
+ * input's layout. */
+void conv_backward(float *din, float *dweight, float *dbias, const float *dout, const float *in,
                    int in_channel_major, const float *weight, const conv_shape *shape,
                    size_t batch, int accumulate);
+/* Tests only: compute convolutions directly, without lowering (the path taken when scratch
+ * memory runs out), which gives the same bits. Returns the previous setting. */
+int conv_force_direct(int on);
 
 /* Between a channel-major (C x N x P) conv block and a linear layer: out[n, c P + p] =
  * in[c, n, p], PyTorch's flatten order of an NCHW tensor. */

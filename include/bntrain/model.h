@@ -43,7 +43,6 @@ typedef struct {
     size_t out_c, out_h, out_w; /* per-sample output shape */
     int channel_major;          /* output stored C x N x H x W (conv blocks), else N x C x H x W */
     conv_shape conv;            /* LAYER_CONV */
-    size_t columns;             /* LAYER_CONV: offset of its lowered input in workspace */
     size_t weight, bias;        /* offsets into params (LAYER_LINEAR, LAYER_CONV) */
     size_t gamma, beta;         /* offsets into params (LAYER_BATCHNORM) */
     size_t running_mean, running_var; /* offsets into buffers (LAYER_BATCHNORM) */
@@ -66,8 +65,6 @@ typedef struct {
     float *stats;     /* BN batch mean, rstd and variance of the last train forward */
     size_t n_acts;    /* floats per arena: every layer's output for max_batch samples */
     float *acts, *dacts;
-    size_t n_workspace;
-    float *workspace; /* each conv layer's lowered input */
 } bn_model;
 
 /* Allocates every arena for batches of up to max_batch samples. */

@@ -20,4 +20,19 @@ void parallel_parts(size_t parts, bn_part_fn fn, void *ctx);
 /* Part `part` of [0, n) split into `parts` ranges whose bounds are multiples of `align`. */
 void part_range(size_t n, size_t part, size_t parts, size_t align, size_t *lo, size_t *hi);
 
+/* Scratch memory a thread keeps for its whole life, one buffer per slot: the GEMM's packing
+ * panels and a convolution's lowered chunk. Each part of a split uses the buffers of the
+ * thread that runs it, so no two parts share one. */
+typedef enum { SCRATCH_GEMM_A, SCRATCH_GEMM_B, SCRATCH_CONV, SCRATCH_SLOTS } bn_scratch_slot;
+
+/* The calling thread's buffer in `slot`, 64-byte aligned, at least `floats` floats: allocated
+ * on the thread's first call and grown (never shrunk) when a call asks for more, so a run's
+ * steps after its first allocate nothing. Freed when the thread ends. NULL if memory ran out
+ * (callers then take a slower path that gives the same bits). */
+float *thread_scratch(bn_scratch_slot slot, size_t floats);
+
+/* Parts for a run's own elementwise loops over `floats` values: the run's share of the cores
+ * (gemm_threads()), or 1 when the work is too small to be worth waking helpers. */
+size_t loop_parts(size_t floats);
+
 #endif

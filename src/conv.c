@@ -1,0 +1,448 @@
+/* Convolution as matrix products over the lowered input (im2col), one chunk of samples at a
+ * time.
+ *
+ * The lowered input of a whole batch is large (CIFAR-10's second layer: 270 x 6272 floats,
+ * 6.8 MB): written in one piece it went out to memory and came back twice, for the forward
+ * product and for the weight gradient, and lowering plus raising took 18 % of a step. Here
+ * each part lowers a chunk of samples small enough to stay in the core's L2 cache, uses it at
+ * once, and lowers it again in the backward pass instead of keeping it.
+ *
+ * Chunking never changes a bit: every output entry is one ordered chain of fused
+ * multiply-adds (gemm.h), over the lowered rows for the output and over the columns, chunk
+ * after chunk in order, for the weight gradient; the input gradient adds each sample's taps
+ * in (ky, kx) order whatever the chunk. conv_direct computes the same chains without lowering,
+ * as the fallback and as the tests' reference. */
+#include <math.h>
+#include <string.h>
+
+#include "bntrain/gemm.h"
+#include "bntrain/layers.h"
+#include "bntrain/parallel.h"
+#include "bntrain/simd.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define CONV_X86 1
+#include <immintrin.h>
+#endif
+
+/* Floats of a lowered chunk: with its packed copy (the GEMM's B panels) it fits in a 2 MB L2. */
+#define CHUNK_FLOATS (160u * 1024u)
+
+size_t conv_out_size(size_t in, size_t kernel, size_t stride, size_t padding) {
+    if (stride == 0 || kernel == 0 || in + 2 * padding < kernel) return 0;
+    return (in + 2 * padding - kernel) / stride + 1;
+}
+
+static size_t patch_size(const conv_shape *s) {
+    return s->in_channels * s->kernel * s->kernel;
+}
+
+static size_t out_pixels(const conv_shape *s) {
+    return s->out_height * s->out_width;
+}
+
+/* Where plane (n, c) of an activation starts, for either layout. */
+static size_t plane_offset(const conv_shape *s, size_t batch, size_t n, size_t c,
+                           int channel_major) {
+    size_t plane = s->in_height * s->in_width;
+    return (channel_major ? c * batch + n : n * s->in_channels + c) * plane;
+}
+
+/* The input of a convolution and its layout: what lowering reads. */
+typedef struct {
+    const float *data;
+    int channel_major;
+    const conv_shape *shape;
+    size_t batch;
+} conv_input;
+
+/* ---- lowering and raising --------------------------------------------------------------- */
+
+/* One output row's samples of lowered row (c, ky, kx): input row iy sampled at ox * stride +
+ * kx. Where the kernel overhangs the padded border the value is 0; unsigned wrap-around makes
+ * indices left of the border fail the bound check too. */
+static inline void lower_row(float *dst, const float *plane, const conv_shape *s, size_t iy,
+                             size_t kx) {
+    if (iy >= s->in_height) {
+        memset(dst, 0, s->out_width * sizeof *dst);
+        return;
+    }
+    const float *src = plane + iy * s->in_width;
+    for (size_t ox = 0; ox < s->out_width; ox++) {
+        size_t ix = ox * s->stride + kx - s->padding;
+        dst[ox] = ix < s->in_width ? src[ix] : 0.0f;
+    }
+}
+
+/* How one tap of one plane is lowered or raised, prepared once per chunk.
+ *
+ * Without padding every tap of every output pixel is inside the plane, and tap (ky, kx) of
+ * output pixel i reads plane[ky W + kx + offsets[i]]: one table serves every tap, sample and
+ * channel, instead of a call per output row with bound checks.
+ *
+ * With AVX-512 and no padding, an output row's taps span at most two vectors of the input row
+ * when the row is short (the paper's layers: 15, 7 and 3 outputs at stride 2): lowering a row
+ * is two loads and one permutation, raising it one permutation and a masked add, instead of a
+ * scalar load per element (the compiler's gathers were emulated one element at a time, and
+ * lowering took 15 % of a CNN step). Both are exact: copies, and the same single addition per
+ * element and tap as the portable loops. */
+#define TAP_TABLE 4096
+
+typedef struct {
+    int table, vectors;
+    int32_t offsets[TAP_TABLE];
+    int32_t lower_pick[16], raise_pick[32]; /* lanes: input column -> output column and back */
+    uint32_t raise_lanes;                   /* the input columns a row's taps touch */
+} tap_plan;
+
+static void plan_taps(tap_plan *plan, const conv_shape *s) {
+    plan->table = s->padding == 0 && out_pixels(s) <= TAP_TABLE &&
+                  s->in_height * s->in_width <= INT32_MAX;
+    plan->vectors = 0;
+    if (!plan->table) return;
+    for (size_t oy = 0; oy < s->out_height; oy++)
+        for (size_t ox = 0; ox < s->out_width; ox++)
+            plan->offsets[oy * s->out_width + ox] =
+                (int32_t)(oy * s->stride * s->in_width + ox * s->stride);
+#ifdef CONV_X86
+    plan->vectors = gemm_isa_level() == 2 && s->out_width <= 16 &&
+                    (s->out_width - 1) * s->stride < 32;
+#endif
+    if (!plan->vectors) return;
+    for (size_t i = 0; i < 16; i++)
+        plan->lower_pick[i] = (int32_t)(i < s->out_width ? i * s->stride : 0);
+    plan->raise_lanes = 0;
+    for (size_t l = 0; l < 32; l++) {
+        int hit = l % s->stride == 0 && l / s->stride < s->out_width;
+        plan->raise_pick[l] = (int32_t)(hit ? l / s->stride : 0);
+        plan->raise_lanes |= (uint32_t)hit << l;
+    }
+}
+
+BN_HOT static void gather_taps(float *restrict dst, const float *restrict src,
+                               const int32_t *restrict offsets, size_t n) {
+    for (size_t i = 0; i < n; i++) dst[i] = src[offsets[i]];
+}
+
+#ifdef CONV_X86
+static __mmask16 first_lanes(size_t n) {
+    return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1);
+}
+
+/* One tap of `samples` planes (src at the tap's first input, planes `stride` floats apart):
+ * dst[n P + oy W_out + ox] = src[n stride + oy stride W + ox stride]. */
+__attribute__((target("avx512f"))) static void
+lower_taps_avx512(float *dst, const float *src, size_t stride, size_t samples,
+                  const tap_plan *plan, const conv_shape *s) {
+    /* locals, not s->...: the vector stores may alias anything, and reloading the shape after
+     * each one made this loop latency-bound */
+    const size_t out_w = s->out_width, out_h = s->out_height, step = s->stride * s->in_width;
+    const size_t span = (out_w - 1) * s->stride + 1;
+    const __mmask16 lo = first_lanes(span), hi = first_lanes(span > 16 ? span - 16 : 0);
+    const __mmask16 out = first_lanes(out_w);
+    const __m512i pick = _mm512_loadu_si512(plan->lower_pick);
+    for (size_t n = 0; n < samples; n++) {
+        const float *row = src + n * stride;
+        for (size_t oy = 0; oy < out_h; oy++, row += step, dst += out_w) {
+            __m512 a = _mm512_maskz_loadu_ps(lo, row);
+            __m512 b = hi ? _mm512_maskz_loadu_ps(hi, row + 16) : _mm512_setzero_ps();
+            _mm512_mask_storeu_ps(dst, out, _mm512_permutex2var_ps(a, pick, b));
+        }
+    }
+}
+
+/* The adjoint: dst[n stride + oy stride W + ox stride] += cols[n P + oy W_out + ox]. */
+__attribute__((target("avx512f"))) static void
+raise_taps_avx512(float *dst, const float *cols, size_t stride, size_t samples,
+                  const tap_plan *plan, const conv_shape *s) {
+    const size_t out_w = s->out_width, out_h = s->out_height, step = s->stride * s->in_width;
+    const __m512i pick_lo = _mm512_loadu_si512(plan->raise_pick);
+    const __m512i pick_hi = _mm512_loadu_si512(plan->raise_pick + 16);
+    const __mmask16 lo = (__mmask16)plan->raise_lanes, hi = (__mmask16)(plan->raise_lanes >> 16);
+    const __mmask16 in = first_lanes(out_w);
+    for (size_t n = 0; n < samples; n++) {
+        float *row = dst + n * stride;
+        for (size_t oy = 0; oy < out_h; oy++, row += step, cols += out_w) {
+            __m512 c = _mm512_maskz_loadu_ps(in, cols);
+            __m512 a = _mm512_maskz_loadu_ps(lo, row);
+            _mm512_mask_storeu_ps(row, lo, _mm512_add_ps(a, _mm512_permutexvar_ps(pick_lo, c)));
+            if (!hi) continue;
+            __m512 b = _mm512_maskz_loadu_ps(hi, row + 16);
+            _mm512_mask_storeu_ps(row + 16, hi,
+                                  _mm512_add_ps(b, _mm512_permutexvar_ps(pick_hi, c)));
+        }
+    }
+}
+#endif
+
+/* One tap of `samples` planes, lowered into dst (P floats per sample) or raised from cols,
+ * when plan->table holds. */
+static void lower_taps(float *dst, const float *src, size_t stride, size_t samples,
+                       const tap_plan *plan, const conv_shape *s) {
+#ifdef CONV_X86
+    if (plan->vectors) {
+        lower_taps_avx512(dst, src, stride, samples, plan, s);
+        return;
+    }
+#endif
+    for (size_t n = 0; n < samples; n++)
+        gather_taps(dst + n * out_pixels(s), src + n * stride, plan->offsets, out_pixels(s));
+}
+
+static void raise_taps(float *dst, const float *cols, size_t stride, size_t samples,
+                       const tap_plan *plan, const conv_shape *s) {
+#ifdef CONV_X86
+    if (plan->vectors) {
+        raise_taps_avx512(dst, cols, stride, samples, plan, s);
+        return;
+    }
+#endif
+    size_t pixels = out_pixels(s);
+    for (size_t n = 0; n < samples; n++)
+        for (size_t i = 0; i < pixels; i++) dst[n * stride + plan->offsets[i]] += cols[n * pixels + i];
+}
+
+/* Floats from plane (n, c) to plane (n + 1, c). */
+static size_t sample_stride(const conv_input *x) {
+    const conv_shape *s = x->shape;
+    return (x->channel_major ? 1 : s->in_channels) * s->in_height * s->in_width;
+}
+
+/* Lowered rows [r0, r1) for samples [n0, n1) into dst, row r at dst + (r - r0) ld, sample n's
+ * pixels at column (n - n0) P. Row r is tap (ky, kx) of input channel c, r = (c K + ky) K + kx. */
+static void lower_chunk(float *dst, size_t ld, const conv_input *x, size_t r0, size_t r1,
+                        size_t n0, size_t n1) {
+    const conv_shape *s = x->shape;
+    size_t k = s->kernel, pixels = out_pixels(s);
+    tap_plan plan;
+    plan_taps(&plan, s);
+    for (size_t r = r0; r < r1; r++) {
+        size_t c = r / (k * k), ky = r / k % k, kx = r % k;
+        float *row = dst + (r - r0) * ld;
+        const float *first = x->data + plane_offset(s, x->batch, n0, c, x->channel_major);
+        if (plan.table) {
+            lower_taps(row, first + ky * s->in_width + kx, sample_stride(x), n1 - n0, &plan, s);
+            continue;
+        }
+        for (size_t n = n0; n < n1; n++)
+            for (size_t oy = 0; oy < s->out_height; oy++)
+                lower_row(row + (n - n0) * pixels + oy * s->out_width,
+                          first + (n - n0) * sample_stride(x), s,
+                          oy * s->stride + ky - s->padding, kx);
+    }
+}
+
+/* Adjoint of lower_row: adds one output row's column gradients back into an input plane. */
+static inline void raise_row(float *plane, const float *src, const conv_shape *s, size_t iy,
+                             size_t kx) {
+    if (iy >= s->in_height) return;
+    float *dst = plane + iy * s->in_width;
+    for (size_t ox = 0; ox < s->out_width; ox++) {
+        size_t ix = ox * s->stride + kx - s->padding;
+        if (ix < s->in_width) dst[ix] += src[ox];
+    }
+}
+
+/* Adjoint of lower_chunk for whole input channels [c0, c1): writes their planes of samples
+ * [n0, n1) of din from the column gradients of rows [c0 K K, c1 K K) in src (row stride ld).
+ * Each element receives its taps in (ky, kx) order on every path: the same sums, bit for bit. */
+static void raise_chunk(float *din, const float *src, size_t ld, const conv_input *x, size_t c0,
+                        size_t c1, size_t n0, size_t n1) {
+    const conv_shape *s = x->shape;
+    size_t k = s->kernel, pixels = out_pixels(s), stride = sample_stride(x);
+    tap_plan plan;
+    plan_taps(&plan, s);
+    for (size_t c = c0; c < c1; c++) {
+        float *first = din + plane_offset(s, x->batch, n0, c, x->channel_major);
+        for (size_t n = n0; n < n1; n++)
+            memset(first + (n - n0) * stride, 0, s->in_height * s->in_width * sizeof *first);
+        for (size_t ky = 0; ky < k; ky++)
+            for (size_t kx = 0; kx < k; kx++) {
+                const float *cols = src + (((c - c0) * k + ky) * k + kx) * ld;
+                if (plan.table) {
+                    raise_taps(first + ky * s->in_width + kx, cols, stride, n1 - n0, &plan, s);
+                    continue;
+                }
+                for (size_t n = n0; n < n1; n++)
+                    for (size_t oy = 0; oy < s->out_height; oy++)
+                        raise_row(first + (n - n0) * stride, cols + (n - n0) * pixels + oy * s->out_width,
+                                  s, oy * s->stride + ky - s->padding, kx);
+            }
+    }
+}
+
+/* Samples per chunk when `rows` lowered rows are lowered at once (at least one). */
+static size_t chunk_samples(const conv_shape *s, size_t rows, size_t batch) {
+    size_t per_sample = rows * out_pixels(s), samples = per_sample ? CHUNK_FLOATS / per_sample : 1;
+    if (samples == 0) samples = 1;
+    return samples < batch ? samples : batch;
+}
+
+/* ---- direct computation: the same chains without lowering ------------------------------- */
+
+/* Entry (r, j) of the lowered input, j = n P + p. */
+static float lowered_at(const conv_input *x, size_t r, size_t j) {
+    const conv_shape *s = x->shape;
+    size_t k = s->kernel, pixels = out_pixels(s);
+    size_t c = r / (k * k), ky = r / k % k, kx = r % k, n = j / pixels, p = j % pixels;
+    size_t iy = p / s->out_width * s->stride + ky - s->padding;
+    size_t ix = p % s->out_width * s->stride + kx - s->padding;
+    if (iy >= s->in_height || ix >= s->in_width) return 0.0f;
+    return x->data[plane_offset(s, x->batch, n, c, x->channel_major) + iy * s->in_width + ix];
+}
+
+static int force_direct;
+
+int conv_force_direct(int on) {
+    int before = force_direct;
+    force_direct = on;
+    return before;
+}
+
+/* out = bias + W lowered, each entry's chain over the rows in order. */
+static void forward_direct(float *out, const conv_input *x, const float *weight,
+                           const float *bias, size_t n0, size_t n1) {
+    const conv_shape *s = x->shape;
+    size_t patch = patch_size(s), pixels = out_pixels(s), width = x->batch * pixels;
+    for (size_t co = 0; co < s->out_channels; co++)
+        for (size_t j = n0 * pixels; j < n1 * pixels; j++) {
+            float acc = bias[co];
+            for (size_t r = 0; r < patch; r++) acc = fmaf(weight[co * patch + r], lowered_at(x, r, j), acc);
+            out[co * width + j] = acc;
+        }
+}
+
+/* Weight gradients of rows [r0, r1) (chains over the columns in order) and, if din, the input
+ * gradient of channels [r0, r1) / K K (column gradients as chains over the output channels,
+ * raised in tap order). */
+static void backward_direct(float *din, float *dweight, const float *dout, const conv_input *x,
+                            const float *weight, size_t r0, size_t r1, int accumulate) {
+    const conv_shape *s = x->shape;
+    size_t patch = patch_size(s), pixels = out_pixels(s), width = x->batch * pixels;
+    size_t kk = s->kernel * s->kernel;
+    for (size_t co = 0; co < s->out_channels; co++)
+        for (size_t r = r0; r < r1; r++) {
+            float acc = accumulate ? dweight[co * patch + r] : 0.0f;
+            for (size_t j = 0; j < width; j++) acc = fmaf(dout[co * width + j], lowered_at(x, r, j), acc);
+            dweight[co * patch + r] = acc;
+        }
+    if (!din) return;
+    for (size_t c = r0 / kk; c < r1 / kk; c++)
+        for (size_t n = 0; n < x->batch; n++) {
+            float *plane = din + plane_offset(s, x->batch, n, c, x->channel_major);
+            memset(plane, 0, s->in_height * s->in_width * sizeof *plane);
+            for (size_t r = c * kk; r < (c + 1) * kk; r++) {
+                size_t ky = r % kk / s->kernel, kx = r % s->kernel;
+                for (size_t p = 0; p < pixels; p++) {
+                    size_t iy = p / s->out_width * s->stride + ky - s->padding;
+                    size_t ix = p % s->out_width * s->stride + kx - s->padding;
+                    if (iy >= s->in_height || ix >= s->in_width) continue;
+                    float column = 0.0f;
+                    for (size_t co = 0; co < s->out_channels; co++)
+                        column = fmaf(weight[co * patch + r], dout[co * width + n * pixels + p], column);
+                    plane[iy * s->in_width + ix] += column;
+                }
+            }
+        }
+}
+
+/* ---- the two passes ---------------------------------------------------------------------- */
+
+typedef struct {
+    float *out, *din, *dweight;
+    const float *weight, *bias, *dout;
+    conv_input x;
+    int accumulate;
+} conv_call;
+
+/* Forward, one range of samples per part: the outputs of different samples are independent. */
+static void forward_part(void *ctx, size_t part, size_t parts) {
+    const conv_call *a = ctx;
+    const conv_shape *s = a->x.shape;
+    size_t patch = patch_size(s), pixels = out_pixels(s), width = a->x.batch * pixels, n0, n1;
+    part_range(a->x.batch, part, parts, 1, &n0, &n1);
+    size_t per = chunk_samples(s, patch, a->x.batch);
+    float *chunk = force_direct ? NULL : thread_scratch(SCRATCH_CONV, per * patch * pixels);
+    if (!chunk) {
+        forward_direct(a->out, &a->x, a->weight, a->bias, n0, n1);
+        return;
+    }
+    for (size_t co = 0; co < s->out_channels; co++)
+        for (size_t j = n0 * pixels; j < n1 * pixels; j++) a->out[co * width + j] = a->bias[co];
+    for (size_t n = n0; n < n1; n += per) {
+        size_t m = n1 - n < per ? n1 - n : per, cols = m * pixels;
+        lower_chunk(chunk, cols, &a->x, 0, patch, n, n + m);
+        gemm_one_thread(s->out_channels, cols, patch, matrix_rows(a->weight, patch),
+                        matrix_rows(chunk, cols), a->out + n * pixels, width, 1);
+    }
+}
+
+/* Backward, one range of lowered rows per part, in whole input channels when din is wanted
+ * (raising a channel needs all its taps): each part owns its columns of the weight gradient
+ * and its channels of din, and walks all samples chunk by chunk in order. */
+static void backward_part(void *ctx, size_t part, size_t parts) {
+    const conv_call *a = ctx;
+    const conv_shape *s = a->x.shape;
+    size_t patch = patch_size(s), pixels = out_pixels(s), width = a->x.batch * pixels;
+    size_t group = a->din ? s->kernel * s->kernel : 1, g0, g1;
+    part_range(patch / group, part, parts, 1, &g0, &g1);
+    size_t r0 = g0 * group, r1 = g1 * group, rows = r1 - r0;
+    if (rows == 0) return;
+    size_t per = chunk_samples(s, rows, a->x.batch);
+    float *chunk = force_direct ? NULL : thread_scratch(SCRATCH_CONV, per * rows * pixels);
+    if (!chunk) {
+        backward_direct(a->din, a->dweight, a->dout, &a->x, a->weight, r0, r1, a->accumulate);
+        return;
+    }
+    for (size_t n = 0; n < a->x.batch; n += per) {
+        size_t m = a->x.batch - n < per ? a->x.batch - n : per, cols = m * pixels;
+        const float *dout = a->dout + n * pixels;
+        lower_chunk(chunk, cols, &a->x, r0, r1, n, n + m);
+        gemm_one_thread(s->out_channels, rows, cols, matrix_rows(dout, width),
+                        matrix_transposed(chunk, cols), a->dweight + r0, patch,
+                        a->accumulate || n > 0);
+        if (!a->din) continue;
+        /* The chunk's lowered rows are used: their space receives the column gradients. */
+        gemm_one_thread(rows, cols, s->out_channels, matrix_transposed(a->weight + r0, patch),
+                        matrix_rows(dout, width), chunk, cols, 0);
+        raise_chunk(a->din, chunk, cols, &a->x, g0, g1, n, n + m);
+    }
+}
+
+/* Parts of a pass: the run's share of the cores when the lowered batch is large enough. */
+static size_t pass_parts(const conv_shape *s, size_t batch, size_t units) {
+    size_t parts = loop_parts(patch_size(s) * batch * out_pixels(s));
+    return parts < units ? parts : units;
+}
+
+void conv_forward(float *out, const float *in, int in_channel_major, const float *weight,
+                  const float *bias, const conv_shape *s, size_t batch) {
+    conv_call call = {.out = out, .weight = weight, .bias = bias,
+                      .x = {in, in_channel_major, s, batch}};
+    parallel_parts(pass_parts(s, batch, batch), forward_part, &call);
+}
+
+/* Bias gradients of a channel-major output gradient: one contiguous row sum per channel. */
+BN_HOT static void row_sums(float *sums, const float *m, size_t rows, size_t width,
+                            int accumulate) {
+    for (size_t r = 0; r < rows; r++) {
+        float lanes[16] = {0};
+        size_t i = 0;
+        for (; i + 16 <= width; i += 16)
+            for (size_t k = 0; k < 16; k++) lanes[k] += m[r * width + i + k];
+        float total = 0.0f;
+        for (; i < width; i++) total += m[r * width + i];
+        for (size_t k = 0; k < 16; k++) total += lanes[k];
+        sums[r] = (accumulate ? sums[r] : 0.0f) + total;
+    }
+}
+
+void conv_backward(float *din, float *dweight, float *dbias, const float *dout, const float *in,
+                   int in_channel_major, const float *weight, const conv_shape *s,
+                   size_t batch, int accumulate) {
+    row_sums(dbias, dout, s->out_channels, batch * out_pixels(s), accumulate);
+    conv_call call = {.din = din, .dweight = dweight, .weight = weight, .dout = dout,
+                      .x = {in, in_channel_major, s, batch}, .accumulate = accumulate};
+    size_t groups = din ? s->in_channels : patch_size(s);
+    parallel_parts(pass_parts(s, batch, groups), backward_part, &call);
+}
