@@ -152,7 +152,10 @@ __attribute__((target("avx512f"))) static int transpose_panel_avx512(float *dst,
         const float *src = x.data + (j0 + c0) * x.col_stride + p0;
         for (size_t p = 0; p < whole && n == 16; p += 16) { /* the common case, unmasked */
             __m512 r[16];
-            for (size_t j = 0; j < 16; j++) r[j] = _mm512_loadu_ps(src + j * x.col_stride + p);
+            for (size_t j = 0; j < 16; j++) {
+                r[j] = _mm512_loadu_ps(src + j * x.col_stride + p);
+                _mm_prefetch((const char *)(src + j * x.col_stride + p + 64), _MM_HINT_T0);
+            }
             transpose16(r);
             for (size_t q = 0; q < 16; q++) _mm512_storeu_ps(dst + (p + q) * width + c0, r[q]);
         }
