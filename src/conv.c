@@ -408,13 +408,11 @@ static void forward_part(void *ctx, size_t part, size_t parts) {
         forward_direct(a->out, &a->x, a->weight, a->bias, n0, n1);
         return;
     }
-    for (size_t co = 0; co < s->out_channels; co++)
-        for (size_t j = n0 * pixels; j < n1 * pixels; j++) a->out[co * width + j] = a->bias[co];
     for (size_t n = n0; n < n1; n += per) {
         size_t m = n1 - n < per ? n1 - n : per, cols = m * pixels;
         lower_chunk(chunk, cols, &a->x, 0, patch, n, n + m);
-        gemm_one_thread(s->out_channels, cols, patch, matrix_rows(a->weight, patch),
-                        matrix_rows(chunk, cols), a->out + n * pixels, width, 1);
+        gemm_biased(1, s->out_channels, cols, patch, matrix_rows(a->weight, patch),
+                    matrix_rows(chunk, cols), a->bias, 1, a->out + n * pixels, width);
     }
 }
 

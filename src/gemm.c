@@ -233,12 +233,21 @@ typedef struct {
     float *c;
     size_t ldc;
     int load_c; /* start each chain from C (accumulating, or a later block of k) */
+    /* otherwise from 0, or from a bias: bias[i] for the tile's row i (bias_per_row) or
+     * bias[j] for its column j */
+    const float *bias;
+    int bias_per_row;
 } tile_job;
+
+/* Where entry (i, j) of a tile starts its chain when it does not load C. */
+static inline float tile_start(const tile_job *t, size_t i, size_t j) {
+    return t->bias ? t->bias[t->bias_per_row ? i : j] : 0.0f;
+}
 
 static void tile_portable(const tile_job *t) {
     for (size_t i = 0; i < t->mr; i++)
         for (size_t j = 0; j < t->nr; j++) {
-            float acc = t->load_c ? t->c[i * t->ldc + j] : 0.0f;
+            float acc = t->load_c ? t->c[i * t->ldc + j] : tile_start(t, i, j);
             for (size_t p = 0; p < t->kc; p++) acc = fmaf(t->a[p * MR + i], t->b[p * NR + j], acc);
             t->c[i * t->ldc + j] = acc;
         }
@@ -253,10 +262,17 @@ tile_avx512_rows(const tile_job *t, const size_t rows, const int halves) {
     __mmask16 mask0 = t->nr >= 16 ? 0xffff : (__mmask16)((1u << t->nr) - 1);
     __mmask16 mask1 = t->nr >= 32 ? 0xffff : t->nr > 16 ? (__mmask16)((1u << (t->nr - 16)) - 1) : 0;
     for (size_t i = 0; i < rows; i++) {
-        acc0[i] = t->load_c ? _mm512_maskz_loadu_ps(mask0, t->c + i * t->ldc) : _mm512_setzero_ps();
-        if (halves == 2)
-            acc1[i] = t->load_c ? _mm512_maskz_loadu_ps(mask1, t->c + i * t->ldc + 16)
-                                : _mm512_setzero_ps();
+        if (t->load_c) {
+            acc0[i] = _mm512_maskz_loadu_ps(mask0, t->c + i * t->ldc);
+            if (halves == 2) acc1[i] = _mm512_maskz_loadu_ps(mask1, t->c + i * t->ldc + 16);
+        } else if (t->bias && t->bias_per_row) {
+            acc0[i] = acc1[i] = _mm512_set1_ps(t->bias[i]);
+        } else if (t->bias) {
+            acc0[i] = _mm512_maskz_loadu_ps(mask0, t->bias);
+            if (halves == 2) acc1[i] = _mm512_maskz_loadu_ps(mask1, t->bias + 16);
+        } else {
+            acc0[i] = acc1[i] = _mm512_setzero_ps();
+        }
     }
     const float *a = t->a, *b = t->b;
     for (size_t p = 0; p < t->kc; p++, a += MR, b += NR) {
@@ -302,9 +318,16 @@ tile_avx2_strip(const tile_job *t, size_t i0, const size_t rows) {
     }
     float *c = t->c + i0 * t->ldc;
     for (size_t i = 0; i < rows; i++)
-        for (size_t q = 0; q < 4; q++)
-            acc[i][q] = t->load_c ? _mm256_maskload_ps(c + i * t->ldc + 8 * q, masks[q])
-                                  : _mm256_setzero_ps();
+        for (size_t q = 0; q < 4; q++) {
+            if (t->load_c)
+                acc[i][q] = _mm256_maskload_ps(c + i * t->ldc + 8 * q, masks[q]);
+            else if (t->bias && t->bias_per_row)
+                acc[i][q] = _mm256_set1_ps(t->bias[i0 + i]);
+            else if (t->bias)
+                acc[i][q] = _mm256_maskload_ps(t->bias + 8 * q, masks[q]);
+            else
+                acc[i][q] = _mm256_setzero_ps();
+        }
     const float *a = t->a + i0, *b = t->b;
     for (size_t p = 0; p < t->kc; p++, a += MR, b += NR) {
         __m256 bv[4] = {_mm256_load_ps(b), _mm256_load_ps(b + 8), _mm256_load_ps(b + 16),
@@ -354,13 +377,21 @@ typedef struct {
     float *c;
     size_t ldc;
     int accumulate;
+    const float *bias; /* when not accumulating: chains start from it (gemm_biased) */
+    int bias_per_row;
 } gemm_call;
+
+/* Where entry (i, j) starts its chain. */
+static inline float call_start(const gemm_call *g, size_t i, size_t j) {
+    if (g->accumulate) return g->c[i * g->ldc + j];
+    return g->bias ? g->bias[g->bias_per_row ? i : j] : 0.0f;
+}
 
 /* Without packing buffers (out of memory): the same chains, straight from the operands. */
 static void gemm_unpacked(const gemm_call *g) {
     for (size_t i = 0; i < g->m; i++)
         for (size_t j = 0; j < g->n; j++) {
-            float acc = g->accumulate ? g->c[i * g->ldc + j] : 0.0f;
+            float acc = call_start(g, i, j);
             for (size_t p = 0; p < g->k; p++) acc = fmaf(at(g->a, i, p), at(g->b, p, j), acc);
             g->c[i * g->ldc + j] = acc;
         }
@@ -401,7 +432,11 @@ static void gemm_serial(const gemm_call *g) {
                                       .b = buf->b + jr * kc,
                                       .c = g->c + (ic + ir) * ldc + jc + jr,
                                       .ldc = ldc,
-                                      .load_c = g->accumulate || pc > 0};
+                                      .load_c = g->accumulate || pc > 0,
+                                      .bias = !g->bias         ? NULL
+                                              : g->bias_per_row ? g->bias + ic + ir
+                                                                : g->bias + jc + jr,
+                                      .bias_per_row = g->bias_per_row};
                         if (ir + MR < mc) prefetch_rows(t.c + MR * ldc, ldc, MR);
                         tile(&t);
                     }
@@ -422,12 +457,14 @@ static void gemm_part(void *call, size_t part, size_t parts) {
         share.b.data += j0 * g->b.col_stride;
         share.c += j0;
         share.n = j1 - j0;
+        if (share.bias && !share.bias_per_row) share.bias += j0;
     } else {
         size_t i0 = min_size(g->m, row_panels * part / parts * MR);
         size_t i1 = min_size(g->m, row_panels * (part + 1) / parts * MR);
         share.a.data += i0 * g->a.row_stride;
         share.c += i0 * g->ldc;
         share.m = i1 - i0;
+        if (share.bias && share.bias_per_row) share.bias += i0;
     }
     if (share.m && share.n) gemm_serial(&share);
 }
@@ -435,16 +472,16 @@ static void gemm_part(void *call, size_t part, size_t parts) {
 /* Products smaller than this many multiply-adds run on one thread: waking helpers costs more. */
 #define PARALLEL_MIN_WORK (1u << 20)
 
-static void gemm_on(size_t threads, size_t m, size_t n, size_t k, bn_matrix a, bn_matrix b,
-                    float *c, size_t ldc, int accumulate) {
-    if (m == 0 || n == 0) return;
-    gemm_call g = {m, n, k, a, b, c, ldc, accumulate};
-    if (k == 0) {
-        if (!accumulate)
-            for (size_t i = 0; i < m; i++) memset(c + i * ldc, 0, n * sizeof *c);
+static void gemm_on(size_t threads, gemm_call g) {
+    if (g.m == 0 || g.n == 0) return;
+    if (g.k == 0) {
+        if (!g.accumulate)
+            for (size_t i = 0; i < g.m; i++)
+                for (size_t j = 0; j < g.n; j++) g.c[i * g.ldc + j] = call_start(&g, i, j);
         return;
     }
-    if (threads > 1 && (double)m * (double)n * (double)k < (double)PARALLEL_MIN_WORK) threads = 1;
+    if (threads > 1 && (double)g.m * (double)g.n * (double)g.k < (double)PARALLEL_MIN_WORK)
+        threads = 1;
     if (threads == 1) {
         gemm_serial(&g);
         return;
@@ -454,10 +491,16 @@ static void gemm_on(size_t threads, size_t m, size_t n, size_t k, bn_matrix a, b
 
 void gemm(size_t m, size_t n, size_t k, bn_matrix a, bn_matrix b, float *c, size_t ldc,
           int accumulate) {
-    gemm_on(caller_threads, m, n, k, a, b, c, ldc, accumulate);
+    gemm_on(caller_threads, (gemm_call){m, n, k, a, b, c, ldc, accumulate, NULL, 0});
 }
 
 void gemm_one_thread(size_t m, size_t n, size_t k, bn_matrix a, bn_matrix b, float *c,
                      size_t ldc, int accumulate) {
-    gemm_on(1, m, n, k, a, b, c, ldc, accumulate);
+    gemm_on(1, (gemm_call){m, n, k, a, b, c, ldc, accumulate, NULL, 0});
+}
+
+void gemm_biased(size_t threads, size_t m, size_t n, size_t k, bn_matrix a, bn_matrix b,
+                 const float *bias, int bias_per_row, float *c, size_t ldc) {
+    gemm_on(threads ? threads : caller_threads,
+            (gemm_call){m, n, k, a, b, c, ldc, 0, bias, bias_per_row});
 }

@@ -11,9 +11,8 @@
 
 void linear_forward(float *out, const float *in, const float *weight, const float *bias,
                     size_t batch, size_t in_dim, size_t out_dim) {
-    for (size_t n = 0; n < batch; n++) memcpy(out + n * out_dim, bias, out_dim * sizeof *out);
-    gemm(batch, out_dim, in_dim, matrix_rows(in, in_dim), matrix_transposed(weight, in_dim), out,
-         out_dim, 1);
+    gemm_biased(0, batch, out_dim, in_dim, matrix_rows(in, in_dim),
+                matrix_transposed(weight, in_dim), bias, 0, out, out_dim);
 }
 
 /* Bias gradients: column sums of a batch x dim matrix, written or added into sums. */

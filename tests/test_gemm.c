@@ -1,5 +1,6 @@
 /* bntrain's GEMM against its specification: every entry of C is the ordered chain of fused
- * multiply-adds over k, starting from 0 (or from C when accumulating). The test computes that
+ * multiply-adds over k, starting from 0, from C when accumulating, or from a bias per row or
+ * per column (gemm_biased). The test computes that
  * chain with fmaf and demands the same bits, for every instruction-set level the CPU has, for
  * 1 to 4 threads, for transposed and strided operands, and for shapes that cross every block
  * edge (MR = 12, NR = 32, MC = 96, KC = 256, NC = 1024); and checks the chain itself against
@@ -44,10 +45,27 @@ static float element(bn_matrix x, size_t i, size_t j) {
     return x.data[i * x.row_stride + j * x.col_stride];
 }
 
-static void chain_reference(const shape *s, bn_matrix a, bn_matrix b, float *c, int accumulate) {
+/* Where a chain starts: 0 from zero, 1 from C, 2 from bias[i], 3 from bias[j]. */
+enum { START_ZERO, START_C, START_ROW_BIAS, START_COLUMN_BIAS, STARTS };
+
+static float start_value(int start, const float *c0, const float *bias, size_t n, size_t i,
+                         size_t j) {
+    switch (start) {
+    case START_C:
+        return c0[i * n + j];
+    case START_ROW_BIAS:
+        return bias[i];
+    case START_COLUMN_BIAS:
+        return bias[j];
+    }
+    return 0.0f;
+}
+
+static void chain_reference(const shape *s, bn_matrix a, bn_matrix b, float *c, int start,
+                            const float *bias) {
     for (size_t i = 0; i < s->m; i++)
         for (size_t j = 0; j < s->n; j++) {
-            float acc = accumulate ? c[i * s->n + j] : 0.0f;
+            float acc = start_value(start, c, bias, s->n, i, j);
             for (size_t p = 0; p < s->k; p++) acc = fmaf(element(a, i, p), element(b, p, j), acc);
             c[i * s->n + j] = acc;
         }
@@ -55,10 +73,10 @@ static void chain_reference(const shape *s, bn_matrix a, bn_matrix b, float *c, 
 
 /* The chain is a correctly rounded sum to within k float roundings of sum |a b|. */
 static int close_to_exact(const shape *s, bn_matrix a, bn_matrix b, const float *c,
-                          const float *c0, int accumulate) {
+                          const float *c0, int start, const float *bias) {
     for (size_t i = 0; i < s->m; i++)
         for (size_t j = 0; j < s->n; j++) {
-            double exact = accumulate ? c0[i * s->n + j] : 0.0, bound = fabs(exact);
+            double exact = start_value(start, c0, bias, s->n, i, j), bound = fabs(exact);
             for (size_t p = 0; p < s->k; p++) {
                 double t = (double)element(a, i, p) * element(b, p, j);
                 exact += t;
@@ -70,19 +88,21 @@ static int close_to_exact(const shape *s, bn_matrix a, bn_matrix b, const float 
     return 1;
 }
 
-static void test_shape(const shape *s, int layout_a, int layout_b, int accumulate, int best) {
+static void test_shape(const shape *s, int layout_a, int layout_b, int start, int best) {
     size_t a_floats = 2 * (s->m * s->k + 1), b_floats = 2 * (s->k * s->n + 1);
     float *a_data = malloc(a_floats * sizeof(float)), *b_data = malloc(b_floats * sizeof(float));
     size_t c_floats = s->m * s->n > 0 ? s->m * s->n : 1;
     float *c0 = malloc(c_floats * sizeof(float)), *expected = malloc(c_floats * sizeof(float));
     float *c = malloc(c_floats * sizeof(float));
+    float *bias = malloc((s->m + s->n + 1) * sizeof(float));
+    fill(bias, s->m + s->n + 1);
     fill(a_data, a_floats);
     fill(b_data, b_floats);
     fill(c0, c_floats);
     bn_matrix a = view(a_data, s->m, s->k, layout_a), b = view(b_data, s->k, s->n, layout_b);
     memcpy(expected, c0, c_floats * sizeof(float));
-    chain_reference(s, a, b, expected, accumulate);
-    CHECK_MSG(close_to_exact(s, a, b, expected, c0, accumulate),
+    chain_reference(s, a, b, expected, start, bias);
+    CHECK_MSG(close_to_exact(s, a, b, expected, c0, start, bias),
               "the fmaf chain is not the product (%zu x %zu x %zu)", s->m, s->n, s->k);
     for (int level = best; level >= 0; level--) {
         gemm_force_isa(level);
@@ -91,11 +111,14 @@ static void test_shape(const shape *s, int layout_a, int layout_b, int accumulat
             if (level == 0 && threads > 2) break;
             gemm_set_threads(threads);
             memcpy(c, c0, c_floats * sizeof(float));
-            gemm(s->m, s->n, s->k, a, b, c, s->n, accumulate);
+            if (start >= START_ROW_BIAS)
+                gemm_biased(0, s->m, s->n, s->k, a, b, bias, start == START_ROW_BIAS, c, s->n);
+            else
+                gemm(s->m, s->n, s->k, a, b, c, s->n, start == START_C);
             CHECK_MSG(memcmp(c, expected, s->m * s->n * sizeof(float)) == 0,
-                      "%zu x %zu x %zu, layouts %d %d, accumulate %d, %s, %zu threads: not the "
+                      "%zu x %zu x %zu, layouts %d %d, start %d, %s, %zu threads: not the "
                       "chain's bits",
-                      s->m, s->n, s->k, layout_a, layout_b, accumulate, gemm_isa(), threads);
+                      s->m, s->n, s->k, layout_a, layout_b, start, gemm_isa(), threads);
         }
     }
     gemm_force_isa(best);
@@ -105,13 +128,15 @@ static void test_shape(const shape *s, int layout_a, int layout_b, int accumulat
     free(c0);
     free(expected);
     free(c);
+    free(bias);
 }
 
 /* Large enough that a thread count or block edge changing the order would show: MC, KC and
  * NC are all crossed, and the threads split rows in one case and columns in the other. */
 static void test_blocks(int best) {
     const shape big[] = {{200, 1100, 600}, {30, 20, 3000}};
-    for (size_t i = 0; i < sizeof big / sizeof *big; i++) test_shape(&big[i], 0, 1, 1, best);
+    for (size_t i = 0; i < sizeof big / sizeof *big; i++)
+        for (int start = START_C; start < STARTS; start++) test_shape(&big[i], 0, 1, start, best);
 }
 
 int main(void) {
@@ -120,7 +145,8 @@ int main(void) {
     for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++)
         for (int la = 0; la < 3; la++)
             for (int lb = 0; lb < 3; lb++)
-                for (int acc = 0; acc < 2; acc++) test_shape(&shapes[i], la, lb, acc, best);
+                for (int start = 0; start < STARTS; start++)
+                    test_shape(&shapes[i], la, lb, start, best);
     test_blocks(best);
     /* Strides may point into a larger matrix: C's row stride is honoured too. */
     float a[2 * 3] = {1, 2, 3, 4, 5, 6}, b[3 * 2] = {1, 0, 0, 1, 1, 1};
