@@ -250,15 +250,18 @@ void batchnorm_relu_forward_eval(float *out, const float *in, const float *gamma
     batchnorm_eval(out, in, gamma, beta, running_mean, running_var, batch, channels, spatial, 1);
 }
 
-/* The gradient reaching BatchNorm's output: dout, or with a ReLU fused after it, dout where
- * the ReLU's output is positive (relu_out may be NULL). */
-static inline float bn_out_grad(const float *dout, const float *relu_out, size_t i) {
-    if (!relu_out) return dout[i];
+/* The gradient reaching BatchNorm's output: g = dout, or with a ReLU fused after it, dout
+ * where the ReLU's output was positive. That side is recomputed from BatchNorm's input with
+ * the forward pass's own expression, (x - mean) scale + shift, scale = rstd gamma, shift =
+ * beta (NULL: no ReLU): the same bits decide it, and the backward reads two arrays instead
+ * of three. */
+static inline float relu_grad(float g, float x, float mean, float scale, const float *shift,
+                              size_t c) {
+    if (!shift) return g;
     /* a bit mask, not a branch: half the ReLUs are off, in no predictable pattern */
-    uint32_t bits, keep = (uint32_t)-(int32_t)(relu_out[i] > 0.0f);
-    memcpy(&bits, dout + i, sizeof bits);
+    uint32_t bits, keep = (uint32_t)-(int32_t)((x - mean) * scale + shift[c] > 0.0f);
+    memcpy(&bits, &g, sizeof bits);
     bits &= keep;
-    float g;
     memcpy(&g, &bits, sizeof g);
     return g;
 }
@@ -274,29 +277,28 @@ typedef int32_t i32x8 __attribute__((vector_size(32)));
  * clones without AVX). */
 #define LOAD_F32X8(v, p) memcpy(&(v), (p), sizeof(v))
 
-/* Sums of g and g xhat along one contiguous row of a channel, xhat = (x - mean) rstd, g =
- * dout, or with a fused ReLU dout where relu_out > 0. Sixteen double lanes in a fixed
+/* Sums of g and g xhat along one contiguous row of a channel, xhat = (x - mean) rstd, g as
+ * relu_grad (relu: whether a ReLU is fused; scale, shift: its recomputation). Sixteen double
+ * lanes in a fixed
  * pattern: a single double chain over the N H W locations of a channel was latency-bound at
  * 4 cycles an element, and the auto-vectoriser kept the scalar version of this loop. */
 static inline __attribute__((always_inline)) void
-grad_sums_row(const float *x, const float *dout, const float *relu_out, size_t n, float mean,
-              float rstd, double *sum_dout, double *sum_dout_xhat) {
+grad_sums_row(const float *x, const float *dout, size_t n, float mean, float rstd, const int relu,
+              float scale, float shift, double *sum_dout, double *sum_dout_xhat) {
     f64x8 s_lo = {0}, s_hi = {0}, sx_lo = {0}, sx_hi = {0};
     const f32x8 zero = {0};
     size_t p = 0;
     for (; p + 16 <= n; p += 16) {
-        f32x8 x_lo, x_hi, g_lo, g_hi, r_lo, r_hi;
+        f32x8 x_lo, x_hi, g_lo, g_hi;
         LOAD_F32X8(x_lo, x + p);
         LOAD_F32X8(x_hi, x + p + 8);
         LOAD_F32X8(g_lo, dout + p);
         LOAD_F32X8(g_hi, dout + p + 8);
         f32x8 xhat_lo = (x_lo - mean) * rstd, xhat_hi = (x_hi - mean) * rstd;
-        if (relu_out) {
+        if (relu) {
             /* a mask, not a branch: half the ReLUs are off, in no predictable pattern */
-            LOAD_F32X8(r_lo, relu_out + p);
-            LOAD_F32X8(r_hi, relu_out + p + 8);
-            g_lo = (f32x8)((i32x8)g_lo & (r_lo > zero));
-            g_hi = (f32x8)((i32x8)g_hi & (r_hi > zero));
+            g_lo = (f32x8)((i32x8)g_lo & ((x_lo - mean) * scale + shift > zero));
+            g_hi = (f32x8)((i32x8)g_hi & ((x_hi - mean) * scale + shift > zero));
         }
         f64x8 gd_lo = __builtin_convertvector(g_lo, f64x8);
         f64x8 gd_hi = __builtin_convertvector(g_hi, f64x8);
@@ -307,7 +309,7 @@ grad_sums_row(const float *x, const float *dout, const float *relu_out, size_t n
     }
     double s = 0.0, sx = 0.0;
     for (; p < n; p++) {
-        float xhat = (x[p] - mean) * rstd, g = bn_out_grad(dout, relu_out, p);
+        float xhat = (x[p] - mean) * rstd, g = relu_grad(dout[p], x[p], mean, scale, relu ? &shift : NULL, 0);
         s += g;
         sx += (double)g * xhat;
     }
@@ -323,19 +325,20 @@ grad_sums_row(const float *x, const float *dout, const float *relu_out, size_t n
     *sum_dout_xhat = sx;
 }
 
-/* Per-channel sums of g and of g * xhat, g = bn_out_grad, xhat = (in - mean) * rstd, in
- * double. */
+/* Per-channel sums of g and of g * xhat, g as relu_grad (relu_shift: beta + c0 with a fused
+ * ReLU, else NULL; scale: rstd gamma per channel), xhat = (in - mean) * rstd, in double. */
 static inline __attribute__((always_inline)) void
-grad_sums_body(const float *dout, const float *relu_out, const float *in, size_t batch,
+grad_sums_body(const float *dout, const float *relu_shift, const float *in, size_t batch,
                size_t channels, size_t spatial, size_t c0, size_t nc, const float *mean,
-               const float *rstd, double *sum_dout, double *sum_dout_xhat) {
+               const float *rstd, const float *scale, double *sum_dout, double *sum_dout_xhat) {
     for (size_t c = 0; c < nc; c++) sum_dout[c] = sum_dout_xhat[c] = 0.0;
     for (size_t n = 0; n < batch; n++) {
         size_t first = (n * channels + c0) * spatial;
-        const float *x = in + first;
+        const float *x = in + first, *d = dout + first;
         if (spatial == 1) {
             for (size_t c = 0; c < nc; c++) {
-                float xhat = (x[c] - mean[c]) * rstd[c], g = bn_out_grad(dout, relu_out, first + c);
+                float xhat = (x[c] - mean[c]) * rstd[c];
+                float g = relu_grad(d[c], x[c], mean[c], scale[c], relu_shift, c);
                 sum_dout[c] += g;
                 sum_dout_xhat[c] += (double)g * xhat;
             }
@@ -343,57 +346,58 @@ grad_sums_body(const float *dout, const float *relu_out, const float *in, size_t
         }
         for (size_t c = 0; c < nc; c++) {
             double s, sx;
-            grad_sums_row(x + c * spatial, dout + first + c * spatial,
-                          relu_out ? relu_out + first + c * spatial : NULL, spatial, mean[c],
-                          rstd[c], &s, &sx);
+            grad_sums_row(x + c * spatial, d + c * spatial, spatial, mean[c], rstd[c],
+                          relu_shift != NULL, scale[c], relu_shift ? relu_shift[c] : 0.0f, &s,
+                          &sx);
             sum_dout[c] += s;
             sum_dout_xhat[c] += sx;
         }
     }
 }
 
-/* Called with relu_out a constant NULL or not, as affine_body's relu. */
+/* Called with relu_shift a constant NULL or not, as affine_body's relu. */
 BN_HOT static void grad_sums_plain(const float *dout, const float *in, size_t batch,
                                    size_t channels, size_t spatial, size_t c0, size_t nc,
-                                   const float *mean, const float *rstd, double *sum_dout,
-                                   double *sum_dout_xhat) {
-    grad_sums_body(dout, NULL, in, batch, channels, spatial, c0, nc, mean, rstd, sum_dout,
+                                   const float *mean, const float *rstd, const float *scale,
+                                   double *sum_dout, double *sum_dout_xhat) {
+    grad_sums_body(dout, NULL, in, batch, channels, spatial, c0, nc, mean, rstd, scale, sum_dout,
                    sum_dout_xhat);
 }
 
-BN_HOT static void grad_sums_relu(const float *dout, const float *relu_out, const float *in,
+BN_HOT static void grad_sums_relu(const float *dout, const float *relu_shift, const float *in,
                                   size_t batch, size_t channels, size_t spatial, size_t c0,
                                   size_t nc, const float *mean, const float *rstd,
-                                  double *sum_dout, double *sum_dout_xhat) {
-    grad_sums_body(dout, relu_out, in, batch, channels, spatial, c0, nc, mean, rstd, sum_dout,
-                   sum_dout_xhat);
+                                  const float *scale, double *sum_dout, double *sum_dout_xhat) {
+    grad_sums_body(dout, relu_shift, in, batch, channels, spatial, c0, nc, mean, rstd, scale,
+                   sum_dout, sum_dout_xhat);
 }
 
-static void block_grad_sums(const float *dout, const float *relu_out, const float *in,
+static void block_grad_sums(const float *dout, const float *relu_shift, const float *in,
                             size_t batch, size_t channels, size_t spatial, size_t c0, size_t nc,
-                            const float *mean, const float *rstd, double *sum_dout,
-                            double *sum_dout_xhat) {
-    if (relu_out)
-        grad_sums_relu(dout, relu_out, in, batch, channels, spatial, c0, nc, mean, rstd,
+                            const float *mean, const float *rstd, const float *scale,
+                            double *sum_dout, double *sum_dout_xhat) {
+    if (relu_shift)
+        grad_sums_relu(dout, relu_shift, in, batch, channels, spatial, c0, nc, mean, rstd, scale,
                        sum_dout, sum_dout_xhat);
     else
-        grad_sums_plain(dout, in, batch, channels, spatial, c0, nc, mean, rstd, sum_dout,
+        grad_sums_plain(dout, in, batch, channels, spatial, c0, nc, mean, rstd, scale, sum_dout,
                         sum_dout_xhat);
 }
 
-/* din = scale (g - a - xhat b) per channel, g = bn_out_grad, xhat = (in - mean) * rstd. */
+/* din = scale (g - a - xhat b) per channel, g as relu_grad, xhat = (in - mean) * rstd. */
 static inline __attribute__((always_inline)) void
-input_grad_body(float *din, const float *dout, const float *relu_out, const float *in,
+input_grad_body(float *din, const float *dout, const float *relu_shift, const float *in,
                 size_t batch, size_t channels, size_t spatial, size_t c0, size_t nc,
                 const float *mean, const float *rstd, const float *scale, const float *a,
                 const float *b) {
     for (size_t n = 0; n < batch; n++) {
         size_t first = (n * channels + c0) * spatial;
-        const float *x = in + first;
+        const float *x = in + first, *d = dout + first;
         float *dx = din + first;
         if (spatial == 1) {
             for (size_t c = 0; c < nc; c++) {
-                float xhat = (x[c] - mean[c]) * rstd[c], g = bn_out_grad(dout, relu_out, first + c);
+                float xhat = (x[c] - mean[c]) * rstd[c];
+                float g = relu_grad(d[c], x[c], mean[c], scale[c], relu_shift, c);
                 dx[c] = scale[c] * (g - a[c] - xhat * b[c]);
             }
             continue;
@@ -401,7 +405,8 @@ input_grad_body(float *din, const float *dout, const float *relu_out, const floa
         for (size_t c = 0; c < nc; c++)
             for (size_t p = 0; p < spatial; p++) {
                 size_t i = c * spatial + p;
-                float xhat = (x[i] - mean[c]) * rstd[c], g = bn_out_grad(dout, relu_out, first + i);
+                float xhat = (x[i] - mean[c]) * rstd[c];
+                float g = relu_grad(d[i], x[i], mean[c], scale[c], relu_shift, c);
                 dx[i] = scale[c] * (g - a[c] - xhat * b[c]);
             }
     }
@@ -415,21 +420,21 @@ BN_HOT static void input_grad_plain(float *din, const float *dout, const float *
                     b);
 }
 
-BN_HOT static void input_grad_relu(float *din, const float *dout, const float *relu_out,
+BN_HOT static void input_grad_relu(float *din, const float *dout, const float *relu_shift,
                                    const float *in, size_t batch, size_t channels,
                                    size_t spatial, size_t c0, size_t nc, const float *mean,
                                    const float *rstd, const float *scale, const float *a,
                                    const float *b) {
-    input_grad_body(din, dout, relu_out, in, batch, channels, spatial, c0, nc, mean, rstd, scale,
-                    a, b);
+    input_grad_body(din, dout, relu_shift, in, batch, channels, spatial, c0, nc, mean, rstd,
+                    scale, a, b);
 }
 
-static void block_input_grad(float *din, const float *dout, const float *relu_out,
+static void block_input_grad(float *din, const float *dout, const float *relu_shift,
                              const float *in, size_t batch, size_t channels, size_t spatial,
                              size_t c0, size_t nc, const float *mean, const float *rstd,
                              const float *scale, const float *a, const float *b) {
-    if (relu_out)
-        input_grad_relu(din, dout, relu_out, in, batch, channels, spatial, c0, nc, mean, rstd,
+    if (relu_shift)
+        input_grad_relu(din, dout, relu_shift, in, batch, channels, spatial, c0, nc, mean, rstd,
                         scale, a, b);
     else
         input_grad_plain(din, dout, in, batch, channels, spatial, c0, nc, mean, rstd, scale, a,
@@ -447,7 +452,7 @@ static void store_param_grads(float *dgamma, float *dbeta, const double *sum_dou
 /* One train-mode BatchNorm backward call's operands, shared by the parts. */
 typedef struct {
     float *din, *dgamma, *dbeta;
-    const float *dout, *relu_out, *in, *mean, *rstd, *gamma;
+    const float *dout, *relu_shift, *in, *mean, *rstd, *gamma; /* relu_shift: beta, or NULL */
     size_t batch, channels, spatial;
     int accumulate;
 } bn_backward_call;
@@ -462,27 +467,29 @@ static void batchnorm_backward_part(void *ctx, size_t part, size_t parts) {
         size_t nc = hi - c0 < block ? hi - c0 : block;
         double sum_dout[BN_BLOCK], sum_dout_xhat[BN_BLOCK];
         float scale[BN_BLOCK], mean_dout[BN_BLOCK], mean_dout_xhat[BN_BLOCK];
-        block_grad_sums(a->dout, a->relu_out, a->in, a->batch, a->channels, a->spatial, c0, nc,
-                        a->mean + c0, a->rstd + c0, sum_dout, sum_dout_xhat);
+        /* rstd gamma, as the forward pass computed it: din's factor and the fused ReLU's side */
+        for (size_t c = 0; c < nc; c++) scale[c] = a->rstd[c0 + c] * a->gamma[c0 + c];
+        const float *relu_shift = a->relu_shift ? a->relu_shift + c0 : NULL;
+        block_grad_sums(a->dout, relu_shift, a->in, a->batch, a->channels, a->spatial, c0, nc,
+                        a->mean + c0, a->rstd + c0, scale, sum_dout, sum_dout_xhat);
         store_param_grads(a->dgamma + c0, a->dbeta + c0, sum_dout, sum_dout_xhat, nc,
                           a->accumulate);
         /* din = gamma rstd (g - mean(g) - xhat mean(g xhat)) */
         for (size_t c = 0; c < nc; c++) {
-            scale[c] = a->gamma[c0 + c] * a->rstd[c0 + c];
             mean_dout[c] = (float)(sum_dout[c] / count);
             mean_dout_xhat[c] = (float)(sum_dout_xhat[c] / count);
         }
-        block_input_grad(a->din, a->dout, a->relu_out, a->in, a->batch, a->channels, a->spatial,
+        block_input_grad(a->din, a->dout, relu_shift, a->in, a->batch, a->channels, a->spatial,
                          c0, nc, a->mean + c0, a->rstd + c0, scale, mean_dout, mean_dout_xhat);
     }
 }
 
 static void batchnorm_train_backward(float *din, float *dgamma, float *dbeta, const float *dout,
-                                     const float *relu_out, const float *in, const float *mean,
+                                     const float *relu_shift, const float *in, const float *mean,
                                      const float *rstd, const float *gamma, size_t batch,
                                      size_t channels, size_t spatial, int accumulate) {
-    bn_backward_call call = {din,  dgamma, dbeta, dout,     relu_out, in,        mean,
-                             rstd, gamma,  batch, channels, spatial,  accumulate};
+    bn_backward_call call = {din,  dgamma, dbeta, dout,     relu_shift, in,        mean,
+                             rstd, gamma,  batch, channels, spatial,    accumulate};
     size_t parts = loop_parts(batch * channels * spatial);
     parallel_parts(parts < channels ? parts : channels, batchnorm_backward_part, &call);
 }
@@ -495,10 +502,10 @@ void batchnorm_backward(float *din, float *dgamma, float *dbeta, const float *do
 }
 
 void batchnorm_relu_backward(float *din, float *dgamma, float *dbeta, const float *dout,
-                             const float *relu_out, const float *in, const float *mean,
-                             const float *rstd, const float *gamma, size_t batch,
+                             const float *in, const float *mean, const float *rstd,
+                             const float *gamma, const float *beta, size_t batch,
                              size_t channels, size_t spatial, int accumulate) {
-    batchnorm_train_backward(din, dgamma, dbeta, dout, relu_out, in, mean, rstd, gamma, batch,
+    batchnorm_train_backward(din, dgamma, dbeta, dout, beta, in, mean, rstd, gamma, batch,
                              channels, spatial, accumulate);
 }
 
@@ -516,7 +523,7 @@ void batchnorm_backward_eval(float *din, float *dgamma, float *dbeta, const floa
             zero[c] = 0.0f;
         }
         block_grad_sums(dout, NULL, in, batch, channels, spatial, c0, nc, running_mean + c0, rstd,
-                        sum_dout, sum_dout_xhat);
+                        scale, sum_dout, sum_dout_xhat);
         store_param_grads(dgamma + c0, dbeta + c0, sum_dout, sum_dout_xhat, nc, accumulate);
         /* The statistics are constants here: din = gamma rstd dout. */
         if (din)

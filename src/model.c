@@ -341,9 +341,9 @@ static void batchnorm_relu_layer_backward(bn_model *m, size_t i, const float *in
     float *din = i == 0 ? NULL : m->dacts + m->layers[i - 1].output, *g = m->grads;
     size_t bn_batch, bn_spatial;
     batchnorm_view(l, n, &bn_batch, &bn_spatial);
-    batchnorm_relu_backward(din, g + l->gamma, g + l->beta, m->dacts + relu->output,
-                            m->acts + relu->output, in, s + l->save_mean, s + l->save_rstd,
-                            p + l->gamma, bn_batch, l->out_c, bn_spatial, accumulate);
+    batchnorm_relu_backward(din, g + l->gamma, g + l->beta, m->dacts + relu->output, in,
+                            s + l->save_mean, s + l->save_rstd, p + l->gamma, p + l->beta,
+                            bn_batch, l->out_c, bn_spatial, accumulate);
 }
 
 /* Every activation gradient has exactly one writer (the layer that consumes the activation),

@@ -386,7 +386,7 @@ static void check_batchnorm_relu(size_t batch, size_t channels, size_t spatial) 
     CHECK(memcmp(rstd, rstd2, channels * sizeof(float)) == 0);
     relu_backward(dbn, dout, relu, n);
     batchnorm_backward(din, dg, db, dbn, in, mean, rstd, gamma, batch, channels, spatial, 0);
-    batchnorm_relu_backward(din_fused, dg2, db2, dout, fused, in, mean, rstd, gamma, batch,
+    batchnorm_relu_backward(din_fused, dg2, db2, dout, in, mean, rstd, gamma, beta, batch,
                             channels, spatial, 0);
     CHECK(memcmp(din, din_fused, n * sizeof(float)) == 0);
     CHECK(memcmp(dg, dg2, channels * sizeof(float)) == 0 && memcmp(db, db2, channels * 4) == 0);

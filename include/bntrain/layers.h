@@ -80,8 +80,8 @@ void batchnorm_backward(float *din, float *dgamma, float *dbeta, const float *do
                         size_t batch, size_t channels, size_t spatial, int accumulate);
 /* BatchNorm and the ReLU after it in one pass (what a block Linear|Conv -> BN -> ReLU runs):
  * out is the ReLU's output, bit for bit relu(batchnorm(in)); BatchNorm's own output is never
- * written. The backward takes the ReLU's output gradient dout and output relu_out and gives
- * bitwise what relu_backward followed by batchnorm_backward give. */
+ * written. The backward takes the ReLU's output gradient dout and gives bitwise what
+ * relu_backward followed by batchnorm_backward give. */
 void batchnorm_relu_forward(float *out, float *mean, float *rstd, float *batch_var,
                             const float *in, const float *gamma, const float *beta, size_t batch,
                             size_t channels, size_t spatial);
@@ -89,9 +89,11 @@ void batchnorm_relu_forward_eval(float *out, const float *in, const float *gamma
                                  const float *beta, const float *running_mean,
                                  const float *running_var, size_t batch, size_t channels,
                                  size_t spatial);
+/* dout: the gradient of the ReLU's output. Which ReLUs were on is recomputed from in, mean,
+ * rstd, gamma and beta exactly as the forward pass decided it. */
 void batchnorm_relu_backward(float *din, float *dgamma, float *dbeta, const float *dout,
-                             const float *relu_out, const float *in, const float *mean,
-                             const float *rstd, const float *gamma, size_t batch,
+                             const float *in, const float *mean, const float *rstd,
+                             const float *gamma, const float *beta, size_t batch,
                              size_t channels, size_t spatial, int accumulate);
 /* Gradient with the statistics held fixed (eval / population mode). */
 void batchnorm_backward_eval(float *din, float *dgamma, float *dbeta, const float *dout,
