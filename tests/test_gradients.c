@@ -589,6 +589,8 @@ int main(void) {
     check_conv_paths(30, 15, 60, 3, 2, 0, 29, 1, 1);
     check_conv_paths(4, 12, 5, 3, 1, 1, 70, 1, 1);
     check_conv_paths(2, 40, 3, 3, 2, 0, 9, 1, 1); /* 19 outputs a row: too wide for two vectors */
+    check_conv_paths(60, 7, 9, 3, 2, 0, 40, 1, 1); /* the paper's third layer: 3 outputs a row */
+    check_conv_paths(5, 9, 4, 3, 2, 0, 30, 1, 1);  /* an even number of output rows */
     check_batchnorm(8, 3, 1, 1);
     check_batchnorm(4, 2, 9, 1);
     check_batchnorm(5, 3, 4, 0);
