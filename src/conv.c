@@ -245,18 +245,16 @@ static size_t sample_stride(const conv_input *x) {
 
 /* Lowered rows [r0, r1) for samples [n0, n1) into dst, row r at dst + (r - r0) ld, sample n's
  * pixels at column (n - n0) P. Row r is tap (ky, kx) of input channel c, r = (c K + ky) K + kx. */
-static void lower_chunk(float *dst, size_t ld, const conv_input *x, size_t r0, size_t r1,
-                        size_t n0, size_t n1) {
+static void lower_chunk(float *dst, size_t ld, const conv_input *x, const tap_plan *plan,
+                        size_t r0, size_t r1, size_t n0, size_t n1) {
     const conv_shape *s = x->shape;
     size_t k = s->kernel, pixels = out_pixels(s);
-    tap_plan plan;
-    plan_taps(&plan, s);
     for (size_t r = r0; r < r1; r++) {
         size_t c = r / (k * k), ky = r / k % k, kx = r % k;
         float *row = dst + (r - r0) * ld;
         const float *first = x->data + plane_offset(s, x->batch, n0, c, x->channel_major);
-        if (plan.table) {
-            lower_taps(row, first + ky * s->in_width + kx, sample_stride(x), n1 - n0, &plan, s);
+        if (plan->table) {
+            lower_taps(row, first + ky * s->in_width + kx, sample_stride(x), n1 - n0, plan, s);
             continue;
         }
         for (size_t n = n0; n < n1; n++)
@@ -281,17 +279,15 @@ static inline void raise_row(float *plane, const float *src, const conv_shape *s
 /* Adjoint of lower_chunk for whole input channels [c0, c1): writes their planes of samples
  * [n0, n1) of din from the column gradients of rows [c0 K K, c1 K K) in src (row stride ld).
  * Each element receives its taps in (ky, kx) order on every path: the same sums, bit for bit. */
-static void raise_chunk(float *din, const float *src, size_t ld, const conv_input *x, size_t c0,
-                        size_t c1, size_t n0, size_t n1) {
+static void raise_chunk(float *din, const float *src, size_t ld, const conv_input *x,
+                        const tap_plan *plan, size_t c0, size_t c1, size_t n0, size_t n1) {
     const conv_shape *s = x->shape;
     size_t k = s->kernel, pixels = out_pixels(s), stride = sample_stride(x);
-    tap_plan plan;
-    plan_taps(&plan, s);
     for (size_t c = c0; c < c1; c++) {
         float *first = din + plane_offset(s, x->batch, n0, c, x->channel_major);
 #ifdef CONV_X86
-        if (plan.raise_rows) {
-            raise_channel_avx512(first, src + (c - c0) * k * k * ld, ld, stride, n1 - n0, &plan, s);
+        if (plan->raise_rows) {
+            raise_channel_avx512(first, src + (c - c0) * k * k * ld, ld, stride, n1 - n0, plan, s);
             continue;
         }
 #endif
@@ -300,8 +296,8 @@ static void raise_chunk(float *din, const float *src, size_t ld, const conv_inpu
         for (size_t ky = 0; ky < k; ky++)
             for (size_t kx = 0; kx < k; kx++) {
                 const float *cols = src + (((c - c0) * k + ky) * k + kx) * ld;
-                if (plan.table) {
-                    raise_taps(first + ky * s->in_width + kx, cols, stride, n1 - n0, &plan, s);
+                if (plan->table) {
+                    raise_taps(first + ky * s->in_width + kx, cols, stride, n1 - n0, plan, s);
                     continue;
                 }
                 for (size_t n = n0; n < n1; n++)
@@ -394,6 +390,7 @@ typedef struct {
     const float *weight, *bias, *dout;
     conv_input x;
     int accumulate;
+    tap_plan plan; /* prepared once per pass, read by every part */
 } conv_call;
 
 /* Forward, one range of samples per part: the outputs of different samples are independent. */
@@ -410,7 +407,7 @@ static void forward_part(void *ctx, size_t part, size_t parts) {
     }
     for (size_t n = n0; n < n1; n += per) {
         size_t m = n1 - n < per ? n1 - n : per, cols = m * pixels;
-        lower_chunk(chunk, cols, &a->x, 0, patch, n, n + m);
+        lower_chunk(chunk, cols, &a->x, &a->plan, 0, patch, n, n + m);
         gemm_biased(1, s->out_channels, cols, patch, matrix_rows(a->weight, patch),
                     matrix_rows(chunk, cols), a->bias, 1, a->out + n * pixels, width);
     }
@@ -436,7 +433,7 @@ static void backward_part(void *ctx, size_t part, size_t parts) {
     for (size_t n = 0; n < a->x.batch; n += per) {
         size_t m = a->x.batch - n < per ? a->x.batch - n : per, cols = m * pixels;
         const float *dout = a->dout + n * pixels;
-        lower_chunk(chunk, cols, &a->x, r0, r1, n, n + m);
+        lower_chunk(chunk, cols, &a->x, &a->plan, r0, r1, n, n + m);
         gemm_one_thread(s->out_channels, rows, cols, matrix_rows(dout, width),
                         matrix_transposed(chunk, cols), a->dweight + r0, patch,
                         a->accumulate || n > 0);
@@ -444,7 +441,7 @@ static void backward_part(void *ctx, size_t part, size_t parts) {
         /* The chunk's lowered rows are used: their space receives the column gradients. */
         gemm_one_thread(rows, cols, s->out_channels, matrix_transposed(a->weight + r0, patch),
                         matrix_rows(dout, width), chunk, cols, 0);
-        raise_chunk(a->din, chunk, cols, &a->x, g0, g1, n, n + m);
+        raise_chunk(a->din, chunk, cols, &a->x, &a->plan, g0, g1, n, n + m);
     }
 }
 
@@ -458,6 +455,7 @@ void conv_forward(float *out, const float *in, int in_channel_major, const float
                   const float *bias, const conv_shape *s, size_t batch) {
     conv_call call = {.out = out, .weight = weight, .bias = bias,
                       .x = {in, in_channel_major, s, batch}};
+    plan_taps(&call.plan, s);
     parallel_parts(pass_parts(s, batch, batch), forward_part, &call);
 }
 
@@ -482,6 +480,7 @@ void conv_backward(float *din, float *dweight, float *dbias, const float *dout, 
     row_sums(dbias, dout, s->out_channels, batch * out_pixels(s), accumulate);
     conv_call call = {.din = din, .dweight = dweight, .weight = weight, .dout = dout,
                       .x = {in, in_channel_major, s, batch}, .accumulate = accumulate};
+    plan_taps(&call.plan, s);
     size_t groups = din ? s->in_channels : patch_size(s);
     parallel_parts(pass_parts(s, batch, groups), backward_part, &call);
 }

@@ -55,7 +55,7 @@ void flatten_backward(float *din, const float *dout, size_t batch, size_t channe
 #define BN_BLOCK 256
 
 /* Channels per block for the train-mode passes: few enough that a block's input, output
- * gradient and ReLU output (the backward's three arrays) stay in a 2 MB L2 cache between
+ * gradient and input gradient (the backward's three arrays) stay in a 2 MB L2 cache between
  * the passes over it (statistics, then normalisation; sums, then input gradient). A whole
  * CIFAR-10 conv1 output is 3.4 MB per array, so its second pass came from memory. Blocking
  * never changes a bit: every channel's sums run over that channel alone. */

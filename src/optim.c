@@ -4,7 +4,6 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "bntrain/gemm.h"
 #include "bntrain/parallel.h"
 #include "bntrain/simd.h"
 
@@ -41,13 +40,12 @@ static void sgd_part(void *ctx, size_t part, size_t parts) {
         a->non_finite = 1;
 }
 
-/* Parameters are independent: the run's threads (gemm_threads()) take equal shares. */
+/* Parameters are independent: the run's parts (loop_parts) take equal shares. */
 size_t sgd_step(float *params, const float *grads, float *velocity, size_t n, float lr,
                 float momentum, float weight_decay) {
-    size_t threads = gemm_threads();
-    if (threads <= 1 || n < (1u << 16))
-        return sgd_range(params, grads, velocity, n, lr, momentum, weight_decay);
+    size_t parts = loop_parts(n);
+    if (parts <= 1) return sgd_range(params, grads, velocity, n, lr, momentum, weight_decay);
     sgd_call call = {params, velocity, grads, n, lr, momentum, weight_decay, 0};
-    parallel_parts(threads, sgd_part, &call);
+    parallel_parts(parts, sgd_part, &call);
     return call.non_finite;
 }

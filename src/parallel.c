@@ -2,8 +2,8 @@
 #include "bntrain/parallel.h"
 
 #include <omp.h>
-#include <stdint.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "bntrain/gemm.h"
@@ -60,9 +60,9 @@ float *thread_scratch(bn_scratch_slot slot, size_t floats) {
         }
     }
     if (set->floats[slot] >= floats) return set->data[slot];
+    if (floats > (SIZE_MAX - 63) / sizeof(float)) return NULL;
     /* aligned_alloc wants a multiple of the alignment */
     size_t bytes = (floats * sizeof(float) + 63) / 64 * 64;
-    if (floats > SIZE_MAX / sizeof(float) - 64) return NULL;
     float *grown = aligned_alloc(64, bytes);
     if (!grown) return NULL;
     free(set->data[slot]);
