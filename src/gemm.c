@@ -27,6 +27,7 @@
 #define KC 256
 #define MC 96
 #define NC 1024
+_Static_assert(GEMM_CONSUME_MAX_K <= KC, "gemm_consume packs all of k into one block");
 
 enum { ISA_PORTABLE = 0, ISA_AVX2 = 1, ISA_AVX512 = 2 };
 
@@ -379,6 +380,9 @@ typedef struct {
     int accumulate;
     const float *bias; /* when not accumulating: chains start from it (gemm_biased) */
     int bias_per_row;
+    gemm_tile_fn consume; /* gemm_consume: C is handed over tile by tile, never stored */
+    void *consume_ctx;
+    size_t i_base, j_base; /* where a thread's share starts in the whole C (for consume) */
 } gemm_call;
 
 /* Where entry (i, j) starts its chain. */
@@ -445,6 +449,45 @@ static void gemm_serial(const gemm_call *g) {
     }
 }
 
+/* gemm_consume's walk (k <= KC, so each tile is final after one pass): a thread's whole
+ * B (k x nc, at most 1 MiB) is packed once, and the tiles go along the rows of C, so that a
+ * consumer that reads and writes row-major arrays beside C (SGD's parameters and velocity)
+ * sweeps each row in order instead of jumping a row's length between tiles. */
+static void gemm_consume_serial(const gemm_call *g) {
+    _Alignas(64) float tile_c[MR * NR];
+    pack_buffers buffers, *buf = &buffers;
+    int packed = thread_buffers(buf);
+    tile_fn tile = choose_tile();
+    size_t m = g->m, n = g->n, k = g->k;
+    for (size_t jc = 0; jc < n; jc += NC) {
+        size_t nc = min_size(NC, n - jc);
+        for (size_t jr = 0; packed && jr < nc; jr += NR)
+            pack_b_panel(buf->b + jr * k, g->b, 0, k, jc + jr, min_size(NR, nc - jr));
+        for (size_t ic = 0; ic < m; ic += MC) {
+            size_t mc = min_size(MC, m - ic);
+            for (size_t ir = 0; packed && ir < mc; ir += MR)
+                pack_a_panel(buf->a + ir * k, g->a, ic + ir, min_size(MR, mc - ir), 0, k);
+            for (size_t ir = 0; ir < mc; ir += MR)
+                for (size_t jr = 0; jr < nc; jr += NR) {
+                    size_t mr = min_size(MR, mc - ir), nr = min_size(NR, nc - jr);
+                    if (packed) {
+                        tile_job t = {.mr = mr, .nr = nr, .kc = k, .a = buf->a + ir * k,
+                                      .b = buf->b + jr * k, .c = tile_c, .ldc = NR};
+                        tile(&t);
+                    } else { /* out of memory: the same chains, unpacked */
+                        gemm_call one = {.m = mr, .n = nr, .k = k, .a = g->a, .b = g->b,
+                                         .c = tile_c, .ldc = NR};
+                        one.a.data += (ic + ir) * g->a.row_stride;
+                        one.b.data += (jc + jr) * g->b.col_stride;
+                        gemm_unpacked(&one);
+                    }
+                    g->consume(g->consume_ctx, g->i_base + ic + ir, g->j_base + jc + jr, mr, nr,
+                               tile_c, NR);
+                }
+        }
+    }
+}
+
 /* Thread `part` of `parts` takes a contiguous share of whole column panels (or, when there are
  * fewer column panels than threads, of row panels): who computes an entry changes, never how. */
 static void gemm_part(void *call, size_t part, size_t parts) {
@@ -455,18 +498,20 @@ static void gemm_part(void *call, size_t part, size_t parts) {
         size_t j0 = min_size(g->n, col_panels * part / parts * NR);
         size_t j1 = min_size(g->n, col_panels * (part + 1) / parts * NR);
         share.b.data += j0 * g->b.col_stride;
-        share.c += j0;
+        if (share.c) share.c += j0;
+        share.j_base += j0;
         share.n = j1 - j0;
         if (share.bias && !share.bias_per_row) share.bias += j0;
     } else {
         size_t i0 = min_size(g->m, row_panels * part / parts * MR);
         size_t i1 = min_size(g->m, row_panels * (part + 1) / parts * MR);
         share.a.data += i0 * g->a.row_stride;
-        share.c += i0 * g->ldc;
+        if (share.c) share.c += i0 * g->ldc;
+        share.i_base += i0;
         share.m = i1 - i0;
         if (share.bias && share.bias_per_row) share.bias += i0;
     }
-    if (share.m && share.n) gemm_serial(&share);
+    if (share.m && share.n) (share.consume ? gemm_consume_serial : gemm_serial)(&share);
 }
 
 /* Products smaller than this many multiply-adds run on one thread: waking helpers costs more. */
@@ -483,7 +528,7 @@ static void gemm_on(size_t threads, gemm_call g) {
     if (threads > 1 && (double)g.m * (double)g.n * (double)g.k < (double)PARALLEL_MIN_WORK)
         threads = 1;
     if (threads == 1) {
-        gemm_serial(&g);
+        (g.consume ? gemm_consume_serial : gemm_serial)(&g);
         return;
     }
     parallel_parts(threads, gemm_part, &g);
@@ -491,16 +536,28 @@ static void gemm_on(size_t threads, gemm_call g) {
 
 void gemm(size_t m, size_t n, size_t k, bn_matrix a, bn_matrix b, float *c, size_t ldc,
           int accumulate) {
-    gemm_on(caller_threads, (gemm_call){m, n, k, a, b, c, ldc, accumulate, NULL, 0});
+    gemm_on(caller_threads, (gemm_call){.m = m, .n = n, .k = k, .a = a, .b = b, .c = c,
+                                        .ldc = ldc, .accumulate = accumulate});
 }
 
 void gemm_one_thread(size_t m, size_t n, size_t k, bn_matrix a, bn_matrix b, float *c,
                      size_t ldc, int accumulate) {
-    gemm_on(1, (gemm_call){m, n, k, a, b, c, ldc, accumulate, NULL, 0});
+    gemm_on(1, (gemm_call){.m = m, .n = n, .k = k, .a = a, .b = b, .c = c, .ldc = ldc,
+                           .accumulate = accumulate});
 }
 
 void gemm_biased(size_t threads, size_t m, size_t n, size_t k, bn_matrix a, bn_matrix b,
                  const float *bias, int bias_per_row, float *c, size_t ldc) {
     gemm_on(threads ? threads : caller_threads,
-            (gemm_call){m, n, k, a, b, c, ldc, 0, bias, bias_per_row});
+            (gemm_call){.m = m, .n = n, .k = k, .a = a, .b = b, .c = c, .ldc = ldc,
+                        .bias = bias, .bias_per_row = bias_per_row});
+}
+
+int gemm_consume(size_t threads, size_t m, size_t n, size_t k, bn_matrix a, bn_matrix b,
+                 gemm_tile_fn consume, void *ctx) {
+    if (k == 0 || k > GEMM_CONSUME_MAX_K) return 0;
+    gemm_on(threads ? threads : caller_threads,
+            (gemm_call){.m = m, .n = n, .k = k, .a = a, .b = b, .consume = consume,
+                        .consume_ctx = ctx});
+    return 1;
 }

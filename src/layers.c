@@ -26,12 +26,19 @@ BN_HOT static void column_sums(float *sums, const float *m, size_t batch, size_t
 void linear_backward(float *din, float *dweight, float *dbias, const float *dout,
                      const float *in, const float *weight, size_t batch, size_t in_dim,
                      size_t out_dim, int accumulate) {
-    gemm(out_dim, in_dim, batch, matrix_transposed(dout, out_dim), matrix_rows(in, in_dim),
-         dweight, in_dim, accumulate);
+    if (dweight)
+        gemm(out_dim, in_dim, batch, matrix_transposed(dout, out_dim), matrix_rows(in, in_dim),
+             dweight, in_dim, accumulate);
     column_sums(dbias, dout, batch, out_dim, accumulate);
     if (din)
         gemm(batch, in_dim, out_dim, matrix_rows(dout, out_dim), matrix_rows(weight, in_dim), din,
              in_dim, 0);
+}
+
+int linear_weight_grad_consume(const float *dout, const float *in, size_t batch, size_t in_dim,
+                               size_t out_dim, gemm_tile_fn consume, void *ctx) {
+    return gemm_consume(0, out_dim, in_dim, batch, matrix_transposed(dout, out_dim),
+                        matrix_rows(in, in_dim), consume, ctx);
 }
 
 void flatten_forward(float *out, const float *in, size_t batch, size_t channels, size_t pixels) {

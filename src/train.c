@@ -91,9 +91,8 @@ static int train_step(bn_trainer *t, const bn_train_config *cfg, size_t n, doubl
     *loss = loss_forward_backward(cfg->loss, t->dlogits, logits, t->batch_labels, n,
                                   m->spec.n_classes);
     if (!isfinite(*loss)) return -1;
-    model_backward_overwrite(m, t->batch_images, t->dlogits, n, 1);
-    int non_finite = (int)sgd_step(m->params, m->grads, m->velocity, m->n_params, (float)cfg->lr,
-                            (float)cfg->momentum, (float)cfg->weight_decay);
+    int non_finite = model_backward_sgd(m, t->batch_images, t->dlogits, n, (float)cfg->lr,
+                                        (float)cfg->momentum, (float)cfg->weight_decay);
     return non_finite ? -1 : 0;
 }
 

@@ -4,7 +4,8 @@
  * chain with fmaf and demands the same bits, for every instruction-set level the CPU has, for
  * 1 to 4 threads, for transposed and strided operands, and for shapes that cross every block
  * edge (MR = 12, NR = 32, MC = 96, KC = 256, NC = 1024); and checks the chain itself against
- * a double-precision product, so that a consistent but wrong definition cannot pass. */
+ * a double-precision product, so that a consistent but wrong definition cannot pass.
+ * gemm_consume must hand over the same bits, tile by tile, each entry once. */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -131,6 +132,75 @@ static void test_shape(const shape *s, int layout_a, int layout_b, int start, in
     free(bias);
 }
 
+/* gemm_consume: what the consumer is handed, entry by entry. */
+typedef struct {
+    float *c;
+    unsigned char *seen; /* times each entry was handed over */
+    size_t n;
+    int track_order;         /* 1 thread only: the previous tile, and whether one came late */
+    size_t last_i0, last_j0;
+    int out_of_order;
+    _Atomic int calls;
+} consumed;
+
+static void consume_tile(void *ctx, size_t i0, size_t j0, size_t rows, size_t cols,
+                         const float *tile, size_t ld) {
+    consumed *k = ctx;
+    if (k->track_order) {
+        if (k->calls && i0 == k->last_i0 && j0 <= k->last_j0) k->out_of_order = 1;
+        k->last_i0 = i0;
+        k->last_j0 = j0;
+    }
+    k->calls++;
+    for (size_t i = 0; i < rows; i++)
+        for (size_t j = 0; j < cols; j++) {
+            k->c[(i0 + i) * k->n + j0 + j] = tile[i * ld + j];
+            k->seen[(i0 + i) * k->n + j0 + j]++;
+        }
+}
+
+/* Every entry handed over exactly once, with the bits of the chain from zero; k = 0 and
+ * k > GEMM_CONSUME_MAX_K refused without a call. */
+static void test_consume(const shape *s, int layout_a, int layout_b, int best) {
+    float *a_data = malloc(2 * (s->m * s->k + 1) * sizeof(float));
+    float *b_data = malloc(2 * (s->k * s->n + 1) * sizeof(float));
+    size_t entries = s->m * s->n;
+    float *expected = calloc(entries + 1, sizeof(float)), *c = calloc(entries + 1, sizeof(float));
+    unsigned char *seen = calloc(entries + 1, 1);
+    fill(a_data, 2 * (s->m * s->k + 1));
+    fill(b_data, 2 * (s->k * s->n + 1));
+    bn_matrix a = view(a_data, s->m, s->k, layout_a), b = view(b_data, s->k, s->n, layout_b);
+    chain_reference(s, a, b, expected, START_ZERO, NULL);
+    int takes = s->k > 0 && s->k <= GEMM_CONSUME_MAX_K;
+    for (int level = best; level >= 0; level--) {
+        gemm_force_isa(level);
+        for (size_t threads = 1; threads <= 3; threads++) {
+            consumed k = {.c = c, .seen = seen, .n = s->n, .track_order = threads == 1};
+            memset(seen, 0, entries + 1);
+            int done = gemm_consume(threads, s->m, s->n, s->k, a, b, consume_tile, &k);
+            CHECK_MSG(done == takes && (takes || k.calls == 0),
+                      "%zu x %zu x %zu: gemm_consume returned %d after %d calls", s->m, s->n,
+                      s->k, done, (int)k.calls);
+            if (!takes) continue;
+            int once = 1;
+            for (size_t e = 0; e < entries; e++) once &= seen[e] == 1;
+            CHECK_MSG(once && memcmp(c, expected, entries * sizeof(float)) == 0,
+                      "%zu x %zu x %zu, layouts %d %d, %s, %zu threads: consumed tiles are not "
+                      "the chain's bits, each once",
+                      s->m, s->n, s->k, layout_a, layout_b, gemm_isa(), threads);
+            if (threads == 1)
+                CHECK_MSG(!k.out_of_order, "%zu x %zu x %zu: tiles of a row not in order of j",
+                          s->m, s->n, s->k);
+        }
+    }
+    gemm_force_isa(best);
+    free(a_data);
+    free(b_data);
+    free(expected);
+    free(c);
+    free(seen);
+}
+
 /* Large enough that a thread count or block edge changing the order would show: MC, KC and
  * NC are all crossed, and the threads split rows in one case and columns in the other. */
 static void test_blocks(int best) {
@@ -148,6 +218,10 @@ int main(void) {
                 for (int start = 0; start < STARTS; start++)
                     test_shape(&shapes[i], la, lb, start, best);
     test_blocks(best);
+    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++)
+        for (int la = 0; la < 3; la++) test_consume(&shapes[i], la, la == 1 ? 0 : 1, best);
+    const shape fc_weight_grad = {1000, 784, 128}; /* the paper's first FC layer, batch 128 */
+    test_consume(&fc_weight_grad, 1, 0, best);
     /* Strides may point into a larger matrix: C's row stride is honoured too. */
     float a[2 * 3] = {1, 2, 3, 4, 5, 6}, b[3 * 2] = {1, 0, 0, 1, 1, 1};
     float c[2 * 4] = {9, 9, 9, 9, 9, 9, 9, 9};

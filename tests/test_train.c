@@ -7,6 +7,7 @@
 #include "bntrain/data.h"
 #include "bntrain/gemm.h"
 #include "bntrain/optim.h"
+#include "bntrain/rng.h"
 #include "bntrain/train.h"
 #include "check.h"
 
@@ -111,6 +112,76 @@ static void test_sgd(void) {
     CHECK_MSG(sgd_step(big, gb, vb, 2, 10.0f, 0.0f, 0.0f) == 1, "overflow to inf is counted");
     float nan_grad[1] = {NAN}, q[1] = {1}, vq[1] = {0};
     CHECK(sgd_step(q, nan_grad, vq, 1, 0.1f, 0.9f, 0.0f) == 1);
+    /* sgd_tile: a 3 x 5 tile at (1, 2) of a 5 x 9 matrix gets sgd_step's update, nothing
+     * outside it changes, and overflow inside it is reported */
+    float w[5 * 9], vel[5 * 9], w_ref[5 * 9], v_ref[5 * 9], tile[3 * 6];
+    for (size_t i = 0; i < 5 * 9; i++) {
+        w[i] = w_ref[i] = 0.1f * (float)i - 2.0f;
+        vel[i] = v_ref[i] = 0.01f * (float)i;
+    }
+    for (size_t i = 0; i < 3 * 6; i++) tile[i] = 0.3f * (float)i - 1.7f;
+    sgd_matrix m = {w, vel, 9, 0.1f, 0.9f, 0.01f, 0};
+    sgd_tile(&m, 1, 2, 3, 5, tile, 6);
+    for (size_t i = 0; i < 3; i++)
+        sgd_step(w_ref + (1 + i) * 9 + 2, tile + i * 6, v_ref + (1 + i) * 9 + 2, 5, 0.1f, 0.9f,
+                 0.01f);
+    CHECK(memcmp(w, w_ref, sizeof w) == 0 && memcmp(vel, v_ref, sizeof vel) == 0 &&
+          m.non_finite == 0);
+    w[3 * 9 + 6] = 3e38f;
+    tile[2 * 6 + 4] = -3e38f;
+    sgd_matrix huge = {w, vel, 9, 10.0f, 0.0f, 0.0f, 0};
+    sgd_tile(&huge, 1, 2, 3, 5, tile, 6);
+    CHECK_MSG(huge.non_finite == 1, "sgd_tile reports overflow to inf");
+}
+
+/* model_backward_sgd (the weight step taken as the weight gradient is computed) gives bitwise
+ * the parameters and velocities of a backward pass followed by sgd_step, for the paper's
+ * networks, with weight decay, on 1 and 2 threads, and for a batch too large for the
+ * combined pass (it then falls back). */
+static void test_backward_sgd(const bn_dataset *ds, bn_arch arch, size_t batch, size_t threads) {
+    bn_model_spec spec;
+    model_spec_paper(&spec, arch, ds->channels, ds->height, ds->width, 1);
+    bn_model separate, combined;
+    bn_error err;
+    CHECK(model_create(&separate, &spec, batch, &err) == 0);
+    CHECK(model_create(&combined, &spec, batch, &err) == 0);
+    bn_rng rng_a, rng_b;
+    rng_seed(&rng_a, 7);
+    rng_seed(&rng_b, 7);
+    model_init(&separate, 0.8, 2.0, 0.5, &rng_a);
+    model_init(&combined, 0.8, 2.0, 0.5, &rng_b);
+    float *dlogits = malloc(batch * spec.n_classes * sizeof(float));
+    size_t input = model_input_size(&separate), bytes = separate.n_params * sizeof(float);
+    gemm_set_threads(threads);
+    for (size_t step = 0; step < 3; step++) {
+        const float *images = ds->train.images + step * 16 * input;
+        const uint8_t *labels = ds->train.labels + step * 16;
+        model_forward(&separate, images, batch, 1);
+        loss_forward_backward(LOSS_MSE, dlogits, model_logits(&separate), labels, batch,
+                              spec.n_classes);
+        model_backward_overwrite(&separate, images, dlogits, batch, 1);
+        size_t bad_a = sgd_step(separate.params, separate.grads, separate.velocity,
+                                separate.n_params, 0.05f, 0.9f, 1e-3f);
+        model_forward(&combined, images, batch, 1);
+        loss_forward_backward(LOSS_MSE, dlogits, model_logits(&combined), labels, batch,
+                              spec.n_classes);
+        int bad_b = model_backward_sgd(&combined, images, dlogits, batch, 0.05f, 0.9f, 1e-3f);
+        CHECK_MSG(memcmp(separate.params, combined.params, bytes) == 0 &&
+                      memcmp(separate.velocity, combined.velocity, bytes) == 0 &&
+                      (int)bad_a == bad_b,
+                  "%s, batch %zu, %zu threads, step %zu: model_backward_sgd is not backward "
+                  "+ sgd_step",
+                  arch_name(arch), batch, threads, step);
+    }
+    /* a step that overflows is reported, as sgd_step reports it */
+    model_forward(&combined, ds->train.images, batch, 1);
+    loss_forward_backward(LOSS_MSE, dlogits, model_logits(&combined), ds->train.labels, batch,
+                          spec.n_classes);
+    CHECK(model_backward_sgd(&combined, ds->train.images, dlogits, batch, 1e20f, 0.9f, 1e30f) == 1);
+    gemm_set_threads(1);
+    free(dlogits);
+    model_free(&separate);
+    model_free(&combined);
 }
 
 /* One run of the paper's network on `cores` cores: its parameters and result. */
@@ -200,6 +271,11 @@ int main(void) {
     }
     dataset_truncate_train(&sample, 640);
     test_sgd();
+    for (size_t threads = 1; threads <= 2; threads++) {
+        test_backward_sgd(&sample, ARCH_FC, 64, threads);
+        test_backward_sgd(&sample, ARCH_CNN, 64, threads);
+    }
+    test_backward_sgd(&sample, ARCH_FC, GEMM_CONSUME_MAX_K + 1, 1);
     test_reproducible(&sample, ARCH_FC);
     test_reproducible(&sample, ARCH_CNN);
     test_explosion(&sample);

@@ -45,6 +45,19 @@ void gemm_one_thread(size_t m, size_t n, size_t k, bn_matrix a, bn_matrix b, flo
 void gemm_biased(size_t threads, size_t m, size_t n, size_t k, bn_matrix a, bn_matrix b,
                  const float *bias, int bias_per_row, float *c, size_t ldc);
 
+/* C = op(A) op(B) handed to consume(ctx, i0, j0, rows, cols, tile, ld) one finished tile at
+ * a time (tile[i ld + j] is entry (i0 + i, j0 + j), the same bits gemm gives), instead of
+ * being stored: for a consumer that needs each entry once, right away (an optimizer step on
+ * a weight gradient), this saves writing C and reading it back. Tiles of one row of tiles
+ * come in order of j0; with threads > 1 (0: gemm_threads()), consume runs on several threads
+ * at once, each on its own tiles. Needs 0 < k <= GEMM_CONSUME_MAX_K (every chain done in one
+ * pass); returns 0 and does nothing otherwise, 1 when done. */
+#define GEMM_CONSUME_MAX_K 256
+typedef void (*gemm_tile_fn)(void *ctx, size_t i0, size_t j0, size_t rows, size_t cols,
+                             const float *tile, size_t ld);
+int gemm_consume(size_t threads, size_t m, size_t n, size_t k, bn_matrix a, bn_matrix b,
+                 gemm_tile_fn consume, void *ctx);
+
 /* Threads the calling thread's gemm calls may use (at least 1; default 1). Per calling thread,
  * so that each run of a grid sets its own. Results do not depend on it. */
 void gemm_set_threads(size_t threads);

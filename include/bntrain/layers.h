@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bntrain/gemm.h"
+
 /* The one BatchNorm epsilon, used by forward, backward and eval (as PyTorch). */
 #define BN_EPS 1e-5f
 /* PyTorch's running-statistics momentum. */
@@ -20,10 +22,16 @@
 /* out[n, o] = sum_i in[n, i] weight[o, i] + bias[o]; weight is out_dim x in_dim (PyTorch). */
 void linear_forward(float *out, const float *in, const float *weight, const float *bias,
                     size_t batch, size_t in_dim, size_t out_dim);
-/* din may be NULL (first layer: no gradient wanted for the input). */
+/* din may be NULL (first layer: no gradient wanted for the input), and so may dweight (the
+ * caller takes the weight gradient from linear_weight_grad_consume instead). */
 void linear_backward(float *din, float *dweight, float *dbias, const float *dout,
                      const float *in, const float *weight, size_t batch, size_t in_dim,
                      size_t out_dim, int accumulate);
+/* The weight gradient (out_dim x in_dim, the bits linear_backward writes) handed to consume
+ * tile by tile (gemm.h's gemm_consume) instead of stored; 0 if the batch is too large for
+ * that (more than GEMM_CONSUME_MAX_K), and nothing is done. */
+int linear_weight_grad_consume(const float *dout, const float *in, size_t batch, size_t in_dim,
+                               size_t out_dim, gemm_tile_fn consume, void *ctx);
 
 typedef struct {
     size_t in_channels, in_height, in_width;

@@ -89,6 +89,14 @@ void model_backward(bn_model *model, const float *input, const float *dlogits, s
 void model_backward_overwrite(bn_model *model, const float *input, const float *dlogits,
                               size_t n, int train);
 
+/* A training step's backward (train = 1) and its SGD step (optim.h) on every parameter, in
+ * one pass where that saves memory traffic: each linear layer's weights are stepped tile by
+ * tile as their gradient is computed, which is then never stored (grads keeps stale values
+ * there). Bitwise the same parameters and velocities as model_backward_overwrite followed
+ * by sgd_step. Returns 1 if a parameter is not finite after the step, else 0. */
+int model_backward_sgd(bn_model *model, const float *input, const float *dlogits, size_t n,
+                       float lr, float momentum, float weight_decay);
+
 /* Population-mode BatchNorm (the paper's eq. 13-15): sets every BN layer's running mean and
  * (biased) variance to the statistics of its input over the n given samples, layer by layer,
  * with the earlier layers already in population mode. */

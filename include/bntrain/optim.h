@@ -4,10 +4,24 @@
 #define BNTRAIN_OPTIM_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Updates n parameters in place; returns 1 if any parameter is not finite after the step
  * (0 for a healthy run), so that divergence is detected in the same pass. */
 size_t sgd_step(float *params, const float *grads, float *velocity, size_t n, float lr,
                 float momentum, float weight_decay);
+
+/* The same step on a row-major matrix of parameters whose gradient arrives tile by tile
+ * (gemm_consume), so that the gradient is never stored: sgd_tile is the consumer, ctx an
+ * sgd_matrix. Each entry gets exactly sgd_step's update, bit for bit. Tiles may be consumed
+ * on several threads at once; non_finite becomes 1 if any updated parameter is not finite. */
+typedef struct {
+    float *params, *velocity;
+    size_t row_stride; /* floats from one row of params (and of velocity) to the next */
+    float lr, momentum, weight_decay;
+    _Atomic uint32_t non_finite;
+} sgd_matrix;
+void sgd_tile(void *ctx, size_t i0, size_t j0, size_t rows, size_t cols, const float *grads,
+              size_t ld);
 
 #endif
