@@ -16,13 +16,14 @@ static gemm_op make_op(int trans_a, int trans_b, size_t m, size_t n, size_t k, f
     return (gemm_op){trans_a, trans_b, m, n, k, beta, role, layer};
 }
 
-/* linear_forward / linear_backward: batch x in -> batch x out, weight out x in. The first
- * layer computes no input gradient (din is NULL there). */
+/* linear_forward / linear_backward: batch x in -> batch x out; the weight is kept as its
+ * transpose (in x out, layers.h), and its gradient comes out so. The first layer computes no
+ * input gradient (din is NULL there). */
 static size_t linear_ops(const bn_layer *l, size_t i, size_t batch, gemm_op *ops) {
     size_t in = l->fan_in, out = l->out_c, n = 0;
-    ops[n++] = make_op(0, 1, batch, out, in, 1.0f, "forward", i);
-    ops[n++] = make_op(1, 0, out, in, batch, 0.0f, "weight grad", i);
-    if (i > 0) ops[n++] = make_op(0, 0, batch, in, out, 0.0f, "input grad", i);
+    ops[n++] = make_op(0, 0, batch, out, in, 1.0f, "forward", i);
+    ops[n++] = make_op(1, 0, in, out, batch, 0.0f, "weight grad", i);
+    if (i > 0) ops[n++] = make_op(0, 1, batch, in, out, 0.0f, "input grad", i);
     return n;
 }
 

@@ -94,8 +94,27 @@ static int thread_buffers(pack_buffers *buf) {
 
 /* ---- packing ------------------------------------------------------------------------------ */
 
+/* Where entry (i, j) of a view is, from its data. */
+static inline size_t view_offset(bn_matrix x, size_t i, size_t j) {
+    if (!x.panel_stride) return i * x.row_stride + j * x.col_stride;
+    if (x.panels_transposed) {
+        size_t t = i;
+        i = j;
+        j = t;
+    }
+    return j / GEMM_PANEL * x.panel_stride + i * GEMM_PANEL + j % GEMM_PANEL;
+}
+
 static inline float at(bn_matrix x, size_t i, size_t j) {
-    return x.data[i * x.row_stride + j * x.col_stride];
+    return x.data[view_offset(x, i, j)];
+}
+
+static bn_matrix transpose_view(bn_matrix x) {
+    bn_matrix t = x;
+    t.row_stride = x.col_stride;
+    t.col_stride = x.row_stride;
+    t.panels_transposed = x.panel_stride && !x.panels_transposed;
+    return t;
 }
 
 
@@ -186,12 +205,17 @@ static int transpose_panel(float *dst, bn_matrix x, size_t p0, size_t kc, size_t
     return 0;
 }
 
+static void pack_from_panels(float *dst, bn_matrix x, size_t p0, size_t kc, size_t j0,
+                             size_t cols, size_t width);
+
 /* Rows [p0, p0 + kc) x columns [j0, j0 + cols) of x into a panel. width is a constant at
  * both call sites, so the copy of a whole row is inlined. */
 static inline __attribute__((always_inline)) void
 pack_panel(float *dst, bn_matrix x, size_t p0, size_t kc, size_t j0, size_t cols,
            const size_t width) {
-    if (x.col_stride == 1 && cols == width) {
+    if (x.panel_stride) {
+        pack_from_panels(dst, x, p0, kc, j0, cols, width);
+    } else if (x.col_stride == 1 && cols == width) {
         for (size_t p = 0; p < kc; p++)
             memcpy(dst + p * width, x.data + (p0 + p) * x.row_stride + j0, width * sizeof(float));
     } else if (x.col_stride == 1) {
@@ -210,11 +234,35 @@ pack_panel(float *dst, bn_matrix x, size_t p0, size_t kc, size_t j0, size_t cols
     }
 }
 
+/* pack_panel from a matrix in panels. Where the view is the stored matrix, a panel row is
+ * GEMM_PANEL contiguous floats; where it is the transpose, each run of GEMM_PANEL rows of the
+ * view is a strided matrix (row stride 1, column stride GEMM_PANEL) that the transposing
+ * pack takes 16 x 16 blocks of, all within 4 KB. */
+__attribute__((noinline)) static void pack_from_panels(float *dst, bn_matrix x, size_t p0,
+                                                       size_t kc, size_t j0, size_t cols,
+                                                       size_t width) {
+    if (!x.panels_transposed && j0 % GEMM_PANEL == 0 && cols <= GEMM_PANEL) {
+        const float *src = x.data + view_offset(x, p0, j0);
+        for (size_t p = 0; p < kc; p++)
+            memcpy(dst + p * width, src + p * GEMM_PANEL, cols * sizeof(float));
+    } else if (x.panels_transposed) {
+        for (size_t p = 0; p < kc;) {
+            size_t q = p0 + p, run = GEMM_PANEL - q % GEMM_PANEL;
+            if (run > kc - p) run = kc - p;
+            bn_matrix strided = {x.data + view_offset(x, q, 0), 1, GEMM_PANEL, 0, 0};
+            pack_panel(dst + p * width, strided, 0, run, j0, cols, width);
+            p += run;
+        }
+    } else {
+        for (size_t p = 0; p < kc; p++)
+            for (size_t j = 0; j < cols; j++) dst[p * width + j] = at(x, p0 + p, j0 + j);
+    }
+}
+
 /* Rows [i0, i0 + mr) x columns [p0, p0 + kc) of op(A): dst[p MR + i]. */
 BN_HOT static void pack_a_panel(float *dst, bn_matrix a, size_t i0, size_t mr, size_t p0,
                                 size_t kc) {
-    bn_matrix transposed = {a.data, a.col_stride, a.row_stride};
-    pack_panel(dst, transposed, p0, kc, i0, mr, MR);
+    pack_panel(dst, transpose_view(a), p0, kc, i0, mr, MR);
 }
 
 /* Rows [p0, p0 + kc) x columns [j0, j0 + nr) of op(B): dst[p NR + j], zero beyond nr so that
@@ -277,7 +325,8 @@ tile_avx512_rows(const tile_job *t, const size_t rows, const int halves) {
     }
     const float *a = t->a, *b = t->b;
     for (size_t p = 0; p < t->kc; p++, a += MR, b += NR) {
-        __m512 b0 = _mm512_load_ps(b), b1 = halves == 2 ? _mm512_load_ps(b + 16) : b0;
+        /* unaligned loads: B may be an operand kept in panels, read in place */
+        __m512 b0 = _mm512_loadu_ps(b), b1 = halves == 2 ? _mm512_loadu_ps(b + 16) : b0;
         for (size_t i = 0; i < rows; i++) {
             __m512 ai = _mm512_set1_ps(a[i]);
             acc0[i] = _mm512_fmadd_ps(ai, b0, acc0[i]);
@@ -331,8 +380,8 @@ tile_avx2_strip(const tile_job *t, size_t i0, const size_t rows) {
         }
     const float *a = t->a + i0, *b = t->b;
     for (size_t p = 0; p < t->kc; p++, a += MR, b += NR) {
-        __m256 bv[4] = {_mm256_load_ps(b), _mm256_load_ps(b + 8), _mm256_load_ps(b + 16),
-                        _mm256_load_ps(b + 24)};
+        __m256 bv[4] = {_mm256_loadu_ps(b), _mm256_loadu_ps(b + 8), _mm256_loadu_ps(b + 16),
+                        _mm256_loadu_ps(b + 24)};
         for (size_t i = 0; i < rows; i++) {
             __m256 ai = _mm256_broadcast_ss(a + i);
             for (size_t q = 0; q < 4; q++) acc[i][q] = _mm256_fmadd_ps(ai, bv[q], acc[i][q]);
@@ -367,38 +416,57 @@ static tile_fn choose_tile(void) {
 
 /* ---- drivers ------------------------------------------------------------------------------- */
 
+_Static_assert(NR == GEMM_PANEL && NC % NR == 0,
+               "a tile's columns lie in one panel, and blocks start at a panel");
+
 static size_t min_size(size_t a, size_t b) {
     return a < b ? a : b;
 }
 
-/* One product, or a thread's share of one. */
+/* One product, or a thread's share of one: entries [i_lo, i_hi) x [j_lo, j_hi) of C, in the
+ * whole product's coordinates (operands and C are never offset, which a view in panels
+ * could not be at every row). */
 typedef struct {
     size_t m, n, k;
     bn_matrix a, b;
     float *c;
     size_t ldc;
+    size_t c_panel_stride; /* 0, or C is in panels (gemm_panels) */
     int accumulate;
     const float *bias; /* when not accumulating: chains start from it (gemm_biased) */
     int bias_per_row;
     gemm_tile_fn consume; /* gemm_consume: C is handed over tile by tile, never stored */
     void *consume_ctx;
-    size_t i_base, j_base; /* where a thread's share starts in the whole C (for consume) */
+    size_t i_lo, i_hi, j_lo, j_hi;
 } gemm_call;
+
+static inline float *c_at(const gemm_call *g, size_t i, size_t j) {
+    if (g->c_panel_stride)
+        return g->c + j / GEMM_PANEL * g->c_panel_stride + i * GEMM_PANEL + j % GEMM_PANEL;
+    return g->c + i * g->ldc + j;
+}
+
+static inline size_t c_row_stride(const gemm_call *g) {
+    return g->c_panel_stride ? GEMM_PANEL : g->ldc;
+}
 
 /* Where entry (i, j) starts its chain. */
 static inline float call_start(const gemm_call *g, size_t i, size_t j) {
-    if (g->accumulate) return g->c[i * g->ldc + j];
+    if (g->accumulate) return *c_at(g, i, j);
     return g->bias ? g->bias[g->bias_per_row ? i : j] : 0.0f;
 }
 
-/* Without packing buffers (out of memory): the same chains, straight from the operands. */
+/* The chain of entry (i, j), straight from the operands. */
+static inline float unpacked_entry(const gemm_call *g, size_t i, size_t j, float acc) {
+    for (size_t p = 0; p < g->k; p++) acc = fmaf(at(g->a, i, p), at(g->b, p, j), acc);
+    return acc;
+}
+
+/* Without packing buffers (out of memory): the same chains. */
 static void gemm_unpacked(const gemm_call *g) {
-    for (size_t i = 0; i < g->m; i++)
-        for (size_t j = 0; j < g->n; j++) {
-            float acc = call_start(g, i, j);
-            for (size_t p = 0; p < g->k; p++) acc = fmaf(at(g->a, i, p), at(g->b, p, j), acc);
-            g->c[i * g->ldc + j] = acc;
-        }
+    for (size_t i = g->i_lo; i < g->i_hi; i++)
+        for (size_t j = g->j_lo; j < g->j_hi; j++)
+            *c_at(g, i, j) = unpacked_entry(g, i, j, call_start(g, i, j));
 }
 
 /* The next tile's rows of C, so that its first loads do not wait for memory. */
@@ -409,6 +477,15 @@ static inline void prefetch_rows(const float *c, size_t ldc, size_t rows) {
     }
 }
 
+/* B's panel for columns [j, j + NR) and rows [p0, p0 + kc): read in place when B is kept
+ * in panels, else packed into dst. */
+static const float *b_panel(float *dst, bn_matrix b, size_t p0, size_t kc, size_t j,
+                            size_t nr) {
+    if (b.panel_stride && !b.panels_transposed) return b.data + view_offset(b, p0, j);
+    pack_b_panel(dst, b, p0, kc, j, nr);
+    return dst;
+}
+
 static void gemm_serial(const gemm_call *g) {
     pack_buffers buffers, *buf = &buffers;
     if (!thread_buffers(buf)) {
@@ -416,15 +493,17 @@ static void gemm_serial(const gemm_call *g) {
         return;
     }
     tile_fn tile = choose_tile();
-    size_t m = g->m, n = g->n, k = g->k, ldc = g->ldc;
-    for (size_t jc = 0; jc < n; jc += NC) {
-        size_t nc = min_size(NC, n - jc);
+    size_t k = g->k, ldc = c_row_stride(g);
+    const float *b_panels[NC / NR];
+    for (size_t jc = g->j_lo; jc < g->j_hi; jc += NC) {
+        size_t nc = min_size(NC, g->j_hi - jc);
         for (size_t pc = 0; pc < k; pc += KC) {
             size_t kc = min_size(KC, k - pc);
             for (size_t jr = 0; jr < nc; jr += NR)
-                pack_b_panel(buf->b + jr * kc, g->b, pc, kc, jc + jr, min_size(NR, nc - jr));
-            for (size_t ic = 0; ic < m; ic += MC) {
-                size_t mc = min_size(MC, m - ic);
+                b_panels[jr / NR] =
+                    b_panel(buf->b + jr * kc, g->b, pc, kc, jc + jr, min_size(NR, nc - jr));
+            for (size_t ic = g->i_lo; ic < g->i_hi; ic += MC) {
+                size_t mc = min_size(MC, g->i_hi - ic);
                 for (size_t ir = 0; ir < mc; ir += MR)
                     pack_a_panel(buf->a + ir * kc, g->a, ic + ir, min_size(MR, mc - ir), pc, kc);
                 for (size_t jr = 0; jr < nc; jr += NR)
@@ -433,8 +512,8 @@ static void gemm_serial(const gemm_call *g) {
                                       .nr = min_size(NR, nc - jr),
                                       .kc = kc,
                                       .a = buf->a + ir * kc,
-                                      .b = buf->b + jr * kc,
-                                      .c = g->c + (ic + ir) * ldc + jc + jr,
+                                      .b = b_panels[jr / NR],
+                                      .c = c_at(g, ic + ir, jc + jr),
                                       .ldc = ldc,
                                       .load_c = g->accumulate || pc > 0,
                                       .bias = !g->bias         ? NULL
@@ -449,43 +528,41 @@ static void gemm_serial(const gemm_call *g) {
     }
 }
 
-/* gemm_consume's walk (k <= KC, so each tile is final after one pass): a thread's whole
- * B (k x nc, at most 1 MiB) is packed once, and the tiles go along the rows of C, so that a
- * consumer that reads and writes row-major arrays beside C (SGD's parameters and velocity)
- * sweeps each row in order instead of jumping a row's length between tiles. */
+/* gemm_consume's walk (k <= KC, so each tile is final after one pass): the share's whole A
+ * is packed once (at most 256 floats a row), then each panel of columns is walked down, so
+ * a consumer that keeps its arrays in panels sweeps them in memory order, and B's panel
+ * stays in L1 while A streams from L2. */
 static void gemm_consume_serial(const gemm_call *g) {
     _Alignas(64) float tile_c[MR * NR];
-    pack_buffers buffers, *buf = &buffers;
-    int packed = thread_buffers(buf);
+    size_t k = g->k, rows = g->i_hi - g->i_lo, padded_rows = (rows + MR - 1) / MR * MR;
+    float *a = thread_scratch(SCRATCH_GEMM_A, padded_rows * k > (size_t)MC * KC
+                                                  ? padded_rows * k
+                                                  : (size_t)MC * KC);
+    float *b = thread_scratch(SCRATCH_GEMM_B, (size_t)KC * NC);
     tile_fn tile = choose_tile();
-    size_t m = g->m, n = g->n, k = g->k;
-    for (size_t jc = 0; jc < n; jc += NC) {
-        size_t nc = min_size(NC, n - jc);
-        for (size_t jr = 0; packed && jr < nc; jr += NR)
-            pack_b_panel(buf->b + jr * k, g->b, 0, k, jc + jr, min_size(NR, nc - jr));
-        for (size_t ic = 0; ic < m; ic += MC) {
-            size_t mc = min_size(MC, m - ic);
-            for (size_t ir = 0; packed && ir < mc; ir += MR)
-                pack_a_panel(buf->a + ir * k, g->a, ic + ir, min_size(MR, mc - ir), 0, k);
-            for (size_t ir = 0; ir < mc; ir += MR)
-                for (size_t jr = 0; jr < nc; jr += NR) {
-                    size_t mr = min_size(MR, mc - ir), nr = min_size(NR, nc - jr);
-                    if (packed) {
-                        tile_job t = {.mr = mr, .nr = nr, .kc = k, .a = buf->a + ir * k,
-                                      .b = buf->b + jr * k, .c = tile_c, .ldc = NR};
-                        tile(&t);
-                    } else { /* out of memory: the same chains, unpacked */
-                        gemm_call one = {.m = mr, .n = nr, .k = k, .a = g->a, .b = g->b,
-                                         .c = tile_c, .ldc = NR};
-                        one.a.data += (ic + ir) * g->a.row_stride;
-                        one.b.data += (jc + jr) * g->b.col_stride;
-                        gemm_unpacked(&one);
-                    }
-                    g->consume(g->consume_ctx, g->i_base + ic + ir, g->j_base + jc + jr, mr, nr,
-                               tile_c, NR);
-                }
+    for (size_t ir = 0; a && b && ir < rows; ir += MR)
+        pack_a_panel(a + ir * k, g->a, g->i_lo + ir, min_size(MR, rows - ir), 0, k);
+    for (size_t j = g->j_lo; j < g->j_hi; j += NR) {
+        size_t nr = min_size(NR, g->j_hi - j);
+        const float *panel = a && b ? b_panel(b, g->b, 0, k, j, nr) : NULL;
+        for (size_t ir = 0; ir < rows; ir += MR) {
+            size_t mr = min_size(MR, rows - ir), i = g->i_lo + ir;
+            if (panel) {
+                tile_job t = {.mr = mr, .nr = nr, .kc = k, .a = a + ir * k, .b = panel,
+                              .c = tile_c, .ldc = NR};
+                tile(&t);
+            } else { /* out of memory: the same chains, unpacked */
+                for (size_t ii = 0; ii < mr; ii++)
+                    for (size_t jj = 0; jj < nr; jj++)
+                        tile_c[ii * NR + jj] = unpacked_entry(g, i + ii, j + jj, 0.0f);
+            }
+            g->consume(g->consume_ctx, i, j, mr, nr, tile_c, NR);
         }
     }
+}
+
+static void run_share(const gemm_call *g) {
+    if (g->i_lo < g->i_hi && g->j_lo < g->j_hi) (g->consume ? gemm_consume_serial : gemm_serial)(g);
 }
 
 /* Thread `part` of `parts` takes a contiguous share of whole column panels (or, when there are
@@ -494,41 +571,33 @@ static void gemm_part(void *call, size_t part, size_t parts) {
     const gemm_call *g = call;
     size_t col_panels = (g->n + NR - 1) / NR, row_panels = (g->m + MR - 1) / MR;
     gemm_call share = *g;
-    if (col_panels >= parts || col_panels >= row_panels) {
-        size_t j0 = min_size(g->n, col_panels * part / parts * NR);
-        size_t j1 = min_size(g->n, col_panels * (part + 1) / parts * NR);
-        share.b.data += j0 * g->b.col_stride;
-        if (share.c) share.c += j0;
-        share.j_base += j0;
-        share.n = j1 - j0;
-        if (share.bias && !share.bias_per_row) share.bias += j0;
+    if (col_panels >= parts || col_panels >= row_panels || g->consume) {
+        share.j_lo = min_size(g->n, col_panels * part / parts * NR);
+        share.j_hi = min_size(g->n, col_panels * (part + 1) / parts * NR);
     } else {
-        size_t i0 = min_size(g->m, row_panels * part / parts * MR);
-        size_t i1 = min_size(g->m, row_panels * (part + 1) / parts * MR);
-        share.a.data += i0 * g->a.row_stride;
-        if (share.c) share.c += i0 * g->ldc;
-        share.i_base += i0;
-        share.m = i1 - i0;
-        if (share.bias && share.bias_per_row) share.bias += i0;
+        share.i_lo = min_size(g->m, row_panels * part / parts * MR);
+        share.i_hi = min_size(g->m, row_panels * (part + 1) / parts * MR);
     }
-    if (share.m && share.n) (share.consume ? gemm_consume_serial : gemm_serial)(&share);
+    run_share(&share);
 }
 
 /* Products smaller than this many multiply-adds run on one thread: waking helpers costs more. */
 #define PARALLEL_MIN_WORK (1u << 20)
 
 static void gemm_on(size_t threads, gemm_call g) {
+    g.i_hi = g.m;
+    g.j_hi = g.n;
     if (g.m == 0 || g.n == 0) return;
     if (g.k == 0) {
         if (!g.accumulate)
             for (size_t i = 0; i < g.m; i++)
-                for (size_t j = 0; j < g.n; j++) g.c[i * g.ldc + j] = call_start(&g, i, j);
+                for (size_t j = 0; j < g.n; j++) *c_at(&g, i, j) = call_start(&g, i, j);
         return;
     }
     if (threads > 1 && (double)g.m * (double)g.n * (double)g.k < (double)PARALLEL_MIN_WORK)
         threads = 1;
     if (threads == 1) {
-        (g.consume ? gemm_consume_serial : gemm_serial)(&g);
+        run_share(&g);
         return;
     }
     parallel_parts(threads, gemm_part, &g);
@@ -544,6 +613,13 @@ void gemm_one_thread(size_t m, size_t n, size_t k, bn_matrix a, bn_matrix b, flo
                      size_t ldc, int accumulate) {
     gemm_on(1, (gemm_call){.m = m, .n = n, .k = k, .a = a, .b = b, .c = c, .ldc = ldc,
                            .accumulate = accumulate});
+}
+
+void gemm_panels(size_t m, size_t n, size_t k, bn_matrix a, bn_matrix b, float *c,
+                 int accumulate) {
+    gemm_on(caller_threads, (gemm_call){.m = m, .n = n, .k = k, .a = a, .b = b, .c = c,
+                                        .c_panel_stride = m * GEMM_PANEL,
+                                        .accumulate = accumulate});
 }
 
 void gemm_biased(size_t threads, size_t m, size_t n, size_t k, bn_matrix a, bn_matrix b,

@@ -85,14 +85,21 @@ static size_t per_sample(size_t c, size_t h, size_t w) {
 }
 
 /* Parameters are laid out in PyTorch's nn.Sequential parameters() order (weight, bias per
- * linear/conv; gamma, beta per BN), so a fixture's flat parameter vector maps one to one. */
+ * linear/conv; gamma, beta per BN). A linear weight is in layers.h's panels, starting on a
+ * cache line (the zero floats before it belong to no tensor); everything else is as in
+ * PyTorch, so a fixture's tensors map one to one, linear weights through
+ * linear_weight_from_rows. */
+static size_t cache_line_aligned(size_t floats) {
+    return (floats + 15) / 16 * 16;
+}
+
 static void add_linear(bn_model *m, size_t out_dim) {
     bn_layer *l = push_layer(m, LAYER_LINEAR);
     l->fan_in = per_sample(l->in_c, l->in_h, l->in_w);
     l->out_c = out_dim;
     l->out_h = l->out_w = 1;
-    l->n_weight = out_dim * l->fan_in;
-    l->weight = m->n_params;
+    l->n_weight = linear_weight_floats(l->fan_in, out_dim);
+    l->weight = cache_line_aligned(m->n_params);
     l->bias = l->weight + l->n_weight;
     m->n_params = l->bias + out_dim;
 }
@@ -148,8 +155,12 @@ static void build_layers(bn_model *m) {
     }
 }
 
+/* Zeroed, on a cache line (a panel row of a linear weight then fills two lines). */
 static float *alloc_floats(size_t n) {
-    return calloc(n ? n : 1, sizeof(float));
+    size_t bytes = (n ? n : 1) * sizeof(float);
+    float *x = aligned_alloc(64, (bytes + 63) / 64 * 64);
+    if (x) memset(x, 0, bytes);
+    return x;
 }
 
 int model_create(bn_model *m, const bn_model_spec *spec, size_t max_batch, bn_error *err) {
@@ -189,6 +200,14 @@ static void fill_normal(float *x, size_t n, double std, bn_rng *rng) {
     for (size_t i = 0; i < n; i++) x[i] = (float)(std * rng_normal(rng));
 }
 
+/* Drawn in PyTorch's row-major order, as every other tensor, stored in panels. */
+static void fill_linear_weight(float *w, const bn_layer *l, double std, bn_rng *rng) {
+    memset(w, 0, l->n_weight * sizeof *w);
+    for (size_t o = 0; o < l->out_c; o++)
+        for (size_t i = 0; i < l->fan_in; i++)
+            w[linear_weight_at(l->fan_in, o, i)] = (float)(std * rng_normal(rng));
+}
+
 static void fill_constant(float *x, size_t n, float value) {
     for (size_t i = 0; i < n; i++) x[i] = value;
 }
@@ -196,7 +215,10 @@ static void fill_constant(float *x, size_t n, float value) {
 void model_init(bn_model *m, double gamma, double sigma_w2, double sigma_b2, bn_rng *rng) {
     for (size_t i = 0; i < m->n_layers; i++) {
         bn_layer *l = &m->layers[i];
-        if (l->kind == LAYER_LINEAR || l->kind == LAYER_CONV) {
+        if (l->kind == LAYER_LINEAR) {
+            fill_linear_weight(m->params + l->weight, l, sqrt(sigma_w2 / (double)l->fan_in), rng);
+            fill_normal(m->params + l->bias, l->out_c, sqrt(sigma_b2), rng);
+        } else if (l->kind == LAYER_CONV) {
             fill_normal(m->params + l->weight, l->n_weight, sqrt(sigma_w2 / (double)l->fan_in),
                         rng);
             fill_normal(m->params + l->bias, l->out_c, sqrt(sigma_b2), rng);
@@ -319,7 +341,7 @@ static int linear_backward_step(bn_model *m, const bn_layer *l, float *din, cons
                     l->out_c, 0);
     sgd_matrix sgd = {.params = m->params + l->weight,
                       .velocity = m->velocity + l->weight,
-                      .row_stride = l->fan_in,
+                      .panel_stride = l->fan_in * GEMM_PANEL,
                       .lr = step->lr,
                       .momentum = step->momentum,
                       .weight_decay = step->weight_decay};

@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "bntrain/gemm.h"
 #include "bntrain/parallel.h"
 #include "bntrain/simd.h"
 
@@ -50,34 +51,34 @@ size_t sgd_step(float *params, const float *grads, float *velocity, size_t n, fl
     return call.non_finite;
 }
 
-/* How far ahead along a row sgd_tile prefetches, in floats: two 32-column tiles, which the
- * GEMM takes long enough over for the lines to arrive. */
-#define SGD_PREFETCH_AHEAD 64
-
-/* A later tile's rows of parameters and velocity: gemm_consume walks along rows of tiles,
- * and its rows lie a row's length (4 KB for 1000 inputs) apart, where the hardware
- * prefetcher, which stops at page boundaries, does not follow. */
-static void prefetch_tile(const sgd_matrix *s, size_t i0, size_t j0, size_t rows, size_t cols) {
-    for (size_t i = 0; i < rows; i++) {
-        const float *p = s->params + (i0 + i) * s->row_stride + j0;
-        const float *v = s->velocity + (i0 + i) * s->row_stride + j0;
-        for (size_t j = 0; j < cols; j += 16) {
-            __builtin_prefetch(p + j, 1);
-            __builtin_prefetch(v + j, 1);
-        }
-    }
+#ifndef SGD_AHEAD
+#define SGD_AHEAD 2
+#endif
+/* Where entry (i, j) of the matrix is. */
+static size_t matrix_at(const sgd_matrix *s, size_t i, size_t j) {
+    if (!s->panel_stride) return i * s->row_stride + j;
+    return j / GEMM_PANEL * s->panel_stride + i * GEMM_PANEL + j % GEMM_PANEL;
 }
 
 void sgd_tile(void *ctx, size_t i0, size_t j0, size_t rows, size_t cols, const float *grads,
               size_t ld) {
     sgd_matrix *s = ctx;
-    if (j0 + SGD_PREFETCH_AHEAD + cols <= s->row_stride)
-        prefetch_tile(s, i0, j0 + SGD_PREFETCH_AHEAD, rows, cols);
     uint32_t non_finite = 0;
-    for (size_t i = 0; i < rows; i++) {
-        size_t at = (i0 + i) * s->row_stride + j0;
-        non_finite |= sgd_range(s->params + at, grads + i * ld, s->velocity + at, cols, s->lr,
-                                s->momentum, s->weight_decay);
+    if (s->panel_stride && cols == GEMM_PANEL && ld == GEMM_PANEL) { /* one contiguous run */
+        size_t at = matrix_at(s, i0, j0), run = rows * GEMM_PANEL;
+        if (i0 + (SGD_AHEAD + 1) * rows <= s->panel_stride / GEMM_PANEL)
+            for (size_t e = SGD_AHEAD * run; e < (SGD_AHEAD + 1) * run; e += 16) {
+                __builtin_prefetch(s->params + at + e, 1);
+                __builtin_prefetch(s->velocity + at + e, 1);
+            }
+        non_finite = sgd_range(s->params + at, grads, s->velocity + at, rows * GEMM_PANEL, s->lr,
+                               s->momentum, s->weight_decay);
+    } else {
+        for (size_t i = 0; i < rows; i++) {
+            size_t at = matrix_at(s, i0 + i, j0);
+            non_finite |= sgd_range(s->params + at, grads + i * ld, s->velocity + at, cols,
+                                    s->lr, s->momentum, s->weight_decay);
+        }
     }
     if (non_finite) s->non_finite = 1;
 }

@@ -35,15 +35,30 @@ static void fill(float *x, size_t n) {
 }
 
 /* op(X) as a view of memory stored with the given layout: 0 row-major, 1 transposed, 2 every
- * other element of a row-major matrix twice as wide (a general stride). */
+ * other element of a row-major matrix twice as wide (a general stride), 3 in panels, 4 the
+ * transpose of a matrix in panels. */
+enum { LAYOUTS = 5 };
+
 static bn_matrix view(const float *data, size_t rows, size_t cols, int layout) {
     if (layout == 1) return matrix_transposed(data, rows);
-    if (layout == 2) return (bn_matrix){data, 2 * cols, 2};
+    if (layout == 2) return (bn_matrix){data, 2 * cols, 2, 0, 0};
+    if (layout == 3) return matrix_panels(data, rows);
+    if (layout == 4) return matrix_panels_transposed(data, cols);
     return matrix_rows(data, cols);
 }
 
+/* Floats the memory behind view(data, rows, cols, layout) takes. */
+static size_t layout_floats(size_t rows, size_t cols, int layout) {
+    if (layout == 3) return panels_floats(rows, cols) + 1;
+    if (layout == 4) return panels_floats(cols, rows) + 1;
+    return 2 * (rows * cols + 1);
+}
+
+/* The test's own reading of a view, written from gemm.h's definitions. */
 static float element(bn_matrix x, size_t i, size_t j) {
-    return x.data[i * x.row_stride + j * x.col_stride];
+    if (!x.panel_stride) return x.data[i * x.row_stride + j * x.col_stride];
+    size_t r = x.panels_transposed ? j : i, c = x.panels_transposed ? i : j;
+    return x.data[c / GEMM_PANEL * x.panel_stride + r * GEMM_PANEL + c % GEMM_PANEL];
 }
 
 /* Where a chain starts: 0 from zero, 1 from C, 2 from bias[i], 3 from bias[j]. */
@@ -89,8 +104,36 @@ static int close_to_exact(const shape *s, bn_matrix a, bn_matrix b, const float 
     return 1;
 }
 
+/* gemm_panels: C in panels gets the same bits, and its padding is left alone. */
+static void check_panels_c(const shape *s, bn_matrix a, bn_matrix b, int start, const float *c0,
+                           const float *expected, size_t threads) {
+    size_t floats = panels_floats(s->m, s->n) + 1;
+    float *c = malloc(floats * sizeof(float));
+    for (size_t e = 0; e < floats; e++) c[e] = -7.0f; /* padding's sentinel */
+    bn_matrix layout = matrix_panels(c, s->m);
+    for (size_t i = 0; i < s->m; i++)
+        for (size_t j = 0; j < s->n; j++)
+            c[(j / GEMM_PANEL) * layout.panel_stride + i * GEMM_PANEL + j % GEMM_PANEL] =
+                c0[i * s->n + j];
+    gemm_panels(s->m, s->n, s->k, a, b, c, start == START_C);
+    int same = 1, padding_kept = 1;
+    for (size_t e = 0; e + 1 < floats; e++) {
+        size_t j = e / layout.panel_stride * GEMM_PANEL + e % GEMM_PANEL,
+               i = e % layout.panel_stride / GEMM_PANEL;
+        if (j < s->n)
+            same &= memcmp(&c[e], &expected[i * s->n + j], sizeof(float)) == 0;
+        else
+            padding_kept &= c[e] == -7.0f;
+    }
+    CHECK_MSG(same && padding_kept && c[floats - 1] == -7.0f,
+              "%zu x %zu x %zu, start %d, %s, %zu threads: C in panels %s", s->m, s->n, s->k,
+              start, gemm_isa(), threads, same ? "has its padding written" : "has other bits");
+    free(c);
+}
+
 static void test_shape(const shape *s, int layout_a, int layout_b, int start, int best) {
-    size_t a_floats = 2 * (s->m * s->k + 1), b_floats = 2 * (s->k * s->n + 1);
+    size_t a_floats = layout_floats(s->m, s->k, layout_a);
+    size_t b_floats = layout_floats(s->k, s->n, layout_b);
     float *a_data = malloc(a_floats * sizeof(float)), *b_data = malloc(b_floats * sizeof(float));
     size_t c_floats = s->m * s->n > 0 ? s->m * s->n : 1;
     float *c0 = malloc(c_floats * sizeof(float)), *expected = malloc(c_floats * sizeof(float));
@@ -120,6 +163,7 @@ static void test_shape(const shape *s, int layout_a, int layout_b, int start, in
                       "%zu x %zu x %zu, layouts %d %d, start %d, %s, %zu threads: not the "
                       "chain's bits",
                       s->m, s->n, s->k, layout_a, layout_b, start, gemm_isa(), threads);
+            if (start <= START_C) check_panels_c(s, a, b, start, c0, expected, threads);
         }
     }
     gemm_force_isa(best);
@@ -139,15 +183,17 @@ typedef struct {
     size_t n;
     int track_order;         /* 1 thread only: the previous tile, and whether one came late */
     size_t last_i0, last_j0;
-    int out_of_order;
+    int out_of_order, spans_panels;
     _Atomic int calls;
 } consumed;
 
 static void consume_tile(void *ctx, size_t i0, size_t j0, size_t rows, size_t cols,
                          const float *tile, size_t ld) {
     consumed *k = ctx;
+    if (j0 % GEMM_PANEL || cols > GEMM_PANEL) k->spans_panels = 1;
     if (k->track_order) {
-        if (k->calls && i0 == k->last_i0 && j0 <= k->last_j0) k->out_of_order = 1;
+        if (k->calls && (j0 < k->last_j0 || (j0 == k->last_j0 && i0 <= k->last_i0)))
+            k->out_of_order = 1;
         k->last_i0 = i0;
         k->last_j0 = j0;
     }
@@ -162,13 +208,14 @@ static void consume_tile(void *ctx, size_t i0, size_t j0, size_t rows, size_t co
 /* Every entry handed over exactly once, with the bits of the chain from zero; k = 0 and
  * k > GEMM_CONSUME_MAX_K refused without a call. */
 static void test_consume(const shape *s, int layout_a, int layout_b, int best) {
-    float *a_data = malloc(2 * (s->m * s->k + 1) * sizeof(float));
-    float *b_data = malloc(2 * (s->k * s->n + 1) * sizeof(float));
+    size_t a_floats = layout_floats(s->m, s->k, layout_a);
+    size_t b_floats = layout_floats(s->k, s->n, layout_b);
+    float *a_data = malloc(a_floats * sizeof(float)), *b_data = malloc(b_floats * sizeof(float));
     size_t entries = s->m * s->n;
     float *expected = calloc(entries + 1, sizeof(float)), *c = calloc(entries + 1, sizeof(float));
     unsigned char *seen = calloc(entries + 1, 1);
-    fill(a_data, 2 * (s->m * s->k + 1));
-    fill(b_data, 2 * (s->k * s->n + 1));
+    fill(a_data, a_floats);
+    fill(b_data, b_floats);
     bn_matrix a = view(a_data, s->m, s->k, layout_a), b = view(b_data, s->k, s->n, layout_b);
     chain_reference(s, a, b, expected, START_ZERO, NULL);
     int takes = s->k > 0 && s->k <= GEMM_CONSUME_MAX_K;
@@ -188,8 +235,10 @@ static void test_consume(const shape *s, int layout_a, int layout_b, int best) {
                       "%zu x %zu x %zu, layouts %d %d, %s, %zu threads: consumed tiles are not "
                       "the chain's bits, each once",
                       s->m, s->n, s->k, layout_a, layout_b, gemm_isa(), threads);
+            CHECK_MSG(!k.spans_panels, "%zu x %zu x %zu: a tile spans two panels", s->m,
+                      s->n, s->k);
             if (threads == 1)
-                CHECK_MSG(!k.out_of_order, "%zu x %zu x %zu: tiles of a row not in order of j",
+                CHECK_MSG(!k.out_of_order, "%zu x %zu x %zu: tiles not down each panel in turn",
                           s->m, s->n, s->k);
         }
     }
@@ -207,19 +256,25 @@ static void test_blocks(int best) {
     const shape big[] = {{200, 1100, 600}, {30, 20, 3000}};
     for (size_t i = 0; i < sizeof big / sizeof *big; i++)
         for (int start = START_C; start < STARTS; start++) test_shape(&big[i], 0, 1, start, best);
+    /* the paper's FC layers: forward (weights in panels) and input gradient (their
+     * transpose), batch 128 */
+    const shape forward = {128, 1000, 784}, input_grad = {128, 784, 1000};
+    test_shape(&forward, 0, 3, START_COLUMN_BIAS, best);
+    test_shape(&input_grad, 0, 4, START_ZERO, best);
 }
 
 int main(void) {
     int best = gemm_force_isa(2);
     printf("gemm: widest kernel on this CPU: %s\n", gemm_isa());
     for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++)
-        for (int la = 0; la < 3; la++)
-            for (int lb = 0; lb < 3; lb++)
+        for (int la = 0; la < LAYOUTS; la++)
+            for (int lb = 0; lb < LAYOUTS; lb++)
                 for (int start = 0; start < STARTS; start++)
                     test_shape(&shapes[i], la, lb, start, best);
     test_blocks(best);
     for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++)
-        for (int la = 0; la < 3; la++) test_consume(&shapes[i], la, la == 1 ? 0 : 1, best);
+        for (int la = 0; la < LAYOUTS; la++)
+            test_consume(&shapes[i], la, (la + 1) % LAYOUTS, best);
     const shape fc_weight_grad = {1000, 784, 128}; /* the paper's first FC layer, batch 128 */
     test_consume(&fc_weight_grad, 1, 0, best);
     /* Strides may point into a larger matrix: C's row stride is honoured too. */

@@ -115,13 +115,20 @@ static double linear_probe(void *ctx) {
     return dot(c->out, c->probe, c->batch * c->out_dim);
 }
 
+/* The weight is in layers.h's panels: drawn row-major as PyTorch's, then stored so. The
+ * finite differences run over every stored float, padding included (whose gradient is 0). */
 static void test_linear(void) {
     linear_case c = {5, 7, 4, NULL, NULL, NULL, NULL, NULL};
-    size_t ni = c.batch * c.in_dim, nw = c.out_dim * c.in_dim, no = c.batch * c.out_dim;
+    size_t ni = c.batch * c.in_dim, nw = linear_weight_floats(c.in_dim, c.out_dim);
+    size_t no = c.batch * c.out_dim;
     c.in = malloc(ni * 4), c.w = malloc(nw * 4), c.b = malloc(c.out_dim * 4);
     c.out = malloc(no * 4), c.probe = malloc(no * 4);
     float *din = calloc(ni, 4), *dw = calloc(nw, 4), *db = calloc(c.out_dim, 4);
-    randomize(c.in, ni, 1), randomize(c.w, nw, 0.5), randomize(c.b, c.out_dim, 0.5);
+    float *w_rows = malloc(c.out_dim * c.in_dim * 4);
+    randomize(c.in, ni, 1), randomize(w_rows, c.out_dim * c.in_dim, 0.5);
+    randomize(c.b, c.out_dim, 0.5);
+    linear_weight_from_rows(c.w, w_rows, c.in_dim, c.out_dim);
+    free(w_rows);
     randomize(c.probe, no, 1);
     linear_backward(din, dw, db, c.probe, c.in, c.w, c.batch, c.in_dim, c.out_dim, 0);
     CHECK_MSG(fd_error(linear_probe, &c, c.in, din, ni) < FD_TOL, "linear d/din");
@@ -488,6 +495,24 @@ static double net_probe(void *ctx) {
 #define NETWORK_SEED 1000
 #endif
 
+/* Whether parameter e belongs to a tensor, rather than to the padding before a linear weight
+ * or in its last panel (never a gradient: backward leaves it as model_init set it, 0). */
+static int is_tensor_entry(const bn_model *m, size_t e) {
+    for (size_t i = 0; i < m->n_layers; i++) {
+        const bn_layer *l = &m->layers[i];
+        if (l->kind == LAYER_LINEAR && e >= l->weight && e < l->weight + l->n_weight) {
+            size_t at = e - l->weight, panel = at / (l->fan_in * GEMM_PANEL);
+            return panel * GEMM_PANEL + at % GEMM_PANEL < l->out_c;
+        }
+        if ((l->kind == LAYER_LINEAR || l->kind == LAYER_CONV) &&
+            ((e >= l->weight && e < l->weight + l->n_weight) ||
+             (e >= l->bias && e < l->bias + l->out_c)))
+            return 1;
+        if (l->kind == LAYER_BATCHNORM && e >= l->gamma && e < l->beta + l->out_c) return 1;
+    }
+    return 0;
+}
+
 static void check_network(bn_arch arch, int batchnorm, bn_loss loss) {
     bn_model_spec spec;
     model_spec_paper(&spec, arch, 2, 9, 9, batchnorm);
@@ -518,7 +543,8 @@ static void check_network(bn_arch arch, int batchnorm, bn_loss loss) {
     /* The training step's variant writes the same gradients without the zeroing. */
     float *written = malloc(model.n_params * 4);
     memcpy(written, model.grads, model.n_params * 4);
-    for (size_t i = 0; i < model.n_params; i++) model.grads[i] = 1e6f;
+    for (size_t i = 0; i < model.n_params; i++)
+        if (is_tensor_entry(&model, i)) model.grads[i] = 1e6f;
     model_forward(&model, input, batch, 1);
     model_backward_overwrite(&model, input, dlogits, batch, 1);
     CHECK(memcmp(written, model.grads, model.n_params * 4) == 0);

@@ -47,7 +47,16 @@ static const char *const case_names[] = {
 typedef struct {
     size_t offset, count;
     const char *name;
+    size_t in_dim, out_dim; /* a linear weight, stored in panels (layers.h); else 0 */
 } param_tensor;
+
+/* A tensor's values in PyTorch's layout, from a parameter-shaped arena: in place, or (a
+ * linear weight) converted into rows, which holds count floats. */
+static const float *tensor_values(const param_tensor *p, const float *arena, float *rows) {
+    if (!p->in_dim) return arena + p->offset;
+    linear_weight_to_rows(rows, arena + p->offset, p->in_dim, p->out_dim);
+    return rows;
+}
 
 typedef struct {
     const char *case_name;
@@ -59,6 +68,7 @@ typedef struct {
     param_tensor tensors[2 * BN_MAX_LAYERS];
     uint8_t *labels;
     float *dlogits, *init_params;
+    float *rows; /* a linear weight in PyTorch's layout (tensor_values) */
 } parity_case;
 
 /* ---- comparison ---- */
@@ -143,12 +153,16 @@ static int list_tensors(parity_case *pc) {
     size_t n = 0, next_init = 0;
     for (size_t i = 0; i < pc->model.n_layers; i++) {
         const bn_layer *l = &pc->model.layers[i];
-        if (l->kind == LAYER_LINEAR || l->kind == LAYER_CONV) {
-            pc->tensors[n++] = (param_tensor){l->weight, l->n_weight, NULL};
-            pc->tensors[n++] = (param_tensor){l->bias, l->out_c, NULL};
+        if (l->kind == LAYER_LINEAR) {
+            pc->tensors[n++] =
+                (param_tensor){l->weight, l->out_c * l->fan_in, NULL, l->fan_in, l->out_c};
+            pc->tensors[n++] = (param_tensor){l->bias, l->out_c, NULL, 0, 0};
+        } else if (l->kind == LAYER_CONV) {
+            pc->tensors[n++] = (param_tensor){l->weight, l->n_weight, NULL, 0, 0};
+            pc->tensors[n++] = (param_tensor){l->bias, l->out_c, NULL, 0, 0};
         } else if (l->kind == LAYER_BATCHNORM) {
-            pc->tensors[n++] = (param_tensor){l->gamma, l->out_c, NULL};
-            pc->tensors[n++] = (param_tensor){l->beta, l->out_c, NULL};
+            pc->tensors[n++] = (param_tensor){l->gamma, l->out_c, NULL, 0, 0};
+            pc->tensors[n++] = (param_tensor){l->beta, l->out_c, NULL, 0, 0};
         }
     }
     pc->n_tensors = n;
@@ -168,7 +182,11 @@ static void load_initial_state(parity_case *pc) {
     for (size_t i = 0; i < pc->n_tensors; i++) {
         const param_tensor *p = &pc->tensors[i];
         snprintf(name, sizeof name, "init/%s", p->name);
-        memcpy(m->params + p->offset, fixture_get(pc->fx, name)->data, p->count * sizeof(float));
+        const float *values = fixture_get(pc->fx, name)->data;
+        if (p->in_dim)
+            linear_weight_from_rows(m->params + p->offset, values, p->in_dim, p->out_dim);
+        else
+            memcpy(m->params + p->offset, values, p->count * sizeof(float));
     }
     for (size_t i = 0; i < m->n_layers; i++) {
         const bn_layer *l = &m->layers[i];
@@ -234,7 +252,8 @@ static void compare_gradients(const parity_case *pc) {
         if (!refs[i]) continue;
         snprintf(name, sizeof name, "grad/%s", p->name);
         double scale = fmax(max_abs(refs[i], p->count), GRAD_FLOOR * largest);
-        report(pc, name, max_abs_diff(m->grads + p->offset, refs[i], p->count), scale);
+        report(pc, name, max_abs_diff(tensor_values(p, m->grads, pc->rows), refs[i], p->count),
+               scale);
     }
 }
 
@@ -254,15 +273,18 @@ static void compare_final_params(const parity_case *pc) {
         snprintf(name, sizeof name, "final/%s", p->name);
         refs[i] = expect(pc, name, p->count);
         if (refs[i])
-            largest = fmax(largest, update_size(refs[i], pc->init_params + p->offset, p->count));
+            largest = fmax(largest, update_size(refs[i], tensor_values(p, pc->init_params, pc->rows),
+                                                p->count));
     }
     for (size_t i = 0; i < pc->n_tensors; i++) {
         const param_tensor *p = &pc->tensors[i];
         if (!refs[i]) continue;
         snprintf(name, sizeof name, "final/%s", p->name);
-        double scale =
-            fmax(update_size(refs[i], pc->init_params + p->offset, p->count), GRAD_FLOOR * largest);
-        report(pc, name, max_abs_diff(m->params + p->offset, refs[i], p->count), scale);
+        double scale = fmax(update_size(refs[i], tensor_values(p, pc->init_params, pc->rows),
+                                        p->count),
+                            GRAD_FLOOR * largest);
+        report(pc, name, max_abs_diff(tensor_values(p, m->params, pc->rows), refs[i], p->count),
+               scale);
     }
 }
 
@@ -337,7 +359,8 @@ static void run_case(const char *dir, const char *case_name) {
         pc.labels = malloc(pc.batch);
         pc.dlogits = malloc(pc.batch * spec.n_classes * sizeof(float));
         pc.init_params = malloc(pc.model.n_params * sizeof(float));
-        ok = pc.labels && pc.dlogits && pc.init_params && read_labels(&pc) == 0;
+        pc.rows = malloc(pc.model.n_params * sizeof(float));
+        ok = pc.labels && pc.dlogits && pc.init_params && pc.rows && read_labels(&pc) == 0;
         CHECK_MSG(ok, "%s: out of memory or bad labels", path);
     }
     if (ok) {
@@ -347,6 +370,7 @@ static void run_case(const char *dir, const char *case_name) {
     free(pc.labels);
     free(pc.dlogits);
     free(pc.init_params);
+    free(pc.rows);
     if (pc.model.params) model_free(&pc.model);
     fixture_free(&fx);
 }

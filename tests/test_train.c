@@ -120,7 +120,7 @@ static void test_sgd(void) {
         vel[i] = v_ref[i] = 0.01f * (float)i;
     }
     for (size_t i = 0; i < 3 * 6; i++) tile[i] = 0.3f * (float)i - 1.7f;
-    sgd_matrix m = {w, vel, 9, 0.1f, 0.9f, 0.01f, 0};
+    sgd_matrix m = {w, vel, 9, 0, 0.1f, 0.9f, 0.01f, 0};
     sgd_tile(&m, 1, 2, 3, 5, tile, 6);
     for (size_t i = 0; i < 3; i++)
         sgd_step(w_ref + (1 + i) * 9 + 2, tile + i * 6, v_ref + (1 + i) * 9 + 2, 5, 0.1f, 0.9f,
@@ -129,7 +129,7 @@ static void test_sgd(void) {
           m.non_finite == 0);
     w[3 * 9 + 6] = 3e38f;
     tile[2 * 6 + 4] = -3e38f;
-    sgd_matrix huge = {w, vel, 9, 10.0f, 0.0f, 0.0f, 0};
+    sgd_matrix huge = {w, vel, 9, 0, 10.0f, 0.0f, 0.0f, 0};
     sgd_tile(&huge, 1, 2, 3, 5, tile, 6);
     CHECK_MSG(huge.non_finite == 1, "sgd_tile reports overflow to inf");
 }

@@ -9,23 +9,46 @@
  * paper's shapes).
  *
  * Operands are views with two strides: op(A)[i][k] = a[i * a_row + k * a_col], so a
- * transposed operand is the same memory with the strides swapped. */
+ * transposed operand is the same memory with the strides swapped; or matrices stored in
+ * panels (below), the layout in which the kernel reads its right-hand operand. */
 #ifndef BNTRAIN_GEMM_H
 #define BNTRAIN_GEMM_H
 
 #include <stddef.h>
 
+/* Panels: a rows x cols matrix stored as ceil(cols / GEMM_PANEL) blocks of GEMM_PANEL columns,
+ * each block rows x GEMM_PANEL row-major, one after the other (the last one padded), so that
+ * entry (i, j) is at (j / GEMM_PANEL) rows GEMM_PANEL + i GEMM_PANEL + j % GEMM_PANEL. A right-hand
+ * operand kept in panels is read in place, never packed; a weight kept so that its rows are
+ * a layer's inputs is the forward pass's operand as it is (layers.h). */
+#define GEMM_PANEL 32
+
 typedef struct {
     const float *data;
     size_t row_stride, col_stride;
+    /* 0 for a strided view; else the view is of a matrix in panels, panel_stride (rows x
+     * GEMM_PANEL) floats apart: the matrix itself, or (panels_transposed) its transpose */
+    size_t panel_stride;
+    int panels_transposed;
 } bn_matrix;
 
 /* A row-major rows x cols matrix, and its transpose. */
 static inline bn_matrix matrix_rows(const float *data, size_t cols) {
-    return (bn_matrix){data, cols, 1};
+    return (bn_matrix){data, cols, 1, 0, 0};
 }
 static inline bn_matrix matrix_transposed(const float *data, size_t cols) {
-    return (bn_matrix){data, 1, cols};
+    return (bn_matrix){data, 1, cols, 0, 0};
+}
+/* A rows x cols matrix in panels, and its transpose (a cols x rows operand). */
+static inline bn_matrix matrix_panels(const float *data, size_t rows) {
+    return (bn_matrix){data, 0, 0, rows * GEMM_PANEL, 0};
+}
+static inline bn_matrix matrix_panels_transposed(const float *data, size_t rows) {
+    return (bn_matrix){data, 0, 0, rows * GEMM_PANEL, 1};
+}
+/* Floats a rows x cols matrix in panels takes, padding included. */
+static inline size_t panels_floats(size_t rows, size_t cols) {
+    return (cols + GEMM_PANEL - 1) / GEMM_PANEL * GEMM_PANEL * rows;
 }
 
 /* C (m x n, row-major with row stride ldc) = op(A) op(B) (accumulate = 0) or C + op(A) op(B)
@@ -39,6 +62,11 @@ void gemm(size_t m, size_t n, size_t k, bn_matrix a, bn_matrix b, float *c, size
 void gemm_one_thread(size_t m, size_t n, size_t k, bn_matrix a, bn_matrix b, float *c,
                      size_t ldc, int accumulate);
 
+/* As gemm, with C (m x n) in panels: c holds panels_floats(m, n) floats. Padding is not
+ * written. */
+void gemm_panels(size_t m, size_t n, size_t k, bn_matrix a, bn_matrix b, float *c,
+                 int accumulate);
+
 /* C = bias + op(A) op(B): each entry's chain starts from bias[i] (bias_per_row) or bias[j]
  * instead of from a copy of the bias written into C first (a pass over C that cost 2 % of a
  * CNN step). threads: 1 for the calling thread alone, 0 for gemm_threads(). */
@@ -48,10 +76,12 @@ void gemm_biased(size_t threads, size_t m, size_t n, size_t k, bn_matrix a, bn_m
 /* C = op(A) op(B) handed to consume(ctx, i0, j0, rows, cols, tile, ld) one finished tile at
  * a time (tile[i ld + j] is entry (i0 + i, j0 + j), the same bits gemm gives), instead of
  * being stored: for a consumer that needs each entry once, right away (an optimizer step on
- * a weight gradient), this saves writing C and reading it back. Tiles of one row of tiles
- * come in order of j0; with threads > 1 (0: gemm_threads()), consume runs on several threads
- * at once, each on its own tiles. Needs 0 < k <= GEMM_CONSUME_MAX_K (every chain done in one
- * pass); returns 0 and does nothing otherwise, 1 when done. */
+ * a weight gradient), this saves writing C and reading it back. A tile never spans two
+ * panels (j0 is a multiple of GEMM_PANEL, cols <= GEMM_PANEL), and the tiles come down each
+ * panel's columns in order of i0, panel after panel: a consumer that keeps its own arrays in
+ * panels sweeps them in memory order. With threads > 1 (0: gemm_threads()), consume runs on
+ * several threads at once, each on its own panels. Needs 0 < k <= GEMM_CONSUME_MAX_K (every
+ * chain done in one pass); returns 0 and does nothing otherwise, 1 when done. */
 #define GEMM_CONSUME_MAX_K 256
 typedef void (*gemm_tile_fn)(void *ctx, size_t i0, size_t j0, size_t rows, size_t cols,
                              const float *tile, size_t ld);

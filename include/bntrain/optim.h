@@ -11,13 +11,14 @@
 size_t sgd_step(float *params, const float *grads, float *velocity, size_t n, float lr,
                 float momentum, float weight_decay);
 
-/* The same step on a row-major matrix of parameters whose gradient arrives tile by tile
- * (gemm_consume), so that the gradient is never stored: sgd_tile is the consumer, ctx an
+/* The same step on a matrix of parameters whose gradient arrives tile by tile (gemm.h's
+ * gemm_consume), so that the gradient is never stored: sgd_tile is the consumer, ctx an
  * sgd_matrix. Each entry gets exactly sgd_step's update, bit for bit. Tiles may be consumed
  * on several threads at once; non_finite becomes 1 if any updated parameter is not finite. */
 typedef struct {
-    float *params, *velocity;
-    size_t row_stride; /* floats from one row of params (and of velocity) to the next */
+    float *params, *velocity; /* the same layout */
+    size_t row_stride;        /* row-major: floats from one row to the next; */
+    size_t panel_stride;      /* or, if not 0, in panels (gemm.h) this many floats apart */
     float lr, momentum, weight_decay;
     _Atomic uint32_t non_finite;
 } sgd_matrix;
