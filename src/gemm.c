@@ -166,6 +166,9 @@ __attribute__((target("avx512f"))) static int transpose_panel_avx512(float *dst,
     __m512i lanes = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
     __m512i offsets = _mm512_mullo_epi32(lanes, _mm512_set1_epi32((int)x.col_stride));
     size_t whole = kc / 16 * 16;
+    /* rows far apart: the lines 64 floats along each row are fetched ahead; rows of a matrix
+     * in panels (32 floats apart) are one contiguous block, which needs no such help */
+    int prefetch_rows_ahead = x.col_stride > 2 * GEMM_PANEL;
     for (size_t c0 = 0; c0 < cols; c0 += 16) {
         size_t n = cols - c0 < 16 ? cols - c0 : 16;
         __mmask16 mask = (__mmask16)((1u << n) - 1);
@@ -174,7 +177,8 @@ __attribute__((target("avx512f"))) static int transpose_panel_avx512(float *dst,
             __m512 r[16];
             for (size_t j = 0; j < 16; j++) {
                 r[j] = _mm512_loadu_ps(src + j * x.col_stride + p);
-                _mm_prefetch((const char *)(src + j * x.col_stride + p + 64), _MM_HINT_T0);
+                if (prefetch_rows_ahead)
+                    _mm_prefetch((const char *)(src + j * x.col_stride + p + 64), _MM_HINT_T0);
             }
             transpose16(r);
             for (size_t q = 0; q < 16; q++) _mm512_storeu_ps(dst + (p + q) * width + c0, r[q]);
