@@ -53,7 +53,8 @@ static inline size_t panels_floats(size_t rows, size_t cols) {
 
 /* C (m x n, row-major with row stride ldc) = op(A) op(B) (accumulate = 0) or C + op(A) op(B)
  * (accumulate = 1), op(A) m x k, op(B) k x n. Uses up to gemm_threads() threads. Allocates
- * nothing after each thread's first call (its packing buffers, freed when the thread ends). */
+ * only each thread's packing buffers (parallel.h's scratch: grown to the largest size asked
+ * for, which gemm_consume's can be, then kept until the thread ends). */
 void gemm(size_t m, size_t n, size_t k, bn_matrix a, bn_matrix b, float *c, size_t ldc,
           int accumulate);
 
