@@ -485,7 +485,7 @@ static inline void prefetch_rows(const float *c, size_t ldc, size_t rows) {
 
 /* A product with at most this many rows reads whole panels of a row-major B in place: each
  * panel then serves at most 8 tiles, and copying it cost more than the strided reads (a
- * convolution's lowered input, 30 to 90 output channels: the copies were 5 % of a CNN step). */
+ * convolution's lowered input, 30 to 90 output channels: the copies were 4 % of a CNN step). */
 #define B_IN_PLACE_MAX_ROWS MC
 
 /* B's panel for columns [j, j + NR) and rows [p0, p0 + kc), and its row stride: read in place

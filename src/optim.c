@@ -59,7 +59,6 @@ size_t sgd_step(float *params, const float *grads, float *velocity, size_t n, fl
 
 /* Where entry (i, j) of the matrix is. */
 static size_t matrix_at(const sgd_matrix *s, size_t i, size_t j) {
-    if (!s->panel_stride) return i * s->row_stride + j;
     return j / GEMM_PANEL * s->panel_stride + i * GEMM_PANEL + j % GEMM_PANEL;
 }
 
@@ -67,7 +66,7 @@ void sgd_tile(void *ctx, size_t i0, size_t j0, size_t rows, size_t cols, const f
               size_t ld) {
     sgd_matrix *s = ctx;
     uint32_t non_finite = 0;
-    if (s->panel_stride && cols == GEMM_PANEL && ld == GEMM_PANEL) { /* one contiguous run */
+    if (cols == GEMM_PANEL && ld == GEMM_PANEL) { /* whole panel rows: one contiguous run */
         size_t at = matrix_at(s, i0, j0), run = rows * GEMM_PANEL;
         if (i0 + (SGD_TILES_AHEAD + 1) * rows <= s->panel_stride / GEMM_PANEL)
             for (size_t e = SGD_TILES_AHEAD * run; e < (SGD_TILES_AHEAD + 1) * run; e += 16) {

@@ -112,25 +112,31 @@ static void test_sgd(void) {
     CHECK_MSG(sgd_step(big, gb, vb, 2, 10.0f, 0.0f, 0.0f) == 1, "overflow to inf is counted");
     float nan_grad[1] = {NAN}, q[1] = {1}, vq[1] = {0};
     CHECK(sgd_step(q, nan_grad, vq, 1, 0.1f, 0.9f, 0.0f) == 1);
-    /* sgd_tile: a 3 x 5 tile at (1, 2) of a 5 x 9 matrix gets sgd_step's update, nothing
-     * outside it changes, and overflow inside it is reported */
-    float w[5 * 9], vel[5 * 9], w_ref[5 * 9], v_ref[5 * 9], tile[3 * 6];
-    for (size_t i = 0; i < 5 * 9; i++) {
-        w[i] = w_ref[i] = 0.1f * (float)i - 2.0f;
-        vel[i] = v_ref[i] = 0.01f * (float)i;
+    /* sgd_tile on a 5 x 40 matrix in panels (two of 32 columns): a whole-panel 3 x 32 tile at
+     * (1, 0) and a 3 x 5 tile at (1, 32) get sgd_step's update, nothing outside them
+     * changes, and overflow inside a tile is reported */
+    enum { ROWS = 5, PANEL_FLOATS = ROWS * GEMM_PANEL, FLOATS = 2 * PANEL_FLOATS };
+    float w[FLOATS], vel[FLOATS], w_ref[FLOATS], v_ref[FLOATS], tile[3 * GEMM_PANEL];
+    for (size_t i = 0; i < FLOATS; i++) {
+        w[i] = w_ref[i] = 0.01f * (float)i - 2.0f;
+        vel[i] = v_ref[i] = 0.001f * (float)i;
     }
-    for (size_t i = 0; i < 3 * 6; i++) tile[i] = 0.3f * (float)i - 1.7f;
-    sgd_matrix m = {w, vel, 9, 0, 0.1f, 0.9f, 0.01f, 0};
-    sgd_tile(&m, 1, 2, 3, 5, tile, 6);
-    for (size_t i = 0; i < 3; i++)
-        sgd_step(w_ref + (1 + i) * 9 + 2, tile + i * 6, v_ref + (1 + i) * 9 + 2, 5, 0.1f, 0.9f,
-                 0.01f);
+    for (size_t i = 0; i < 3 * GEMM_PANEL; i++) tile[i] = 0.03f * (float)i - 1.7f;
+    sgd_matrix m = {w, vel, PANEL_FLOATS, 0.1f, 0.9f, 0.01f, 0};
+    sgd_tile(&m, 1, 0, 3, GEMM_PANEL, tile, GEMM_PANEL);
+    sgd_tile(&m, 1, 32, 3, 5, tile, 6);
+    for (size_t i = 0; i < 3; i++) {
+        sgd_step(w_ref + (1 + i) * GEMM_PANEL, tile + i * GEMM_PANEL,
+                 v_ref + (1 + i) * GEMM_PANEL, GEMM_PANEL, 0.1f, 0.9f, 0.01f);
+        sgd_step(w_ref + PANEL_FLOATS + (1 + i) * GEMM_PANEL, tile + i * 6,
+                 v_ref + PANEL_FLOATS + (1 + i) * GEMM_PANEL, 5, 0.1f, 0.9f, 0.01f);
+    }
     CHECK(memcmp(w, w_ref, sizeof w) == 0 && memcmp(vel, v_ref, sizeof vel) == 0 &&
           m.non_finite == 0);
-    w[3 * 9 + 6] = 3e38f;
+    w[PANEL_FLOATS + 3 * GEMM_PANEL + 4] = 3e38f;
     tile[2 * 6 + 4] = -3e38f;
-    sgd_matrix huge = {w, vel, 9, 0, 10.0f, 0.0f, 0.0f, 0};
-    sgd_tile(&huge, 1, 2, 3, 5, tile, 6);
+    sgd_matrix huge = {w, vel, PANEL_FLOATS, 10.0f, 0.0f, 0.0f, 0};
+    sgd_tile(&huge, 1, 32, 3, 5, tile, 6);
     CHECK_MSG(huge.non_finite == 1, "sgd_tile reports overflow to inf");
 }
 

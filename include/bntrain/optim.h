@@ -11,14 +11,14 @@
 size_t sgd_step(float *params, const float *grads, float *velocity, size_t n, float lr,
                 float momentum, float weight_decay);
 
-/* The same step on a matrix of parameters whose gradient arrives tile by tile (gemm.h's
- * gemm_consume), so that the gradient is never stored: sgd_tile is the consumer, ctx an
- * sgd_matrix. Each entry gets exactly sgd_step's update, bit for bit. Tiles may be consumed
- * on several threads at once; non_finite becomes 1 if any updated parameter is not finite. */
+/* The same step on a matrix of parameters in panels (gemm.h: a linear weight) whose gradient
+ * arrives tile by tile (gemm_consume), so that the gradient is never stored: sgd_tile is the
+ * consumer, ctx an sgd_matrix. Each entry gets exactly sgd_step's update, bit for bit. Tiles
+ * may be consumed on several threads at once; non_finite becomes 1 if any updated parameter
+ * is not finite. */
 typedef struct {
-    float *params, *velocity; /* the same layout */
-    size_t row_stride;        /* row-major: floats from one row to the next; */
-    size_t panel_stride;      /* or, if not 0, in panels (gemm.h) this many floats apart */
+    float *params, *velocity; /* both in panels, the same layout */
+    size_t panel_stride;      /* floats from one panel to the next */
     float lr, momentum, weight_decay;
     _Atomic uint32_t non_finite;
 } sgd_matrix;
