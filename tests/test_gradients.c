@@ -617,6 +617,13 @@ int main(void) {
     check_conv_paths(2, 40, 3, 3, 2, 0, 9, 1, 1); /* 19 outputs a row: too wide for two vectors */
     check_conv_paths(60, 7, 9, 3, 2, 0, 40, 1, 1); /* the paper's third layer: 3 outputs a row */
     check_conv_paths(5, 9, 4, 3, 2, 0, 30, 1, 1);  /* an even number of output rows */
+    /* rows computed in registers (conv.c's forward_rows_avx512): uneven channel groups (13, 13,
+     * 11 and 9, 8), the longest patch it takes (63 taps), one vector per row (16 outputs at
+     * stride 1), and a patch just too long for it (72 taps) */
+    check_conv_paths(3, 28, 37, 3, 2, 0, 7, 0, 0);
+    check_conv_paths(7, 31, 17, 3, 2, 0, 5, 1, 1);
+    check_conv_paths(2, 18, 5, 3, 1, 0, 4, 0, 1);
+    check_conv_paths(8, 31, 4, 3, 2, 0, 3, 1, 1);
     check_batchnorm(8, 3, 1, 1);
     check_batchnorm(4, 2, 9, 1);
     check_batchnorm(5, 3, 4, 0);
