@@ -281,6 +281,10 @@ BN_HOT static void pack_b_panel(float *dst, bn_matrix b, size_t p0, size_t kc, s
     pack_panel(dst, b, p0, kc, j0, nr, NR);
 }
 
+void gemm_pack_panel(float *dst, bn_matrix x, size_t p0, size_t rows, size_t j0, size_t cols) {
+    pack_b_panel(dst, x, p0, rows, j0, cols);
+}
+
 /* ---- micro-kernels: C tile (mr x nr) = [C +] A panel x B panel ----------------------------- */
 
 typedef struct {

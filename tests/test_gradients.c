@@ -624,6 +624,10 @@ int main(void) {
     check_conv_paths(7, 31, 17, 3, 2, 0, 5, 1, 1);
     check_conv_paths(2, 18, 5, 3, 1, 0, 4, 0, 1);
     check_conv_paths(8, 31, 4, 3, 2, 0, 3, 1, 1);
+    /* first layers' weight gradients without lowering (conv.c's weight_grad_rows_avx512): two
+     * vectors of channels (17) and one (16), from either input layout */
+    check_conv_paths(3, 28, 17, 3, 2, 0, 7, 0, 0);
+    check_conv_paths(4, 31, 16, 3, 2, 0, 9, 1, 0);
     check_batchnorm(8, 3, 1, 1);
     check_batchnorm(4, 2, 9, 1);
     check_batchnorm(5, 3, 4, 0);

@@ -89,6 +89,12 @@ typedef void (*gemm_tile_fn)(void *ctx, size_t i0, size_t j0, size_t rows, size_
 int gemm_consume(size_t threads, size_t m, size_t n, size_t k, bn_matrix a, bn_matrix b,
                  gemm_tile_fn consume, void *ctx);
 
+/* Rows [p0, p0 + rows) x columns [j0, j0 + cols) of x (cols <= GEMM_PANEL) as one panel of
+ * the GEMM's right-hand operand, dst[p GEMM_PANEL + j], zero beyond cols: the GEMM's own
+ * packing (transposing in registers where x is column-major), for kernels elsewhere that
+ * want its layout. */
+void gemm_pack_panel(float *dst, bn_matrix x, size_t p0, size_t rows, size_t j0, size_t cols);
+
 /* Threads the calling thread's gemm calls may use (at least 1; default 1). Per calling thread,
  * so that each run of a grid sets its own. Results do not depend on it. */
 void gemm_set_threads(size_t threads);
