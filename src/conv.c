@@ -122,7 +122,12 @@ static void plan_taps(tap_plan *plan, const conv_shape *s) {
                        s->kernel <= RAISE_KERNEL;
     plan->direct_rows = plan->vectors && 4 * s->out_width >= 3 * 16 &&
                         patch_size(s) <= DIRECT_ROWS_MAX_PATCH;
-    plan->direct_grad = plan->direct_rows && s->kernel == 3 && s->out_channels <= GEMM_PANEL;
+#ifdef CONV_X86
+    /* its vectors of 16 output channels at least three quarters full */
+    size_t vectors16 = (s->out_channels + 15) / 16;
+    plan->direct_grad = gemm_isa_level() == 2 && s->kernel == 3 &&
+                        4 * s->out_channels >= 3 * 16 * vectors16;
+#endif
     if (!plan->vectors) return;
     for (size_t i = 0; i < 16; i++)
         plan->lower_pick[i] = (int32_t)(i < s->out_width ? i * s->stride : 0);
@@ -287,18 +292,20 @@ forward_rows_avx512(float *out, const conv_input *x, const float *weight, const 
                 }
     }
 }
-/* ---- the first layer's weight gradient without lowering --------------------------------- */
+/* ---- weight gradients without lowering ------------------------------------------------- */
 
-/* Output pixels per block of the direct weight gradient: their gradients, transposed into one
- * GEMM panel (256 x 32 floats), stay in L1 while each input channel's taps walk them. */
-#define GRAD_BLOCK_ROWS(s) (256 / (s)->out_width)
+/* Output pixels per block of the direct weight gradient: their gradients for up to 32 output
+ * channels, transposed into one GEMM panel (256 x 32 floats), stay in L1 while each input
+ * channel's taps walk them. */
+#define GRAD_BLOCK_PIXELS 256
+#define GRAD_BLOCK_ROWS(s) (GRAD_BLOCK_PIXELS / (s)->out_width)
 
 /* Adds output rows [q0, q1) (row q: sample q / H_out, output row q % H_out) to the sums of
  * the 9 taps of input channel c, sums[tap GEMM_PANEL + co], from the output gradient
  * transposed in panel (pixel GEMM_PANEL + co). Each sum is the GEMM's chain over the pixels
  * in order, one fused multiply-add per pixel, of the same products: the same bits. The taps'
- * inputs are broadcast from the input rows themselves, three row pointers with the column
- * offsets as constants, so nothing is lowered. halves: vectors of 16 channels (1 or 2). */
+ * inputs are broadcast from the input rows themselves, with the column offsets as constants,
+ * so nothing is lowered. halves: vectors of 16 channels (1 or 2). */
 __attribute__((target("avx512f"), always_inline)) static inline void
 grad_channel_block(float *sums, const float *panel, const conv_input *x, size_t c, size_t q0,
                    size_t q1, const size_t halves) {
@@ -327,36 +334,46 @@ grad_channel_block(float *sums, const float *panel, const conv_input *x, size_t 
         for (size_t h = 0; h < halves; h++) _mm512_storeu_ps(sums + t * GEMM_PANEL + 16 * h, acc[t][h]);
 }
 
-/* The weight gradient of input channels [c0, c1) where plan->direct_grad holds (3 x 3 taps,
- * rows as for forward_rows_avx512, at most 32 output channels): the lowered product's K was
- * the whole batch's pixels and both its operands needed transposing, and it took 8 % of a
- * CIFAR-10 step for 2 % of the FLOPs. panel: scratch for one block's transposed gradients. */
+/* Scratch floats weight_grad_rows_avx512 needs for input channels [c0, c1). */
+static size_t grad_scratch_floats(size_t c0, size_t c1) {
+    return GRAD_BLOCK_PIXELS * GEMM_PANEL + (c1 - c0) * 9 * GEMM_PANEL;
+}
+
+/* The weight gradient of input channels [c0, c1) where plan->direct_grad holds (3 x 3 taps
+ * without padding, output channels filling vectors of 16), 32 output channels at a time.
+ * The lowered product's K was the whole batch's pixels and both its operands needed
+ * transposing; a first layer's backward was 8 % of a CIFAR-10 step for 2 % of its FLOPs.
+ * scratch: grad_scratch_floats. */
 __attribute__((target("avx512f"))) static void
 weight_grad_rows_avx512(float *dweight, const float *dout, const conv_input *x, size_t c0,
-                        size_t c1, int accumulate, float *panel) {
+                        size_t c1, int accumulate, float *scratch) {
     const conv_shape *s = x->shape;
     size_t patch = patch_size(s), channels = s->out_channels, rows = x->batch * s->out_height;
     size_t width = x->batch * out_pixels(s), block = GRAD_BLOCK_ROWS(s);
-    _Alignas(64) float sums[DIRECT_ROWS_MAX_PATCH * GEMM_PANEL];
-    for (size_t r = c0 * 9; r < c1 * 9; r++)
-        for (size_t co = 0; co < GEMM_PANEL; co++)
-            sums[(r - c0 * 9) * GEMM_PANEL + co] =
-                accumulate && co < channels ? dweight[co * patch + r] : 0.0f;
-    for (size_t q0 = 0; q0 < rows; q0 += block) {
-        size_t q1 = rows - q0 < block ? rows : q0 + block;
-        gemm_pack_panel(panel, matrix_transposed(dout, width), q0 * s->out_width,
-                        (q1 - q0) * s->out_width, 0, channels);
-        for (size_t c = c0; c < c1; c++) {
-            float *channel_sums = sums + (c - c0) * 9 * GEMM_PANEL;
-            if (channels > 16)
-                grad_channel_block(channel_sums, panel, x, c, q0, q1, 2);
-            else
-                grad_channel_block(channel_sums, panel, x, c, q0, q1, 1);
+    size_t r0 = c0 * 9, r1 = c1 * 9;
+    float *panel = scratch, *sums = scratch + GRAD_BLOCK_PIXELS * GEMM_PANEL;
+    for (size_t co0 = 0; co0 < channels; co0 += GEMM_PANEL) {
+        size_t nco = channels - co0 < GEMM_PANEL ? channels - co0 : GEMM_PANEL;
+        for (size_t r = r0; r < r1; r++)
+            for (size_t co = 0; co < GEMM_PANEL; co++)
+                sums[(r - r0) * GEMM_PANEL + co] =
+                    accumulate && co < nco ? dweight[(co0 + co) * patch + r] : 0.0f;
+        for (size_t q0 = 0; q0 < rows; q0 += block) {
+            size_t q1 = rows - q0 < block ? rows : q0 + block;
+            gemm_pack_panel(panel, matrix_transposed(dout, width), q0 * s->out_width,
+                            (q1 - q0) * s->out_width, co0, nco);
+            for (size_t c = c0; c < c1; c++) {
+                float *channel_sums = sums + (c - c0) * 9 * GEMM_PANEL;
+                if (nco > 16)
+                    grad_channel_block(channel_sums, panel, x, c, q0, q1, 2);
+                else
+                    grad_channel_block(channel_sums, panel, x, c, q0, q1, 1);
+            }
         }
+        for (size_t r = r0; r < r1; r++)
+            for (size_t co = 0; co < nco; co++)
+                dweight[(co0 + co) * patch + r] = sums[(r - r0) * GEMM_PANEL + co];
     }
-    for (size_t r = c0 * 9; r < c1 * 9; r++)
-        for (size_t co = 0; co < channels; co++)
-            dweight[co * patch + r] = sums[(r - c0 * 9) * GEMM_PANEL + co];
 }
 #endif
 
@@ -570,31 +587,39 @@ static void backward_part(void *ctx, size_t part, size_t parts) {
     const conv_call *a = ctx;
     const conv_shape *s = a->x.shape;
     size_t patch = patch_size(s), pixels = out_pixels(s), width = a->x.batch * pixels;
-    int direct_grad = a->plan.direct_grad && !a->din && !force_direct;
+#ifdef CONV_X86
+    int direct_grad = a->plan.direct_grad && !force_direct;
+#else
+    int direct_grad = 0;
+#endif
     size_t group = a->din || direct_grad ? s->kernel * s->kernel : 1, g0, g1;
     part_range(patch / group, part, parts, 1, &g0, &g1);
     size_t r0 = g0 * group, r1 = g1 * group, rows = r1 - r0;
     if (rows == 0) return;
-#ifdef CONV_X86
-    float *panel = direct_grad ? thread_scratch(SCRATCH_CONV, 256 * GEMM_PANEL) : NULL;
-    if (panel) {
-        weight_grad_rows_avx512(a->dweight, a->dout, &a->x, g0, g1, a->accumulate, panel);
-        return;
-    }
-#endif
+    /* one scratch block serves the direct weight gradient, then the chunks of din */
     size_t per = chunk_samples(s, rows, a->x.batch);
-    float *chunk = force_direct ? NULL : thread_scratch(SCRATCH_CONV, per * rows * pixels);
+    size_t floats = a->din || !direct_grad ? per * rows * pixels : 0;
+    if (direct_grad && grad_scratch_floats(g0, g1) > floats) floats = grad_scratch_floats(g0, g1);
+    float *chunk = force_direct ? NULL : thread_scratch(SCRATCH_CONV, floats);
     if (!chunk) {
         backward_direct(a->din, a->dweight, a->dout, &a->x, a->weight, r0, r1, a->accumulate);
         return;
     }
+#ifdef CONV_X86
+    if (direct_grad) {
+        weight_grad_rows_avx512(a->dweight, a->dout, &a->x, g0, g1, a->accumulate, chunk);
+        if (!a->din) return;
+    }
+#endif
     for (size_t n = 0; n < a->x.batch; n += per) {
         size_t m = a->x.batch - n < per ? a->x.batch - n : per, cols = m * pixels;
         const float *dout = a->dout + n * pixels;
-        lower_chunk(chunk, cols, &a->x, &a->plan, r0, r1, n, n + m);
-        gemm_one_thread(s->out_channels, rows, cols, matrix_rows(dout, width),
-                        matrix_transposed(chunk, cols), a->dweight + r0, patch,
-                        a->accumulate || n > 0);
+        if (!direct_grad) {
+            lower_chunk(chunk, cols, &a->x, &a->plan, r0, r1, n, n + m);
+            gemm_one_thread(s->out_channels, rows, cols, matrix_rows(dout, width),
+                            matrix_transposed(chunk, cols), a->dweight + r0, patch,
+                            a->accumulate || n > 0);
+        }
         if (!a->din) continue;
         /* The chunk's lowered rows are used: their space receives the column gradients. */
         gemm_one_thread(rows, cols, s->out_channels, matrix_transposed(a->weight + r0, patch),

@@ -624,10 +624,14 @@ int main(void) {
     check_conv_paths(7, 31, 17, 3, 2, 0, 5, 1, 1);
     check_conv_paths(2, 18, 5, 3, 1, 0, 4, 0, 1);
     check_conv_paths(8, 31, 4, 3, 2, 0, 3, 1, 1);
-    /* first layers' weight gradients without lowering (conv.c's weight_grad_rows_avx512): two
-     * vectors of channels (17) and one (16), from either input layout */
-    check_conv_paths(3, 28, 17, 3, 2, 0, 7, 0, 0);
+    /* weight gradients without lowering (conv.c's weight_grad_rows_avx512): two vectors of
+     * channels (28) and one (16), from either input layout, with din (the paper's third layer
+     * with all its 90 channels: three panels of channels, the last one 26 wide) and without;
+     * 17 channels fill too little of two vectors and take the lowered product */
+    check_conv_paths(3, 28, 28, 3, 2, 0, 7, 0, 0);
     check_conv_paths(4, 31, 16, 3, 2, 0, 9, 1, 0);
+    check_conv_paths(60, 7, 90, 3, 2, 0, 5, 1, 1);
+    check_conv_paths(3, 28, 17, 3, 2, 0, 7, 0, 0);
     check_batchnorm(8, 3, 1, 1);
     check_batchnorm(4, 2, 9, 1);
     check_batchnorm(5, 3, 4, 0);
