@@ -89,12 +89,12 @@ static inline void lower_row(float *dst, const float *plane, const conv_shape *s
 #define TAP_TABLE 4096
 
 #define RAISE_KERNEL 8  /* widest kernel, */
+#define DIRECT_ROWS_MAX_PATCH 64 /* longest patch that forward_rows_avx512 takes (below) */
 #define RAISE_HEIGHT 64 /* and tallest input, that raising by rows handles */
-#define ROW_GROUP 24    /* output channels per register group of forward_rows_avx512 */
+#define ROW_GROUP 16    /* output channels per register group of forward_rows_avx512 */
 
 typedef struct {
-    int table, vectors, raise_rows, direct_grad;
-    int rows_per_vector; /* forward_rows_avx512's output rows to a vector; 0: lower instead */
+    int table, vectors, raise_rows, direct_rows, direct_grad;
     int32_t offsets[TAP_TABLE];
     int32_t lower_pick[16]; /* lane ox of an output row: input column ox stride */
     /* Raising by input rows: lane ix of tap column kx takes output column raise_pick[kx][ix]
@@ -108,7 +108,7 @@ typedef struct {
 static void plan_taps(tap_plan *plan, const conv_shape *s) {
     plan->table = s->padding == 0 && out_pixels(s) <= TAP_TABLE &&
                   s->in_height * s->in_width <= INT32_MAX;
-    plan->vectors = plan->raise_rows = plan->direct_grad = plan->rows_per_vector = 0;
+    plan->vectors = plan->raise_rows = plan->direct_rows = plan->direct_grad = 0;
     if (!plan->table) return;
     for (size_t oy = 0; oy < s->out_height; oy++)
         for (size_t ox = 0; ox < s->out_width; ox++)
@@ -120,14 +120,8 @@ static void plan_taps(tap_plan *plan, const conv_shape *s) {
 #endif
     plan->raise_rows = plan->vectors && s->in_width <= 32 && s->in_height <= RAISE_HEIGHT &&
                        s->kernel <= RAISE_KERNEL;
-    /* rows straight into registers where they fill at least three quarters of a vector:
-     * one row, or two whose inputs each fit one load */
-    size_t span = (s->out_width - 1) * s->stride + 1;
-    if (plan->vectors && 4 * s->out_width >= 3 * 16)
-        plan->rows_per_vector = 1;
-    else if (plan->vectors && 4 * 2 * s->out_width >= 3 * 16 && 2 * s->out_width <= 16 &&
-             span <= 16)
-        plan->rows_per_vector = 2;
+    plan->direct_rows = plan->vectors && 4 * s->out_width >= 3 * 16 &&
+                        patch_size(s) <= DIRECT_ROWS_MAX_PATCH;
 #ifdef CONV_X86
     /* its vectors of 16 output channels at least three quarters full */
     size_t vectors16 = (s->out_channels + 15) / 16;
@@ -137,9 +131,6 @@ static void plan_taps(tap_plan *plan, const conv_shape *s) {
     if (!plan->vectors) return;
     for (size_t i = 0; i < 16; i++)
         plan->lower_pick[i] = (int32_t)(i < s->out_width ? i * s->stride : 0);
-    if (plan->rows_per_vector == 2) /* lanes past the first row: the second load's row */
-        for (size_t i = s->out_width; i < 2 * s->out_width; i++)
-            plan->lower_pick[i] = (int32_t)(16 + (i - s->out_width) * s->stride);
     if (!plan->raise_rows) return;
     for (size_t kx = 0; kx < s->kernel; kx++) {
         plan->raise_lanes[kx] = 0;
@@ -233,94 +224,74 @@ raise_channel_avx512(float *dst, const float *cols, size_t ld, size_t stride, si
         }
     }
 }
-/* Output channels [co0, co0 + group) of output rows q and, with two rows to a vector, q + 1
- * (row q: sample q / H_out, output row q % H_out; the two may be in different samples), in
- * registers. Per tap, each row's inputs are one masked load, and one permutation picks the
- * vector's lanes from the two loads (lower_taps_avx512's gather); every channel's accumulator
- * takes one fused multiply-add. Each output is the GEMM's chain, the bias and then one fused
- * multiply-add per tap in order: the same bits. taps: the group's weights tap-major. */
+/* Output rows [co0, co0 + group) x (sample n, output row oy) of the forward pass, in registers.
+ * Per tap, the row's inputs are gathered as lower_taps_avx512 gathers them (two loads and one
+ * permutation) and multiplied into every channel's accumulator; each output is the GEMM's
+ * chain, the bias and then one fused multiply-add per tap in order: the same bits. */
 __attribute__((target("avx512f"), always_inline)) static inline void
 forward_row_group(float *out, size_t width, const conv_input *x, const float *taps,
-                  const float *bias, const tap_plan *plan, size_t q, size_t rows, size_t co0,
+                  const float *bias, const tap_plan *plan, size_t n, size_t oy, size_t co0,
                   const size_t group) {
     const conv_shape *s = x->shape;
-    const size_t k = s->kernel, in_w = s->in_width, out_h = s->out_height;
+    const size_t k = s->kernel, in_w = s->in_width;
     const size_t span = (s->out_width - 1) * s->stride + 1;
-    const size_t channel_step = plane_offset(s, x->batch, 0, 1, x->channel_major);
     const __mmask16 lo = first_lanes(span), hi = first_lanes(span > 16 ? span - 16 : 0);
     const __m512i pick = _mm512_loadu_si512(plan->lower_pick);
-    /* the second load: the next 16 floats of a long row, or the next output row's inputs */
-    const float *first = x->data + plane_offset(s, x->batch, q / out_h, 0, x->channel_major) +
-                         q % out_h * s->stride * in_w;
-    const float *second = first + 16;
-    const __mmask16 second_lanes = plan->rows_per_vector == 2 ? lo : hi;
-    if (plan->rows_per_vector == 2) {
-        size_t q2 = rows == 2 ? q + 1 : q;
-        second = x->data + plane_offset(s, x->batch, q2 / out_h, 0, x->channel_major) +
-                 q2 % out_h * s->stride * in_w;
-    }
-    /* unrolled in full, so that acc lives in registers (GCC peels at most 16 iterations) */
     __m512 acc[ROW_GROUP];
-#pragma GCC unroll 24
     for (size_t g = 0; g < group; g++) acc[g] = _mm512_set1_ps(bias[co0 + g]);
     const float *w = taps;
     for (size_t c = 0; c < s->in_channels; c++) {
-        size_t plane = c * channel_step;
+        const float *plane = x->data + plane_offset(s, x->batch, n, c, x->channel_major) +
+                             oy * s->stride * in_w;
         for (size_t ky = 0; ky < k; ky++)
             for (size_t kx = 0; kx < k; kx++, w += group) {
-                size_t at = plane + ky * in_w + kx;
-                __m512 a = _mm512_maskz_loadu_ps(lo, first + at);
-                __m512 b = second_lanes ? _mm512_maskz_loadu_ps(second_lanes, second + at)
-                                        : _mm512_setzero_ps();
+                const float *row = plane + ky * in_w + kx;
+                __m512 a = _mm512_maskz_loadu_ps(lo, row);
+                __m512 b = hi ? _mm512_maskz_loadu_ps(hi, row + 16) : _mm512_setzero_ps();
                 __m512 v = _mm512_permutex2var_ps(a, pick, b);
-#pragma GCC unroll 24
                 for (size_t g = 0; g < group; g++)
                     acc[g] = _mm512_fmadd_ps(_mm512_set1_ps(w[g]), v, acc[g]);
             }
     }
-    const __mmask16 lanes = first_lanes(rows * s->out_width);
-    float *dst = out + co0 * width + q * s->out_width;
-#pragma GCC unroll 24
+    const __mmask16 lanes = first_lanes(s->out_width);
+    float *dst = out + co0 * width + n * out_pixels(s) + oy * s->out_width;
     for (size_t g = 0; g < group; g++) _mm512_mask_storeu_ps(dst + g * width, lanes, acc[g]);
 }
 
 #define GROUP_CASE(g)                                                                          \
     case g:                                                                                    \
-        forward_row_group(out, width, x, taps, bias, plan, q, rows, co0, g);                   \
+        forward_row_group(out, width, x, taps, bias, plan, n, oy, co0, g);                     \
         break;
 
-/* The forward pass of samples [n0, n1) without lowering, where plan->rows_per_vector is set:
- * one output row fills most of a vector (the paper's first layer: 15 outputs), or two rows do
- * (its second: 2 x 7). There the lowered product's lowering, packing and stores cost as much
- * as a good part of its multiplications (the first layer's had K = 27). Channels go in equal
- * groups of at most ROW_GROUP, one accumulator each. taps: scratch, patch x ROW_GROUP. */
+/* The forward pass of samples [n0, n1) without lowering, where plan->direct_rows holds: an
+ * output row fills most of a vector and the patch is short (the paper's first layer: 15
+ * outputs a row, 27 taps). There the lowered product had K = 27, and lowering, packing and
+ * storing took longer than the multiplications. Channels go in equal groups of at most
+ * ROW_GROUP, one accumulator each. */
 __attribute__((target("avx512f"))) static void
 forward_rows_avx512(float *out, const conv_input *x, const float *weight, const float *bias,
-                    const tap_plan *plan, size_t n0, size_t n1, float *taps) {
+                    const tap_plan *plan, size_t n0, size_t n1) {
     const conv_shape *s = x->shape;
     size_t width = x->batch * out_pixels(s), channels = s->out_channels;
     size_t groups = (channels + ROW_GROUP - 1) / ROW_GROUP, patch = patch_size(s);
-    size_t per_group = (channels + groups - 1) / groups, per_vector = plan->rows_per_vector;
-    size_t q_end = n1 * s->out_height;
+    size_t per_group = (channels + groups - 1) / groups;
     for (size_t co0 = 0; co0 < channels; co0 += per_group) {
         size_t group = channels - co0 < per_group ? channels - co0 : per_group;
-        /* tap-major, so that each tap's broadcasts are adjacent (with the group's channels
-         * `patch` floats apart, the addresses took more registers than the loop has) */
+        /* the group's weights tap-major, so that each tap's broadcasts are adjacent (with
+         * the group's channels `patch` floats apart, the addresses took more registers than
+         * the loop has and were spilled) */
+        float taps[DIRECT_ROWS_MAX_PATCH * ROW_GROUP];
         for (size_t r = 0; r < patch; r++)
             for (size_t g = 0; g < group; g++) taps[r * group + g] = weight[(co0 + g) * patch + r];
-        for (size_t q = n0 * s->out_height; q < q_end; q += per_vector) {
-            size_t rows = q_end - q < per_vector ? q_end - q : per_vector;
-            switch (group) {
-                GROUP_CASE(1) GROUP_CASE(2) GROUP_CASE(3) GROUP_CASE(4) GROUP_CASE(5)
-                GROUP_CASE(6) GROUP_CASE(7) GROUP_CASE(8) GROUP_CASE(9) GROUP_CASE(10)
-                GROUP_CASE(11) GROUP_CASE(12) GROUP_CASE(13) GROUP_CASE(14) GROUP_CASE(15)
-                GROUP_CASE(16) GROUP_CASE(17) GROUP_CASE(18) GROUP_CASE(19) GROUP_CASE(20)
-                GROUP_CASE(21) GROUP_CASE(22) GROUP_CASE(23) GROUP_CASE(24)
-            }
-        }
+        for (size_t n = n0; n < n1; n++)
+            for (size_t oy = 0; oy < s->out_height; oy++) switch (group) {
+                    GROUP_CASE(1) GROUP_CASE(2) GROUP_CASE(3) GROUP_CASE(4) GROUP_CASE(5)
+                    GROUP_CASE(6) GROUP_CASE(7) GROUP_CASE(8) GROUP_CASE(9) GROUP_CASE(10)
+                    GROUP_CASE(11) GROUP_CASE(12) GROUP_CASE(13) GROUP_CASE(14)
+                    GROUP_CASE(15) GROUP_CASE(16)
+                }
     }
 }
-
 /* ---- weight gradients without lowering ------------------------------------------------- */
 
 /* Output pixels per block of the direct weight gradient: their gradients for up to 32 output
@@ -590,11 +561,8 @@ static void forward_part(void *ctx, size_t part, size_t parts) {
     size_t patch = patch_size(s), pixels = out_pixels(s), width = a->x.batch * pixels, n0, n1;
     part_range(a->x.batch, part, parts, 1, &n0, &n1);
 #ifdef CONV_X86
-    float *taps = a->plan.rows_per_vector && !force_direct
-                      ? thread_scratch(SCRATCH_CONV, patch * ROW_GROUP)
-                      : NULL;
-    if (taps) {
-        forward_rows_avx512(a->out, &a->x, a->weight, a->bias, &a->plan, n0, n1, taps);
+    if (a->plan.direct_rows && !force_direct) {
+        forward_rows_avx512(a->out, &a->x, a->weight, a->bias, &a->plan, n0, n1);
         return;
     }
 #endif
