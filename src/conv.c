@@ -97,6 +97,8 @@ typedef struct {
     int table, vectors, raise_rows, direct_rows, direct_grad;
     int32_t offsets[TAP_TABLE];
     int32_t lower_pick[16]; /* lane ox of an output row: input column ox stride */
+    int lower_pairs;        /* two output rows' inputs fit one load each, their outputs a vector */
+    int32_t pair_pick[16];  /* then lane out_w + ox: column ox stride of the second load */
     /* Raising by input rows: lane ix of tap column kx takes output column raise_pick[kx][ix]
      * where bit ix of raise_lanes[kx] is set; input row iy is reached by the taps ky of bit ky
      * of row_taps[iy], from output row row_oy[iy][ky]. */
@@ -109,6 +111,7 @@ static void plan_taps(tap_plan *plan, const conv_shape *s) {
     plan->table = s->padding == 0 && out_pixels(s) <= TAP_TABLE &&
                   s->in_height * s->in_width <= INT32_MAX;
     plan->vectors = plan->raise_rows = plan->direct_rows = plan->direct_grad = 0;
+    plan->lower_pairs = 0;
     if (!plan->table) return;
     for (size_t oy = 0; oy < s->out_height; oy++)
         for (size_t ox = 0; ox < s->out_width; ox++)
@@ -131,6 +134,12 @@ static void plan_taps(tap_plan *plan, const conv_shape *s) {
     if (!plan->vectors) return;
     for (size_t i = 0; i < 16; i++)
         plan->lower_pick[i] = (int32_t)(i < s->out_width ? i * s->stride : 0);
+    size_t span = (s->out_width - 1) * s->stride + 1;
+    plan->lower_pairs = 2 * s->out_width <= 16 && span <= 16;
+    for (size_t i = 0; i < 16; i++)
+        plan->pair_pick[i] = i < s->out_width       ? plan->lower_pick[i]
+                             : i < 2 * s->out_width ? (int32_t)(16 + (i - s->out_width) * s->stride)
+                                                    : 0;
     if (!plan->raise_rows) return;
     for (size_t kx = 0; kx < s->kernel; kx++) {
         plan->raise_lanes[kx] = 0;
@@ -162,6 +171,17 @@ static __mmask16 first_lanes(size_t n) {
     return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1);
 }
 
+/* The next output row's inputs in lower_taps_avx512's walk: down a plane, then the next. */
+static inline void next_row(const float **row, size_t *n, size_t *oy, const float *src,
+                            size_t stride, size_t step, size_t out_h) {
+    if (++*oy < out_h) {
+        *row += step;
+        return;
+    }
+    *oy = 0;
+    *row = src + ++*n * stride;
+}
+
 /* One tap of `samples` planes (src at the tap's first input, planes `stride` floats apart):
  * dst[n P + oy W_out + ox] = src[n stride + oy stride W + ox stride]. */
 __attribute__((target("avx512f"))) static void
@@ -174,6 +194,24 @@ lower_taps_avx512(float *dst, const float *src, size_t stride, size_t samples,
     const __mmask16 lo = first_lanes(span), hi = first_lanes(span > 16 ? span - 16 : 0);
     const __mmask16 out = first_lanes(out_w);
     const __m512i pick = _mm512_loadu_si512(plan->lower_pick);
+    if (plan->lower_pairs) {
+        /* two output rows (the next row may start the next sample) to one permutation and
+         * one store: the rows are adjacent in dst */
+        const __m512i pair = _mm512_loadu_si512(plan->pair_pick);
+        const __mmask16 both = first_lanes(2 * out_w);
+        size_t rows = samples * out_h, n = 0, oy = 0;
+        const float *row = src;
+        for (size_t q = 0; q + 2 <= rows; q += 2, dst += 2 * out_w) {
+            const float *first = row;
+            next_row(&row, &n, &oy, src, stride, step, out_h);
+            __m512 a = _mm512_maskz_loadu_ps(lo, first), b = _mm512_maskz_loadu_ps(lo, row);
+            next_row(&row, &n, &oy, src, stride, step, out_h);
+            _mm512_mask_storeu_ps(dst, both, _mm512_permutex2var_ps(a, pair, b));
+        }
+        if (rows % 2)
+            _mm512_mask_storeu_ps(dst, out, _mm512_permutexvar_ps(pick, _mm512_maskz_loadu_ps(lo, row)));
+        return;
+    }
     for (size_t n = 0; n < samples; n++) {
         const float *row = src + n * stride;
         for (size_t oy = 0; oy < out_h; oy++, row += step, dst += out_w) {
