@@ -1,13 +1,18 @@
 /* Convolution as matrix products over the lowered input (im2col), one chunk of samples at a
- * time.
+ * time, and, where the lowering costs more than it saves, without it.
  *
  * The lowered input of a whole batch is large (CIFAR-10's second layer: 270 x 6272 floats,
  * 6.8 MB): written in one piece it went out to memory and came back twice, for the forward
  * product and for the weight gradient, and lowering plus raising took 18 % of a step. Here
- * each part lowers a chunk of samples small enough to stay in the core's L2 cache, uses it at
- * once, and lowers it again in the backward pass instead of keeping it.
+ * each part lowers a chunk of samples small enough to stay in the core's L2 cache and uses it
+ * at once. Two passes skip the lowering on AVX-512 (both are below):
+ * - the forward pass of a layer whose output rows fill most of a vector (the paper's first:
+ *   15 outputs a row, 27 taps) computes each row of up to 16 channels in registers;
+ * - the weight gradient of a 3 x 3 layer broadcasts each tap's input from the input rows
+ *   into the output gradient, transposed a block of pixels at a time; the input gradient
+ *   keeps its product and its raise (col2im), in chunks.
  *
- * Chunking never changes a bit: every output entry is one ordered chain of fused
+ * None of this changes a bit: every output entry is one ordered chain of fused
  * multiply-adds (gemm.h), over the lowered rows for the output and over the columns, chunk
  * after chunk in order, for the weight gradient; the input gradient adds each sample's taps
  * in (ky, kx) order whatever the chunk. conv_direct computes the same chains without lowering,
