@@ -36,7 +36,7 @@ enum { EXIT_USAGE = 2, EXIT_RUNTIME = 1 };
 #define CHECK_TOLERANCE 1e-3
 
 typedef struct {
-    int gemm_only;
+    int gemm_only, layers;
     bn_options net; /* network and training options, the paper's defaults */
     size_t threads, cores_per_run, steps, warmup, run_epochs;
     double ceiling_seconds;
@@ -60,6 +60,8 @@ static void print_help(void) {
         "  --batch N            mini-batch size (default 128)\n"
         "  --run-epochs E       epochs of the grid run that runs/hour counts (default 5)\n"
         "  --ceiling-seconds S  seconds for each GEMM ceiling measurement (default 1)\n"
+        "  --layers             also the seconds of each layer's forward and backward pass\n"
+        "                       in the first run's timed steps, and their shares\n"
         "  --gemm               only the GEMM ceiling: every sgemm of both networks' steps\n"
         "                       and a %d^3 square, on 1 and on --threads threads\n",
         SQUARE_SIZE);
@@ -85,6 +87,7 @@ enum {
     OPT_WARMUP,
     OPT_RUN_EPOCHS,
     OPT_CEILING,
+    OPT_LAYERS,
     OPT_HELP_BENCH
 };
 
@@ -100,6 +103,7 @@ static const struct option bench_long_options[] = {
     {"run-epochs", required_argument, NULL, OPT_RUN_EPOCHS},
     {"ceiling-seconds", required_argument, NULL, OPT_CEILING},
     {"gemm", no_argument, NULL, OPT_GEMM},
+    {"layers", no_argument, NULL, OPT_LAYERS},
     {"help", no_argument, NULL, OPT_HELP_BENCH},
     {NULL, 0, NULL, 0},
 };
@@ -133,6 +137,9 @@ static int apply_option(bench_options *o, int code, const char *arg, const char 
     switch (code) {
     case OPT_GEMM:
         o->gemm_only = 1;
+        return -1;
+    case OPT_LAYERS:
+        o->layers = 1;
         return -1;
     case OPT_HELP_BENCH:
         print_help();
@@ -266,6 +273,10 @@ typedef struct {
     double train_seconds; /* the timed steps (trainer_run's epoch time) */
     double eval_seconds;  /* the whole test set, eval mode */
     int failed;
+    /* --layers: the model's layer_seconds over the timed steps, and its layers */
+    double layer_seconds[2 * BN_MAX_LAYERS];
+    size_t n_layers;
+    bn_layer layers[BN_MAX_LAYERS];
 } run_timing;
 
 static int keep_epoch_seconds(const bn_epoch_stats *stats, void *ctx) {
@@ -325,8 +336,15 @@ static void time_runs(const bench_options *o, const bn_model_spec *spec, const b
                 r->failed = timed_epoch(&trainer, ds, &cfg, o->warmup, &warmup_seconds);
         }
 #pragma omp barrier
+        if (trains && !r->failed && o->layers) {
+            memset(r->layer_seconds, 0, sizeof r->layer_seconds);
+            trainer.model.layer_seconds = r->layer_seconds;
+            r->n_layers = trainer.model.n_layers;
+            memcpy(r->layers, trainer.model.layers, sizeof r->layers);
+        }
         if (trains && !r->failed)
             r->failed = timed_epoch(&trainer, ds, &cfg, o->steps, &r->train_seconds);
+        if (trains && !r->failed) trainer.model.layer_seconds = NULL;
         if (trains && r->failed) fprintf(stderr, "bench_throughput: run %zu failed or exploded\n", i);
 #pragma omp barrier
         if (trains && !r->failed) {
@@ -390,6 +408,38 @@ static int measure_ceiling(const bench_options *o, const bn_model *model, ceilin
     return 0;
 }
 
+static const char *layer_name(const bn_layer *layers, size_t i) {
+    switch (layers[i].kind) {
+    case LAYER_LINEAR:
+        return "linear";
+    case LAYER_CONV:
+        return "conv";
+    case LAYER_BATCHNORM: /* timed with the ReLU after it, which the engine fuses */
+        return layers[i + 1].kind == LAYER_RELU ? "batchnorm+relu" : "batchnorm";
+    case LAYER_RELU:
+        return "relu";
+    case LAYER_FLATTEN:
+        return "flatten";
+    }
+    return "?";
+}
+
+/* --layers: run 0's milliseconds per timed step in each layer, and the share of the step. */
+static void print_layers(const bench_options *o, const run_timing *r) {
+    double steps = (double)o->steps, step_ms = 1e3 * r->train_seconds / steps;
+    printf("layers of run 0, ms per step (of %.2f ms; the rest: loss, SGD outside the layers, "
+           "batch copies):\n",
+           step_ms);
+    printf("  layer  kind             out     forward  backward   share\n");
+    for (size_t i = 0; i < r->n_layers; i++) {
+        double f = r->layer_seconds[i], b = r->layer_seconds[BN_MAX_LAYERS + i];
+        if (f == 0.0 && b == 0.0) continue;
+        double f_ms = 1e3 * f / steps, b_ms = 1e3 * b / steps;
+        printf("  %5zu  %-15s %5zu  %8.3f  %8.3f  %5.1f %%\n", i, layer_name(r->layers, i),
+               r->layers[i].out_c, f_ms, b_ms, 100.0 * (f_ms + b_ms) / step_ms);
+    }
+}
+
 static void print_report(const bench_options *o, const bn_dataset *ds, const run_timing *timings,
                          const throughput *tp, const ceiling *c, double load_seconds) {
     const bn_options *net = &o->net;
@@ -402,6 +452,7 @@ static void print_report(const bench_options *o, const bn_dataset *ds, const run
                (double)(o->steps * net->batch) / timings[i].train_seconds, timings[i].eval_seconds);
     printf("training: %.1f samples/s in all, %.1f per run (%zu steps x %zu after %zu warm-up)\n",
            tp->samples_per_s, tp->samples_per_s_per_run, o->steps, net->batch, o->warmup);
+    if (o->layers) print_layers(o, &timings[0]);
     printf("full epoch per run (estimated: %zu steps at that rate + measured test evaluation): "
            "%.1f s\n",
            ds->train.n / net->batch, tp->epoch_seconds);

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "bntrain/gemm.h"
 #include "bntrain/optim.h"
@@ -310,14 +311,29 @@ static void batchnorm_relu_layer_forward(bn_model *m, size_t i, const float *in,
                              s + l->save_var, l->out_c, bn_batch * bn_spatial);
 }
 
+/* The clock of model.layer_seconds: 0 unless the model keeps them and the pass trains. */
+static double layer_clock(const bn_model *m, int train) {
+    if (!m->layer_seconds || !train) return 0.0;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void add_layer_seconds(bn_model *m, int train, size_t slot, double start) {
+    if (m->layer_seconds && train) m->layer_seconds[slot] += layer_clock(m, train) - start;
+}
+
 const float *model_forward(bn_model *m, const float *input, size_t n, int train) {
     for (size_t i = 0; i < m->n_layers; i++) {
+        double start = layer_clock(m, train);
+        size_t first = i;
         if (fused_with_relu(m, i)) {
             batchnorm_relu_layer_forward(m, i, layer_input(m, input, i), n, train);
             i++;
         } else {
             layer_forward(m, i, layer_input(m, input, i), n, train);
         }
+        add_layer_seconds(m, train, first, start);
     }
     return model_logits(m);
 }
@@ -410,6 +426,7 @@ static void backward(bn_model *m, const float *input, const float *dlogits, size
     const bn_layer *last = &m->layers[m->n_layers - 1];
     memcpy(m->dacts + last->output, dlogits, n * last->out_c * sizeof(float));
     for (size_t i = m->n_layers; i-- > 0;) {
+        double start = layer_clock(m, train);
         /* population mode (train = 0) runs the layers one by one: it has no fused backward */
         if (train && i > 0 && fused_with_relu(m, i - 1)) {
             batchnorm_relu_layer_backward(m, i - 1, layer_input(m, input, i - 1), n, accumulate);
@@ -417,6 +434,7 @@ static void backward(bn_model *m, const float *input, const float *dlogits, size
         } else {
             layer_backward(m, i, layer_input(m, input, i), n, train, accumulate, step);
         }
+        add_layer_seconds(m, train, BN_MAX_LAYERS + i, start);
     }
 }
 

@@ -65,6 +65,10 @@ typedef struct {
     float *stats;     /* BN batch mean, rstd and variance of the last train forward */
     size_t n_acts;    /* floats per arena: every layer's output for max_batch samples */
     float *acts, *dacts;
+    /* NULL, or where train-mode passes add the seconds each layer took: [i] forward and
+     * [BN_MAX_LAYERS + i] backward of layer i (a fused BatchNorm + ReLU under the BatchNorm's
+     * index); for bench_throughput --layers */
+    double *layer_seconds;
 } bn_model;
 
 /* Allocates every arena for batches of up to max_batch samples. */
