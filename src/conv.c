@@ -187,6 +187,16 @@ static inline void next_row(const float **row, size_t *n, size_t *oy, const floa
     *row = src + ++*n * stride;
 }
 
+/* One output row's inputs of a tap, from the input row that starts them: two masked loads
+ * (lo and hi lanes of the row's span) and one permutation (pick: lane ox from column ox
+ * stride). Shared by the lowering and the register forward pass, which must gather alike. */
+__attribute__((target("avx512f"), always_inline)) static inline __m512
+tap_row(const float *row, __mmask16 lo, __mmask16 hi, __m512i pick) {
+    __m512 a = _mm512_maskz_loadu_ps(lo, row);
+    __m512 b = hi ? _mm512_maskz_loadu_ps(hi, row + 16) : _mm512_setzero_ps();
+    return _mm512_permutex2var_ps(a, pick, b);
+}
+
 /* One tap of `samples` planes (src at the tap's first input, planes `stride` floats apart):
  * dst[n P + oy W_out + ox] = src[n stride + oy stride W + ox stride]. */
 __attribute__((target("avx512f"))) static void
@@ -213,17 +223,13 @@ lower_taps_avx512(float *dst, const float *src, size_t stride, size_t samples,
             next_row(&row, &n, &oy, src, stride, step, out_h);
             _mm512_mask_storeu_ps(dst, both, _mm512_permutex2var_ps(a, pair, b));
         }
-        if (rows % 2)
-            _mm512_mask_storeu_ps(dst, out, _mm512_permutexvar_ps(pick, _mm512_maskz_loadu_ps(lo, row)));
+        if (rows % 2) _mm512_mask_storeu_ps(dst, out, tap_row(row, lo, hi, pick));
         return;
     }
     for (size_t n = 0; n < samples; n++) {
         const float *row = src + n * stride;
-        for (size_t oy = 0; oy < out_h; oy++, row += step, dst += out_w) {
-            __m512 a = _mm512_maskz_loadu_ps(lo, row);
-            __m512 b = hi ? _mm512_maskz_loadu_ps(hi, row + 16) : _mm512_setzero_ps();
-            _mm512_mask_storeu_ps(dst, out, _mm512_permutex2var_ps(a, pick, b));
-        }
+        for (size_t oy = 0; oy < out_h; oy++, row += step, dst += out_w)
+            _mm512_mask_storeu_ps(dst, out, tap_row(row, lo, hi, pick));
     }
 }
 
@@ -267,10 +273,11 @@ raise_channel_avx512(float *dst, const float *cols, size_t ld, size_t stride, si
         }
     }
 }
+
 /* Output rows [co0, co0 + group) x (sample n, output row oy) of the forward pass, in registers.
- * Per tap, the row's inputs are gathered as lower_taps_avx512 gathers them (two loads and one
- * permutation) and multiplied into every channel's accumulator; each output is the GEMM's
- * chain, the bias and then one fused multiply-add per tap in order: the same bits. */
+ * Per tap, the row's inputs are gathered by tap_row, as the lowering gathers them, and
+ * multiplied into every channel's accumulator; each output is the GEMM's chain, the bias and
+ * then one fused multiply-add per tap in order: the same bits. */
 __attribute__((target("avx512f"), always_inline)) static inline void
 forward_row_group(float *out, size_t width, const conv_input *x, const float *taps,
                   const float *bias, const tap_plan *plan, size_t n, size_t oy, size_t co0,
@@ -288,10 +295,7 @@ forward_row_group(float *out, size_t width, const conv_input *x, const float *ta
                              oy * s->stride * in_w;
         for (size_t ky = 0; ky < k; ky++)
             for (size_t kx = 0; kx < k; kx++, w += group) {
-                const float *row = plane + ky * in_w + kx;
-                __m512 a = _mm512_maskz_loadu_ps(lo, row);
-                __m512 b = hi ? _mm512_maskz_loadu_ps(hi, row + 16) : _mm512_setzero_ps();
-                __m512 v = _mm512_permutex2var_ps(a, pick, b);
+                __m512 v = tap_row(plane + ky * in_w + kx, lo, hi, pick);
                 for (size_t g = 0; g < group; g++)
                     acc[g] = _mm512_fmadd_ps(_mm512_set1_ps(w[g]), v, acc[g]);
             }
@@ -335,6 +339,7 @@ forward_rows_avx512(float *out, const conv_input *x, const float *weight, const 
                 }
     }
 }
+
 /* ---- weight gradients without lowering ------------------------------------------------- */
 
 /* Output pixels per block of the direct weight gradient: their gradients for up to 32 output
@@ -630,11 +635,7 @@ static void backward_part(void *ctx, size_t part, size_t parts) {
     const conv_call *a = ctx;
     const conv_shape *s = a->x.shape;
     size_t patch = patch_size(s), pixels = out_pixels(s), width = a->x.batch * pixels;
-#ifdef CONV_X86
-    int direct_grad = a->plan.direct_grad && !force_direct;
-#else
-    int direct_grad = 0;
-#endif
+    int direct_grad = a->plan.direct_grad && !force_direct; /* never set without AVX-512 */
     size_t group = a->din || direct_grad ? s->kernel * s->kernel : 1, g0, g1;
     part_range(patch / group, part, parts, 1, &g0, &g1);
     size_t r0 = g0 * group, r1 = g1 * group, rows = r1 - r0;
