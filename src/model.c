@@ -5,10 +5,10 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "bntrain/gemm.h"
 #include "bntrain/optim.h"
+#include "bntrain/runtime.h"
 
 void model_spec_paper(bn_model_spec *spec, bn_arch arch, size_t channels, size_t height,
                       size_t width, int batchnorm) {
@@ -311,16 +311,13 @@ static void batchnorm_relu_layer_forward(bn_model *m, size_t i, const float *in,
                              s + l->save_var, l->out_c, bn_batch * bn_spatial);
 }
 
-/* The clock of model.layer_seconds: 0 unless the model keeps them and the pass trains. */
+/* The clock of model.layer_seconds: read only if the model keeps them and the pass trains. */
 static double layer_clock(const bn_model *m, int train) {
-    if (!m->layer_seconds || !train) return 0.0;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+    return m->layer_seconds && train ? wall_seconds() : 0.0;
 }
 
 static void add_layer_seconds(bn_model *m, int train, size_t slot, double start) {
-    if (m->layer_seconds && train) m->layer_seconds[slot] += layer_clock(m, train) - start;
+    if (m->layer_seconds && train) m->layer_seconds[slot] += wall_seconds() - start;
 }
 
 const float *model_forward(bn_model *m, const float *input, size_t n, int train) {

@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
-#include "bntrain/train.h"
+#include "bntrain/runtime.h"
 
 void progress_start(bn_progress *p, size_t total, size_t done, size_t exploded,
                     const char *x_name, int quiet) {

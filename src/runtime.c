@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 size_t runtime_cores(void) {
@@ -98,4 +99,10 @@ const char *runtime_blas_kernel_note(void) {
 void runtime_describe(FILE *out, size_t threads) {
     fprintf(out, "bntrain %s: %zu cores, %zu threads, bntrain's %s GEMM kernel\n",
             BNTRAIN_VERSION, runtime_cores(), threads, gemm_isa());
+}
+
+double wall_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }

@@ -4,19 +4,14 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "bntrain/gemm.h"
 #include "bntrain/optim.h"
 #include "bntrain/rng.h"
+#include "bntrain/runtime.h"
 
 enum { STREAM_INIT = 1, STREAM_SHUFFLE = 2 };
 
-double wall_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 uint64_t train_stream_seed(uint64_t run_seed, uint64_t stream) {
     return rng_mix(rng_mix(run_seed) ^ (stream * 0xd1b54a32d192ed03ULL));

@@ -22,6 +22,8 @@ size_t runtime_peak_rss_bytes(void);
 void runtime_choose_blas_kernel(char **argv);
 /* How the kernel was chosen, for verbose output ("" if bntrain changed nothing). */
 const char *runtime_blas_kernel_note(void);
+/* Seconds on a monotonic clock, for timings. */
+double wall_seconds(void);
 /* One line: version, cores, threads and GEMM kernel, for logs and --verbose. */
 void runtime_describe(FILE *out, size_t threads);
 

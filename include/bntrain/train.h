@@ -83,6 +83,4 @@ void trainer_evaluate(bn_trainer *t, const bn_split *split, size_t input_size, s
  * independent of each other. */
 uint64_t train_stream_seed(uint64_t run_seed, uint64_t stream);
 
-double wall_seconds(void);
-
 #endif
