@@ -100,6 +100,7 @@ static inline void lower_row(float *dst, const float *plane, const conv_shape *s
 
 typedef struct {
     int table, vectors, raise_rows, direct_rows, direct_grad;
+    int cotile; /* the forward pass's kind in cotile_kinds (AVX-512), or -1 */
     int32_t offsets[TAP_TABLE];
     int32_t lower_pick[16]; /* lane ox of an output row: input column ox stride */
     int lower_pairs;        /* two output rows' inputs fit one load each, their outputs a vector */
@@ -112,11 +113,16 @@ typedef struct {
     uint8_t row_taps[RAISE_HEIGHT], row_oy[RAISE_HEIGHT][RAISE_KERNEL];
 } tap_plan;
 
+#ifdef CONV_X86
+static int cotile_pick(const conv_shape *s);
+#endif
+
 static void plan_taps(tap_plan *plan, const conv_shape *s) {
     plan->table = s->padding == 0 && out_pixels(s) <= TAP_TABLE &&
                   s->in_height * s->in_width <= INT32_MAX;
     plan->vectors = plan->raise_rows = plan->direct_rows = plan->direct_grad = 0;
     plan->lower_pairs = 0;
+    plan->cotile = -1;
     if (!plan->table) return;
     for (size_t oy = 0; oy < s->out_height; oy++)
         for (size_t ox = 0; ox < s->out_width; ox++)
@@ -135,6 +141,7 @@ static void plan_taps(tap_plan *plan, const conv_shape *s) {
     size_t vectors16 = (s->out_channels + 15) / 16;
     plan->direct_grad = gemm_isa_level() == 2 && s->kernel == 3 &&
                         4 * s->out_channels >= 3 * 16 * vectors16;
+    if (gemm_isa_level() == 2 && !plan->direct_rows) plan->cotile = cotile_pick(s);
 #endif
     if (!plan->vectors) return;
     for (size_t i = 0; i < 16; i++)
@@ -339,6 +346,182 @@ forward_rows_avx512(float *out, const conv_input *x, const float *weight, const 
                 }
     }
 }
+
+/* ---- forward pass vectorised over output channels -------------------------------------- */
+
+/* Where an output row is short (the paper's second and third layers: 7 and 3 outputs), a
+ * vector across the row is mostly empty, and the lowered product's M (the output channels) is
+ * too small for the GEMM's tiles. Here each vector holds 16 output channels of one output
+ * pixel, and a tile of pixels (rows x px of one sample) x vectors of channels is summed in
+ * registers: per tap, the tile's weights are loaded once and each pixel's input is broadcast
+ * from the input rows, so nothing is lowered or packed. Each output is the GEMM's chain, the
+ * bias and then one fused multiply-add per tap in order: the same bits. The tile shapes are
+ * compiled for the strides and row lengths below; other shapes are lowered. */
+#define COTILE_PIXELS 9  /* most pixels a tile holds */
+#define COTILE_VECTORS 3 /* most vectors of 16 channels */
+
+typedef struct {
+    size_t stride, px, rows, vectors; /* px: the output row's length; rows per tile */
+} cotile_kind;
+
+/* At most 21 accumulators: with the tile's weights and a broadcast they stay in the 32
+ * registers (with 27 or 28, GCC spilled a fifth of them). A pass's last vectors may be fewer. */
+static const cotile_kind cotile_kinds[] = {{2, 7, 1, 3}, {2, 3, 3, 2}};
+
+/* The kind that computes layer s, or -1. */
+static int cotile_pick(const conv_shape *s) {
+    if (s->kernel != 3 || s->padding != 0) return -1;
+    for (size_t i = 0; i < sizeof cotile_kinds / sizeof *cotile_kinds; i++) {
+        const cotile_kind *k = &cotile_kinds[i];
+        if (k->stride == s->stride && k->px == s->out_width && s->out_height % k->rows == 0)
+            return (int)i;
+    }
+    return -1;
+}
+
+/* Floats of the weights cotile_walk needs: each pass's vectors tap-major, and its bias. */
+static size_t cotile_scratch_floats(const conv_shape *s, const cotile_kind *k) {
+    size_t lanes = 16 * k->vectors, passes = (s->out_channels + lanes - 1) / lanes;
+    return passes * lanes * (patch_size(s) + 1);
+}
+
+/* Pixel vectors a[0 .. pixels) (pixels <= 8) of 16 channels each, to 16 rows of dst (width
+ * floats apart; only the rows of `channels`): row l gets a[0][l] .. a[pixels - 1][l]. An 8 x 16
+ * transpose in 24 shuffles, then two masked stores per register (rows l and l + 4, or l + 8
+ * and l + 12, in its halves); copying through memory took a tenth of the tile's time. The
+ * upper half's store starts 8 floats before its row, inside the output: width >= 7. */
+__attribute__((target("avx512f"), always_inline)) static inline void
+store_transposed8(float *dst, size_t width, const __m512 *a, const size_t pixels,
+                  __mmask16 channels) {
+    __m512 p[8], t[8], u[8];
+#pragma GCC unroll 8
+    for (size_t q = 0; q < 8; q++) p[q] = q < pixels ? a[q] : _mm512_setzero_ps();
+#pragma GCC unroll 4
+    for (size_t q = 0; q < 8; q += 2) {
+        t[q] = _mm512_unpacklo_ps(p[q], p[q + 1]);     /* per 128 bits: q[0] q+1[0] q[1] q+1[1] */
+        t[q + 1] = _mm512_unpackhi_ps(p[q], p[q + 1]); /* and [2], [3] */
+    }
+#pragma GCC unroll 2
+    for (size_t h = 0; h < 8; h += 4) { /* u[h + m]: pixels h .. h + 3 of lanes 4k + m */
+        u[h] = _mm512_shuffle_ps(t[h], t[h + 2], 0x44);
+        u[h + 1] = _mm512_shuffle_ps(t[h], t[h + 2], 0xee);
+        u[h + 2] = _mm512_shuffle_ps(t[h + 1], t[h + 3], 0x44);
+        u[h + 3] = _mm512_shuffle_ps(t[h + 1], t[h + 3], 0xee);
+    }
+    const __m512i low = _mm512_set_epi32(23, 22, 21, 20, 7, 6, 5, 4, 19, 18, 17, 16, 3, 2, 1, 0);
+    const __m512i high = _mm512_set_epi32(31, 30, 29, 28, 15, 14, 13, 12, 27, 26, 25, 24, 11, 10, 9, 8);
+    const __mmask16 first = first_lanes(pixels), second = (__mmask16)(first << 8);
+#pragma GCC unroll 4
+    for (size_t m = 0; m < 4; m++) {
+        __m512 rows_lo = _mm512_permutex2var_ps(u[m], low, u[m + 4]);   /* rows m, m + 4 */
+        __m512 rows_hi = _mm512_permutex2var_ps(u[m], high, u[m + 4]);  /* rows m + 8, m + 12 */
+        const size_t l[4] = {m, m + 4, m + 8, m + 12};
+        if (channels >> l[0] & 1) _mm512_mask_storeu_ps(dst + l[0] * width, first, rows_lo);
+        if (channels >> l[1] & 1) _mm512_mask_storeu_ps(dst + l[1] * width - 8, second, rows_lo);
+        if (channels >> l[2] & 1) _mm512_mask_storeu_ps(dst + l[2] * width, first, rows_hi);
+        if (channels >> l[3] & 1) _mm512_mask_storeu_ps(dst + l[3] * width - 8, second, rows_hi);
+    }
+}
+
+/* One tile: output rows [oy0, oy0 + ROWS) of sample n, channels [co0, co0 + 16 VECTORS) of
+ * which `valid` exist. in: the tile's first input (channel 0), channels plane_step apart; taps:
+ * the pass's weights, tap-major, `lanes` floats per tap, then its bias. */
+__attribute__((target("avx512f"), always_inline)) static inline void
+cotile_tile(float *out, size_t width, size_t j0, const float *in, size_t plane_step,
+            size_t in_channels, size_t in_w, size_t row_step, const float *taps, size_t lanes,
+            size_t patch, size_t co0, size_t valid, const size_t STRIDE, const size_t PX,
+            const size_t ROWS, const size_t VECTORS) {
+    __m512 acc[COTILE_VECTORS][COTILE_PIXELS];
+#pragma GCC unroll 3
+    for (size_t v = 0; v < VECTORS; v++) {
+        __m512 b = _mm512_loadu_ps(taps + patch * lanes + 16 * v);
+#pragma GCC unroll 9
+        for (size_t q = 0; q < ROWS * PX; q++) acc[v][q] = b;
+    }
+    const float *w = taps;
+    for (size_t c = 0; c < in_channels; c++, in += plane_step)
+#pragma GCC unroll 3
+        for (size_t ky = 0; ky < 3; ky++)
+#pragma GCC unroll 3
+            for (size_t kx = 0; kx < 3; kx++, w += lanes) {
+                __m512 wv[COTILE_VECTORS];
+#pragma GCC unroll 3
+                for (size_t v = 0; v < VECTORS; v++) wv[v] = _mm512_loadu_ps(w + 16 * v);
+#pragma GCC unroll 3
+                for (size_t r = 0; r < ROWS; r++)
+#pragma GCC unroll 9
+                    for (size_t ox = 0; ox < PX; ox++) {
+                        __m512 x = _mm512_set1_ps(in[r * row_step + ky * in_w + kx + ox * STRIDE]);
+#pragma GCC unroll 3
+                        for (size_t v = 0; v < VECTORS; v++)
+                            acc[v][r * PX + ox] = _mm512_fmadd_ps(wv[v], x, acc[v][r * PX + ox]);
+                    }
+            }
+    /* to the channel-major output: each channel's pixels of the tile are adjacent */
+#pragma GCC unroll 3
+    for (size_t v = 0; v < VECTORS; v++) {
+        size_t count = valid > 16 * v ? valid - 16 * v : 0;
+        __mmask16 channels = first_lanes(count);
+        float *dst = out + (co0 + 16 * v) * width + j0;
+#pragma GCC unroll 2
+        for (size_t q = 0; q < ROWS * PX; q += 8)
+            store_transposed8(dst + q, width, &acc[v][q], ROWS * PX - q < 8 ? ROWS * PX - q : 8,
+                              channels);
+    }
+}
+
+/* Samples [n0, n1) of the forward pass by tiles of kind (STRIDE, PX, ROWS, VECTORS), ROWS
+ * dividing the output's height. */
+__attribute__((target("avx512f"), always_inline)) static inline void
+cotile_walk(float *out, const conv_input *x, const float *weight, const float *bias,
+            size_t n0, size_t n1, float *scratch, const size_t STRIDE, const size_t PX,
+            const size_t ROWS, const size_t VECTORS) {
+    const conv_shape *s = x->shape;
+    size_t patch = patch_size(s), pixels = out_pixels(s), width = x->batch * pixels;
+    size_t lanes = 16 * VECTORS, channels = s->out_channels;
+    size_t passes = (channels + lanes - 1) / lanes, per_pass = lanes * (patch + 1);
+    for (size_t p = 0; p < passes; p++) {
+        float *taps = scratch + p * per_pass;
+        for (size_t r = 0; r <= patch; r++)
+            for (size_t l = 0; l < lanes; l++) {
+                size_t co = p * lanes + l;
+                taps[r * lanes + l] = co >= channels ? 0.0f : r < patch ? weight[co * patch + r] : bias[co];
+            }
+    }
+    size_t plane_step = plane_offset(s, x->batch, 0, 1, x->channel_major);
+    size_t row_step = STRIDE * s->in_width;
+    for (size_t n = n0; n < n1; n++) {
+        const float *sample = x->data + plane_offset(s, x->batch, n, 0, x->channel_major);
+        for (size_t p = 0; p < passes; p++) {
+            size_t co0 = p * lanes, valid = channels - co0 < lanes ? channels - co0 : lanes;
+            size_t vectors = (valid + 15) / 16;
+            for (size_t oy0 = 0; oy0 < s->out_height; oy0 += ROWS) {
+                float *taps = scratch + p * per_pass;
+                const float *first = sample + oy0 * row_step;
+#define COTILE_CALL(v)                                                                         \
+    cotile_tile(out, width, n * pixels + oy0 * PX, first, plane_step, s->in_channels,          \
+                s->in_width, row_step, taps, lanes, patch, co0, valid, STRIDE, PX, ROWS, v)
+                if (vectors >= VECTORS) COTILE_CALL(VECTORS);
+                else if (vectors == 2) COTILE_CALL(2);
+                else COTILE_CALL(1);
+#undef COTILE_CALL
+            }
+        }
+    }
+}
+
+#define COTILE_KIND(name, stride, px, rows, vectors)                                           \
+    __attribute__((target("avx512f"))) static void name(float *out, const conv_input *x,      \
+                                                        const float *weight, const float *bias, \
+                                                        size_t n0, size_t n1, float *scratch) { \
+        cotile_walk(out, x, weight, bias, n0, n1, scratch, stride, px, rows, vectors);          \
+    }
+COTILE_KIND(cotile_s2_px7, 2, 7, 1, 3)
+COTILE_KIND(cotile_s2_px3, 2, 3, 3, 2)
+
+typedef void (*cotile_fn)(float *, const conv_input *, const float *, const float *, size_t,
+                          size_t, float *);
+static const cotile_fn cotile_fns[] = {cotile_s2_px7, cotile_s2_px3}; /* as cotile_kinds */
 
 /* ---- weight gradients without lowering ------------------------------------------------- */
 
@@ -612,6 +795,14 @@ static void forward_part(void *ctx, size_t part, size_t parts) {
     if (a->plan.direct_rows && !force_direct) {
         forward_rows_avx512(a->out, &a->x, a->weight, a->bias, &a->plan, n0, n1);
         return;
+    }
+    if (a->plan.cotile >= 0 && !force_direct) {
+        const cotile_kind *k = &cotile_kinds[a->plan.cotile];
+        float *taps = thread_scratch(SCRATCH_CONV, cotile_scratch_floats(s, k));
+        if (taps) {
+            cotile_fns[a->plan.cotile](a->out, &a->x, a->weight, a->bias, n0, n1, taps);
+            return;
+        }
     }
 #endif
     size_t per = chunk_samples(s, patch, a->x.batch);

@@ -632,6 +632,13 @@ int main(void) {
     check_conv_paths(4, 31, 16, 3, 2, 0, 9, 1, 0);
     check_conv_paths(60, 7, 90, 3, 2, 0, 5, 1, 1);
     check_conv_paths(3, 28, 17, 3, 2, 0, 7, 0, 0);
+    /* the forward pass vectorised over output channels (conv.c's cotile_kinds), 7 and 3
+     * outputs a row: passes of 48 + 12 channels (above: the paper's second layer), 20 (one pass
+     * of two vectors), 48 + 22 from the sample-major layout; 32 + 32 + 26 (above: the third
+     * layer), 9, and 32 + 1 */
+    check_conv_paths(30, 15, 20, 3, 2, 0, 6, 1, 0);
+    check_conv_paths(3, 15, 70, 3, 2, 0, 5, 0, 1);
+    check_conv_paths(8, 8, 33, 3, 2, 0, 4, 1, 0);
     check_batchnorm(8, 3, 1, 1);
     check_batchnorm(4, 2, 9, 1);
     check_batchnorm(5, 3, 4, 0);
