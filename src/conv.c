@@ -245,16 +245,20 @@ lower_taps_avx512(float *dst, const float *src, size_t stride, size_t samples,
  * zeroing pass, no read-modify-write (a masked add per tap and output row, after a memset,
  * took 10 % of a CNN step). Lanes a tap does not reach add +0, which changes no sum: the
  * partial sums start at +0 and are never -0. cols: the channel's first tap row, rows ld
- * apart; planes `stride` floats apart. */
-__attribute__((target("avx512f"))) static void
-raise_channel_avx512(float *dst, const float *cols, size_t ld, size_t stride, size_t samples,
-                     const tap_plan *plan, const conv_shape *s) {
-    const size_t k = s->kernel, out_w = s->out_width, in_w = s->in_width, pixels = out_pixels(s);
+ * apart; planes `stride` floats apart. K (the kernel) and HI (whether an input row spans a
+ * second vector) are constants in the paper's case (raise_3x3_narrow): with them at run time
+ * the loop's branches and its spilled masks took most of its time, a sixth of a layer's
+ * backward pass. */
+__attribute__((target("avx512f"), always_inline)) static inline void
+raise_channel_body(float *dst, const float *cols, size_t ld, size_t stride, size_t samples,
+                   const tap_plan *plan, const conv_shape *s, const size_t K, const int HI) {
+    const size_t out_w = s->out_width, in_w = s->in_width, pixels = out_pixels(s);
     const __mmask16 in = first_lanes(out_w), lo = first_lanes(in_w);
     const __mmask16 hi = first_lanes(in_w > 16 ? in_w - 16 : 0);
-    __m512i pick_lo[RAISE_KERNEL], pick_hi[RAISE_KERNEL];
-    __mmask16 lanes_lo[RAISE_KERNEL], lanes_hi[RAISE_KERNEL];
-    for (size_t kx = 0; kx < k; kx++) {
+    __m512i pick_lo[RAISE_KERNEL] = {{0}}, pick_hi[RAISE_KERNEL] = {{0}};
+    __mmask16 lanes_lo[RAISE_KERNEL] = {0}, lanes_hi[RAISE_KERNEL] = {0};
+#pragma GCC unroll 8
+    for (size_t kx = 0; kx < K; kx++) {
         pick_lo[kx] = _mm512_loadu_si512(plan->raise_pick[kx]);
         pick_hi[kx] = _mm512_loadu_si512(plan->raise_pick[kx] + 16);
         lanes_lo[kx] = (__mmask16)plan->raise_lanes[kx];
@@ -262,23 +266,42 @@ raise_channel_avx512(float *dst, const float *cols, size_t ld, size_t stride, si
     }
     for (size_t n = 0; n < samples; n++) {
         float *row = dst + n * stride;
+        const float *sample = cols + n * pixels;
         for (size_t iy = 0; iy < s->in_height; iy++, row += in_w) {
             __m512 acc_lo = _mm512_setzero_ps(), acc_hi = _mm512_setzero_ps();
-            for (size_t ky = 0; ky < k; ky++) {
-                if (!(plan->row_taps[iy] >> ky & 1)) continue;
-                const float *src = cols + ky * k * ld + n * pixels + plan->row_oy[iy][ky] * out_w;
-                for (size_t kx = 0; kx < k; kx++, src += ld) {
+            /* the taps ky that reach row iy, in ascending order */
+            for (unsigned taps = plan->row_taps[iy]; taps; taps &= taps - 1) {
+                size_t ky = (size_t)__builtin_ctz(taps);
+                const float *src = sample + ky * K * ld + plan->row_oy[iy][ky] * out_w;
+#pragma GCC unroll 8
+                for (size_t kx = 0; kx < K; kx++, src += ld) {
                     __m512 c = _mm512_maskz_loadu_ps(in, src);
                     acc_lo = _mm512_add_ps(acc_lo, _mm512_maskz_permutexvar_ps(lanes_lo[kx], pick_lo[kx], c));
-                    if (hi)
+                    if (HI)
                         acc_hi = _mm512_add_ps(acc_hi,
                                                _mm512_maskz_permutexvar_ps(lanes_hi[kx], pick_hi[kx], c));
                 }
             }
             _mm512_mask_storeu_ps(row, lo, acc_lo);
-            if (hi) _mm512_mask_storeu_ps(row + 16, hi, acc_hi);
+            if (HI) _mm512_mask_storeu_ps(row + 16, hi, acc_hi);
         }
     }
+}
+
+__attribute__((target("avx512f"))) static void
+raise_3x3_narrow(float *dst, const float *cols, size_t ld, size_t stride, size_t samples,
+                 const tap_plan *plan, const conv_shape *s) {
+    raise_channel_body(dst, cols, ld, stride, samples, plan, s, 3, 0);
+}
+
+__attribute__((target("avx512f"))) static void
+raise_channel_avx512(float *dst, const float *cols, size_t ld, size_t stride, size_t samples,
+                     const tap_plan *plan, const conv_shape *s) {
+    if (s->kernel == 3 && s->in_width <= 16) {
+        raise_3x3_narrow(dst, cols, ld, stride, samples, plan, s);
+        return;
+    }
+    raise_channel_body(dst, cols, ld, stride, samples, plan, s, s->kernel, s->in_width > 16);
 }
 
 /* Output rows [co0, co0 + group) x (sample n, output row oy) of the forward pass, in registers.
