@@ -107,29 +107,57 @@ static size_t block_channels(size_t batch, size_t spatial) {
     return nc < 1 ? 1 : nc > BN_BLOCK ? BN_BLOCK : nc;
 }
 
-/* Sum of a contiguous row in double: eight float lanes summed in a fixed pattern, which the
- * compiler vectorises without changing the result. */
-BN_HOT static double row_sum(const float *x, size_t n) {
-    double lanes[8] = {0};
+/* Vectors of 8 floats and 8 doubles (GCC/Clang vector extensions): elementwise IEEE
+ * operations, so every clone computes the same bits, and the compiler maps them to whatever
+ * registers the clone has. */
+typedef float f32x8 __attribute__((vector_size(32)));
+typedef double f64x8 __attribute__((vector_size(64)));
+typedef int32_t i32x8 __attribute__((vector_size(32)));
+
+/* An unaligned load (a statement: a function returning a vector would change the ABI of the
+ * clones without AVX). */
+#define LOAD_F32X8(v, p) memcpy(&(v), (p), sizeof(v))
+
+/* Up to 4 rows' moments at once, `ld` floats apart: their sums (mean NULL), or their sums of
+ * (x - mean[r])^2, in double. Each row is summed in eight lanes in a fixed pattern (lane k
+ * takes elements k, k + 8, ...), then its tail in order, then the lanes: the vector and scalar
+ * clones give the same bits. One row's lanes are a single chain of dependent additions, 4
+ * cycles per 8 floats, which bounded the statistics pass; ROWS rows are ROWS independent
+ * chains. */
+static inline __attribute__((always_inline)) void
+rows_moment_body(const float *x, size_t ld, size_t n, const double *mean, double *out,
+                 const size_t ROWS) {
+    f64x8 lanes[4] = {{0}};
     size_t i = 0;
     for (; i + 8 <= n; i += 8)
-        for (size_t k = 0; k < 8; k++) lanes[k] += x[i + k];
-    double total = 0.0;
-    for (; i < n; i++) total += x[i];
-    for (size_t k = 0; k < 8; k++) total += lanes[k];
-    return total;
+        for (size_t r = 0; r < ROWS; r++) {
+            f32x8 v;
+            LOAD_F32X8(v, x + r * ld + i);
+            f64x8 d = __builtin_convertvector(v, f64x8);
+            if (mean) {
+                d -= mean[r];
+                d *= d;
+            }
+            lanes[r] += d;
+        }
+    for (size_t r = 0; r < ROWS; r++) {
+        double total = 0.0;
+        for (size_t j = i; j < n; j++) {
+            double d = x[r * ld + j];
+            total += mean ? (d - mean[r]) * (d - mean[r]) : d;
+        }
+        for (size_t k = 0; k < 8; k++) total += lanes[r][k];
+        out[r] = total;
+    }
 }
 
-/* Sum of (x - mean)^2 over a row, same pattern. */
-BN_HOT static double row_sq_dev(const float *x, size_t n, double mean) {
-    double lanes[8] = {0};
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (size_t k = 0; k < 8; k++) lanes[k] += ((double)x[i + k] - mean) * ((double)x[i + k] - mean);
-    double total = 0.0;
-    for (; i < n; i++) total += ((double)x[i] - mean) * ((double)x[i] - mean);
-    for (size_t k = 0; k < 8; k++) total += lanes[k];
-    return total;
+BN_HOT static void rows_moment(const float *x, size_t ld, size_t n, size_t rows,
+                               const double *mean, double *out) {
+    for (; rows >= 4; rows -= 4, x += 4 * ld, out += 4, mean = mean ? mean + 4 : NULL)
+        rows_moment_body(x, ld, n, mean, out, 4);
+    if (rows == 3) rows_moment_body(x, ld, n, mean, out, 3);
+    if (rows == 2) rows_moment_body(x, ld, n, mean, out, 2);
+    if (rows == 1) rows_moment_body(x, ld, n, mean, out, 1);
 }
 
 /* Per-channel mean and biased variance of channels [c0, c0 + nc), two passes. With one
@@ -138,21 +166,26 @@ BN_HOT static double row_sq_dev(const float *x, size_t n, double mean) {
 BN_HOT static void block_moments(const float *in, size_t batch, size_t channels, size_t spatial,
                                  size_t c0, size_t nc, double *mean, double *var) {
     for (size_t c = 0; c < nc; c++) mean[c] = var[c] = 0.0;
+    double row[BN_BLOCK];
     for (size_t n = 0; n < batch; n++) {
         const float *x = in + (n * channels + c0) * spatial;
-        if (spatial == 1)
+        if (spatial == 1) {
             for (size_t c = 0; c < nc; c++) mean[c] += x[c];
-        else
-            for (size_t c = 0; c < nc; c++) mean[c] += row_sum(x + c * spatial, spatial);
+            continue;
+        }
+        rows_moment(x, spatial, spatial, nc, NULL, row);
+        for (size_t c = 0; c < nc; c++) mean[c] += row[c];
     }
     double count = (double)(batch * spatial);
     for (size_t c = 0; c < nc; c++) mean[c] /= count;
     for (size_t n = 0; n < batch; n++) {
         const float *x = in + (n * channels + c0) * spatial;
-        if (spatial == 1)
+        if (spatial == 1) {
             for (size_t c = 0; c < nc; c++) var[c] += ((double)x[c] - mean[c]) * ((double)x[c] - mean[c]);
-        else
-            for (size_t c = 0; c < nc; c++) var[c] += row_sq_dev(x + c * spatial, spatial, mean[c]);
+            continue;
+        }
+        rows_moment(x, spatial, spatial, nc, mean, row);
+        for (size_t c = 0; c < nc; c++) var[c] += row[c];
     }
     for (size_t c = 0; c < nc; c++) var[c] /= count;
 }
@@ -305,17 +338,6 @@ static inline float relu_grad(float g, float x, float mean, float scale, const f
     memcpy(&g, &bits, sizeof g);
     return g;
 }
-
-/* Vectors of 8 floats and 8 doubles (GCC/Clang vector extensions): elementwise IEEE
- * operations, so every clone computes the same bits, and the compiler maps them to whatever
- * registers the clone has. */
-typedef float f32x8 __attribute__((vector_size(32)));
-typedef double f64x8 __attribute__((vector_size(64)));
-typedef int32_t i32x8 __attribute__((vector_size(32)));
-
-/* An unaligned load (a statement: a function returning a vector would change the ABI of the
- * clones without AVX). */
-#define LOAD_F32X8(v, p) memcpy(&(v), (p), sizeof(v))
 
 /* Sums of g and g xhat along one contiguous row of a channel, xhat = (x - mean) rstd, g as
  * relu_grad (relu: whether a ReLU is fused; scale, shift: its recomputation). Sixteen double
