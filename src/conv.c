@@ -493,6 +493,21 @@ cotile_tile(float *out, size_t width, size_t j0, const float *in, size_t plane_s
     }
 }
 
+/* Planes [c0, c1) of sample n into L2. In the channel-major layout a sample's planes lie a
+ * batch of planes apart, each on its own page, where the hardware prefetcher does not follow
+ * (in-training A/B of cotile_walk, which takes a share of the next sample's planes per tile:
+ * the third layer's forward pass 1.09-1.12x, the second's 1.01-1.05x). */
+__attribute__((target("avx512f"))) static void prefetch_planes(const conv_input *x, size_t n,
+                                                               size_t c0, size_t c1) {
+    const conv_shape *s = x->shape;
+    size_t bytes = s->in_height * s->in_width * sizeof(float);
+    for (size_t c = c0; c < c1; c++) {
+        const char *plane = (const char *)(x->data + plane_offset(s, x->batch, n, c, x->channel_major));
+        for (size_t b = 0; b < bytes; b += 64) _mm_prefetch(plane + b, _MM_HINT_T1);
+        _mm_prefetch(plane + bytes - 1, _MM_HINT_T1);
+    }
+}
+
 /* Samples [n0, n1) of the forward pass by tiles of kind (STRIDE, PX, ROWS, VECTORS), ROWS
  * dividing the output's height. */
 __attribute__((target("avx512f"), always_inline)) static inline void
@@ -513,12 +528,17 @@ cotile_walk(float *out, const conv_input *x, const float *weight, const float *b
     }
     size_t plane_step = plane_offset(s, x->batch, 0, 1, x->channel_major);
     size_t row_step = STRIDE * s->in_width;
+    size_t tiles = passes * (s->out_height / ROWS);
     for (size_t n = n0; n < n1; n++) {
         const float *sample = x->data + plane_offset(s, x->batch, n, 0, x->channel_major);
+        size_t tile = 0;
         for (size_t p = 0; p < passes; p++) {
             size_t co0 = p * lanes, valid = channels - co0 < lanes ? channels - co0 : lanes;
             size_t vectors = (valid + 15) / 16;
-            for (size_t oy0 = 0; oy0 < s->out_height; oy0 += ROWS) {
+            for (size_t oy0 = 0; oy0 < s->out_height; oy0 += ROWS, tile++) {
+                if (n + 1 < n1)
+                    prefetch_planes(x, n + 1, s->in_channels * tile / tiles,
+                                    s->in_channels * (tile + 1) / tiles);
                 float *taps = scratch + p * per_pass;
                 const float *first = sample + oy0 * row_step;
 #define COTILE_CALL(v)                                                                         \
