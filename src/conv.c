@@ -5,9 +5,11 @@
  * 6.8 MB): written in one piece it went out to memory and came back twice, for the forward
  * product and for the weight gradient, and lowering plus raising took 18 % of a step. Here
  * each part lowers a chunk of samples small enough to stay in the core's L2 cache and uses it
- * at once. Two passes skip the lowering on AVX-512 (both are below):
+ * at once. Three passes skip the lowering on AVX-512 (all are below):
  * - the forward pass of a layer whose output rows fill most of a vector (the paper's first:
  *   15 outputs a row, 27 taps) computes each row of up to 16 channels in registers;
+ * - the forward pass of a 3 x 3, stride-2 layer with short rows (the paper's second and
+ *   third: 7 and 3 outputs a row) sums tiles of pixels x 16-channel vectors in registers;
  * - the weight gradient of a 3 x 3 layer broadcasts each tap's input from the input rows
  *   into the output gradient, transposed a block of pixels at a time; the input gradient
  *   keeps its product and its raise (col2im), in chunks.

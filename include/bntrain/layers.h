@@ -61,8 +61,8 @@ size_t conv_out_size(size_t in, size_t kernel, size_t stride, size_t padding);
  * transposition is needed, and it gives BatchNorm one contiguous block per channel. The input
  * is NCHW (in_channel_major = 0, the network input) or CNHW (the previous conv block).
  * Computed as products over the lowered input (im2col) in chunks of samples, with the
- * calling thread's scratch memory (parallel.h), or in registers where that is faster (the
- * paper's first layer); see conv.c. */
+ * calling thread's scratch memory (parallel.h), or in registers where that is faster (all
+ * three of the paper's layers); see conv.c. */
 void conv_forward(float *out, const float *in, int in_channel_major, const float *weight,
                   const float *bias, const conv_shape *shape, size_t batch);
 /* dout is CNHW; in is the forward pass's input (lowered again here, except for a 3 x 3
