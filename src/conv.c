@@ -389,9 +389,13 @@ typedef struct {
     size_t stride, px, rows, vectors; /* px: the output row's length; rows per tile */
 } cotile_kind;
 
-/* At most 21 accumulators: with the tile's weights and a broadcast they stay in the 32
- * registers (with 27 or 28, GCC spilled a fifth of them). A pass's last vectors may be fewer. */
-static const cotile_kind cotile_kinds[] = {{2, 7, 1, 3}, {2, 3, 3, 2}};
+/* The compiled kinds, X(name, stride, px, rows, vectors): at most 21 accumulators, so that
+ * with the tile's weights and a broadcast they stay in the 32 registers (with 27 or 28, GCC
+ * spilled a fifth of them). A pass's last vectors may be fewer. */
+#define COTILE_KINDS(X) X(cotile_s2_px7, 2, 7, 1, 3) X(cotile_s2_px3, 2, 3, 3, 2)
+
+#define COTILE_KIND_ENTRY(name, stride, px, rows, vectors) {stride, px, rows, vectors},
+static const cotile_kind cotile_kinds[] = {COTILE_KINDS(COTILE_KIND_ENTRY)};
 
 /* The kind that computes layer s, or -1. */
 static int cotile_pick(const conv_shape *s) {
@@ -555,18 +559,18 @@ cotile_walk(float *out, const conv_input *x, const float *weight, const float *b
     }
 }
 
-#define COTILE_KIND(name, stride, px, rows, vectors)                                           \
+#define COTILE_KIND_WALK(name, stride, px, rows, vectors)                                      \
     __attribute__((target("avx512f"))) static void name(float *out, const conv_input *x,      \
                                                         const float *weight, const float *bias, \
                                                         size_t n0, size_t n1, float *scratch) { \
         cotile_walk(out, x, weight, bias, n0, n1, scratch, stride, px, rows, vectors);          \
     }
-COTILE_KIND(cotile_s2_px7, 2, 7, 1, 3)
-COTILE_KIND(cotile_s2_px3, 2, 3, 3, 2)
+COTILE_KINDS(COTILE_KIND_WALK)
 
 typedef void (*cotile_fn)(float *, const conv_input *, const float *, const float *, size_t,
                           size_t, float *);
-static const cotile_fn cotile_fns[] = {cotile_s2_px7, cotile_s2_px3}; /* as cotile_kinds */
+#define COTILE_KIND_FN(name, stride, px, rows, vectors) name,
+static const cotile_fn cotile_fns[] = {COTILE_KINDS(COTILE_KIND_FN)}; /* as cotile_kinds */
 
 /* ---- weight gradients without lowering ------------------------------------------------- */
 
