@@ -298,6 +298,7 @@ typedef struct {
      * bias[j] for its column j */
     const float *bias;
     int bias_per_row;
+    gemm_prefetch prefetch; /* what a consumer will touch next (tile_prefetching only) */
 } tile_job;
 
 /* Where entry (i, j) of a tile starts its chain when it does not load C. */
@@ -315,11 +316,24 @@ static void tile_portable(const tile_job *t) {
         }
 }
 
+/* Line q of the consumer's runs, alternating between the two. */
+static inline const char *prefetch_line(const gemm_prefetch *pf, size_t q) {
+    return (const char *)pf->start[q & 1] + (q >> 1) * 64;
+}
+
+/* The lines no k step of the tile had room for (all of them for the kernels that do not
+ * spread them: kc steps take prefetch slots kc / 2). */
+static inline void prefetch_rest(const gemm_prefetch *pf, size_t from) {
+    for (size_t q = from; q < 2 * pf->lines; q++) __builtin_prefetch(prefetch_line(pf, q), 1);
+}
+
 #ifdef GEMM_X86
-/* rows and halves are constants at every call site, so the loops over them unroll and the
- * accumulators live in registers. halves = 1 when the tile is at most 16 columns wide. */
+/* rows, halves and prefetching are constants at every call site, so the loops over rows
+ * unroll, the accumulators live in registers and a kernel without prefetching has no test
+ * for it. halves = 1 when the tile is at most 16 columns wide. prefetching: one line of the
+ * consumer's runs every other k step, so that only a few are in flight at a time. */
 __attribute__((target("avx512f"), always_inline)) static inline void
-tile_avx512_rows(const tile_job *t, const size_t rows, const int halves) {
+tile_avx512_body(const tile_job *t, const size_t rows, const int halves, const int prefetching) {
     __m512 acc0[MR], acc1[MR];
     __mmask16 mask0 = t->nr >= 16 ? 0xffff : (__mmask16)((1u << t->nr) - 1);
     __mmask16 mask1 = t->nr >= 32 ? 0xffff : t->nr > 16 ? (__mmask16)((1u << (t->nr - 16)) - 1) : 0;
@@ -337,7 +351,10 @@ tile_avx512_rows(const tile_job *t, const size_t rows, const int halves) {
         }
     }
     const float *a = t->a, *b = t->b;
+    size_t slots = prefetching ? 2 * t->prefetch.lines : 0;
     for (size_t p = 0; p < t->kc; p++, a += MR, b += t->ldb) {
+        if (prefetching && p % 2 == 0 && p / 2 < slots)
+            __builtin_prefetch(prefetch_line(&t->prefetch, p / 2), 1);
         /* unaligned loads: B may be an operand kept in panels, read in place */
         __m512 b0 = _mm512_loadu_ps(b), b1 = halves == 2 ? _mm512_loadu_ps(b + 16) : b0;
         for (size_t i = 0; i < rows; i++) {
@@ -350,6 +367,17 @@ tile_avx512_rows(const tile_job *t, const size_t rows, const int halves) {
         _mm512_mask_storeu_ps(t->c + i * t->ldc, mask0, acc0[i]);
         if (halves == 2) _mm512_mask_storeu_ps(t->c + i * t->ldc + 16, mask1, acc1[i]);
     }
+    if (prefetching) prefetch_rest(&t->prefetch, (t->kc + 1) / 2);
+}
+
+__attribute__((target("avx512f"), always_inline)) static inline void
+tile_avx512_rows(const tile_job *t, const size_t rows, const int halves) {
+    tile_avx512_body(t, rows, halves, 0);
+}
+
+__attribute__((target("avx512f"), always_inline)) static inline void
+tile_avx512_rows_prefetching(const tile_job *t, const size_t rows, const int halves) {
+    tile_avx512_body(t, rows, halves, 1);
 }
 
 #define ROWS_CASE(fn, r)                                                                       \
@@ -366,6 +394,10 @@ tile_avx512_rows(const tile_job *t, const size_t rows, const int halves) {
 
 __attribute__((target("avx512f"))) static void tile_avx512(const tile_job *t) {
     switch (t->mr) { ALL_ROWS(tile_avx512_rows) }
+}
+
+__attribute__((target("avx512f"))) static void tile_avx512_prefetching(const tile_job *t) {
+    switch (t->mr) { ALL_ROWS(tile_avx512_rows_prefetching) }
 }
 
 /* AVX2 has 16 registers: the tile is done in strips of up to 3 rows x 32 columns. */
@@ -427,6 +459,20 @@ static tile_fn choose_tile(void) {
     return tile_portable;
 }
 
+/* The kernels that do not spread a consumer's prefetches prefetch all of them first. */
+static void tile_prefetching_first(const tile_job *t) {
+    prefetch_rest(&t->prefetch, 0);
+    choose_tile()(t);
+}
+
+/* A kernel that also prefetches t->prefetch. */
+static tile_fn choose_tile_prefetching(void) {
+#ifdef GEMM_X86
+    if (current_isa() == ISA_AVX512) return tile_avx512_prefetching;
+#endif
+    return tile_prefetching_first;
+}
+
 /* ---- drivers ------------------------------------------------------------------------------- */
 
 _Static_assert(NR == GEMM_PANEL && NC % NR == 0,
@@ -448,8 +494,7 @@ typedef struct {
     int accumulate;
     const float *bias; /* when not accumulating: chains start from it (gemm_biased) */
     int bias_per_row;
-    gemm_tile_fn consume; /* gemm_consume: C is handed over tile by tile, never stored */
-    void *consume_ctx;
+    gemm_consumer consumer; /* gemm_consume: C is handed over tile by tile, never stored */
     size_t i_lo, i_hi, j_lo, j_hi;
 } gemm_call;
 
@@ -555,6 +600,21 @@ static void gemm_serial(const gemm_call *g) {
     }
 }
 
+/* What the consumer will touch for the tile after (i, j) in gemm_consume_serial's walk (rows:
+ * the share's), or nothing. */
+static gemm_prefetch next_tile_prefetch(const gemm_call *g, size_t i, size_t j, size_t rows) {
+    gemm_prefetch pf = {{NULL, NULL}, 0};
+    size_t next_i = i + MR, next_j = j;
+    if (next_i >= g->i_lo + rows) {
+        next_i = g->i_lo;
+        next_j = j + NR;
+    }
+    if (g->consumer.ahead && next_j < g->j_hi)
+        g->consumer.ahead(g->consumer.ctx, next_i, next_j, min_size(MR, g->i_lo + rows - next_i),
+                          min_size(NR, g->j_hi - next_j), &pf);
+    return pf;
+}
+
 /* gemm_consume's walk (k <= KC, so each tile is final after one pass): the share's whole A
  * is packed once (at most 256 floats a row), then each panel of columns is walked down, so
  * a consumer that keeps its arrays in panels sweeps them in memory order, and B's panel
@@ -566,7 +626,7 @@ static void gemm_consume_serial(const gemm_call *g) {
                                                   ? padded_rows * k
                                                   : (size_t)MC * KC);
     float *b = thread_scratch(SCRATCH_GEMM_B, (size_t)KC * NC);
-    tile_fn tile = choose_tile();
+    tile_fn tile = g->consumer.ahead ? choose_tile_prefetching() : choose_tile();
     for (size_t ir = 0; a && b && ir < rows; ir += MR)
         pack_a_panel(a + ir * k, g->a, g->i_lo + ir, min_size(MR, rows - ir), 0, k);
     for (size_t j = g->j_lo; j < g->j_hi; j += NR) {
@@ -577,20 +637,22 @@ static void gemm_consume_serial(const gemm_call *g) {
             size_t mr = min_size(MR, rows - ir), i = g->i_lo + ir;
             if (panel) {
                 tile_job t = {.mr = mr, .nr = nr, .kc = k, .a = a + ir * k, .b = panel,
-                              .ldb = ldb, .c = tile_c, .ldc = NR};
+                              .ldb = ldb, .c = tile_c, .ldc = NR,
+                              .prefetch = next_tile_prefetch(g, i, j, rows)};
                 tile(&t);
             } else { /* out of memory: the same chains, unpacked */
                 for (size_t ii = 0; ii < mr; ii++)
                     for (size_t jj = 0; jj < nr; jj++)
                         tile_c[ii * NR + jj] = unpacked_entry(g, i + ii, j + jj, 0.0f);
             }
-            g->consume(g->consume_ctx, i, j, mr, nr, tile_c, NR);
+            g->consumer.consume(g->consumer.ctx, i, j, mr, nr, tile_c, NR);
         }
     }
 }
 
 static void run_share(const gemm_call *g) {
-    if (g->i_lo < g->i_hi && g->j_lo < g->j_hi) (g->consume ? gemm_consume_serial : gemm_serial)(g);
+    if (g->i_lo < g->i_hi && g->j_lo < g->j_hi)
+        (g->consumer.consume ? gemm_consume_serial : gemm_serial)(g);
 }
 
 /* Thread `part` of `parts` takes a contiguous share of whole column panels (or, when there are
@@ -599,7 +661,7 @@ static void gemm_part(void *call, size_t part, size_t parts) {
     const gemm_call *g = call;
     size_t col_panels = (g->n + NR - 1) / NR, row_panels = (g->m + MR - 1) / MR;
     gemm_call share = *g;
-    if (col_panels >= parts || col_panels >= row_panels || g->consume) {
+    if (col_panels >= parts || col_panels >= row_panels || g->consumer.consume) {
         share.j_lo = min_size(g->n, col_panels * part / parts * NR);
         share.j_hi = min_size(g->n, col_panels * (part + 1) / parts * NR);
     } else {
@@ -658,10 +720,9 @@ void gemm_biased(size_t threads, size_t m, size_t n, size_t k, bn_matrix a, bn_m
 }
 
 int gemm_consume(size_t threads, size_t m, size_t n, size_t k, bn_matrix a, bn_matrix b,
-                 gemm_tile_fn consume, void *ctx) {
+                 gemm_consumer consumer) {
     if (k == 0 || k > GEMM_CONSUME_MAX_K) return 0;
     gemm_on(threads ? threads : caller_threads,
-            (gemm_call){.m = m, .n = n, .k = k, .a = a, .b = b, .consume = consume,
-                        .consume_ctx = ctx});
+            (gemm_call){.m = m, .n = n, .k = k, .a = a, .b = b, .consumer = consumer});
     return 1;
 }

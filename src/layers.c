@@ -57,9 +57,9 @@ void linear_backward(float *din, float *dweight, float *dbias, const float *dout
 }
 
 int linear_weight_grad_consume(const float *dout, const float *in, size_t batch, size_t in_dim,
-                               size_t out_dim, gemm_tile_fn consume, void *ctx) {
+                               size_t out_dim, gemm_consumer consumer) {
     return gemm_consume(0, in_dim, out_dim, batch, matrix_transposed(in, in_dim),
-                        matrix_rows(dout, out_dim), consume, ctx);
+                        matrix_rows(dout, out_dim), consumer);
 }
 
 /* A short copy in pieces of constant size, which the compiler turns into moves: a memcpy of

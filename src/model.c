@@ -358,7 +358,7 @@ static int linear_backward_step(bn_model *m, const bn_layer *l, float *din, cons
                       .lr = step->lr,
                       .momentum = step->momentum,
                       .weight_decay = step->weight_decay};
-    linear_weight_grad_consume(dout, in, n, l->fan_in, l->out_c, sgd_tile, &sgd);
+    linear_weight_grad_consume(dout, in, n, l->fan_in, l->out_c, sgd_consumer(&sgd));
     step->non_finite |= sgd.non_finite;
     step->stepped_at[step->n_stepped] = l->weight;
     step->stepped_n[step->n_stepped++] = l->n_weight;

@@ -51,12 +51,6 @@ size_t sgd_step(float *params, const float *grads, float *velocity, size_t n, fl
     return call.non_finite;
 }
 
-/* How many tiles ahead, down the panel, sgd_tile prefetches its parameters and velocities.
- * The tiles of a panel are contiguous, but a GEMM tile's worth of time passes between two of
- * them, and without the prefetch the first touch of each missed: sgd_range was 8 % of an FC
- * step, 2 % with it (1 tile ahead measured the same, 4 tiles ahead worse). */
-#define SGD_TILES_AHEAD 2
-
 /* Where entry (i, j) of the matrix is. */
 static size_t matrix_at(const sgd_matrix *s, size_t i, size_t j) {
     return j / GEMM_PANEL * s->panel_stride + i * GEMM_PANEL + j % GEMM_PANEL;
@@ -68,11 +62,6 @@ void sgd_tile(void *ctx, size_t i0, size_t j0, size_t rows, size_t cols, const f
     uint32_t non_finite = 0;
     if (cols == GEMM_PANEL && ld == GEMM_PANEL) { /* whole panel rows: one contiguous run */
         size_t at = matrix_at(s, i0, j0), run = rows * GEMM_PANEL;
-        if (i0 + (SGD_TILES_AHEAD + 1) * rows <= s->panel_stride / GEMM_PANEL)
-            for (size_t e = SGD_TILES_AHEAD * run; e < (SGD_TILES_AHEAD + 1) * run; e += 16) {
-                __builtin_prefetch(s->params + at + e, 1);
-                __builtin_prefetch(s->velocity + at + e, 1);
-            }
         non_finite = sgd_range(s->params + at, grads, s->velocity + at, run, s->lr, s->momentum,
                                s->weight_decay);
     } else {
@@ -83,4 +72,28 @@ void sgd_tile(void *ctx, size_t i0, size_t j0, size_t rows, size_t cols, const f
         }
     }
     if (non_finite) s->non_finite = 1;
+}
+
+/* Cache lines that n floats from p span. */
+static size_t lines_spanned(const float *p, size_t n) {
+    uintptr_t first = (uintptr_t)p / 64, last = ((uintptr_t)(p + n) - 1) / 64;
+    return (size_t)(last - first + 1);
+}
+
+/* A tile's rows of a matrix in panels are one contiguous run (padding included) whatever its
+ * columns: the run is prefetched whole. */
+void sgd_tile_ahead(void *ctx, size_t i0, size_t j0, size_t rows, size_t cols,
+                    gemm_prefetch *runs) {
+    const sgd_matrix *s = ctx;
+    size_t at = matrix_at(s, i0, j0), run = rows * GEMM_PANEL;
+    size_t lines = lines_spanned(s->params + at, run);
+    size_t velocity_lines = lines_spanned(s->velocity + at, run);
+    (void)cols;
+    runs->start[0] = s->params + at;
+    runs->start[1] = s->velocity + at;
+    runs->lines = lines > velocity_lines ? lines : velocity_lines;
+}
+
+gemm_consumer sgd_consumer(sgd_matrix *s) {
+    return (gemm_consumer){.consume = sgd_tile, .ahead = sgd_tile_ahead, .ctx = s};
 }

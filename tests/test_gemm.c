@@ -185,7 +185,25 @@ typedef struct {
     size_t last_i0, last_j0;
     int out_of_order, spans_panels;
     _Atomic int calls;
+    /* 1 thread: the tile announced ahead while the tile before it was computed (announced),
+     * which the next tile consumed must be (expected), and whether one was not */
+    int announced, has_expected;
+    size_t ahead[4], expected[4];
+    int not_announced, announcements;
 } consumed;
+
+/* The consumer's ahead: its next tile's rows of c. */
+static void consume_ahead(void *ctx, size_t i0, size_t j0, size_t rows, size_t cols,
+                          gemm_prefetch *runs) {
+    consumed *k = ctx;
+    if (k->track_order) {
+        k->announced = 1;
+        k->announcements++;
+        k->ahead[0] = i0, k->ahead[1] = j0, k->ahead[2] = rows, k->ahead[3] = cols;
+    }
+    runs->start[0] = runs->start[1] = k->c + i0 * k->n + j0;
+    runs->lines = rows;
+}
 
 static void consume_tile(void *ctx, size_t i0, size_t j0, size_t rows, size_t cols,
                          const float *tile, size_t ld) {
@@ -196,6 +214,11 @@ static void consume_tile(void *ctx, size_t i0, size_t j0, size_t rows, size_t co
             k->out_of_order = 1;
         k->last_i0 = i0;
         k->last_j0 = j0;
+        size_t got[4] = {i0, j0, rows, cols};
+        if (k->has_expected && memcmp(got, k->expected, sizeof got)) k->not_announced = 1;
+        k->has_expected = k->announced;
+        memcpy(k->expected, k->ahead, sizeof k->expected);
+        k->announced = 0;
     }
     k->calls++;
     for (size_t i = 0; i < rows; i++)
@@ -221,10 +244,13 @@ static void test_consume(const shape *s, int layout_a, int layout_b, int best) {
     int takes = s->k > 0 && s->k <= GEMM_CONSUME_MAX_K;
     for (int level = best; level >= 0; level--) {
         gemm_force_isa(level);
-        for (size_t threads = 1; threads <= 3; threads++) {
+        for (size_t run = 0; run < 6; run++) {
+            size_t threads = 1 + run / 2;
+            int with_ahead = run % 2;
             consumed k = {.c = c, .seen = seen, .n = s->n, .track_order = threads == 1};
             memset(seen, 0, entries + 1);
-            int done = gemm_consume(threads, s->m, s->n, s->k, a, b, consume_tile, &k);
+            gemm_consumer consumer = {consume_tile, with_ahead ? consume_ahead : NULL, &k};
+            int done = gemm_consume(threads, s->m, s->n, s->k, a, b, consumer);
             CHECK_MSG(done == takes && (takes || k.calls == 0),
                       "%zu x %zu x %zu: gemm_consume returned %d after %d calls", s->m, s->n,
                       s->k, done, (int)k.calls);
@@ -232,9 +258,16 @@ static void test_consume(const shape *s, int layout_a, int layout_b, int best) {
             int once = 1;
             for (size_t e = 0; e < entries; e++) once &= seen[e] == 1;
             CHECK_MSG(once && memcmp(c, expected, entries * sizeof(float)) == 0,
-                      "%zu x %zu x %zu, layouts %d %d, %s, %zu threads: consumed tiles are not "
+                      "%zu x %zu x %zu, layouts %d %d, %s, %zu threads%s: consumed tiles are not "
                       "the chain's bits, each once",
-                      s->m, s->n, s->k, layout_a, layout_b, gemm_isa(), threads);
+                      s->m, s->n, s->k, layout_a, layout_b, gemm_isa(), threads,
+                      with_ahead ? ", prefetching" : "");
+            CHECK_MSG(!k.not_announced, "%zu x %zu x %zu: a tile other than the one announced "
+                      "ahead was consumed", s->m, s->n, s->k);
+            if (threads == 1)
+                CHECK_MSG(k.announcements == (with_ahead ? k.calls - 1 : 0),
+                          "%zu x %zu x %zu: %d tiles announced ahead of %d", s->m, s->n, s->k,
+                          k.announcements, (int)k.calls);
             CHECK_MSG(!k.spans_panels, "%zu x %zu x %zu: a tile spans two panels", s->m,
                       s->n, s->k);
             if (threads == 1)

@@ -138,6 +138,20 @@ static void test_sgd(void) {
     sgd_matrix huge = {w, vel, PANEL_FLOATS, 10.0f, 0.0f, 0.0f, 0};
     sgd_tile(&huge, 1, 32, 3, 5, tile, 6);
     CHECK_MSG(huge.non_finite == 1, "sgd_tile reports overflow to inf");
+    /* what sgd_tile_ahead announces for the 3 x 5 tile: its rows of both arrays, whole */
+    gemm_prefetch runs;
+    sgd_tile_ahead(&m, 1, 32, 3, 5, &runs);
+    const char *wp = (const char *)runs.start[0], *vp = (const char *)runs.start[1];
+    size_t first = PANEL_FLOATS + GEMM_PANEL, bytes = 3 * GEMM_PANEL * sizeof(float);
+    CHECK_MSG(wp == (const char *)(w + first) && vp == (const char *)(vel + first),
+              "sgd_tile_ahead starts at the tile's first row");
+    for (size_t r = 0; r < 2; r++) {
+        const char *start = r ? vp : wp;
+        uintptr_t covered = ((uintptr_t)start / 64 + runs.lines) * 64;
+        CHECK_MSG(covered >= (uintptr_t)(start + bytes) && runs.lines <= bytes / 64 + 1,
+                  "sgd_tile_ahead's %zu lines cover the tile's %zu bytes, no more", runs.lines,
+                  bytes);
+    }
 }
 
 /* model_backward_sgd (the weight step taken as the weight gradient is computed) gives bitwise

@@ -74,9 +74,9 @@ void gemm_panels(size_t m, size_t n, size_t k, bn_matrix a, bn_matrix b, float *
 void gemm_biased(size_t threads, size_t m, size_t n, size_t k, bn_matrix a, bn_matrix b,
                  const float *bias, int bias_per_row, float *c, size_t ldc);
 
-/* C = op(A) op(B) handed to consume(ctx, i0, j0, rows, cols, tile, ld) one finished tile at
- * a time (tile[i ld + j] is entry (i0 + i, j0 + j), the same bits gemm gives), instead of
- * being stored: for a consumer that needs each entry once, right away (an optimizer step on
+/* C = op(A) op(B) handed to a consumer (below), consume(ctx, i0, j0, rows, cols, tile, ld),
+ * one finished tile at a time (tile[i ld + j] is entry (i0 + i, j0 + j), the same bits gemm
+ * gives), instead of being stored: for a consumer that needs each entry once, right away (an optimizer step on
  * a weight gradient), this saves writing C and reading it back. A tile never spans two
  * panels (j0 is a multiple of GEMM_PANEL, cols <= GEMM_PANEL), and the tiles come down each
  * panel's columns in order of i0, panel after panel: a consumer that keeps its own arrays in
@@ -86,8 +86,26 @@ void gemm_biased(size_t threads, size_t m, size_t n, size_t k, bn_matrix a, bn_m
 #define GEMM_CONSUME_MAX_K 256
 typedef void (*gemm_tile_fn)(void *ctx, size_t i0, size_t j0, size_t rows, size_t cols,
                              const float *tile, size_t ld);
+/* The memory a consumer will touch for a tile: two runs of `lines` cache lines each from
+ * start[0] and start[1] (they may be the same run; lines 0: nothing). */
+typedef struct {
+    const void *start[2];
+    size_t lines;
+} gemm_prefetch;
+typedef void (*gemm_ahead_fn)(void *ctx, size_t i0, size_t j0, size_t rows, size_t cols,
+                              gemm_prefetch *runs);
+/* consume(ctx, ...) takes each tile; ahead (may be NULL) says what consume will touch for a
+ * tile, and the GEMM prefetches that while it computes the tile before it. A consumer that
+ * streams arrays larger than the caches (an optimizer's weights and velocities) stalls on
+ * each tile's first touch otherwise, and prefetching a whole tile at once from the consumer
+ * itself stalled too: more lines than the core can have in flight. */
+typedef struct {
+    gemm_tile_fn consume;
+    gemm_ahead_fn ahead;
+    void *ctx;
+} gemm_consumer;
 int gemm_consume(size_t threads, size_t m, size_t n, size_t k, bn_matrix a, bn_matrix b,
-                 gemm_tile_fn consume, void *ctx);
+                 gemm_consumer consumer);
 
 /* Rows [p0, p0 + rows) x columns [j0, j0 + cols) of x (cols <= GEMM_PANEL) as one panel of
  * the GEMM's right-hand operand, dst[p GEMM_PANEL + j], zero beyond cols: the GEMM's own

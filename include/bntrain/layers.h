@@ -45,7 +45,7 @@ void linear_backward(float *din, float *dweight, float *dbias, const float *dout
  * [i0 + i], so a tile is rows of the weight's panels; 0 if the batch is too large for that
  * (more than GEMM_CONSUME_MAX_K), and nothing is done. */
 int linear_weight_grad_consume(const float *dout, const float *in, size_t batch, size_t in_dim,
-                               size_t out_dim, gemm_tile_fn consume, void *ctx);
+                               size_t out_dim, gemm_consumer consumer);
 
 typedef struct {
     size_t in_channels, in_height, in_width;

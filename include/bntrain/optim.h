@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bntrain/gemm.h"
+
 /* Updates n parameters in place; returns 1 if any parameter is not finite after the step
  * (0 for a healthy run), so that divergence is detected in the same pass. */
 size_t sgd_step(float *params, const float *grads, float *velocity, size_t n, float lr,
@@ -24,5 +26,10 @@ typedef struct {
 } sgd_matrix;
 void sgd_tile(void *ctx, size_t i0, size_t j0, size_t rows, size_t cols, const float *grads,
               size_t ld);
+/* The rows of parameters and velocities sgd_tile will touch for a tile (gemm_ahead_fn). */
+void sgd_tile_ahead(void *ctx, size_t i0, size_t j0, size_t rows, size_t cols,
+                    gemm_prefetch *runs);
+/* sgd_tile and sgd_tile_ahead on s, as gemm_consume's consumer. */
+gemm_consumer sgd_consumer(sgd_matrix *s);
 
 #endif
