@@ -555,13 +555,45 @@ static const float *b_panel(float *dst, bn_matrix b, size_t p0, size_t kc, size_
     return dst;
 }
 
+/* The panel of B that the walk of gemm_serial reads after the one at columns jc + jr of the
+ * k block at pc (the block's next panel, or the first of the k block after it), when B is kept
+ * in panels and read in place; NULL otherwise, or at the end. *kc: that panel's rows. */
+static const float *next_panel_in_place(const gemm_call *g, size_t jc, size_t nc, size_t pc,
+                                        size_t jr, size_t *kc) {
+    bn_matrix b = g->b;
+    if (!b.panel_stride || b.panels_transposed) return NULL;
+    *kc = min_size(KC, g->k - pc);
+    if (jr + NR < nc) return b.data + view_offset(b, pc, jc + jr + NR);
+    if (pc + KC >= g->k) return NULL;
+    *kc = min_size(KC, g->k - pc - KC);
+    return b.data + view_offset(b, pc + KC, jc);
+}
+
+/* Share `tile` of `tiles` of a panel of kc x NR floats read in place, as two halves. A linear
+ * layer's weights come from L3 or memory the first time a block of rows meets them, at a
+ * panel of 32 KB per tile of the first row block: faster than the hardware prefetcher
+ * streams (each 4 KB page starts anew). So while the tiles of one panel run, each fetches a
+ * share of the next panel, spread over its k steps (the same lines prefetched between tiles
+ * stalled: more than the core can have in flight, and no faster than no prefetch at all). */
+static gemm_prefetch panel_share(const float *panel, size_t kc, size_t tile, size_t tiles) {
+    gemm_prefetch pf = {{NULL, NULL}, 0};
+    size_t total = kc * NR * sizeof(float) / 64, per = (total + tiles - 1) / tiles;
+    size_t lo = tile * per;
+    if (lo >= total) return pf;
+    size_t half = (min_size(per, total - lo) + 1) / 2;
+    pf.start[0] = (const char *)panel + lo * 64;
+    pf.start[1] = (const char *)panel + min_size(lo + half, total - 1) * 64;
+    pf.lines = half;
+    return pf;
+}
+
 static void gemm_serial(const gemm_call *g) {
     pack_buffers buffers, *buf = &buffers;
     if (!thread_buffers(buf)) {
         gemm_unpacked(g);
         return;
     }
-    tile_fn tile = choose_tile();
+    tile_fn tile = choose_tile(), tile_prefetching = choose_tile_prefetching();
     size_t k = g->k, ldc = c_row_stride(g);
     const float *b_panels[NC / NR];
     size_t b_strides[NC / NR];
@@ -577,7 +609,11 @@ static void gemm_serial(const gemm_call *g) {
                 size_t mc = min_size(MC, g->i_hi - ic);
                 for (size_t ir = 0; ir < mc; ir += MR)
                     pack_a_panel(buf->a + ir * kc, g->a, ic + ir, min_size(MR, mc - ir), pc, kc);
-                for (size_t jr = 0; jr < nc; jr += NR)
+                size_t tiles = (mc + MR - 1) / MR, next_kc = 0;
+                for (size_t jr = 0; jr < nc; jr += NR) {
+                    /* the panels are in L2 once the first row block has read them */
+                    const float *next =
+                        ic == g->i_lo ? next_panel_in_place(g, jc, nc, pc, jr, &next_kc) : NULL;
                     for (size_t ir = 0; ir < mc; ir += MR) {
                         tile_job t = {.mr = min_size(MR, mc - ir),
                                       .nr = min_size(NR, nc - jr),
@@ -593,8 +629,10 @@ static void gemm_serial(const gemm_call *g) {
                                                                 : g->bias + jc + jr,
                                       .bias_per_row = g->bias_per_row};
                         if (ir + MR < mc) prefetch_rows(t.c + MR * ldc, ldc, MR);
-                        tile(&t);
+                        if (next) t.prefetch = panel_share(next, next_kc, ir / MR, tiles);
+                        (next ? tile_prefetching : tile)(&t);
                     }
+                }
             }
         }
     }
