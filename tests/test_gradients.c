@@ -633,9 +633,10 @@ int main(void) {
     check_conv_paths(60, 7, 90, 3, 2, 0, 5, 1, 1);
     check_conv_paths(3, 28, 17, 3, 2, 0, 7, 0, 0);
     /* the forward pass vectorised over output channels (conv.c's cotile_kinds), 7 and 3
-     * outputs a row: passes of 48 + 12 channels (above: the paper's second layer), 20 (one pass
-     * of two vectors), 48 + 22 from the sample-major layout; 32 + 32 + 26 (above: the third
-     * layer), 9, and 32 + 1 */
+     * outputs a row: in passes of two vectors, 32 + 28 channels (above: the paper's second
+     * layer), 20 (one pass) and 32 + 32 + 32 + 4 (below: a last pass of one vector); in passes
+     * of three, 48 + 22 from the sample-major layout and 33 (below: one pass); 32 + 32 + 26
+     * (above: the third layer), 9, and 32 + 1 */
     check_conv_paths(30, 15, 20, 3, 2, 0, 6, 1, 0);
     check_conv_paths(3, 15, 70, 3, 2, 0, 5, 0, 1);
     check_conv_paths(8, 8, 33, 3, 2, 0, 4, 1, 0);
@@ -653,5 +654,9 @@ int main(void) {
     /* last: it draws from the same generator, and must not change the networks above */
     check_batchnorm_relu(16, 8, 1);
     check_batchnorm_relu(1, 5, 300);
+    /* after everything else, for the same reason: the channel-tiled forward pass's other
+     * shapes (above) */
+    check_conv_paths(3, 15, 100, 3, 2, 0, 3, 1, 0);
+    check_conv_paths(4, 16, 33, 3, 2, 0, 3, 1, 0);
     return check_summary("test_gradients");
 }
