@@ -465,10 +465,15 @@ static void tile_prefetching_first(const tile_job *t) {
     choose_tile()(t);
 }
 
+/* Whether choose_tile_prefetching's kernel spreads its prefetches over its k steps. */
+static int prefetches_spread(void) {
+    return current_isa() == ISA_AVX512;
+}
+
 /* A kernel that also prefetches t->prefetch. */
 static tile_fn choose_tile_prefetching(void) {
 #ifdef GEMM_X86
-    if (current_isa() == ISA_AVX512) return tile_avx512_prefetching;
+    if (prefetches_spread()) return tile_avx512_prefetching;
 #endif
     return tile_prefetching_first;
 }
@@ -580,9 +585,9 @@ static gemm_prefetch panel_share(const float *panel, size_t kc, size_t tile, siz
     size_t total = kc * NR * sizeof(float) / 64, per = (total + tiles - 1) / tiles;
     size_t lo = tile * per;
     if (lo >= total) return pf;
-    size_t half = (min_size(per, total - lo) + 1) / 2;
+    size_t count = min_size(per, total - lo), half = (count + 1) / 2;
     pf.start[0] = (const char *)panel + lo * 64;
-    pf.start[1] = (const char *)panel + min_size(lo + half, total - 1) * 64;
+    pf.start[1] = (const char *)panel + (lo + count - half) * 64; /* ends with the share */
     pf.lines = half;
     return pf;
 }
@@ -611,9 +616,11 @@ static void gemm_serial(const gemm_call *g) {
                     pack_a_panel(buf->a + ir * kc, g->a, ic + ir, min_size(MR, mc - ir), pc, kc);
                 size_t tiles = (mc + MR - 1) / MR, next_kc = 0;
                 for (size_t jr = 0; jr < nc; jr += NR) {
-                    /* the panels are in L2 once the first row block has read them */
-                    const float *next =
-                        ic == g->i_lo ? next_panel_in_place(g, jc, nc, pc, jr, &next_kc) : NULL;
+                    /* the panels are in L2 once the first row block has read them; the
+                     * same lines prefetched in a burst before each tile gained nothing */
+                    const float *next = ic == g->i_lo && prefetches_spread()
+                                            ? next_panel_in_place(g, jc, nc, pc, jr, &next_kc)
+                                            : NULL;
                     for (size_t ir = 0; ir < mc; ir += MR) {
                         tile_job t = {.mr = min_size(MR, mc - ir),
                                       .nr = min_size(NR, nc - jr),

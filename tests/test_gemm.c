@@ -192,7 +192,7 @@ typedef struct {
     int not_announced, announcements;
 } consumed;
 
-/* The consumer's ahead: its next tile's rows of c. */
+/* The consumer's ahead: the first line of its next tile in c. */
 static void consume_ahead(void *ctx, size_t i0, size_t j0, size_t rows, size_t cols,
                           gemm_prefetch *runs) {
     consumed *k = ctx;
@@ -202,7 +202,7 @@ static void consume_ahead(void *ctx, size_t i0, size_t j0, size_t rows, size_t c
         k->ahead[0] = i0, k->ahead[1] = j0, k->ahead[2] = rows, k->ahead[3] = cols;
     }
     runs->start[0] = runs->start[1] = k->c + i0 * k->n + j0;
-    runs->lines = rows;
+    runs->lines = 1;
 }
 
 static void consume_tile(void *ctx, size_t i0, size_t j0, size_t rows, size_t cols,
