@@ -298,7 +298,7 @@ typedef struct {
      * bias[j] for its column j */
     const float *bias;
     int bias_per_row;
-    gemm_prefetch prefetch; /* what a consumer will touch next (tile_prefetching only) */
+    gemm_prefetch prefetch; /* lines to prefetch (choose_tile_prefetching's kernels only) */
 } tile_job;
 
 /* Where entry (i, j) of a tile starts its chain when it does not load C. */
@@ -318,7 +318,7 @@ static void tile_portable(const tile_job *t) {
 
 /* Line q of the consumer's runs, alternating between the two. */
 static inline const char *prefetch_line(const gemm_prefetch *pf, size_t q) {
-    return (const char *)pf->start[q & 1] + (q >> 1) * 64;
+    return (const char *)pf->start[q & 1] + (q >> 1) * GEMM_LINE_BYTES;
 }
 
 /* The lines no k step of the tile had room for (all of them for the kernels that do not
@@ -582,12 +582,12 @@ static const float *next_panel_in_place(const gemm_call *g, size_t jc, size_t nc
  * stalled: more than the core can have in flight, and no faster than no prefetch at all). */
 static gemm_prefetch panel_share(const float *panel, size_t kc, size_t tile, size_t tiles) {
     gemm_prefetch pf = {{NULL, NULL}, 0};
-    size_t total = kc * NR * sizeof(float) / 64, per = (total + tiles - 1) / tiles;
+    size_t total = kc * NR * sizeof(float) / GEMM_LINE_BYTES, per = (total + tiles - 1) / tiles;
     size_t lo = tile * per;
     if (lo >= total) return pf;
     size_t count = min_size(per, total - lo), half = (count + 1) / 2;
-    pf.start[0] = (const char *)panel + lo * 64;
-    pf.start[1] = (const char *)panel + (lo + count - half) * 64; /* ends with the share */
+    pf.start[0] = (const char *)panel + lo * GEMM_LINE_BYTES;
+    pf.start[1] = (const char *)panel + (lo + count - half) * GEMM_LINE_BYTES; /* ends with it */
     pf.lines = half;
     return pf;
 }

@@ -76,7 +76,8 @@ void sgd_tile(void *ctx, size_t i0, size_t j0, size_t rows, size_t cols, const f
 
 /* Cache lines that n floats from p span. */
 static size_t lines_spanned(const float *p, size_t n) {
-    uintptr_t first = (uintptr_t)p / 64, last = ((uintptr_t)(p + n) - 1) / 64;
+    uintptr_t first = (uintptr_t)p / GEMM_LINE_BYTES;
+    uintptr_t last = ((uintptr_t)(p + n) - 1) / GEMM_LINE_BYTES;
     return (size_t)(last - first + 1);
 }
 

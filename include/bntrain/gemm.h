@@ -76,16 +76,18 @@ void gemm_biased(size_t threads, size_t m, size_t n, size_t k, bn_matrix a, bn_m
 
 /* C = op(A) op(B) handed to a consumer (below), consume(ctx, i0, j0, rows, cols, tile, ld),
  * one finished tile at a time (tile[i ld + j] is entry (i0 + i, j0 + j), the same bits gemm
- * gives), instead of being stored: for a consumer that needs each entry once, right away (an optimizer step on
- * a weight gradient), this saves writing C and reading it back. A tile never spans two
- * panels (j0 is a multiple of GEMM_PANEL, cols <= GEMM_PANEL), and the tiles come down each
- * panel's columns in order of i0, panel after panel: a consumer that keeps its own arrays in
- * panels sweeps them in memory order. With threads > 1 (0: gemm_threads()), consume runs on
- * several threads at once, each on its own panels. Needs 0 < k <= GEMM_CONSUME_MAX_K (every
- * chain done in one pass); returns 0 and does nothing otherwise, 1 when done. */
+ * gives), instead of being stored: for a consumer that needs each entry once, right away (an
+ * optimizer step on a weight gradient), this saves writing C and reading it back. A tile never
+ * spans two panels (j0 is a multiple of GEMM_PANEL, cols <= GEMM_PANEL), and the tiles come
+ * down each panel's columns in order of i0, panel after panel: a consumer that keeps its own
+ * arrays in panels sweeps them in memory order. With threads > 1 (0: gemm_threads()), consume
+ * runs on several threads at once, each on its own panels. Needs 0 < k <= GEMM_CONSUME_MAX_K
+ * (every chain done in one pass); returns 0 and does nothing otherwise, 1 when done. */
 #define GEMM_CONSUME_MAX_K 256
 typedef void (*gemm_tile_fn)(void *ctx, size_t i0, size_t j0, size_t rows, size_t cols,
                              const float *tile, size_t ld);
+/* Bytes in a cache line, the unit of a prefetch. */
+#define GEMM_LINE_BYTES 64
 /* The memory a consumer will touch for a tile: two runs of `lines` cache lines each from
  * start[0] and start[1] (they may be the same run; lines 0: nothing). */
 typedef struct {
