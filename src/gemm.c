@@ -645,6 +645,138 @@ static void gemm_serial(const gemm_call *g) {
     }
 }
 
+/* ---- B kept in panels but transposed: the product computed as C^T = op(B)^T op(A)^T ---------
+ *
+ * A linear layer's input gradient multiplies by the transpose of the weight the forward pass
+ * reads in place, so the packed walk copies all of the weight, transposing, before it can
+ * start (a microbenchmark: 1.23x as long as the forward's product). Turned around, the weight
+ * is the left-hand operand as it is stored: for k in one panel, a tile's MR rows of it are
+ * one contiguous block, read by broadcasts in place; the right-hand operand is op(A)^T, the
+ * small output gradient, packed once; and each finished tile is transposed in registers as it
+ * is stored. Each entry is the same chain (a b = b a exactly), so the bits do not change. */
+
+/* One tile of C^T: rows r of the stored matrix (C's columns j0 + r) by NR columns (C's rows
+ * i0 + q) of the packed op(A)^T, over all k in one pass, so C is written once, never read. */
+typedef struct {
+    size_t rows, cols, k;
+    const float *a; /* row j0 of the stored matrix: a[p / P a_panel_stride + r P + p % P], P panel */
+    size_t a_panel_stride; /* floats from one of its panels to the next */
+    const float *b;        /* packed: b[p NR + q] */
+    float *c;              /* entry (i0, j0) of C */
+    size_t ldc;
+    /* the next MR rows of the stored matrix at row j0 + MR (NULL: none, or not this tile's to
+     * fetch), next_lines cache lines of them in each panel */
+    const float *a_next;
+    size_t next_lines;
+} turned_tile;
+
+#ifdef GEMM_X86
+__attribute__((target("avx512f"), always_inline)) static inline void
+turned_tile_body(const turned_tile *t, const size_t rows, const int halves, const int prefetching) {
+    __m512 acc0[MR], acc1[MR];
+    for (size_t r = 0; r < rows; r++) acc0[r] = acc1[r] = _mm512_setzero_ps();
+    const float *b = t->b;
+    for (size_t p0 = 0; p0 < t->k; p0 += GEMM_PANEL) {
+        const float *a = t->a + p0 / GEMM_PANEL * t->a_panel_stride;
+        size_t steps = min_size(GEMM_PANEL, t->k - p0);
+        const char *next = prefetching ? (const char *)(t->a_next + (a - t->a)) : NULL;
+        for (size_t p = 0; p < steps; p++, b += NR) {
+            if (prefetching && p < t->next_lines) __builtin_prefetch(next + p * GEMM_LINE_BYTES);
+            if (prefetching && p + 1 == steps) /* a short last panel: the lines left over */
+                for (size_t q = steps; q < t->next_lines; q++)
+                    __builtin_prefetch(next + q * GEMM_LINE_BYTES);
+            __m512 b0 = _mm512_load_ps(b), b1 = halves == 2 ? _mm512_load_ps(b + 16) : b0;
+            for (size_t r = 0; r < rows; r++) {
+                __m512 ar = _mm512_set1_ps(a[r * GEMM_PANEL + p]);
+                acc0[r] = _mm512_fmadd_ps(ar, b0, acc0[r]);
+                if (halves == 2) acc1[r] = _mm512_fmadd_ps(ar, b1, acc1[r]);
+            }
+        }
+    }
+    /* after the transpose, column q of the tile (C's row i0 + q) is one vector of rows lanes */
+    __mmask16 lanes = (__mmask16)((1u << rows) - 1);
+    for (int half = 0; half < halves; half++) {
+        __m512 col[16];
+        for (size_t r = 0; r < 16; r++)
+            col[r] = r < rows ? (half ? acc1[r] : acc0[r]) : _mm512_setzero_ps();
+        transpose16(col);
+        size_t q0 = 16 * (size_t)half, q_end = min_size(t->cols, q0 + 16);
+        for (size_t q = q0; q < q_end; q++)
+            _mm512_mask_storeu_ps(t->c + q * t->ldc, lanes, col[q - q0]);
+    }
+}
+
+#define TURNED_CASE(r)                                                                         \
+    case r:                                                                                    \
+        if (t->cols > NR / 2)                                                                  \
+            t->a_next ? turned_tile_body(t, r, 2, 1) : turned_tile_body(t, r, 2, 0);           \
+        else                                                                                   \
+            t->a_next ? turned_tile_body(t, r, 1, 1) : turned_tile_body(t, r, 1, 0);           \
+        break;
+
+__attribute__((target("avx512f"))) static void turned_tile_avx512(const turned_tile *t) {
+    switch (t->rows) {
+        TURNED_CASE(1) TURNED_CASE(2) TURNED_CASE(3) TURNED_CASE(4) TURNED_CASE(5) TURNED_CASE(6)
+        TURNED_CASE(7) TURNED_CASE(8) TURNED_CASE(9) TURNED_CASE(10) TURNED_CASE(11)
+        TURNED_CASE(12)
+    }
+}
+#endif
+
+/* Floats of packed op(A)^T one pass over the stored matrix serves: columns of C's rows, all
+ * of k, kept in L2 next to the matrix's blocks that stream past them. */
+#define TURNED_B_FLOATS (128u * 1024u)
+
+/* Whether a share is computed turned around: B kept in panels transposed, C plainly stored and
+ * overwritten, a kernel for it, and k between KC and the budget. Storing a tile transposed
+ * costs about as much as a dozen k steps: with the 10 outputs of the paper's last layer as k
+ * its input gradient took 1.5x as long as the packed walk's (in-training). */
+static int turns_around(const gemm_call *g) {
+    return g->b.panel_stride && g->b.panels_transposed && !g->c_panel_stride &&
+           !g->accumulate && !g->bias && !g->consumer.consume && g->k >= KC &&
+           g->k * NR <= TURNED_B_FLOATS && current_isa() == ISA_AVX512;
+}
+
+/* The share [i_lo, i_hi) x [j_lo, j_hi) of C: for each group of C's rows whose op(A)^T fits
+ * TURNED_B_FLOATS, packed once, the stored matrix is walked once, MR of its rows at a time,
+ * each meeting every panel of the group while it is in L1. */
+static void gemm_turned_serial(const gemm_call *g) {
+#ifdef GEMM_X86
+    size_t k = g->k, group = TURNED_B_FLOATS / (k * NR) * NR;
+    float *b = thread_scratch(SCRATCH_GEMM_B, group * k);
+    if (!b) {
+        gemm_unpacked(g);
+        return;
+    }
+    bn_matrix stored = g->b, at = transpose_view(g->a);
+    stored.panels_transposed = 0;
+    for (size_t i0 = g->i_lo; i0 < g->i_hi; i0 += group) {
+        size_t i_hi = min_size(g->i_hi, i0 + group);
+        for (size_t i = i0; i < i_hi; i += NR)
+            pack_b_panel(b + (i - i0) * k, at, 0, k, i, min_size(NR, i_hi - i));
+        for (size_t j = g->j_lo; j < g->j_hi; j += MR)
+            for (size_t i = i0; i < i_hi; i += NR) {
+                turned_tile t = {.rows = min_size(MR, g->j_hi - j),
+                                 .cols = min_size(NR, i_hi - i),
+                                 .k = k,
+                                 .a = stored.data + view_offset(stored, j, 0),
+                                 .a_panel_stride = stored.panel_stride,
+                                 .b = b + (i - i0) * k,
+                                 .c = c_at(g, i, j),
+                                 .ldc = g->ldc};
+                if (i + NR >= i_hi && j + MR < g->j_hi) {
+                    t.a_next = t.a + MR * GEMM_PANEL;
+                    t.next_lines = min_size(MR, g->j_hi - j - MR) * GEMM_PANEL * sizeof(float) /
+                                   GEMM_LINE_BYTES;
+                }
+                turned_tile_avx512(&t);
+            }
+    }
+#else
+    gemm_unpacked(g);
+#endif
+}
+
 /* What the consumer will touch for the tile after (i, j) in gemm_consume_serial's walk (rows:
  * the share's), or nothing. */
 static gemm_prefetch next_tile_prefetch(const gemm_call *g, size_t i, size_t j, size_t rows) {
@@ -697,7 +829,9 @@ static void gemm_consume_serial(const gemm_call *g) {
 
 static void run_share(const gemm_call *g) {
     if (g->i_lo < g->i_hi && g->j_lo < g->j_hi)
-        (g->consumer.consume ? gemm_consume_serial : gemm_serial)(g);
+        (g->consumer.consume ? gemm_consume_serial
+         : turns_around(g)   ? gemm_turned_serial
+                             : gemm_serial)(g);
 }
 
 /* Thread `part` of `parts` takes a contiguous share of whole column panels (or, when there are

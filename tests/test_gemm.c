@@ -294,6 +294,46 @@ static void test_blocks(int best) {
     const shape forward = {128, 1000, 784}, input_grad = {128, 784, 1000};
     test_shape(&forward, 0, 3, START_COLUMN_BIAS, best);
     test_shape(&input_grad, 0, 4, START_ZERO, best);
+    /* B in panels, transposed, is computed turned around (C^T = op(B)^T op(A)^T) for k from KC
+     * to where op(A)^T packed fills its budget, 128 Ki floats: several groups of C's rows, each
+     * packed once (k = 1500: 64 rows a group), exactly one (k = 4096: 32 rows, one panel); k
+     * one too long or one too short take the packed walk */
+    const shape turned[] = {{200, 40, 1500}, {70, 45, 4096}, {40, 13, 4097}, {50, 70, 255}};
+    for (size_t i = 0; i < sizeof turned / sizeof *turned; i++)
+        test_shape(&turned[i], 0, 4, START_ZERO, best);
+}
+
+/* C's row stride is honoured, and the columns past n are left alone, both where B is row-major
+ * and where B in panels, transposed, turns the product around (its tiles are stored
+ * transposed, one row of C at a time). */
+static void test_row_stride(void) {
+    float a[2 * 3] = {1, 2, 3, 4, 5, 6}, b[3 * 2] = {1, 0, 0, 1, 1, 1};
+    float c[2 * 4] = {9, 9, 9, 9, 9, 9, 9, 9};
+    gemm(2, 2, 3, matrix_rows(a, 3), matrix_rows(b, 2), c, 4, 0);
+    CHECK(c[0] == 4 && c[1] == 5 && c[2] == 9 && c[3] == 9);
+    CHECK(c[4] == 10 && c[5] == 11 && c[6] == 9 && c[7] == 9);
+    enum { M = 37, N = 45, K = 70, LDC = 50, C_PANELS = (N + GEMM_PANEL - 1) / GEMM_PANEL };
+    static float x[M * K], w[C_PANELS * GEMM_PANEL * K], wide[M * LDC];
+    static float in_panels[M * C_PANELS * GEMM_PANEL];
+    fill(x, M * K);
+    fill(w, C_PANELS * GEMM_PANEL * K);
+    for (size_t e = 0; e < M * LDC; e++) wide[e] = -7.0f;
+    bn_matrix wt = matrix_panels_transposed(w, N);
+    gemm(M, N, K, matrix_rows(x, K), wt, wide, LDC, 0);
+    gemm_panels(M, N, K, matrix_rows(x, K), wt, in_panels, 0); /* C in panels: never turned */
+    int same = 1, gap_kept = 1;
+    for (size_t i = 0; i < M; i++)
+        for (size_t j = 0; j < LDC; j++) {
+            float *e = &wide[i * LDC + j];
+            if (j >= N)
+                gap_kept &= *e == -7.0f;
+            else
+                same &= !memcmp(e, &in_panels[j / GEMM_PANEL * M * GEMM_PANEL + i * GEMM_PANEL +
+                                              j % GEMM_PANEL],
+                                sizeof(float));
+        }
+    CHECK_MSG(same && gap_kept, "B in panels, transposed, C's row stride %d: %s", LDC,
+              same ? "columns past n written" : "other bits than with C in panels");
 }
 
 int main(void) {
@@ -310,11 +350,6 @@ int main(void) {
             test_consume(&shapes[i], la, (la + 1) % LAYOUTS, best);
     const shape fc_weight_grad = {1000, 784, 128}; /* the paper's first FC layer, batch 128 */
     test_consume(&fc_weight_grad, 1, 0, best);
-    /* Strides may point into a larger matrix: C's row stride is honoured too. */
-    float a[2 * 3] = {1, 2, 3, 4, 5, 6}, b[3 * 2] = {1, 0, 0, 1, 1, 1};
-    float c[2 * 4] = {9, 9, 9, 9, 9, 9, 9, 9};
-    gemm(2, 2, 3, matrix_rows(a, 3), matrix_rows(b, 2), c, 4, 0);
-    CHECK(c[0] == 4 && c[1] == 5 && c[2] == 9 && c[3] == 9);
-    CHECK(c[4] == 10 && c[5] == 11 && c[6] == 9 && c[7] == 9);
+    test_row_stride();
     return check_summary("test_gemm");
 }

@@ -23,8 +23,9 @@
  * panels (gemm.h): W[o][i] at linear_weight_at(in_dim, o, i), linear_weight_floats floats
  * with zero padding. That is the forward product's right-hand operand as it is, so the
  * forward pass does not copy or transpose the weights (a transposing pack of the 11 MB of the
- * paper's FC net was 9 % of a step); the input gradient reads its transpose from contiguous
- * 4 KB blocks, and the weight gradient (same layout) comes out in it. */
+ * paper's FC net was 9 % of a step); the input gradient reads it in place too, as the
+ * left-hand operand of its product turned around (gemm.h), and the weight gradient (same
+ * layout) comes out in it. */
 size_t linear_weight_floats(size_t in_dim, size_t out_dim);
 size_t linear_weight_at(size_t in_dim, size_t o, size_t i);
 /* From and to PyTorch's row-major layout (fixtures, tests); from_rows zeroes the padding. */
