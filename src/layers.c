@@ -118,7 +118,6 @@ static size_t block_channels(size_t batch, size_t channels, size_t spatial) {
  * registers the clone has. */
 typedef float f32x8 __attribute__((vector_size(32)));
 typedef double f64x8 __attribute__((vector_size(64)));
-typedef int32_t i32x8 __attribute__((vector_size(32)));
 typedef float f32x16 __attribute__((vector_size(64)));
 typedef double f64x16 __attribute__((vector_size(128)));
 typedef int32_t i32x16 __attribute__((vector_size(64)));
@@ -129,8 +128,9 @@ typedef int32_t i32x16 __attribute__((vector_size(64)));
  * conversions bounded BatchNorm's statistics and gradient sums. */
 static inline __attribute__((always_inline)) void widen16(f32x16 v, f64x8 *lo, f64x8 *hi) {
     f64x16 d = __builtin_convertvector(v, f64x16);
-    *lo = __builtin_shufflevector(d, d, 0, 1, 2, 3, 4, 5, 6, 7);
-    *hi = __builtin_shufflevector(d, d, 8, 9, 10, 11, 12, 13, 14, 15);
+    /* halves by copies, which GCC keeps in registers (__builtin_shufflevector needs GCC 12) */
+    memcpy(lo, &d, sizeof *lo);
+    memcpy(hi, (const char *)&d + sizeof *lo, sizeof *hi);
 }
 
 /* An unaligned load of a vector of any size (a statement: a function returning a vector would
