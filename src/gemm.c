@@ -658,7 +658,7 @@ static void gemm_serial(const gemm_call *g) {
 /* One tile of C^T: rows r of the stored matrix (C's columns j0 + r) by NR columns (C's rows
  * i0 + q) of the packed op(A)^T, over all k in one pass, so C is written once, never read. */
 typedef struct {
-    size_t rows, cols, k;
+    size_t mr, nr, k; /* tile rows (of the stored matrix) and columns, as tile_job's */
     const float *a; /* row j0 of the stored matrix: a[p / P a_panel_stride + r P + p % P], P panel */
     size_t a_panel_stride; /* floats from one of its panels to the next */
     const float *b;        /* packed: b[p NR + q] */
@@ -700,25 +700,27 @@ turned_tile_body(const turned_tile *t, const size_t rows, const int halves, cons
         for (size_t r = 0; r < 16; r++)
             col[r] = r < rows ? (half ? acc1[r] : acc0[r]) : _mm512_setzero_ps();
         transpose16(col);
-        size_t q0 = 16 * (size_t)half, q_end = min_size(t->cols, q0 + 16);
+        size_t q0 = 16 * (size_t)half, q_end = min_size(t->nr, q0 + 16);
         for (size_t q = q0; q < q_end; q++)
             _mm512_mask_storeu_ps(t->c + q * t->ldc, lanes, col[q - q0]);
     }
 }
 
-#define TURNED_CASE(r)                                                                         \
-    case r:                                                                                    \
-        if (t->cols > NR / 2)                                                                  \
-            t->a_next ? turned_tile_body(t, r, 2, 1) : turned_tile_body(t, r, 2, 0);           \
-        else                                                                                   \
-            t->a_next ? turned_tile_body(t, r, 1, 1) : turned_tile_body(t, r, 1, 0);           \
-        break;
+__attribute__((target("avx512f"), always_inline)) static inline void
+turned_tile_rows(const turned_tile *t, const size_t rows, const int halves) {
+    turned_tile_body(t, rows, halves, 0);
+}
+
+__attribute__((target("avx512f"), always_inline)) static inline void
+turned_tile_rows_prefetching(const turned_tile *t, const size_t rows, const int halves) {
+    turned_tile_body(t, rows, halves, 1);
+}
 
 __attribute__((target("avx512f"))) static void turned_tile_avx512(const turned_tile *t) {
-    switch (t->rows) {
-        TURNED_CASE(1) TURNED_CASE(2) TURNED_CASE(3) TURNED_CASE(4) TURNED_CASE(5) TURNED_CASE(6)
-        TURNED_CASE(7) TURNED_CASE(8) TURNED_CASE(9) TURNED_CASE(10) TURNED_CASE(11)
-        TURNED_CASE(12)
+    if (t->a_next) {
+        switch (t->mr) { ALL_ROWS(turned_tile_rows_prefetching) }
+    } else {
+        switch (t->mr) { ALL_ROWS(turned_tile_rows) }
     }
 }
 #endif
@@ -756,8 +758,8 @@ static void gemm_turned_serial(const gemm_call *g) {
             pack_b_panel(b + (i - i0) * k, at, 0, k, i, min_size(NR, i_hi - i));
         for (size_t j = g->j_lo; j < g->j_hi; j += MR)
             for (size_t i = i0; i < i_hi; i += NR) {
-                turned_tile t = {.rows = min_size(MR, g->j_hi - j),
-                                 .cols = min_size(NR, i_hi - i),
+                turned_tile t = {.mr = min_size(MR, g->j_hi - j),
+                                 .nr = min_size(NR, i_hi - i),
                                  .k = k,
                                  .a = stored.data + view_offset(stored, j, 0),
                                  .a_panel_stride = stored.panel_stride,
