@@ -137,6 +137,16 @@ static inline __attribute__((always_inline)) void widen16(f32x16 v, f64x8 *lo, f
  * change the ABI of the clones without AVX). */
 #define LOAD_VECTOR(v, p) memcpy(&(v), (p), sizeof(v))
 
+/* One vector's share of a row's moment: lanes += d, or (d - *mean)^2 */
+static inline __attribute__((always_inline)) void moment_add(f64x8 *lanes, f64x8 d,
+                                                             const double *mean) {
+    if (mean) {
+        d -= *mean;
+        d *= d;
+    }
+    *lanes += d;
+}
+
 /* Up to 4 rows' moments at once, `ld` floats apart: their sums (mean NULL), or their sums of
  * (x - mean[r])^2, in double. Each row is summed in eight lanes in a fixed pattern (lane k
  * takes elements k, k + 8, ...), then its tail in order, then the lanes: the vector and scalar
@@ -152,26 +162,16 @@ rows_moment_body(const float *x, size_t ld, size_t n, const double *mean, double
         for (size_t r = 0; r < ROWS; r++) {
             f32x16 v;
             LOAD_VECTOR(v, x + r * ld + i);
-            f64x8 d[2];
-            widen16(v, &d[0], &d[1]);
-            for (size_t h = 0; h < 2; h++) {
-                if (mean) {
-                    d[h] -= mean[r];
-                    d[h] *= d[h];
-                }
-                lanes[r] += d[h];
-            }
+            f64x8 lo, hi;
+            widen16(v, &lo, &hi);
+            moment_add(&lanes[r], lo, mean ? &mean[r] : NULL);
+            moment_add(&lanes[r], hi, mean ? &mean[r] : NULL);
         }
     for (; i + 8 <= n; i += 8)
         for (size_t r = 0; r < ROWS; r++) {
             f32x8 v;
             LOAD_VECTOR(v, x + r * ld + i);
-            f64x8 d = __builtin_convertvector(v, f64x8);
-            if (mean) {
-                d -= mean[r];
-                d *= d;
-            }
-            lanes[r] += d;
+            moment_add(&lanes[r], __builtin_convertvector(v, f64x8), mean ? &mean[r] : NULL);
         }
     for (size_t r = 0; r < ROWS; r++) {
         double total = 0.0;
