@@ -659,8 +659,10 @@ static void gemm_serial(const gemm_call *g) {
  * i0 + q) of the packed op(A)^T, over all k in one pass, so C is written once, never read. */
 typedef struct {
     size_t mr, nr, k; /* tile rows (of the stored matrix) and columns, as tile_job's */
-    const float *a; /* row j0 of the stored matrix: a[p / P a_panel_stride + r P + p % P], P panel */
-    size_t a_panel_stride; /* floats from one of its panels to the next */
+    /* row j0 of the stored matrix: entry (r, p) at a[p / P a_panel_stride + r P + p % P], with
+     * P = GEMM_PANEL and a_panel_stride the floats from one of its panels to the next */
+    const float *a;
+    size_t a_panel_stride;
     const float *b;        /* packed: b[p NR + q] */
     float *c;              /* entry (i0, j0) of C */
     size_t ldc;
