@@ -418,10 +418,25 @@ static int cotile_pick(const conv_shape *s) {
     return best;
 }
 
-/* Floats of the weights cotile_walk needs: each pass's vectors tap-major, and its bias. */
+/* Samples a group of cotile_walk takes each pass and block through, and the bytes of weights
+ * a block of input channels may have (with its inputs and partial sums, within a 48 KB L1). */
+#define COTILE_GROUP 8
+#define COTILE_BLOCK_BYTES (20u * 1024u)
+
+/* Blocks of input channels that cotile_walk splits a pass into: equal, and as few as keep a
+ * block's weights (9 taps x lanes floats per channel) within COTILE_BLOCK_BYTES. */
+static size_t cotile_blocks(const conv_shape *s, size_t lanes) {
+    size_t per_channel = 9 * lanes * sizeof(float);
+    size_t blocks = (s->in_channels * per_channel + COTILE_BLOCK_BYTES - 1) / COTILE_BLOCK_BYTES;
+    return blocks < 1 ? 1 : blocks > s->in_channels ? s->in_channels : blocks;
+}
+
+/* Floats of the scratch cotile_walk needs: each pass's weights tap-major and its bias, then
+ * a group's partial sums of one pass. */
 static size_t cotile_scratch_floats(const conv_shape *s, const cotile_kind *k) {
     size_t lanes = 16 * k->vectors, passes = (s->out_channels + lanes - 1) / lanes;
-    return passes * lanes * (patch_size(s) + 1);
+    size_t partials = COTILE_GROUP * (s->out_height / k->rows) * lanes * k->rows * k->px;
+    return passes * lanes * (patch_size(s) + 1) + partials;
 }
 
 /* Pixel vectors a[0 .. pixels) (pixels <= 8) of 16 channels each, to 16 rows of dst (width
@@ -462,22 +477,26 @@ store_transposed8(float *dst, size_t width, const __m512 *a, const size_t pixels
     }
 }
 
-/* One tile: output rows [oy0, oy0 + ROWS) of sample n, channels [co0, co0 + 16 VECTORS) of
- * which `valid` exist. in: the tile's first input (channel 0), channels plane_step apart; taps:
- * the pass's weights, tap-major, `lanes` floats per tap, then its bias. */
+/* One tile's share of input channels: output rows [oy0, oy0 + ROWS) of sample n, channels
+ * [co0, co0 + 16 VECTORS) of which `valid` exist, summed over `in_channels` input channels. in:
+ * the tile's first input of the first of them, channels plane_step apart; w: their weights,
+ * tap-major, `lanes` floats per tap. The sums start from `start` (the pass's bias for the first
+ * channels, else the partial sums that the previous channels left) and go to `partial`, or
+ * with partial NULL (the last channels) to the output. Parking the sums in memory between
+ * channels keeps each FMA chain in order: the same bits as one walk over all channels. */
 __attribute__((target("avx512f"), always_inline)) static inline void
 cotile_tile(float *out, size_t width, size_t j0, const float *in, size_t plane_step,
-            size_t in_channels, size_t in_w, size_t row_step, const float *taps, size_t lanes,
-            size_t patch, size_t co0, size_t valid, const size_t STRIDE, const size_t PX,
-            const size_t ROWS, const size_t VECTORS) {
+            size_t in_channels, size_t in_w, size_t row_step, const float *w, size_t lanes,
+            const float *start, int start_is_bias, float *partial, size_t co0, size_t valid,
+            const size_t STRIDE, const size_t PX, const size_t ROWS, const size_t VECTORS) {
     __m512 acc[COTILE_VECTORS][COTILE_PIXELS];
 #pragma GCC unroll 3
     for (size_t v = 0; v < VECTORS; v++) {
-        __m512 b = _mm512_loadu_ps(taps + patch * lanes + 16 * v);
+        __m512 b = _mm512_loadu_ps(start + 16 * v);
 #pragma GCC unroll 9
-        for (size_t q = 0; q < ROWS * PX; q++) acc[v][q] = b;
+        for (size_t q = 0; q < ROWS * PX; q++)
+            acc[v][q] = start_is_bias ? b : _mm512_loadu_ps(start + 16 * (v * ROWS * PX + q));
     }
-    const float *w = taps;
     for (size_t c = 0; c < in_channels; c++, in += plane_step)
 #pragma GCC unroll 3
         for (size_t ky = 0; ky < 3; ky++)
@@ -496,6 +515,14 @@ cotile_tile(float *out, size_t width, size_t j0, const float *in, size_t plane_s
                             acc[v][r * PX + ox] = _mm512_fmadd_ps(wv[v], x, acc[v][r * PX + ox]);
                     }
             }
+    if (partial) {
+#pragma GCC unroll 3
+        for (size_t v = 0; v < VECTORS; v++)
+#pragma GCC unroll 9
+            for (size_t q = 0; q < ROWS * PX; q++)
+                _mm512_storeu_ps(partial + 16 * (v * ROWS * PX + q), acc[v][q]);
+        return;
+    }
     /* to the channel-major output: each channel's pixels of the tile are adjacent */
 #pragma GCC unroll 3
     for (size_t v = 0; v < VECTORS; v++) {
@@ -524,8 +551,25 @@ __attribute__((target("avx512f"))) static void prefetch_planes(const conv_input 
     }
 }
 
+/* The next planes that walk order (below) reads for the first time, while the tile of
+ * (pass, block, n) runs: the next sample's planes of the block in pass 0, and in the last
+ * pass's last block the next group's first. */
+__attribute__((target("avx512f"))) static void
+cotile_prefetch(const conv_input *x, size_t p, size_t passes, size_t b, size_t blocks, size_t n,
+                size_t g0, size_t g1, size_t n1, size_t tile, size_t tiles) {
+    size_t in_c = x->shape->in_channels, next_n, next_b;
+    if (p == 0 && n + 1 < g1) next_n = n + 1, next_b = b;
+    else if (p == 0 && b + 1 < blocks) next_n = g0, next_b = b + 1;
+    else if (p + 1 == passes && b + 1 == blocks && n + 1 == g1 && g1 < n1) next_n = g1, next_b = 0;
+    else return;
+    size_t c0 = in_c * next_b / blocks, c1 = in_c * (next_b + 1) / blocks;
+    prefetch_planes(x, next_n, c0 + (c1 - c0) * tile / tiles, c0 + (c1 - c0) * (tile + 1) / tiles);
+}
+
 /* Samples [n0, n1) of the forward pass by tiles of kind (STRIDE, PX, ROWS, VECTORS), ROWS
- * dividing the output's height. */
+ * dividing the output's height. Samples go in groups, and the input channels in blocks whose
+ * weights fit L1: a pass's weights for all channels (the paper's third layer: 540 taps x 32
+ * lanes, 69 KB) did not, and every tile streamed them from L2 again. */
 __attribute__((target("avx512f"), always_inline)) static inline void
 cotile_walk(float *out, const conv_input *x, const float *weight, const float *bias,
             size_t n0, size_t n1, float *scratch, const size_t STRIDE, const size_t PX,
@@ -542,28 +586,37 @@ cotile_walk(float *out, const conv_input *x, const float *weight, const float *b
                 taps[r * lanes + l] = co >= channels ? 0.0f : r < patch ? weight[co * patch + r] : bias[co];
             }
     }
+    float *partials = scratch + passes * per_pass;
+    size_t blocks = cotile_blocks(s, lanes), tiles = s->out_height / ROWS;
+    size_t tile_floats = lanes * ROWS * PX;
     size_t plane_step = plane_offset(s, x->batch, 0, 1, x->channel_major);
     size_t row_step = STRIDE * s->in_width;
-    size_t tiles = passes * (s->out_height / ROWS);
-    for (size_t n = n0; n < n1; n++) {
-        const float *sample = x->data + plane_offset(s, x->batch, n, 0, x->channel_major);
-        size_t tile = 0;
+    for (size_t g0 = n0; g0 < n1; g0 += COTILE_GROUP) {
+        size_t g1 = n1 - g0 < COTILE_GROUP ? n1 : g0 + COTILE_GROUP;
         for (size_t p = 0; p < passes; p++) {
             size_t co0 = p * lanes, valid = channels - co0 < lanes ? channels - co0 : lanes;
             size_t vectors = (valid + 15) / 16;
-            for (size_t oy0 = 0; oy0 < s->out_height; oy0 += ROWS, tile++) {
-                if (n + 1 < n1)
-                    prefetch_planes(x, n + 1, s->in_channels * tile / tiles,
-                                    s->in_channels * (tile + 1) / tiles);
-                float *taps = scratch + p * per_pass;
-                const float *first = sample + oy0 * row_step;
+            const float *taps = scratch + p * per_pass, *pass_bias = taps + patch * lanes;
+            for (size_t b = 0; b < blocks; b++) {
+                size_t c0 = s->in_channels * b / blocks, c1 = s->in_channels * (b + 1) / blocks;
+                const float *w = taps + c0 * 9 * lanes;
+                for (size_t n = g0; n < g1; n++) {
+                    const float *sample = x->data + plane_offset(s, x->batch, n, c0, x->channel_major);
+                    for (size_t t = 0; t < tiles; t++) {
+                        cotile_prefetch(x, p, passes, b, blocks, n, g0, g1, n1, t, tiles);
+                        float *partial = partials + ((n - g0) * tiles + t) * tile_floats;
+                        const float *start = b == 0 ? pass_bias : partial;
+                        float *to = b + 1 < blocks ? partial : NULL;
+                        const float *first = sample + t * ROWS * row_step;
 #define COTILE_CALL(v)                                                                         \
-    cotile_tile(out, width, n * pixels + oy0 * PX, first, plane_step, s->in_channels,          \
-                s->in_width, row_step, taps, lanes, patch, co0, valid, STRIDE, PX, ROWS, v)
-                if (vectors >= VECTORS) COTILE_CALL(VECTORS);
-                else if (vectors == 2) COTILE_CALL(2);
-                else COTILE_CALL(1);
+    cotile_tile(out, width, n * pixels + t * ROWS * PX, first, plane_step, c1 - c0, s->in_width, \
+                row_step, w, lanes, start, b == 0, to, co0, valid, STRIDE, PX, ROWS, v)
+                        if (vectors >= VECTORS) COTILE_CALL(VECTORS);
+                        else if (vectors == 2) COTILE_CALL(2);
+                        else COTILE_CALL(1);
 #undef COTILE_CALL
+                    }
+                }
             }
         }
     }
