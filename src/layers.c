@@ -105,6 +105,7 @@ void flatten_backward(float *din, const float *dout, size_t batch, size_t channe
  * 1.15-1.3x). Blocking never changes a bit: every channel's sums run over that channel
  * alone. */
 #define BN_BLOCK_BYTES (768u * 1024u)
+#define BN_PREFETCH_FLOATS 512
 
 static size_t block_channels(size_t batch, size_t channels, size_t spatial) {
     if (spatial == 1) return channels < 1 ? 1 : channels > BN_BLOCK ? BN_BLOCK : channels;
@@ -161,6 +162,7 @@ rows_moment_body(const float *x, size_t ld, size_t n, const double *mean, double
     for (; i + 16 <= n; i += 16)
         for (size_t r = 0; r < ROWS; r++) {
             f32x16 v;
+            if (!mean) __builtin_prefetch(x + r * ld + i + BN_PREFETCH_FLOATS, 0, 2);
             LOAD_VECTOR(v, x + r * ld + i);
             f64x8 lo, hi;
             widen16(v, &lo, &hi);
@@ -384,6 +386,8 @@ grad_sums_row(const float *x, const float *dout, size_t n, float mean, float rst
     size_t p = 0;
     for (; p + 16 <= n; p += 16) {
         f32x16 xv, g;
+        __builtin_prefetch(x + p + BN_PREFETCH_FLOATS, 0, 2);
+        __builtin_prefetch(dout + p + BN_PREFETCH_FLOATS, 0, 2);
         LOAD_VECTOR(xv, x + p);
         LOAD_VECTOR(g, dout + p);
         f32x16 xhat = (xv - mean) * rstd;
