@@ -98,6 +98,7 @@ static inline void lower_row(float *dst, const float *plane, const conv_shape *s
 #define RAISE_KERNEL 8  /* widest kernel, */
 #define DIRECT_ROWS_MAX_PATCH 64 /* longest patch that forward_rows_avx512 takes (below) */
 #define RAISE_HEIGHT 64 /* and tallest input, that raising by rows handles */
+#define RAISE_PREFETCH_FLOATS 512 /* how far ahead of its stores raising fetches din */
 #define ROW_GROUP 16    /* output channels per register group of forward_rows_avx512 */
 
 typedef struct {
@@ -286,6 +287,7 @@ raise_channel_body(float *dst, const float *cols, size_t ld, size_t stride, size
             }
             _mm512_mask_storeu_ps(row, lo, acc_lo);
             if (HI) _mm512_mask_storeu_ps(row + 16, hi, acc_hi);
+            _mm_prefetch((const char *)(row + RAISE_PREFETCH_FLOATS), _MM_HINT_T1);
         }
     }
 }
