@@ -637,13 +637,64 @@ typedef void (*cotile_fn)(float *, const conv_input *, const float *, const floa
 #define COTILE_KIND_FN(name, stride, px, rows, vectors) name,
 static const cotile_fn cotile_fns[] = {COTILE_KINDS(COTILE_KIND_FN)}; /* as cotile_kinds */
 
+/* A row's sum from its 16 lanes (element i in lane i % 16, for i < whole) and its tail
+ * [whole, width), as row_sums finishes it: the tail in order, then the lanes, then added to
+ * the old sum when accumulating. */
+static float row_total(float old, const float *row, size_t whole, size_t width,
+                       const float *lanes, int accumulate) {
+    float total = 0.0f;
+    for (size_t j = whole; j < width; j++) total += row[j];
+    for (size_t k = 0; k < 16; k++) total += lanes[k];
+    return (accumulate ? old : 0.0f) + total;
+}
+
+#ifdef CONV_X86
+__attribute__((target("avx512f"))) static float row_sum_total(float old, const float *row,
+                                                              size_t whole, size_t width,
+                                                              __m512 lanes, int accumulate) {
+    float l[16];
+    _mm512_storeu_ps(l, lanes);
+    return row_total(old, row, whole, width, l, accumulate);
+}
+#endif
+
+/* Bias gradients of a channel-major output gradient: one contiguous row sum per channel. */
+BN_HOT static void row_sums(float *sums, const float *m, size_t rows, size_t width,
+                            int accumulate) {
+    for (size_t r = 0; r < rows; r++) {
+        float lanes[16] = {0};
+        size_t i = 0;
+        for (; i + 16 <= width; i += 16)
+            for (size_t k = 0; k < 16; k++) lanes[k] += m[r * width + i + k];
+        sums[r] = row_total(sums[r], m + r * width, i, width, lanes, accumulate);
+    }
+}
+
 /* ---- weight gradients without lowering ------------------------------------------------- */
 
 /* Output pixels per block of the direct weight gradient: their gradients for up to 32 output
  * channels, transposed into one GEMM panel (256 x 32 floats), stay in L1 while each input
  * channel's taps walk them. */
 #define GRAD_BLOCK_PIXELS 256
-#define GRAD_BLOCK_ROWS(s) (GRAD_BLOCK_PIXELS / (s)->out_width)
+/* Output rows per block: as many as fit GRAD_BLOCK_PIXELS, in a multiple that makes every
+ * block start at a multiple of 16 pixels where one fits (rows of 3, 7 or 15: 80, 32 or 16), so
+ * that the bias gradient's 16 lanes (row_sums) can be summed block by block. */
+static size_t grad_block_rows(const conv_shape *s) {
+    size_t w = s->out_width, g = 16, a = w;
+    while (a) { /* g = gcd(w, 16) */
+        size_t t = g % a;
+        g = a;
+        a = t;
+    }
+    size_t rows = GRAD_BLOCK_PIXELS / w, unit = 16 / g;
+    if (rows >= unit) rows -= rows % unit;
+    return rows ? rows : 1;
+}
+
+/* Whether grad_block_rows's blocks all start at multiples of 16 pixels. */
+static int grad_blocks_aligned(const conv_shape *s) {
+    return grad_block_rows(s) * s->out_width % 16 == 0;
+}
 
 /* Adds output rows [q0, q1) (row q: sample q / H_out, output row q % H_out) to the sums of
  * the 9 taps of input channel c, sums[tap GEMM_PANEL + co], from the output gradient
@@ -699,12 +750,12 @@ static size_t grad_scratch_floats(size_t c0, size_t c1) {
  * transposing; a first layer's backward was 8 % of a CIFAR-10 step for 4.5 % of its FLOPs.
  * scratch: grad_scratch_floats. */
 __attribute__((target("avx512f"))) static void
-weight_grad_rows_avx512(float *dweight, const float *dout, const conv_input *x, size_t c0,
-                        size_t c1, int accumulate, float *scratch) {
+weight_grad_rows_avx512(float *dweight, float *dbias, const float *dout, const conv_input *x,
+                        size_t c0, size_t c1, int accumulate, float *scratch) {
     const conv_shape *s = x->shape;
     size_t patch = patch_size(s), channels = s->out_channels, rows = x->batch * s->out_height;
-    size_t width = x->batch * out_pixels(s), block = GRAD_BLOCK_ROWS(s);
-    size_t r0 = c0 * 9, r1 = c1 * 9;
+    size_t width = x->batch * out_pixels(s), block = grad_block_rows(s);
+    size_t r0 = c0 * 9, r1 = c1 * 9, whole = width - width % 16;
     float *panel = scratch, *sums = scratch + GRAD_BLOCK_PIXELS * GEMM_PANEL;
     for (size_t co0 = 0; co0 < channels; co0 += GEMM_PANEL) {
         size_t nco = channels - co0 < GEMM_PANEL ? channels - co0 : GEMM_PANEL;
@@ -712,10 +763,16 @@ weight_grad_rows_avx512(float *dweight, const float *dout, const conv_input *x, 
             for (size_t co = 0; co < GEMM_PANEL; co++)
                 sums[(r - r0) * GEMM_PANEL + co] =
                     accumulate && co < nco ? dweight[(co0 + co) * patch + r] : 0.0f;
+        __m512 lanes[GEMM_PANEL];
+        for (size_t co = 0; co < nco; co++) lanes[co] = _mm512_setzero_ps();
         for (size_t q0 = 0; q0 < rows; q0 += block) {
             size_t q1 = rows - q0 < block ? rows : q0 + block;
-            gemm_pack_panel(panel, matrix_transposed(dout, width), q0 * s->out_width,
-                            (q1 - q0) * s->out_width, co0, nco);
+            size_t p0 = q0 * s->out_width, p1 = q1 * s->out_width;
+            gemm_pack_panel(panel, matrix_transposed(dout, width), p0, p1 - p0, co0, nco);
+            /* the bias gradient's lanes, as row_sums adds them, while the block is in L1 */
+            for (size_t co = 0; dbias && co < nco; co++)
+                for (size_t p = p0; p < p1 && p < whole; p += 16)
+                    lanes[co] = _mm512_add_ps(lanes[co], _mm512_loadu_ps(dout + (co0 + co) * width + p));
             for (size_t c = c0; c < c1; c++) {
                 float *channel_sums = sums + (c - c0) * 9 * GEMM_PANEL;
                 if (nco > 16)
@@ -727,6 +784,9 @@ weight_grad_rows_avx512(float *dweight, const float *dout, const conv_input *x, 
         for (size_t r = r0; r < r1; r++)
             for (size_t co = 0; co < nco; co++)
                 dweight[(co0 + co) * patch + r] = sums[(r - r0) * GEMM_PANEL + co];
+        for (size_t co = 0; dbias && co < nco; co++)
+            dbias[co0 + co] = row_sum_total(dbias[co0 + co], dout + (co0 + co) * width, whole,
+                                            width, lanes[co], accumulate);
     }
 }
 #endif
@@ -901,7 +961,7 @@ static void backward_direct(float *din, float *dweight, const float *dout, const
 /* ---- the two passes ---------------------------------------------------------------------- */
 
 typedef struct {
-    float *out, *din, *dweight;
+    float *out, *din, *dweight, *dbias;
     const float *weight, *bias, *dout;
     conv_input x;
     int accumulate;
@@ -959,13 +1019,19 @@ static void backward_part(void *ctx, size_t part, size_t parts) {
     size_t floats = a->din || !direct_grad ? per * rows * pixels : 0;
     if (direct_grad && grad_scratch_floats(g0, g1) > floats) floats = grad_scratch_floats(g0, g1);
     float *chunk = force_direct ? NULL : thread_scratch(SCRATCH_CONV, floats);
+    /* the bias gradient: part 0's, with the direct weight gradient where its blocks allow */
+    float *dbias = part == 0 ? a->dbias : NULL;
+    if (dbias && !(chunk && direct_grad && grad_blocks_aligned(s))) {
+        row_sums(dbias, a->dout, s->out_channels, width, a->accumulate);
+        dbias = NULL;
+    }
     if (!chunk) {
         backward_direct(a->din, a->dweight, a->dout, &a->x, a->weight, r0, r1, a->accumulate);
         return;
     }
 #ifdef CONV_X86
     if (direct_grad) {
-        weight_grad_rows_avx512(a->dweight, a->dout, &a->x, g0, g1, a->accumulate, chunk);
+        weight_grad_rows_avx512(a->dweight, dbias, a->dout, &a->x, g0, g1, a->accumulate, chunk);
         if (!a->din) return;
     }
 #endif
@@ -1000,26 +1066,10 @@ void conv_forward(float *out, const float *in, int in_channel_major, const float
     parallel_parts(pass_parts(s, batch, batch), forward_part, &call);
 }
 
-/* Bias gradients of a channel-major output gradient: one contiguous row sum per channel. */
-BN_HOT static void row_sums(float *sums, const float *m, size_t rows, size_t width,
-                            int accumulate) {
-    for (size_t r = 0; r < rows; r++) {
-        float lanes[16] = {0};
-        size_t i = 0;
-        for (; i + 16 <= width; i += 16)
-            for (size_t k = 0; k < 16; k++) lanes[k] += m[r * width + i + k];
-        float total = 0.0f;
-        for (; i < width; i++) total += m[r * width + i];
-        for (size_t k = 0; k < 16; k++) total += lanes[k];
-        sums[r] = (accumulate ? sums[r] : 0.0f) + total;
-    }
-}
-
 void conv_backward(float *din, float *dweight, float *dbias, const float *dout, const float *in,
                    int in_channel_major, const float *weight, const conv_shape *s,
                    size_t batch, int accumulate) {
-    row_sums(dbias, dout, s->out_channels, batch * out_pixels(s), accumulate);
-    conv_call call = {.din = din, .dweight = dweight, .weight = weight, .dout = dout,
+    conv_call call = {.din = din, .dweight = dweight, .dbias = dbias, .weight = weight, .dout = dout,
                       .x = {in, in_channel_major, s, batch}, .accumulate = accumulate};
     plan_taps(&call.plan, s);
     size_t groups = din || call.plan.direct_grad ? s->in_channels : patch_size(s);
