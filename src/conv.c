@@ -9,10 +9,12 @@
  * - the forward pass of a layer whose output rows fill most of a vector (the paper's first:
  *   15 outputs a row, 27 taps) computes each row of up to 16 channels in registers;
  * - the forward pass of a 3 x 3, stride-2 layer with short rows (the paper's second and
- *   third: 7 and 3 outputs a row) sums tiles of pixels x 16-channel vectors in registers;
+ *   third: 7 and 3 outputs a row) sums tiles of pixels x 16-channel vectors in registers,
+ *   over blocks of input channels whose weights stay in L1;
  * - the weight gradient of a 3 x 3 layer broadcasts each tap's input from the input rows
- *   into the output gradient, transposed a block of pixels at a time; the input gradient
- *   keeps its product and its raise (col2im), in chunks.
+ *   into the output gradient, transposed a block of pixels at a time, and sums the bias
+ *   gradient from the same blocks; the input gradient keeps its product and its raise
+ *   (col2im), in chunks.
  *
  * None of this changes a bit: every output entry is one ordered chain of fused
  * multiply-adds (gemm.h), over the lowered rows for the output and over the columns, chunk
