@@ -682,13 +682,9 @@ BN_HOT static void row_sums(float *sums, const float *m, size_t rows, size_t wid
  * block start at a multiple of 16 pixels where one fits (rows of 3, 7 or 15: 80, 32 or 16), so
  * that the bias gradient's 16 lanes (row_sums) can be summed block by block. */
 static size_t grad_block_rows(const conv_shape *s) {
-    size_t w = s->out_width, g = 16, a = w;
-    while (a) { /* g = gcd(w, 16) */
-        size_t t = g % a;
-        g = a;
-        a = t;
-    }
-    size_t rows = GRAD_BLOCK_PIXELS / w, unit = 16 / g;
+    size_t w = s->out_width, unit = 1; /* fewest rows that end at a multiple of 16 pixels */
+    while (unit * w % 16) unit *= 2;
+    size_t rows = GRAD_BLOCK_PIXELS / w;
     if (rows >= unit) rows -= rows % unit;
     return rows ? rows : 1;
 }

@@ -105,6 +105,9 @@ void flatten_backward(float *din, const float *dout, size_t batch, size_t channe
  * 1.15-1.3x). Blocking never changes a bit: every channel's sums run over that channel
  * alone. */
 #define BN_BLOCK_BYTES (768u * 1024u)
+
+/* How far ahead (2 KB) the first pass over a block prefetches its rows into L2: a conv layer's
+ * arrays come from L3 on that pass, more lines than the hardware prefetcher keeps in flight. */
 #define BN_PREFETCH_FLOATS 512
 
 static size_t block_channels(size_t batch, size_t channels, size_t spatial) {
