@@ -20,8 +20,8 @@
 
 #include "bntrain/data.h"
 #include "bntrain/gemm.h"
-#include "bntrain/options.h"
-#include "bntrain/runtime.h"
+#include "cli/options.h"
+#include "base/runtime.h"
 #include "bntrain/train.h"
 #include "gemm_ceiling.h"
 

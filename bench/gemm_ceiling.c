@@ -8,7 +8,7 @@
 #include <stdlib.h>
 
 #include "bntrain/rng.h"
-#include "bntrain/runtime.h"
+#include "base/runtime.h"
 #include "bntrain/train.h"
 
 static gemm_op make_op(int trans_a, int trans_b, size_t m, size_t n, size_t k, float beta,

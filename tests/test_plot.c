@@ -15,9 +15,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "bntrain/cli.h"
-#include "bntrain/font.h"
-#include "bntrain/plot.h"
+#include "cli/cli.h"
+#include "plot/font.h"
+#include "plot/plot.h"
 #include "check.h"
 
 /* ---- The synthetic grid ---------------------------------------------------------------- */

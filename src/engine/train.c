@@ -1,0 +1,160 @@
+/* The training loop of one run. Nothing here allocates after trainer_create. */
+#include "bntrain/train.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bntrain/gemm.h"
+#include "bntrain/optim.h"
+#include "bntrain/rng.h"
+#include "base/runtime.h"
+
+enum { STREAM_INIT = 1, STREAM_SHUFFLE = 2 };
+
+
+uint64_t train_stream_seed(uint64_t run_seed, uint64_t stream) {
+    return rng_mix(rng_mix(run_seed) ^ (stream * 0xd1b54a32d192ed03ULL));
+}
+
+int trainer_create(bn_trainer *t, const bn_model_spec *spec, size_t batch, size_t n_train,
+                   bn_error *err) {
+    memset(t, 0, sizeof *t);
+    if (model_create(&t->model, spec, batch, err)) return -1;
+    size_t input_size = model_input_size(&t->model), image_floats, logit_floats;
+    if (bn_mul_size(batch, input_size, &image_floats) ||
+        bn_mul_size(batch, spec->n_classes, &logit_floats)) {
+        trainer_free(t);
+        return bn_fail(err, "batch size %zu is too large", batch);
+    }
+    t->n_order = n_train;
+    t->order = malloc((n_train ? n_train : 1) * sizeof *t->order);
+    t->batch_images = malloc(image_floats * sizeof *t->batch_images);
+    t->batch_labels = malloc(batch);
+    t->dlogits = malloc(logit_floats * sizeof *t->dlogits);
+    if (!t->order || !t->batch_images || !t->batch_labels || !t->dlogits) {
+        trainer_free(t);
+        return bn_fail(err, "out of memory for the training buffers");
+    }
+    return 0;
+}
+
+void trainer_free(bn_trainer *t) {
+    model_free(&t->model);
+    free(t->order);
+    free(t->batch_images);
+    free(t->batch_labels);
+    free(t->dlogits);
+    memset(t, 0, sizeof *t);
+}
+
+size_t trainer_bytes(const bn_trainer *t) {
+    const bn_model *m = &t->model;
+    size_t floats = 3 * m->n_params + m->n_buffers + m->n_stats + 2 * m->n_acts;
+    size_t batch_floats = m->max_batch * (model_input_size(m) + m->spec.n_classes);
+    return (floats + batch_floats) * sizeof(float) + m->max_batch +
+           t->n_order * sizeof *t->order;
+}
+
+static void gather_batch(bn_trainer *t, const bn_split *split, const size_t *indices, size_t n,
+                         size_t input_size) {
+    for (size_t i = 0; i < n; i++) {
+        memcpy(t->batch_images + i * input_size, split->images + indices[i] * input_size,
+               input_size * sizeof(float));
+        t->batch_labels[i] = split->labels[indices[i]];
+    }
+}
+
+void trainer_evaluate(bn_trainer *t, const bn_split *split, size_t input_size, size_t n_classes,
+                      bn_loss loss, double *mean_loss, double *accuracy) {
+    double loss_sum = 0.0;
+    size_t n_correct = 0, chunk = t->model.max_batch;
+    for (size_t start = 0; start < split->n; start += chunk) {
+        size_t n = split->n - start < chunk ? split->n - start : chunk;
+        const float *logits = model_forward(&t->model, split->images + start * input_size, n, 0);
+        loss_eval(loss, logits, split->labels + start, n, n_classes, &loss_sum, &n_correct);
+    }
+    *mean_loss = split->n ? loss_sum / (double)split->n : NAN;
+    *accuracy = split->n ? (double)n_correct / (double)split->n : NAN;
+}
+
+/* One SGD step on the gathered batch; returns 0, or -1 if the loss or parameters are no
+ * longer finite. */
+static int train_step(bn_trainer *t, const bn_train_config *cfg, size_t n, double *loss) {
+    bn_model *m = &t->model;
+    const float *logits = model_forward(m, t->batch_images, n, 1);
+    *loss = loss_forward_backward(cfg->loss, t->dlogits, logits, t->batch_labels, n,
+                                  m->spec.n_classes);
+    if (!isfinite(*loss)) return -1;
+    int non_finite = model_backward_sgd(m, t->batch_images, t->dlogits, n, (float)cfg->lr,
+                                        (float)cfg->momentum, (float)cfg->weight_decay);
+    return non_finite ? -1 : 0;
+}
+
+/* This run's share of the cores for the next step. */
+static void take_core_share(bn_core_share *share) {
+    if (!share) return;
+    size_t runs = share->runs_in_flight;
+    gemm_set_threads(share->cores / (runs ? runs : 1));
+}
+
+static void mark_exploded(bn_run_result *r, size_t epoch, size_t step) {
+    r->exploded = 1;
+    r->exploded_epoch = epoch;
+    r->exploded_step = step;
+}
+
+void trainer_run(bn_trainer *t, const bn_dataset *ds, const bn_train_config *cfg,
+                 bn_epoch_callback on_epoch, void *ctx, volatile sig_atomic_t *stop,
+                 bn_run_result *result) {
+    double run_start = wall_seconds();
+    if (cfg->cores) cfg->cores->runs_in_flight++;
+    memset(result, 0, sizeof *result);
+    bn_rng init_rng, shuffle_rng;
+    rng_seed(&init_rng, train_stream_seed(cfg->seed, STREAM_INIT));
+    rng_seed(&shuffle_rng, train_stream_seed(cfg->seed, STREAM_SHUFFLE));
+    model_init(&t->model, cfg->gamma, cfg->sigma_w2, cfg->sigma_b2, &init_rng);
+
+    size_t input_size = model_input_size(&t->model), n_train = ds->train.n;
+    if (n_train > t->n_order) n_train = t->n_order;
+    size_t steps = cfg->batch ? n_train / cfg->batch : 0;
+    for (size_t i = 0; i < n_train; i++) t->order[i] = i;
+
+    for (size_t epoch = 1; epoch <= cfg->epochs && !result->exploded; epoch++) {
+        double epoch_start = wall_seconds(), loss_sum = 0.0;
+        rng_shuffle(&shuffle_rng, t->order, n_train);
+        for (size_t step = 0; step < steps; step++) {
+            if (stop && *stop) {
+                result->interrupted = 1;
+                goto done;
+            }
+            double loss;
+            take_core_share(cfg->cores);
+            gather_batch(t, &ds->train, t->order + step * cfg->batch, cfg->batch, input_size);
+            if (train_step(t, cfg, cfg->batch, &loss)) {
+                mark_exploded(result, epoch, step + 1);
+                goto done;
+            }
+            loss_sum += loss;
+        }
+        bn_epoch_stats stats = {.epoch = epoch, .train_loss = steps ? loss_sum / steps : NAN,
+                                .test_loss = NAN, .test_acc = NAN};
+        take_core_share(cfg->cores);
+        if (!cfg->evaluate_last_epoch_only || epoch == cfg->epochs)
+            trainer_evaluate(t, &ds->test, input_size, ds->n_classes, cfg->loss,
+                             &stats.test_loss, &stats.test_acc);
+        stats.seconds = wall_seconds() - epoch_start;
+        result->epochs_done = epoch;
+        result->last = stats;
+        /* Eval mode uses the running statistics, which can overflow on their own. */
+        if (isnan(stats.test_loss) && !isnan(stats.test_acc)) mark_exploded(result, epoch, steps);
+        if (isinf(stats.test_loss)) mark_exploded(result, epoch, steps);
+        if (on_epoch && on_epoch(&stats, ctx)) {
+            result->interrupted = !result->exploded;
+            break;
+        }
+    }
+done:
+    if (cfg->cores) cfg->cores->runs_in_flight--;
+    result->seconds = wall_seconds() - run_start;
+}

@@ -1,0 +1,72 @@
+/* Phase boundary of a grid: first diverged learning rate per column, against eta_bar. */
+#include "grid/boundary.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "plot/plot.h"
+#include "grid/results.h"
+
+/* log10 eta_bar at x, linear between the theory's samples; NaN outside them. */
+static double theory_at(const plot_grid *g, double x) {
+    for (size_t i = 0; i + 1 < g->n_theory; i++) {
+        double x0 = g->theory_x[i], x1 = g->theory_x[i + 1];
+        if (x < x0 || x > x1) continue;
+        double t = x1 > x0 ? (x - x0) / (x1 - x0) : 0.0;
+        return g->theory_log10_eta_bar[i] * (1.0 - t) + g->theory_log10_eta_bar[i + 1] * t;
+    }
+    if (g->n_theory == 1 && g->theory_x[0] == x) return g->theory_log10_eta_bar[0];
+    return NAN;
+}
+
+static int diverged(const plot_cell *c, double diverged_loss) {
+    return c->state == PLOT_CELL_EXPLODED ||
+           (c->state == PLOT_CELL_DONE && c->test_loss_mean > diverged_loss);
+}
+
+/* The smallest log10 eta of column ix whose cell diverged, or NaN. */
+static double first_diverged(const plot_grid *g, size_t ix, double diverged_loss) {
+    for (size_t iy = 0; iy < g->n_y; iy++)
+        if (diverged(&g->cells[iy * g->n_x + ix], diverged_loss)) return g->log10_lr[iy];
+    return NAN;
+}
+
+int boundary_write(const char *dir, double diverged_loss, bn_boundary_summary *summary,
+                   bn_error *err) {
+    plot_grid g;
+    memset(summary, 0, sizeof *summary);
+    if (plot_grid_read(dir, &g, err)) return -1;
+    size_t capacity = 128 + g.n_x * 128, used = 0;
+    char *csv = malloc(capacity);
+    if (!csv) {
+        plot_grid_free(&g);
+        return bn_fail(err, "out of memory");
+    }
+    used += (size_t)snprintf(csv, capacity, "%s,log10_lr_emp,log10_eta_bar,distance_decades\n",
+                             g.x_name);
+    double sum_abs = 0.0, sum = 0.0;
+    summary->n_x = g.n_x;
+    summary->lr_step_decades = g.n_y > 1 ? g.log10_lr[1] - g.log10_lr[0] : NAN;
+    for (size_t ix = 0; ix < g.n_x; ix++) {
+        double emp = first_diverged(&g, ix, diverged_loss), bar = theory_at(&g, g.x[ix]);
+        double distance = emp - bar;
+        used += (size_t)snprintf(csv + used, capacity - used, "%.12g,%.12g,%.6f,%.6f\n",
+                                 g.x[ix], emp, bar, distance);
+        if (!isfinite(distance)) continue;
+        summary->n_measured++;
+        sum_abs += fabs(distance);
+        sum += distance;
+        if (fabs(distance) > summary->max_abs_decades) summary->max_abs_decades = fabs(distance);
+    }
+    summary->mean_abs_decades = summary->n_measured ? sum_abs / summary->n_measured : NAN;
+    summary->mean_decades = summary->n_measured ? sum / summary->n_measured : NAN;
+    if (!summary->n_measured) summary->max_abs_decades = NAN;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/boundary.csv", dir);
+    int status = write_file_atomic(path, csv, used, err);
+    free(csv);
+    plot_grid_free(&g);
+    return status;
+}

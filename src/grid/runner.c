@@ -1,0 +1,443 @@
+/* The grid runner. Runs are independent; each worker thread owns one trainer (allocated once)
+ * and single-threaded BLAS; finished runs go to the run log under a lock, in any order. Every
+ * summary is recomputed from the records in restart order, so the files do not depend on the
+ * order in which runs finish. */
+#include "grid/runner.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "grid/store.h"
+#include "plot/plot.h"
+#include "grid/progress.h"
+#include "base/runtime.h"
+#include "bntrain/theory.h"
+#include "bntrain/train.h"
+
+/* Seconds between refreshes of cells.csv and the heatmap while a grid runs. */
+#define REFRESH_SECONDS 120.0
+
+uint64_t grid_run_seed(const bn_grid_config *g, double x, double log10_lr, size_t restart) {
+    uint64_t seed = rng_mix(g->opts.seed ^ rng_mix(0x5eed0000ULL + restart));
+    if (g->seed_mode == SEED_PER_CELL) {
+        char key[96];
+        run_key(key, sizeof key, x, log10_lr, restart);
+        for (const char *c = key; *c; c++) seed = rng_mix(seed ^ (uint64_t)(unsigned char)*c);
+    }
+    return seed;
+}
+
+static int append(char *buf, size_t capacity, size_t *used, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int append(char *buf, size_t capacity, size_t *used, const char *fmt, ...) {
+    va_list args;
+    va_start(args, fmt);
+    int n = vsnprintf(buf + *used, capacity - *used, fmt, args);
+    va_end(args);
+    if (n < 0 || (size_t)n >= capacity - *used) return -1;
+    *used += (size_t)n;
+    return 0;
+}
+
+static int append_list(char *buf, size_t capacity, size_t *used, const char *key,
+                       const double *v, size_t n) {
+    if (append(buf, capacity, used, "  \"%s\": [", key)) return -1;
+    for (size_t i = 0; i < n; i++)
+        if (append(buf, capacity, used, "%s%.12g", i ? ", " : "", v[i])) return -1;
+    return append(buf, capacity, used, "],\n");
+}
+
+int grid_config_json(const bn_grid_config *g, char *buf, size_t capacity) {
+    const bn_options *o = &g->opts;
+    bn_model_spec spec;
+    if (options_model_spec(o, &spec, NULL)) return -1;
+    double hidden[BN_MAX_HIDDEN];
+    for (size_t i = 0; i < spec.n_hidden; i++) hidden[i] = (double)spec.hidden[i];
+    size_t used = 0;
+    int bad = append(buf, capacity, &used, "{\n  \"version\": \"%s\",\n", BNTRAIN_VERSION);
+    bad |= append(buf, capacity, &used,
+                  "  \"dataset\": \"%s\",\n  \"arch\": \"%s\",\n  \"batchnorm\": %s,\n",
+                  o->dataset, arch_name(o->arch), o->batchnorm ? "true" : "false");
+    bad |= append_list(buf, capacity, &used, "hidden", hidden, spec.n_hidden);
+    bad |= append(buf, capacity, &used,
+                  "  \"kernel\": %zu,\n  \"stride\": %zu,\n  \"padding\": %zu,\n"
+                  "  \"input\": [%zu, %zu, %zu],\n",
+                  spec.kernel, spec.stride, spec.padding, spec.in_channels, spec.in_height,
+                  spec.in_width);
+    bad |= append(buf, capacity, &used,
+                  "  \"sigma_w2\": %.12g,\n  \"sigma_b2\": %.12g,\n  \"momentum\": %.12g,\n"
+                  "  \"weight_decay\": %.12g,\n  \"loss\": \"%s\",\n  \"batch\": %zu,\n"
+                  "  \"epochs\": %zu,\n  \"train_subset\": %zu,\n",
+                  o->sigma_w2, o->sigma_b2, o->momentum, o->weight_decay,
+                  o->loss == LOSS_MSE ? "mse" : "ce", o->batch, o->epochs, o->train_subset);
+    bad |= append(buf, capacity, &used,
+                  "  \"seed\": %" PRIu64 ",\n  \"seed_mode\": \"%s\",\n  \"n_restarts\": %zu,\n"
+                  "  \"x_name\": \"%s\",\n",
+                  o->seed, g->seed_mode == SEED_PER_CELL ? "per-cell" : "per-restart",
+                  g->n_restarts, g->x_name);
+    if (strcmp(g->x_name, "sigma_w2") == 0)
+        bad |= append(buf, capacity, &used, "  \"gamma\": %.12g,\n", o->gamma);
+    bad |= append_list(buf, capacity, &used, "x_values", g->x_values, g->n_x);
+    bad |= append_list(buf, capacity, &used, "log10_lr", g->log10_lrs, g->n_lr);
+    bad |= append(buf, capacity, &used, "  \"title_note\": \"%s\"\n}\n",
+                  g->title_note ? g->title_note : "");
+    return bad ? -1 : (int)used;
+}
+
+/* Finds `key` in a config.json text written by grid_config_json (one key per line) and
+ * copies its raw value, without the trailing comma. */
+static int config_value(const char *json, const char *key, char *value, size_t capacity) {
+    char needle[80];
+    snprintf(needle, sizeof needle, "\n  \"%s\": ", key);
+    const char *p = strstr(json, needle);
+    if (!p) return -1;
+    p += strlen(needle);
+    size_t n = strcspn(p, "\n");
+    if (n > 0 && p[n - 1] == ',') n--;
+    if (n >= capacity) n = capacity - 1;
+    memcpy(value, p, n);
+    value[n] = '\0';
+    return 0;
+}
+
+/* The keys that decide the results; version and title_note do not. */
+static const char *const result_keys[] = {
+    "dataset", "arch", "batchnorm", "hidden", "kernel", "stride", "padding", "input",
+    "sigma_w2", "sigma_b2", "momentum", "weight_decay", "loss", "batch", "epochs",
+    "train_subset", "seed", "seed_mode", "n_restarts", "x_name", "gamma", "x_values",
+    "log10_lr", NULL};
+
+int grid_check_config(const bn_grid_config *g, bn_error *err) {
+    char path[4200], *old;
+    size_t length;
+    snprintf(path, sizeof path, "%s/config.json", g->out_dir);
+    if (access(path, F_OK) != 0) return 0;
+    if (read_file(path, &old, &length, err)) return -1;
+    static char now[1 << 16];
+    if (grid_config_json(g, now, sizeof now) < 0) {
+        free(old);
+        return bn_fail(err, "the configuration is too large to describe");
+    }
+    char differs[400] = "";
+    size_t used = 0;
+    for (const char *const *key = result_keys; *key; key++) {
+        char a[1 << 12] = "", b[1 << 12] = "";
+        int has_a = config_value(old, *key, a, sizeof a) == 0;
+        int has_b = config_value(now, *key, b, sizeof b) == 0;
+        if (has_a == has_b && strcmp(a, b) == 0) continue;
+        if (strlen(a) > 40) snprintf(a + 36, 5, "...");
+        if (strlen(b) > 40) snprintf(b + 36, 5, "...");
+        append(differs, sizeof differs, &used, "%s%s %s (now %s)", used ? "; " : "", *key,
+               has_a ? a : "unset", has_b ? b : "unset");
+    }
+    free(old);
+    if (used == 0) return 0;
+    bn_fail(err, "%s holds a grid with another configuration: %s; use another --out or --force "
+                 "to start afresh", path, differs);
+    return 1;
+}
+
+int grid_make_dirs(const char *path, bn_error *err) {
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(buf, 0755) && errno != EEXIST)
+            return bn_fail(err, "%s: cannot create folder: %s", buf, strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(buf, 0755) && errno != EEXIST)
+        return bn_fail(err, "%s: cannot create folder: %s", buf, strerror(errno));
+    return 0;
+}
+
+/* An exclusive lock on DIR/.lock, so two grids never write one folder. */
+static int lock_dir(const char *dir, int *fd, bn_error *err) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/.lock", dir);
+    *fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (*fd < 0) return bn_fail(err, "%s: cannot open: %s", path, strerror(errno));
+    if (flock(*fd, LOCK_EX | LOCK_NB)) {
+        close(*fd);
+        *fd = -1;
+        return bn_fail(err, "%s: another bntrain grid is writing this folder", dir);
+    }
+    return 0;
+}
+
+int grid_write_cells(const bn_grid_config *g, const bn_run_record *records, size_t n,
+                     bn_error *err) {
+    grid_store store;
+    if (grid_store_create(&store, g, err)) return -1;
+    for (size_t i = 0; i < n; i++) grid_store_add(&store, &records[i]);
+    int status = grid_store_write_cells(&store, g->out_dir, err);
+    grid_store_free(&store);
+    return status;
+}
+
+typedef struct {
+    size_t ix, ilr, restart;
+    int predicted_unstable; /* above the theory's eta_bar: likely to explode early */
+} pending_run;
+
+static int compare_pending(const void *a, const void *b) {
+    const pending_run *p = a, *q = b;
+    if (p->predicted_unstable != q->predicted_unstable)
+        return p->predicted_unstable - q->predicted_unstable;
+    if (p->restart != q->restart) return p->restart < q->restart ? -1 : 1;
+    if (p->ilr != q->ilr) return p->ilr < q->ilr ? -1 : 1;
+    return p->ix < q->ix ? -1 : p->ix > q->ix;
+}
+
+static int x_is_sigma_w2(const bn_grid_config *g) {
+    return strcmp(g->x_name, "sigma_w2") == 0;
+}
+
+/* The network's hyper-parameters at grid column x. */
+static void column_parameters(const bn_grid_config *g, double x, double *gamma,
+                              double *sigma_w2) {
+    *gamma = x_is_sigma_w2(g) ? g->opts.gamma : x;
+    *sigma_w2 = x_is_sigma_w2(g) ? x : g->opts.sigma_w2;
+}
+
+/* Runs that the theory expects to be stable go first: they are the long ones (diverging runs
+ * stop early), so starting them first keeps every core busy until the end. */
+static pending_run *list_pending(const bn_grid_config *g, const bn_model_spec *spec,
+                                 const grid_store *store, size_t *n_pending) {
+    size_t total = g->n_x * g->n_lr * g->n_restarts, n = 0;
+    pending_run *pending = malloc((total ? total : 1) * sizeof *pending);
+    double *log10_eta_bar = malloc((g->n_x ? g->n_x : 1) * sizeof *log10_eta_bar);
+    if (!pending || !log10_eta_bar) {
+        free(pending);
+        free(log10_eta_bar);
+        return NULL;
+    }
+    for (size_t ix = 0; ix < g->n_x; ix++) {
+        double gamma, sigma_w2;
+        bn_theory_result theory;
+        column_parameters(g, g->x_values[ix], &gamma, &sigma_w2);
+        log10_eta_bar[ix] = theory_evaluate(spec, gamma, sigma_w2, g->opts.sigma_b2,
+                                            g->opts.momentum, &theory, NULL) == 0
+                                ? theory.log10_eta_bar
+                                : INFINITY;
+    }
+    for (size_t r = 0; r < g->n_restarts; r++)
+        for (size_t ilr = 0; ilr < g->n_lr; ilr++)
+            for (size_t ix = 0; ix < g->n_x; ix++) {
+                long i = grid_store_index(store, g->x_values[ix], g->log10_lrs[ilr], r);
+                if (store->done[i]) continue;
+                pending[n++] = (pending_run){ix, ilr, r, g->log10_lrs[ilr] > log10_eta_bar[ix]};
+            }
+    free(log10_eta_bar);
+    qsort(pending, n, sizeof *pending, compare_pending);
+    *n_pending = n;
+    return pending;
+}
+
+static int write_theory(const bn_grid_config *g, const bn_model_spec *spec, bn_error *err) {
+    enum { N_POINTS = 221 };
+    double lo = g->x_values[0], hi = g->x_values[0], x[N_POINTS];
+    for (size_t i = 1; i < g->n_x; i++) {
+        if (g->x_values[i] < lo) lo = g->x_values[i];
+        if (g->x_values[i] > hi) hi = g->x_values[i];
+    }
+    size_t n = hi > lo ? N_POINTS : 1;
+    for (size_t i = 0; i < n; i++) x[i] = n > 1 ? lo + (hi - lo) * (double)i / (n - 1) : lo;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/theory.csv", g->out_dir);
+    return theory_write_csv(path, spec, x, n, x_is_sigma_w2(g), g->opts.gamma, g->opts.sigma_w2,
+                            g->opts.sigma_b2, g->opts.momentum, err);
+}
+
+typedef struct {
+    const bn_grid_config *g;
+    grid_store store;
+    bn_run_log log;
+    bn_progress progress;
+    double last_refresh;
+    _Atomic int failed;
+    bn_error failure;
+    bn_core_share cores;
+} grid_state;
+
+/* Rewrites cells.csv and the heatmap. Figures are a convenience: a failure to draw is said,
+ * but does not stop the grid; a failure to write cells.csv does. */
+static int refresh_outputs(grid_state *s, bn_error *err) {
+    s->last_refresh = wall_seconds();
+    if (grid_store_write_cells(&s->store, s->g->out_dir, err)) return -1;
+    bn_error plot_err;
+    if (plot_heatmap_dir(s->g->out_dir, s->g->log_color_scale, &plot_err))
+        fprintf(stderr, "bntrain grid: warning: heatmap not drawn: %s\n", plot_err.msg);
+    return 0;
+}
+
+static void record_failure(grid_state *s, const bn_error *err) {
+    if (!s->failed) s->failure = *err;
+    s->failed = 1;
+}
+
+static void finish_run(grid_state *s, const bn_run_record *record) {
+    bn_error err;
+    if (run_log_append(&s->log, record, &err)) {
+        record_failure(s, &err);
+        return;
+    }
+    grid_store_add(&s->store, record);
+    progress_run_done(&s->progress, record);
+    if (wall_seconds() - s->last_refresh > REFRESH_SECONDS && refresh_outputs(s, &err))
+        record_failure(s, &err);
+}
+
+static void fill_record(bn_run_record *rec, const bn_run_result *result) {
+    rec->exploded = result->exploded;
+    rec->exploded_epoch = result->exploded_epoch;
+    rec->exploded_step = result->exploded_step;
+    rec->train_loss = result->exploded ? NAN : result->last.train_loss;
+    rec->test_loss = result->exploded ? NAN : result->last.test_loss;
+    rec->test_acc = result->exploded ? NAN : result->last.test_acc;
+    rec->seconds = result->seconds;
+}
+
+static void run_one(grid_state *s, bn_trainer *t, const bn_dataset *ds, const pending_run *p,
+                    volatile sig_atomic_t *stop) {
+    const bn_grid_config *g = s->g;
+    const bn_options *o = &g->opts;
+    double x = g->x_values[p->ix], log10_lr = g->log10_lrs[p->ilr];
+    bn_run_record rec = {.x = x, .log10_lr = log10_lr, .lr = pow(10.0, log10_lr),
+                         .restart = p->restart,
+                         .seed = grid_run_seed(g, x, log10_lr, p->restart)};
+    bn_train_config cfg = {.loss = o->loss,
+                           .lr = rec.lr,
+                           .momentum = o->momentum,
+                           .weight_decay = o->weight_decay,
+                           .sigma_b2 = o->sigma_b2,
+                           .batch = o->batch,
+                           .epochs = o->epochs,
+                           .seed = rec.seed,
+                           .evaluate_last_epoch_only = 1,
+                           .cores = &s->cores};
+    column_parameters(g, x, &cfg.gamma, &cfg.sigma_w2);
+    bn_run_result result;
+    trainer_run(t, ds, &cfg, NULL, NULL, stop, &result);
+    if (result.interrupted) return; /* abandoned: it is simply missing and will be redone */
+    fill_record(&rec, &result);
+#pragma omp critical(grid_results)
+    finish_run(s, &rec);
+}
+
+static void run_pending(grid_state *s, const bn_dataset *ds, const bn_model_spec *spec,
+                        const pending_run *pending, size_t n_pending,
+                        volatile sig_atomic_t *stop) {
+    if (n_pending == 0) return;
+    size_t cores = s->g->threads ? s->g->threads : runtime_cores();
+    /* Runs are the unit of parallelism: while there are more runs than threads each run is
+     * single-threaded. At the tail (or when there are fewer runs than cores from the start),
+     * a run's kernels split into tasks (bn_core_share, parallel.h) that the threads without a
+     * run take from the loop's closing barrier; the results are the same bits either way.
+     * So the team has a thread per core even with fewer runs, and a thread builds its trainer
+     * only when it gets a run. */
+    s->cores.cores = cores;
+    s->cores.runs_in_flight = 0;
+#pragma omp parallel num_threads((int)cores)
+    {
+        bn_trainer trainer;
+        bn_error err;
+        int state = 0; /* 0: no trainer yet, 1: ready, -1: could not be made */
+#pragma omp for schedule(dynamic, 1)
+        for (size_t i = 0; i < n_pending; i++) {
+            if (state == 0) {
+                state = trainer_create(&trainer, spec, s->g->opts.batch, ds->train.n, &err) == 0
+                            ? 1
+                            : -1;
+                if (state < 0) {
+#pragma omp critical(grid_results)
+                    record_failure(s, &err);
+                }
+            }
+            if (state > 0 && !*stop && !s->failed) run_one(s, &trainer, ds, &pending[i], stop);
+        }
+        if (state > 0) trainer_free(&trainer);
+    }
+}
+
+static int prepare_outputs(grid_state *s, const bn_model_spec *spec, size_t *torn_bytes,
+                           bn_error *err) {
+    const bn_grid_config *g = s->g;
+    char path[4200], json[1 << 16];
+    int length = grid_config_json(g, json, sizeof json);
+    if (length < 0) return bn_fail(err, "the configuration is too large to describe");
+    snprintf(path, sizeof path, "%s/config.json", g->out_dir);
+    if (write_file_atomic(path, json, (size_t)length, err)) return -1;
+    snprintf(path, sizeof path, "%s/runs.csv", g->out_dir);
+    if (run_log_open(&s->log, path, g->x_name, g->force, torn_bytes, err)) return -1;
+    bn_run_record *records;
+    size_t n, torn;
+    if (run_log_read(path, &records, &n, &torn, err)) return -1;
+    for (size_t i = 0; i < n; i++) grid_store_add(&s->store, &records[i]);
+    free(records);
+    if (write_theory(g, spec, err)) return -1;
+    return 0;
+}
+
+int grid_run(const bn_grid_config *g, const bn_dataset *ds, volatile sig_atomic_t *stop,
+             bn_grid_summary *summary, bn_error *err) {
+    memset(summary, 0, sizeof *summary);
+    double start = wall_seconds();
+    bn_model_spec spec;
+    int lock_fd = -1;
+    if (options_model_spec(&g->opts, &spec, err) || grid_make_dirs(g->out_dir, err) ||
+        lock_dir(g->out_dir, &lock_fd, err))
+        return -1;
+    grid_state *s = calloc(1, sizeof *s);
+    if (!s) {
+        close(lock_fd);
+        return bn_fail(err, "out of memory");
+    }
+    s->g = g;
+    s->log.fd = -1;
+    int status = -1;
+    size_t n_pending = 0;
+    pending_run *pending = NULL;
+    if (grid_store_create(&s->store, g, err) ||
+        prepare_outputs(s, &spec, &summary->torn_bytes, err))
+        goto done;
+    pending = list_pending(g, &spec, &s->store, &n_pending);
+    if (!pending) {
+        bn_fail(err, "out of memory for the run list");
+        goto done;
+    }
+    summary->total = g->n_x * g->n_lr * g->n_restarts;
+    summary->done_before = s->store.n_done;
+    if (refresh_outputs(s, err)) goto done;
+    progress_start(&s->progress, summary->total, s->store.n_done, s->store.n_exploded,
+                   g->x_name, g->quiet);
+    run_pending(s, ds, &spec, pending, n_pending, stop);
+    progress_finish(&s->progress);
+    summary->done_now = s->store.n_done - summary->done_before;
+    summary->exploded = s->store.n_exploded;
+    summary->interrupted = *stop;
+    if (s->failed) {
+        *err = s->failure;
+        goto done;
+    }
+    status = refresh_outputs(s, err);
+done:
+    summary->seconds = wall_seconds() - start;
+    free(pending);
+    run_log_close(&s->log);
+    grid_store_free(&s->store);
+    free(s);
+    close(lock_fd);
+    return status;
+}

@@ -1,0 +1,63 @@
+/* The phase-diagram runner: every (x, log10 eta, restart) run of a grid, spread over threads,
+ * each finished run appended to DIR/runs.csv at once; resumable, refuses a mismatched DIR. */
+#ifndef BNTRAIN_GRID_H
+#define BNTRAIN_GRID_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bntrain/data.h"
+#include "bntrain/error.h"
+#include "cli/options.h"
+#include "grid/results.h"
+
+typedef enum { SEED_PER_RESTART, SEED_PER_CELL } bn_seed_mode;
+
+typedef struct {
+    bn_options opts;       /* network and training options; opts.gamma is used only when
+                              the x axis is sigma_w2 */
+    const char *x_name;    /* "gamma", or "sigma_w2" for a sweep of the weight variance */
+    double *x_values;
+    size_t n_x;
+    double *log10_lrs;
+    size_t n_lr;
+    size_t n_restarts;
+    bn_seed_mode seed_mode;
+    size_t threads;
+    const char *out_dir;
+    int force;             /* start afresh even if DIR holds another grid */
+    int log_color_scale;   /* heatmap colour scale */
+    const char *title_note; /* extra words for the heatmap title (NULL: none) */
+    int quiet;             /* no progress output */
+} bn_grid_config;
+
+typedef struct {
+    size_t total, done_before, done_now, exploded, torn_bytes;
+    int interrupted;        /* stopped by a signal (value of *stop) */
+    double seconds;
+} bn_grid_summary;
+
+/* The seed of one run: from (base seed, restart) by default, so that every cell of a restart
+ * starts from the same weights and batch order; from (base seed, restart, cell) per cell. */
+uint64_t grid_run_seed(const bn_grid_config *g, double x, double log10_lr, size_t restart);
+
+/* config.json text for the grid (everything that determines the results, and the version). */
+int grid_config_json(const bn_grid_config *g, char *buf, size_t capacity);
+
+/* Checks DIR/config.json against this configuration. Returns 0 if absent or equal; 1 if it
+ * differs (err then lists what differs); -1 on a read error. */
+int grid_check_config(const bn_grid_config *g, bn_error *err);
+
+/* Runs the missing runs of the grid; results in g->out_dir. stop is set by signal handlers. */
+int grid_run(const bn_grid_config *g, const bn_dataset *ds, volatile sig_atomic_t *stop,
+             bn_grid_summary *summary, bn_error *err);
+
+/* mkdir -p. */
+int grid_make_dirs(const char *path, bn_error *err);
+
+/* Recomputes DIR/cells.csv from DIR/runs.csv (atomic write). */
+int grid_write_cells(const bn_grid_config *g, const bn_run_record *records, size_t n,
+                     bn_error *err);
+
+#endif
