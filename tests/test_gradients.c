@@ -115,7 +115,7 @@ static double linear_probe(void *ctx) {
     return dot(c->out, c->probe, c->batch * c->out_dim);
 }
 
-/* The weight is in layers.h's panels: drawn row-major as PyTorch's, then stored so. The
+/* The weight is in linear.h's panels: drawn row-major as PyTorch's, then stored so. The
  * finite differences run over every stored float, padding included (whose gradient is 0). */
 static void test_linear(void) {
     linear_case c = {5, 7, 4, NULL, NULL, NULL, NULL, NULL};
