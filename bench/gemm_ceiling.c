@@ -7,6 +7,7 @@
 #include <omp.h>
 #include <stdlib.h>
 
+#include "bntrain/layers.h"
 #include "bntrain/rng.h"
 #include "base/runtime.h"
 #include "bntrain/train.h"

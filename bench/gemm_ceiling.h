@@ -22,9 +22,9 @@ typedef struct {
 enum { GEMM_MAX_OPS = 3 * BN_MAX_LAYERS };
 
 /* The sgemm calls of one training step of `model` at `batch` samples, in the order and with
- * the shapes that src/layers.c uses (linear: X W^T, dY^T X, dY W; conv lowered over the whole
- * batch: W cols, dP cols^T, W^T dP). Keep in step with layers.c. Returns how many (at most
- * GEMM_MAX_OPS). */
+ * the shapes that src/engine/linear.c and conv.c use (linear: X W^T, dY^T X, dY W; conv lowered
+ * over the whole batch: W cols, dP cols^T, W^T dP). Keep in step with them. Returns how many
+ * (at most GEMM_MAX_OPS). */
 size_t gemm_ops_of_model(const bn_model *model, size_t batch, gemm_op *ops);
 
 /* A square n x n x n product. */

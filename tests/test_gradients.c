@@ -115,7 +115,7 @@ static double linear_probe(void *ctx) {
     return dot(c->out, c->probe, c->batch * c->out_dim);
 }
 
-/* The weight is in layers.h's panels: drawn row-major as PyTorch's, then stored so. The
+/* The weight is in linear.h's panels: drawn row-major as PyTorch's, then stored so. The
  * finite differences run over every stored float, padding included (whose gradient is 0). */
 static void test_linear(void) {
     linear_case c = {5, 7, 4, NULL, NULL, NULL, NULL, NULL};
@@ -617,23 +617,23 @@ int main(void) {
     check_conv_paths(2, 40, 3, 3, 2, 0, 9, 1, 1); /* 19 outputs a row: too wide for two vectors */
     check_conv_paths(60, 7, 9, 3, 2, 0, 40, 1, 1); /* the paper's third layer: 3 outputs a row */
     check_conv_paths(5, 9, 4, 3, 2, 0, 30, 1, 1);  /* an even number of output rows */
-    /* rows computed in registers (conv.c's forward_rows_avx512): uneven channel groups (13, 13,
-     * 11 and 9, 8), the longest patch it takes (63 taps), one vector per row (16 outputs at
-     * stride 1), and a patch just too long for it (72 taps) */
+    /* rows computed in registers (conv_kernels.c's conv_forward_rows_avx512): uneven channel
+     * groups (13, 13, 11 and 9, 8), the longest patch it takes (63 taps), one vector per row
+     * (16 outputs at stride 1), and a patch just too long for it (72 taps) */
     check_conv_paths(3, 28, 37, 3, 2, 0, 7, 0, 0);
     check_conv_paths(7, 31, 17, 3, 2, 0, 5, 1, 1);
     check_conv_paths(2, 18, 5, 3, 1, 0, 4, 0, 1);
     check_conv_paths(8, 31, 4, 3, 2, 0, 3, 1, 1);
-    /* weight gradients without lowering (conv.c's weight_grad_rows_avx512): two vectors of
-     * channels (28) and one (16), from either input layout, with din (the paper's third layer
-     * with all its 90 channels: three panels of channels, the last one 26 wide) and without;
-     * 17 channels fill too little of two vectors and take the lowered product */
+    /* weight gradients without lowering (conv_kernels.c's conv_weight_grad_rows_avx512): two
+     * vectors of channels (28) and one (16), from either input layout, with din (the paper's
+     * third layer with all its 90 channels: three panels of channels, the last one 26 wide) and
+     * without; 17 channels fill too little of two vectors and take the lowered product */
     check_conv_paths(3, 28, 28, 3, 2, 0, 7, 0, 0);
     check_conv_paths(4, 31, 16, 3, 2, 0, 9, 1, 0);
     check_conv_paths(60, 7, 90, 3, 2, 0, 5, 1, 1);
     check_conv_paths(3, 28, 17, 3, 2, 0, 7, 0, 0);
-    /* the forward pass vectorised over output channels (conv.c's cotile_kinds), 7 and 3
-     * outputs a row: in passes of two vectors, 32 + 28 channels (above: the paper's second
+    /* the forward pass vectorised over output channels (conv_internal.h's COTILE_KINDS), 7 and
+     * 3 outputs a row: in passes of two vectors, 32 + 28 channels (above: the paper's second
      * layer), 20 (one pass) and 32 + 32 + 32 + 4 (below: a last pass of one vector); in passes
      * of three, 48 + 22 from the sample-major layout and 33 (below: one pass); 32 + 32 + 26
      * (above: the third layer), 9, and 32 + 1 */

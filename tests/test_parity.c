@@ -47,7 +47,7 @@ static const char *const case_names[] = {
 typedef struct {
     size_t offset, count;
     const char *name;
-    size_t in_dim, out_dim; /* a linear weight, stored in panels (layers.h); else 0 */
+    size_t in_dim, out_dim; /* a linear weight, stored in panels (linear.h); else 0 */
 } param_tensor;
 
 /* A tensor's values in PyTorch's layout, from a parameter-shaped arena: in place, or (a

@@ -6,6 +6,7 @@
 
 #include "bntrain/data.h"
 #include "bntrain/gemm.h"
+#include "bntrain/loss.h"
 #include "bntrain/optim.h"
 #include "bntrain/rng.h"
 #include "bntrain/train.h"

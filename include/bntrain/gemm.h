@@ -20,7 +20,7 @@
  * each block rows x GEMM_PANEL row-major, one after the other (the last one padded), so that
  * entry (i, j) is at (j / GEMM_PANEL) rows GEMM_PANEL + i GEMM_PANEL + j % GEMM_PANEL. A right-hand
  * operand kept in panels is read in place, never packed; a weight kept so that its rows are
- * a layer's inputs is the forward pass's operand as it is (layers.h). Its transpose, the input
+ * a layer's inputs is the forward pass's operand as it is (linear.h). Its transpose, the input
  * gradient's operand, is read in place too where k is at least 256: the product is then
  * computed as C^T, with the weight on the left. */
 #define GEMM_PANEL 32

@@ -8,8 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bntrain/conv.h"
 #include "bntrain/error.h"
-#include "bntrain/layers.h"
 #include "bntrain/rng.h"
 
 #define BN_MAX_HIDDEN 16

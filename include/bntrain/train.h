@@ -10,7 +10,7 @@
 
 #include "bntrain/data.h"
 #include "bntrain/error.h"
-#include "bntrain/layers.h"
+#include "bntrain/loss.h"
 #include "bntrain/model.h"
 
 /* Cores shared by the runs in progress (a grid's, or one `bntrain train`): each run's kernels

@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 #include "bntrain/error.h"
-#include "bntrain/layers.h"
+#include "bntrain/loss.h"
 #include "bntrain/model.h"
 
 typedef struct {

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "bntrain/gemm.h"
+#include "bntrain/layers.h"
 #include "bntrain/optim.h"
 #include "base/runtime.h"
 

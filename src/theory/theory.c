@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bntrain/layers.h"
+#include "bntrain/conv.h"
 #include "grid/results.h"
 
 #define PI 3.14159265358979323846

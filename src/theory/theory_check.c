@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bntrain/batchnorm.h"
 #include "bntrain/rng.h"
 #include "bntrain/theory.h"
 

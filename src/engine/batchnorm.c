@@ -1,93 +1,16 @@
-/* Layer kernels: linear, convolution (lowered to GEMM), BatchNorm, ReLU and the two losses.
- * Plain functions over explicit buffers; see layers.h for how gradients are written. */
-#include "bntrain/layers.h"
+/* BatchNorm: train mode (batch statistics in double, the affine pass, the full backward through
+ * the statistics), the running-statistics update, eval mode (running statistics, and the
+ * backward with them held fixed), and each fused with the ReLU after it. The fused and unfused
+ * paths share their loops, with the ReLU a compile-time constant in each. Work is split by
+ * channels, in blocks sized for the L2 cache. */
+#include "bntrain/batchnorm.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
-#include "bntrain/gemm.h"
 #include "engine/parallel.h"
 #include "engine/simd.h"
-
-size_t linear_weight_floats(size_t in_dim, size_t out_dim) {
-    return panels_floats(in_dim, out_dim);
-}
-
-size_t linear_weight_at(size_t in_dim, size_t o, size_t i) {
-    return o / GEMM_PANEL * in_dim * GEMM_PANEL + i * GEMM_PANEL + o % GEMM_PANEL;
-}
-
-void linear_weight_from_rows(float *weight, const float *rows, size_t in_dim, size_t out_dim) {
-    memset(weight, 0, linear_weight_floats(in_dim, out_dim) * sizeof *weight);
-    for (size_t o = 0; o < out_dim; o++)
-        for (size_t i = 0; i < in_dim; i++)
-            weight[linear_weight_at(in_dim, o, i)] = rows[o * in_dim + i];
-}
-
-void linear_weight_to_rows(float *rows, const float *weight, size_t in_dim, size_t out_dim) {
-    for (size_t o = 0; o < out_dim; o++)
-        for (size_t i = 0; i < in_dim; i++)
-            rows[o * in_dim + i] = weight[linear_weight_at(in_dim, o, i)];
-}
-
-void linear_forward(float *out, const float *in, const float *weight, const float *bias,
-                    size_t batch, size_t in_dim, size_t out_dim) {
-    gemm_biased(0, batch, out_dim, in_dim, matrix_rows(in, in_dim),
-                matrix_panels(weight, in_dim), bias, 0, out, out_dim);
-}
-
-/* Bias gradients: column sums of a batch x dim matrix, written or added into sums. */
-BN_HOT static void column_sums(float *sums, const float *m, size_t batch, size_t dim,
-                               int accumulate) {
-    if (!accumulate) memset(sums, 0, dim * sizeof *sums);
-    for (size_t n = 0; n < batch; n++)
-        for (size_t j = 0; j < dim; j++) sums[j] += m[n * dim + j];
-}
-
-void linear_backward(float *din, float *dweight, float *dbias, const float *dout,
-                     const float *in, const float *weight, size_t batch, size_t in_dim,
-                     size_t out_dim, int accumulate) {
-    if (dweight)
-        gemm_panels(in_dim, out_dim, batch, matrix_transposed(in, in_dim),
-                    matrix_rows(dout, out_dim), dweight, accumulate);
-    column_sums(dbias, dout, batch, out_dim, accumulate);
-    if (din)
-        gemm(batch, in_dim, out_dim, matrix_rows(dout, out_dim),
-             matrix_panels_transposed(weight, in_dim), din, in_dim, 0);
-}
-
-int linear_weight_grad_consume(const float *dout, const float *in, size_t batch, size_t in_dim,
-                               size_t out_dim, gemm_consumer consumer) {
-    return gemm_consume(0, in_dim, out_dim, batch, matrix_transposed(in, in_dim),
-                        matrix_rows(dout, out_dim), consumer);
-}
-
-/* A short copy in pieces of constant size, which the compiler turns into moves: a memcpy of
- * a run-time size is a library call, and flattening the paper's CNN (9 floats per channel
- * and sample) took 11 520 of them per pass, 1.5 % of a step. */
-static inline void copy_floats(float *dst, const float *src, size_t n) {
-    size_t i = 0;
-    for (; i + 16 <= n; i += 16) memcpy(dst + i, src + i, 16 * sizeof *dst);
-    if (n - i >= 8) memcpy(dst + i, src + i, 8 * sizeof *dst), i += 8;
-    if (n - i >= 4) memcpy(dst + i, src + i, 4 * sizeof *dst), i += 4;
-    if (n - i >= 2) memcpy(dst + i, src + i, 2 * sizeof *dst), i += 2;
-    if (n - i >= 1) dst[i] = src[i];
-}
-
-void flatten_forward(float *out, const float *in, size_t batch, size_t channels, size_t pixels) {
-    for (size_t n = 0; n < batch; n++)
-        for (size_t c = 0; c < channels; c++)
-            copy_floats(out + n * channels * pixels + c * pixels, in + (c * batch + n) * pixels,
-                        pixels);
-}
-
-void flatten_backward(float *din, const float *dout, size_t batch, size_t channels,
-                      size_t pixels) {
-    for (size_t c = 0; c < channels; c++)
-        for (size_t n = 0; n < batch; n++)
-            copy_floats(din + (c * batch + n) * pixels, dout + n * channels * pixels + c * pixels,
-                        pixels);
-}
 
 /* BatchNorm statistics are accumulated in double, in a fixed order, so that they do not
  * depend on the vector width. Channels are processed in blocks so that the per-channel
@@ -626,97 +549,5 @@ void batchnorm_backward_eval(float *din, float *dgamma, float *dbeta, const floa
         if (din)
             block_input_grad(din, dout, NULL, in, batch, channels, spatial, c0, nc, running_mean + c0,
                              rstd, scale, zero, zero);
-    }
-}
-
-BN_HOT static void relu_range(float *out, const float *in, size_t n) {
-    for (size_t i = 0; i < n; i++) out[i] = in[i] > 0.0f ? in[i] : 0.0f;
-}
-
-BN_HOT static void relu_backward_range(float *din, const float *dout, const float *out,
-                                       size_t n) {
-    for (size_t i = 0; i < n; i++) din[i] = out[i] > 0.0f ? dout[i] : 0.0f;
-}
-
-/* Elementwise ReLU, one range per part (on 16-float boundaries). */
-typedef struct {
-    float *dst;
-    const float *src, *out; /* out: the ReLU's output, for the backward */
-    size_t n;
-} relu_call;
-
-static void relu_forward_part(void *ctx, size_t part, size_t parts) {
-    const relu_call *a = ctx;
-    size_t lo, hi;
-    part_range(a->n, part, parts, 16, &lo, &hi);
-    relu_range(a->dst + lo, a->src + lo, hi - lo);
-}
-
-static void relu_backward_part(void *ctx, size_t part, size_t parts) {
-    const relu_call *a = ctx;
-    size_t lo, hi;
-    part_range(a->n, part, parts, 16, &lo, &hi);
-    relu_backward_range(a->dst + lo, a->src + lo, a->out + lo, hi - lo);
-}
-
-void relu_forward(float *out, const float *in, size_t n) {
-    relu_call call = {out, in, NULL, n};
-    parallel_parts(loop_parts(n), relu_forward_part, &call);
-}
-
-void relu_backward(float *din, const float *dout, const float *out, size_t n) {
-    relu_call call = {din, dout, out, n};
-    parallel_parts(loop_parts(n), relu_backward_part, &call);
-}
-
-/* Loss of one sample; writes d(loss)/d(logits) scaled by grad_scale into grad if not NULL. */
-static double sample_loss(bn_loss loss, float *grad, const float *logits, uint8_t label,
-                          size_t n_classes, float grad_scale) {
-    double total = 0.0;
-    if (loss == LOSS_MSE) {
-        for (size_t k = 0; k < n_classes; k++) {
-            double diff = (double)logits[k] - (k == label ? 1.0 : 0.0);
-            total += 0.5 * diff * diff;
-            if (grad) grad[k] = (float)diff * grad_scale;
-        }
-        return total;
-    }
-    float max_logit = logits[0];
-    for (size_t k = 1; k < n_classes; k++)
-        if (logits[k] > max_logit) max_logit = logits[k];
-    double sum_exp = 0.0;
-    for (size_t k = 0; k < n_classes; k++) sum_exp += exp((double)(logits[k] - max_logit));
-    double log_sum_exp = log(sum_exp) + (double)max_logit;
-    if (grad)
-        for (size_t k = 0; k < n_classes; k++) {
-            double p = exp((double)logits[k] - log_sum_exp);
-            grad[k] = (float)(p - (k == label ? 1.0 : 0.0)) * grad_scale;
-        }
-    return log_sum_exp - (double)logits[label];
-}
-
-double loss_forward_backward(bn_loss loss, float *dlogits, const float *logits,
-                             const uint8_t *labels, size_t batch, size_t n_classes) {
-    double total = 0.0;
-    float scale = 1.0f / (float)batch;
-    for (size_t n = 0; n < batch; n++)
-        total += sample_loss(loss, dlogits ? dlogits + n * n_classes : NULL,
-                             logits + n * n_classes, labels[n], n_classes, scale);
-    return total / (double)batch;
-}
-
-static size_t argmax(const float *v, size_t n) {
-    size_t best = 0;
-    for (size_t k = 1; k < n; k++)
-        if (v[k] > v[best]) best = k;
-    return best;
-}
-
-void loss_eval(bn_loss loss, const float *logits, const uint8_t *labels, size_t batch,
-               size_t n_classes, double *loss_sum, size_t *n_correct) {
-    for (size_t n = 0; n < batch; n++) {
-        const float *row = logits + n * n_classes;
-        *loss_sum += sample_loss(loss, NULL, row, labels[n], n_classes, 0.0f);
-        if (argmax(row, n_classes) == labels[n]) (*n_correct)++;
     }
 }

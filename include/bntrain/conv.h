@@ -1,0 +1,36 @@
+/* The 2-D convolution layer (PyTorch's Conv2d): its shape and its two passes. Conventions
+ * shared by all layers: bntrain/layers.h. */
+#ifndef BNTRAIN_CONV_H
+#define BNTRAIN_CONV_H
+
+#include <stddef.h>
+
+typedef struct {
+    size_t in_channels, in_height, in_width;
+    size_t out_channels, out_height, out_width;
+    size_t kernel, stride, padding;
+} conv_shape;
+
+/* Output side for one spatial dimension, or 0 if the kernel does not fit. */
+size_t conv_out_size(size_t in, size_t kernel, size_t stride, size_t padding);
+
+/* 2-D cross-correlation as PyTorch's Conv2d: weight is Cout x Cin x K x K. The output is
+ * channel-major, C x N x H x W ("CNHW"): that is the layout the GEMM produces, so no
+ * transposition is needed, and it gives BatchNorm one contiguous block per channel. The input
+ * is NCHW (in_channel_major = 0, the network input) or CNHW (the previous conv block).
+ * Computed as products over the lowered input (im2col) in chunks of samples, with the
+ * calling thread's scratch memory (parallel.h), or in registers where that is faster (all
+ * three of the paper's layers); see conv.c. */
+void conv_forward(float *out, const float *in, int in_channel_major, const float *weight,
+                  const float *bias, const conv_shape *shape, size_t batch);
+/* dout is CNHW; in is the forward pass's input (lowered again here, except for a 3 x 3
+ * layer's weight gradient on AVX-512, which reads it in place); din (may be NULL) has the
+ * input's layout. */
+void conv_backward(float *din, float *dweight, float *dbias, const float *dout, const float *in,
+                   int in_channel_major, const float *weight, const conv_shape *shape,
+                   size_t batch, int accumulate);
+/* Tests only: compute convolutions directly, without lowering (the path taken when scratch
+ * memory runs out), which gives the same bits. Returns the previous setting. */
+int conv_force_direct(int on);
+
+#endif
