@@ -21,6 +21,7 @@
 #include "bntrain/data.h"
 #include "bntrain/gemm.h"
 #include "cli/options.h"
+#include "base/cpu.h"
 #include "base/runtime.h"
 #include "bntrain/train.h"
 #include "blas_runtime.h"
@@ -472,7 +473,7 @@ static void print_report(const bench_options *o, const bn_dataset *ds, const run
            "gflops_per_core=%.2f peak_gflops_per_core=%.2f frac_peak=%.4f "
            "gemm_bound_samples_per_s=%.2f frac_gemm_bound=%.4f eval_seconds=%.3f "
            "epoch_seconds=%.2f runs_per_hour=%.2f load_seconds=%.2f\n",
-           arch_name(net->arch), ds->name, o->threads, o->cores_per_run, gemm_isa(), net->batch,
+           arch_name(net->arch), ds->name, o->threads, o->cores_per_run, cpu_isa_name(), net->batch,
            o->steps, blas_kernel(),
            tp->samples_per_s, tp->samples_per_s_per_run, 1e-6 * c->flops_per_sample, gflops,
            c->peak_gflops, gflops / c->peak_gflops, c->gemm_samples_per_s,
@@ -500,7 +501,7 @@ static int run_training(const bench_options *o) {
     printf("bench_throughput: %s on %s, batch %zu, %zu concurrent run(s) on %zu core(s) each, "
            "bntrain's %s GEMM; ceiling: OpenBLAS %s kernels%s%s%s; %zu cores\n",
            arch_name(o->net.arch), o->net.dataset, o->net.batch, o->threads, o->cores_per_run,
-           gemm_isa(), blas_kernel(), *blas_kernel_note() ? " (" : "",
+           cpu_isa_name(), blas_kernel(), *blas_kernel_note() ? " (" : "",
            blas_kernel_note(), *blas_kernel_note() ? ")" : "", runtime_cores());
     double start = wall_seconds();
     if (dataset_load(&ds, o->net.dataset, o->net.data_dir, &err)) {

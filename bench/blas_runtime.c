@@ -8,6 +8,8 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "base/cpu.h"
+
 void blas_set_threads(size_t n) {
     openblas_set_num_threads(n > 0 ? (int)n : 1);
 }
@@ -27,29 +29,12 @@ static int core_in(const char *core, const char *const *list) {
     return 0;
 }
 
-static int cpu_has_avx512(void) {
-#if defined(__x86_64__) && defined(__GNUC__)
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
-#else
-    return 0;
-#endif
-}
-
-static int cpu_has_avx2(void) {
-#if defined(__x86_64__) && defined(__GNUC__)
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#else
-    return 0;
-#endif
-}
-
-/* The kernel to switch to, or NULL if the current one already uses what the CPU has. */
+/* The kernel to switch to, or NULL if the current one already uses what the CPU has: the
+ * CPU's own level, whatever limit the kernels run under. */
 static const char *better_kernel(const char *core) {
-    if (cpu_has_avx512() && !core_in(core, avx512_cores)) return "SkylakeX";
-    if (!cpu_has_avx512() && cpu_has_avx2() && !core_in(core, avx2_cores)) return "Haswell";
+    cpu_isa cpu = cpu_isa_supported();
+    if (cpu == CPU_ISA_AVX512 && !core_in(core, avx512_cores)) return "SkylakeX";
+    if (cpu == CPU_ISA_AVX2 && !core_in(core, avx2_cores)) return "Haswell";
     return NULL;
 }
 

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "bntrain/gemm.h"
+#include "base/cpu.h"
 #include "check.h"
 
 typedef struct {
@@ -127,7 +128,7 @@ static void check_panels_c(const shape *s, bn_matrix a, bn_matrix b, int start, 
     }
     CHECK_MSG(same && padding_kept && c[floats - 1] == -7.0f,
               "%zu x %zu x %zu, start %d, %s, %zu threads: C in panels %s", s->m, s->n, s->k,
-              start, gemm_isa(), threads, same ? "has its padding written" : "has other bits");
+              start, cpu_isa_name(), threads, same ? "has its padding written" : "has other bits");
     free(c);
 }
 
@@ -149,7 +150,7 @@ static void test_shape(const shape *s, int layout_a, int layout_b, int start, in
     CHECK_MSG(close_to_exact(s, a, b, expected, c0, start, bias),
               "the fmaf chain is not the product (%zu x %zu x %zu)", s->m, s->n, s->k);
     for (int level = best; level >= 0; level--) {
-        gemm_force_isa(level);
+        cpu_limit_isa(level);
         for (size_t threads = 1; threads <= 4; threads++) {
             /* the portable kernel is slow: it is checked on one and two threads */
             if (level == 0 && threads > 2) break;
@@ -162,11 +163,11 @@ static void test_shape(const shape *s, int layout_a, int layout_b, int start, in
             CHECK_MSG(memcmp(c, expected, s->m * s->n * sizeof(float)) == 0,
                       "%zu x %zu x %zu, layouts %d %d, start %d, %s, %zu threads: not the "
                       "chain's bits",
-                      s->m, s->n, s->k, layout_a, layout_b, start, gemm_isa(), threads);
+                      s->m, s->n, s->k, layout_a, layout_b, start, cpu_isa_name(), threads);
             if (start <= START_C) check_panels_c(s, a, b, start, c0, expected, threads);
         }
     }
-    gemm_force_isa(best);
+    cpu_limit_isa(best);
     gemm_set_threads(1);
     free(a_data);
     free(b_data);
@@ -243,7 +244,7 @@ static void test_consume(const shape *s, int layout_a, int layout_b, int best) {
     chain_reference(s, a, b, expected, START_ZERO, NULL);
     int takes = s->k > 0 && s->k <= GEMM_CONSUME_MAX_K;
     for (int level = best; level >= 0; level--) {
-        gemm_force_isa(level);
+        cpu_limit_isa(level);
         for (size_t run = 0; run < 6; run++) {
             size_t threads = 1 + run / 2;
             int with_ahead = run % 2;
@@ -260,7 +261,7 @@ static void test_consume(const shape *s, int layout_a, int layout_b, int best) {
             CHECK_MSG(once && memcmp(c, expected, entries * sizeof(float)) == 0,
                       "%zu x %zu x %zu, layouts %d %d, %s, %zu threads%s: consumed tiles are not "
                       "the chain's bits, each once",
-                      s->m, s->n, s->k, layout_a, layout_b, gemm_isa(), threads,
+                      s->m, s->n, s->k, layout_a, layout_b, cpu_isa_name(), threads,
                       with_ahead ? ", prefetching" : "");
             CHECK_MSG(!k.not_announced, "%zu x %zu x %zu: a tile other than the one announced "
                       "ahead was consumed", s->m, s->n, s->k);
@@ -275,7 +276,7 @@ static void test_consume(const shape *s, int layout_a, int layout_b, int best) {
                           s->m, s->n, s->k);
         }
     }
-    gemm_force_isa(best);
+    cpu_limit_isa(best);
     free(a_data);
     free(b_data);
     free(expected);
@@ -337,8 +338,8 @@ static void test_row_stride(void) {
 }
 
 int main(void) {
-    int best = gemm_force_isa(2);
-    printf("gemm: widest kernel on this CPU: %s\n", gemm_isa());
+    int best = cpu_limit_isa(CPU_ISA_AVX512);
+    printf("gemm: widest kernel on this CPU: %s\n", cpu_isa_name());
     for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++)
         for (int la = 0; la < LAYOUTS; la++)
             for (int lb = 0; lb < LAYOUTS; lb++)

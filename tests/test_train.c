@@ -9,6 +9,7 @@
 #include "bntrain/optim.h"
 #include "bntrain/rng.h"
 #include "bntrain/train.h"
+#include "base/cpu.h"
 #include "check.h"
 
 static bn_train_config small_config(void) {
@@ -243,15 +244,15 @@ static void test_same_bits_on_any_cores(const bn_dataset *ds, bn_arch arch) {
         CHECK_MSG(memcmp(one, more, n * sizeof *one) == 0 && same_results(&r1, &r),
                   "%s: %zu cores give other bits than 1", arch_name(arch), cores);
     }
-    int best = gemm_force_isa(2);
+    int best = cpu_limit_isa(CPU_ISA_AVX512);
     for (int level = best - 1; level >= 1; level--) {
-        gemm_force_isa(level);
+        cpu_limit_isa(level);
         run_on_cores(ds, arch, 2, more, &r);
         CHECK_MSG(memcmp(one, more, n * sizeof *one) == 0 && same_results(&r1, &r),
                   "%s: the %s kernel gives other bits than the widest", arch_name(arch),
-                  gemm_isa());
+                  cpu_isa_name());
     }
-    gemm_force_isa(best);
+    cpu_limit_isa(best);
     free(one);
     free(more);
 }

@@ -122,12 +122,4 @@ void gemm_pack_panel(float *dst, bn_matrix x, size_t p0, size_t rows, size_t j0,
 void gemm_set_threads(size_t threads);
 size_t gemm_threads(void);
 
-/* The instruction set the kernel uses: "avx512", "avx2" or "portable". */
-const char *gemm_isa(void);
-/* The same as a number: 0 portable, 1 avx2, 2 avx512 (for other kernels that follow it). */
-int gemm_isa_level(void);
-/* Tests only: use a narrower instruction set than the CPU has (0 portable, 1 avx2, 2
- * avx512); never a wider one. Returns the level in force. */
-int gemm_force_isa(int level);
-
 #endif

@@ -8,7 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bntrain/gemm.h"
+#include "base/cpu.h"
 
 size_t runtime_cores(void) {
     cpu_set_t set;
@@ -28,7 +28,7 @@ size_t runtime_peak_rss_bytes(void) {
 
 void runtime_describe(FILE *out, size_t threads) {
     fprintf(out, "bntrain %s: %zu cores, %zu threads, bntrain's %s GEMM kernel\n",
-            BNTRAIN_VERSION, runtime_cores(), threads, gemm_isa());
+            BNTRAIN_VERSION, runtime_cores(), threads, cpu_isa_name());
 }
 
 double wall_seconds(void) {
