@@ -19,11 +19,11 @@
 #include <string.h>
 
 #include "bntrain/data.h"
-#include "bntrain/gemm.h"
 #include "cli/options.h"
 #include "base/cpu.h"
 #include "base/runtime.h"
 #include "bntrain/train.h"
+#include "engine/parallel.h"
 #include "blas_runtime.h"
 #include "gemm_ceiling.h"
 
@@ -330,7 +330,7 @@ static void time_runs(const bench_options *o, const bn_model_spec *spec, const b
         bn_error err;
         bn_train_config cfg = train_config(&o->net, 1 + i);
         double warmup_seconds;
-        gemm_set_threads(o->cores_per_run);
+        parallel_set_threads(o->cores_per_run);
         if (trains) {
             r->failed = trainer_create(&trainer, spec, o->net.batch, longest * o->net.batch, &err);
             if (r->failed) fprintf(stderr, "bench_throughput: run %zu: %s\n", i, err.msg);

@@ -12,6 +12,7 @@
 
 #include "bntrain/gemm.h"
 #include "base/cpu.h"
+#include "engine/parallel.h"
 #include "check.h"
 
 typedef struct {
@@ -154,7 +155,7 @@ static void test_shape(const shape *s, int layout_a, int layout_b, int start, in
         for (size_t threads = 1; threads <= 4; threads++) {
             /* the portable kernel is slow: it is checked on one and two threads */
             if (level == 0 && threads > 2) break;
-            gemm_set_threads(threads);
+            parallel_set_threads(threads);
             memcpy(c, c0, c_floats * sizeof(float));
             if (start >= START_ROW_BIAS)
                 gemm_biased(0, s->m, s->n, s->k, a, b, bias, start == START_ROW_BIAS, c, s->n);
@@ -168,7 +169,7 @@ static void test_shape(const shape *s, int layout_a, int layout_b, int start, in
         }
     }
     cpu_limit_isa(best);
-    gemm_set_threads(1);
+    parallel_set_threads(1);
     free(a_data);
     free(b_data);
     free(c0);

@@ -9,6 +9,7 @@
 #include "bntrain/model.h"
 #include "bntrain/rng.h"
 #include "base/cpu.h"
+#include "engine/parallel.h"
 #include "check.h"
 
 /* Float forward passes limit the accuracy of a difference quotient, and a step can cross a
@@ -271,7 +272,7 @@ static void check_conv_paths(size_t cin, size_t h, size_t cout, size_t k, size_t
     for (int level = best; level >= 0; level -= 2) /* the AVX-512 rows and the portable loops */
         for (size_t threads = 1; threads <= 3; threads++) {
             cpu_limit_isa(level);
-            gemm_set_threads(threads);
+            parallel_set_threads(threads);
             conv_results got = conv_run(&s, batch, channel_major, want_din, in, w, b, dout);
             CHECK_MSG(conv_same(&ref, &got, &s, batch),
                       "conv %zux%zu k%zu s%zu p%zu batch %zu, level %d, %zu thread(s): lowered == "
@@ -280,7 +281,7 @@ static void check_conv_paths(size_t cin, size_t h, size_t cout, size_t k, size_t
             conv_results_free(&got);
         }
     cpu_limit_isa(best);
-    gemm_set_threads(1);
+    parallel_set_threads(1);
     conv_results_free(&ref);
     free(in), free(w), free(b), free(dout);
 }

@@ -10,6 +10,7 @@
 #include "bntrain/rng.h"
 #include "bntrain/train.h"
 #include "base/cpu.h"
+#include "engine/parallel.h"
 #include "check.h"
 
 static bn_train_config small_config(void) {
@@ -173,7 +174,7 @@ static void test_backward_sgd(const bn_dataset *ds, bn_arch arch, size_t batch, 
     model_init(&combined, 0.8, 2.0, 0.5, &rng_b);
     float *dlogits = malloc(batch * spec.n_classes * sizeof(float));
     size_t input = model_input_size(&separate), bytes = separate.n_params * sizeof(float);
-    gemm_set_threads(threads);
+    parallel_set_threads(threads);
     for (size_t step = 0; step < 3; step++) {
         const float *images = ds->train.images + step * 16 * input;
         const uint8_t *labels = ds->train.labels + step * 16;
@@ -199,7 +200,7 @@ static void test_backward_sgd(const bn_dataset *ds, bn_arch arch, size_t batch, 
     loss_forward_backward(LOSS_MSE, dlogits, model_logits(&combined), ds->train.labels, batch,
                           spec.n_classes);
     CHECK(model_backward_sgd(&combined, ds->train.images, dlogits, batch, 1e20f, 0.9f, 1e30f) == 1);
-    gemm_set_threads(1);
+    parallel_set_threads(1);
     free(dlogits);
     model_free(&separate);
     model_free(&combined);
@@ -221,7 +222,7 @@ static void run_on_cores(const bn_dataset *ds, bn_arch arch, size_t cores, float
     memcpy(params, t.model.params, t.model.n_params * sizeof(float));
     CHECK(share.runs_in_flight == 0);
     trainer_free(&t);
-    gemm_set_threads(1);
+    parallel_set_threads(1);
 }
 
 /* A run that uses 2 or 3 cores gives bitwise what it gives on one (3 on a 2-core machine is

@@ -30,16 +30,6 @@
 #define NC 1024
 _Static_assert(GEMM_CONSUME_MAX_K <= KC, "gemm_consume packs all of k into one block");
 
-static _Thread_local size_t caller_threads = 1;
-
-void gemm_set_threads(size_t threads) {
-    caller_threads = threads ? threads : 1;
-}
-
-size_t gemm_threads(void) {
-    return caller_threads;
-}
-
 /* ---- per-thread packing buffers ---------------------------------------------------------- */
 
 typedef struct {
@@ -843,7 +833,7 @@ static void gemm_on(size_t threads, gemm_call g) {
 
 void gemm(size_t m, size_t n, size_t k, bn_matrix a, bn_matrix b, float *c, size_t ldc,
           int accumulate) {
-    gemm_on(caller_threads, (gemm_call){.m = m, .n = n, .k = k, .a = a, .b = b, .c = c,
+    gemm_on(parallel_threads(), (gemm_call){.m = m, .n = n, .k = k, .a = a, .b = b, .c = c,
                                         .ldc = ldc, .accumulate = accumulate});
 }
 
@@ -855,14 +845,14 @@ void gemm_one_thread(size_t m, size_t n, size_t k, bn_matrix a, bn_matrix b, flo
 
 void gemm_panels(size_t m, size_t n, size_t k, bn_matrix a, bn_matrix b, float *c,
                  int accumulate) {
-    gemm_on(caller_threads, (gemm_call){.m = m, .n = n, .k = k, .a = a, .b = b, .c = c,
+    gemm_on(parallel_threads(), (gemm_call){.m = m, .n = n, .k = k, .a = a, .b = b, .c = c,
                                         .c_panel_stride = m * GEMM_PANEL,
                                         .accumulate = accumulate});
 }
 
 void gemm_biased(size_t threads, size_t m, size_t n, size_t k, bn_matrix a, bn_matrix b,
                  const float *bias, int bias_per_row, float *c, size_t ldc) {
-    gemm_on(threads ? threads : caller_threads,
+    gemm_on(threads ? threads : parallel_threads(),
             (gemm_call){.m = m, .n = n, .k = k, .a = a, .b = b, .c = c, .ldc = ldc,
                         .bias = bias, .bias_per_row = bias_per_row});
 }
@@ -870,7 +860,7 @@ void gemm_biased(size_t threads, size_t m, size_t n, size_t k, bn_matrix a, bn_m
 int gemm_consume(size_t threads, size_t m, size_t n, size_t k, bn_matrix a, bn_matrix b,
                  gemm_consumer consumer) {
     if (k == 0 || k > GEMM_CONSUME_MAX_K) return 0;
-    gemm_on(threads ? threads : caller_threads,
+    gemm_on(threads ? threads : parallel_threads(),
             (gemm_call){.m = m, .n = n, .k = k, .a = a, .b = b, .consumer = consumer});
     return 1;
 }
