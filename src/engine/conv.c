@@ -28,6 +28,7 @@
 #include "bntrain/layers.h"
 #include "base/cpu.h"
 #include "engine/parallel.h"
+#include "engine/settings.h"
 #include "engine/simd.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -902,14 +903,6 @@ static float lowered_at(const conv_input *x, size_t r, size_t j) {
     return x->data[plane_offset(s, x->batch, n, c, x->channel_major) + iy * s->in_width + ix];
 }
 
-static int force_direct;
-
-int conv_force_direct(int on) {
-    int before = force_direct;
-    force_direct = on;
-    return before;
-}
-
 /* out = bias + W lowered, each entry's chain over the rows in order. */
 static void forward_direct(float *out, const conv_input *x, const float *weight,
                            const float *bias, size_t n0, size_t n1) {
@@ -974,11 +967,11 @@ static void forward_part(void *ctx, size_t part, size_t parts) {
     size_t patch = patch_size(s), pixels = out_pixels(s), width = a->x.batch * pixels, n0, n1;
     part_range(a->x.batch, part, parts, 1, &n0, &n1);
 #ifdef CONV_X86
-    if (a->plan.direct_rows && !force_direct) {
+    if (a->plan.direct_rows && !settings_conv_direct_forced()) {
         forward_rows_avx512(a->out, &a->x, a->weight, a->bias, &a->plan, n0, n1);
         return;
     }
-    if (a->plan.cotile >= 0 && !force_direct) {
+    if (a->plan.cotile >= 0 && !settings_conv_direct_forced()) {
         const cotile_kind *k = &cotile_kinds[a->plan.cotile];
         float *taps = thread_scratch(SCRATCH_CONV, cotile_scratch_floats(s, k));
         if (taps) {
@@ -988,7 +981,8 @@ static void forward_part(void *ctx, size_t part, size_t parts) {
     }
 #endif
     size_t per = chunk_samples(s, patch, a->x.batch);
-    float *chunk = force_direct ? NULL : thread_scratch(SCRATCH_CONV, per * patch * pixels);
+    float *chunk =
+        settings_conv_direct_forced() ? NULL : thread_scratch(SCRATCH_CONV, per * patch * pixels);
     if (!chunk) {
         forward_direct(a->out, &a->x, a->weight, a->bias, n0, n1);
         return;
@@ -1008,7 +1002,8 @@ static void backward_part(void *ctx, size_t part, size_t parts) {
     const conv_call *a = ctx;
     const conv_shape *s = a->x.shape;
     size_t patch = patch_size(s), pixels = out_pixels(s), width = a->x.batch * pixels;
-    int direct_grad = a->plan.direct_grad && !force_direct; /* never set without AVX-512 */
+    /* never set without AVX-512 */
+    int direct_grad = a->plan.direct_grad && !settings_conv_direct_forced();
     size_t group = a->din || direct_grad ? s->kernel * s->kernel : 1, g0, g1;
     part_range(patch / group, part, parts, 1, &g0, &g1);
     size_t r0 = g0 * group, r1 = g1 * group, rows = r1 - r0;
@@ -1017,7 +1012,7 @@ static void backward_part(void *ctx, size_t part, size_t parts) {
     size_t per = chunk_samples(s, rows, a->x.batch);
     size_t floats = a->din || !direct_grad ? per * rows * pixels : 0;
     if (direct_grad && grad_scratch_floats(g0, g1) > floats) floats = grad_scratch_floats(g0, g1);
-    float *chunk = force_direct ? NULL : thread_scratch(SCRATCH_CONV, floats);
+    float *chunk = settings_conv_direct_forced() ? NULL : thread_scratch(SCRATCH_CONV, floats);
     /* the bias gradient: part 0's, with the direct weight gradient where its blocks allow */
     float *dbias = part == 0 ? a->dbias : NULL;
     if (dbias && !(chunk && direct_grad && grad_blocks_aligned(s))) {

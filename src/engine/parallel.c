@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "engine/settings.h"
+
 /* Per-thread state, not a process-wide setting: each thread belongs to at most one run at a
  * time, and that run sets its budget (parallel.h). */
 static _Thread_local size_t thread_budget = 1;
@@ -59,6 +61,7 @@ static void make_scratch_key(void) {
 }
 
 float *thread_scratch(bn_scratch_slot slot, size_t floats) {
+    if (settings_scratch_refused()) return NULL;
     pthread_once(&scratch_once, make_scratch_key);
     scratch_set *set = pthread_getspecific(scratch_key);
     if (!set) {

@@ -36,7 +36,8 @@ typedef enum { SCRATCH_GEMM_A, SCRATCH_GEMM_B, SCRATCH_CONV, SCRATCH_SLOTS } bn_
 /* The calling thread's buffer in `slot`, 64-byte aligned, at least `floats` floats: allocated
  * on the thread's first call and grown (never shrunk) when a call asks for more, so a run's
  * steps after its first allocate nothing. Freed when the thread ends. NULL if memory ran out
- * (callers then take a slower path that gives the same bits). */
+ * (callers then take a slower path that gives the same bits), or while tests make it fail
+ * (settings.h). */
 float *thread_scratch(bn_scratch_slot slot, size_t floats);
 
 /* Parts for a run's own elementwise loops over `floats` values: the run's share of the cores
