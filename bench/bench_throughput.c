@@ -19,10 +19,12 @@
 #include <string.h>
 
 #include "bntrain/data.h"
-#include "bntrain/gemm.h"
 #include "cli/options.h"
+#include "base/cpu.h"
 #include "base/runtime.h"
 #include "bntrain/train.h"
+#include "engine/parallel.h"
+#include "blas_runtime.h"
 #include "gemm_ceiling.h"
 
 enum { EXIT_USAGE = 2, EXIT_RUNTIME = 1 };
@@ -245,7 +247,7 @@ static int run_gemm_only(const bench_options *o) {
     gemm_op square = gemm_op_square(SQUARE_SIZE);
     gemm_timing one, all;
     printf("GEMM ceiling: single-threaded OpenBLAS sgemm, %s kernels, %zu cores\n\n",
-           runtime_blas_kernel(), runtime_cores());
+           blas_kernel(), runtime_cores());
     if (time_ops(&square, 1, 1, o->ceiling_seconds, &one) ||
         time_ops(&square, 1, o->threads, o->ceiling_seconds, &all))
         return EXIT_RUNTIME;
@@ -262,7 +264,7 @@ static int run_gemm_only(const bench_options *o) {
            "square_gflops_per_core=%.2f square_gflops_total=%.2f fc_step_gflops_1t=%.2f "
            "fc_step_gflops_per_core=%.2f cnn_step_gflops_1t=%.2f cnn_step_gflops_per_core=%.2f "
            "max_error=%.3g\n",
-           runtime_blas_kernel(), runtime_cores(), o->threads, one.gflops_per_core,
+           blas_kernel(), runtime_cores(), o->threads, one.gflops_per_core,
            all.gflops_per_core, all.gflops_total, fc_1t, fc_nt, cnn_1t, cnn_nt, max_error);
     return max_error <= CHECK_TOLERANCE ? 0 : EXIT_RUNTIME;
 }
@@ -316,7 +318,7 @@ static bn_train_config train_config(const bn_options *o, uint64_t seed) {
 static void time_runs(const bench_options *o, const bn_model_spec *spec, const bn_dataset *ds,
                       run_timing *timings) {
     size_t longest = o->steps > o->warmup ? o->steps : o->warmup;
-    runtime_set_blas_threads(1);
+    blas_set_threads(1);
     /* A thread per core: the first o->threads train, the others take the runs' kernel tasks
      * (parallel.h) from the barriers they wait at, as a grid's idle threads do. */
 #pragma omp parallel num_threads((int)(o->threads * o->cores_per_run))
@@ -328,7 +330,7 @@ static void time_runs(const bench_options *o, const bn_model_spec *spec, const b
         bn_error err;
         bn_train_config cfg = train_config(&o->net, 1 + i);
         double warmup_seconds;
-        gemm_set_threads(o->cores_per_run);
+        parallel_set_threads(o->cores_per_run);
         if (trains) {
             r->failed = trainer_create(&trainer, spec, o->net.batch, longest * o->net.batch, &err);
             if (r->failed) fprintf(stderr, "bench_throughput: run %zu: %s\n", i, err.msg);
@@ -471,8 +473,8 @@ static void print_report(const bench_options *o, const bn_dataset *ds, const run
            "gflops_per_core=%.2f peak_gflops_per_core=%.2f frac_peak=%.4f "
            "gemm_bound_samples_per_s=%.2f frac_gemm_bound=%.4f eval_seconds=%.3f "
            "epoch_seconds=%.2f runs_per_hour=%.2f load_seconds=%.2f\n",
-           arch_name(net->arch), ds->name, o->threads, o->cores_per_run, gemm_isa(), net->batch,
-           o->steps, runtime_blas_kernel(),
+           arch_name(net->arch), ds->name, o->threads, o->cores_per_run, cpu_isa_name(), net->batch,
+           o->steps, blas_kernel(),
            tp->samples_per_s, tp->samples_per_s_per_run, 1e-6 * c->flops_per_sample, gflops,
            c->peak_gflops, gflops / c->peak_gflops, c->gemm_samples_per_s,
            per_core / c->gemm_samples_per_s, tp->eval_seconds, tp->epoch_seconds,
@@ -499,8 +501,8 @@ static int run_training(const bench_options *o) {
     printf("bench_throughput: %s on %s, batch %zu, %zu concurrent run(s) on %zu core(s) each, "
            "bntrain's %s GEMM; ceiling: OpenBLAS %s kernels%s%s%s; %zu cores\n",
            arch_name(o->net.arch), o->net.dataset, o->net.batch, o->threads, o->cores_per_run,
-           gemm_isa(), runtime_blas_kernel(), *runtime_blas_kernel_note() ? " (" : "",
-           runtime_blas_kernel_note(), *runtime_blas_kernel_note() ? ")" : "", runtime_cores());
+           cpu_isa_name(), blas_kernel(), *blas_kernel_note() ? " (" : "",
+           blas_kernel_note(), *blas_kernel_note() ? ")" : "", runtime_cores());
     double start = wall_seconds();
     if (dataset_load(&ds, o->net.dataset, o->net.data_dir, &err)) {
         fprintf(stderr, "bench_throughput: %s\n", err.msg);
@@ -537,7 +539,7 @@ done:
 
 int main(int argc, char **argv) {
     /* The ceiling is OpenBLAS at its best on this CPU, chosen as bntrain chooses it. */
-    runtime_choose_blas_kernel(argv);
+    blas_choose_kernel(argv);
     bench_options o;
     int status = parse_args(argc, argv, &o);
     if (status >= 0) return status;

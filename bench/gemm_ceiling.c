@@ -11,6 +11,7 @@
 #include "bntrain/rng.h"
 #include "base/runtime.h"
 #include "bntrain/train.h"
+#include "blas_runtime.h"
 
 static gemm_op make_op(int trans_a, int trans_b, size_t m, size_t n, size_t k, float beta,
                        const char *role, size_t layer) {
@@ -150,7 +151,7 @@ int gemm_time_sequence(const gemm_op *ops, size_t n_ops, size_t threads, double 
     size_t *reps = calloc(threads, sizeof *reps);
     int failed = !seconds || !reps;
     /* As the grid does: one BLAS thread per caller, the callers are the parallelism. */
-    runtime_set_blas_threads(1);
+    blas_set_threads(1);
     if (!failed) {
 #pragma omp parallel num_threads((int)threads)
         {

@@ -46,7 +46,8 @@ build_bench() {
         # shellcheck disable=SC2046
         cc -std=c11 -D_DEFAULT_SOURCE -O3 -DNDEBUG -fopenmp -Wall -Wextra -Wshadow \
             -Wno-unused-parameter -Iinclude $(pkg-config --cflags openblas) \
-            bench/bench_throughput.c bench/gemm_ceiling.c "$build/libbntrain.a" \
+            bench/bench_throughput.c bench/gemm_ceiling.c bench/blas_runtime.c \
+            "$build/libbntrain.a" \
             $(pkg-config --libs openblas) -lpng -lz -lm -o "$bench" >> "$logs/build.log" 2>&1
     fi
 }

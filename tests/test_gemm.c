@@ -11,6 +11,9 @@
 #include <string.h>
 
 #include "bntrain/gemm.h"
+#include "base/cpu.h"
+#include "engine/parallel.h"
+#include "engine/settings.h"
 #include "check.h"
 
 typedef struct {
@@ -127,7 +130,7 @@ static void check_panels_c(const shape *s, bn_matrix a, bn_matrix b, int start, 
     }
     CHECK_MSG(same && padding_kept && c[floats - 1] == -7.0f,
               "%zu x %zu x %zu, start %d, %s, %zu threads: C in panels %s", s->m, s->n, s->k,
-              start, gemm_isa(), threads, same ? "has its padding written" : "has other bits");
+              start, cpu_isa_name(), threads, same ? "has its padding written" : "has other bits");
     free(c);
 }
 
@@ -149,11 +152,11 @@ static void test_shape(const shape *s, int layout_a, int layout_b, int start, in
     CHECK_MSG(close_to_exact(s, a, b, expected, c0, start, bias),
               "the fmaf chain is not the product (%zu x %zu x %zu)", s->m, s->n, s->k);
     for (int level = best; level >= 0; level--) {
-        gemm_force_isa(level);
+        cpu_limit_isa(level);
         for (size_t threads = 1; threads <= 4; threads++) {
             /* the portable kernel is slow: it is checked on one and two threads */
             if (level == 0 && threads > 2) break;
-            gemm_set_threads(threads);
+            parallel_set_threads(threads);
             memcpy(c, c0, c_floats * sizeof(float));
             if (start >= START_ROW_BIAS)
                 gemm_biased(0, s->m, s->n, s->k, a, b, bias, start == START_ROW_BIAS, c, s->n);
@@ -162,12 +165,12 @@ static void test_shape(const shape *s, int layout_a, int layout_b, int start, in
             CHECK_MSG(memcmp(c, expected, s->m * s->n * sizeof(float)) == 0,
                       "%zu x %zu x %zu, layouts %d %d, start %d, %s, %zu threads: not the "
                       "chain's bits",
-                      s->m, s->n, s->k, layout_a, layout_b, start, gemm_isa(), threads);
+                      s->m, s->n, s->k, layout_a, layout_b, start, cpu_isa_name(), threads);
             if (start <= START_C) check_panels_c(s, a, b, start, c0, expected, threads);
         }
     }
-    gemm_force_isa(best);
-    gemm_set_threads(1);
+    cpu_limit_isa(best);
+    parallel_set_threads(1);
     free(a_data);
     free(b_data);
     free(c0);
@@ -243,7 +246,7 @@ static void test_consume(const shape *s, int layout_a, int layout_b, int best) {
     chain_reference(s, a, b, expected, START_ZERO, NULL);
     int takes = s->k > 0 && s->k <= GEMM_CONSUME_MAX_K;
     for (int level = best; level >= 0; level--) {
-        gemm_force_isa(level);
+        cpu_limit_isa(level);
         for (size_t run = 0; run < 6; run++) {
             size_t threads = 1 + run / 2;
             int with_ahead = run % 2;
@@ -260,7 +263,7 @@ static void test_consume(const shape *s, int layout_a, int layout_b, int best) {
             CHECK_MSG(once && memcmp(c, expected, entries * sizeof(float)) == 0,
                       "%zu x %zu x %zu, layouts %d %d, %s, %zu threads%s: consumed tiles are not "
                       "the chain's bits, each once",
-                      s->m, s->n, s->k, layout_a, layout_b, gemm_isa(), threads,
+                      s->m, s->n, s->k, layout_a, layout_b, cpu_isa_name(), threads,
                       with_ahead ? ", prefetching" : "");
             CHECK_MSG(!k.not_announced, "%zu x %zu x %zu: a tile other than the one announced "
                       "ahead was consumed", s->m, s->n, s->k);
@@ -275,12 +278,86 @@ static void test_consume(const shape *s, int layout_a, int layout_b, int best) {
                           s->m, s->n, s->k);
         }
     }
-    gemm_force_isa(best);
+    cpu_limit_isa(best);
     free(a_data);
     free(b_data);
     free(expected);
     free(c);
     free(seen);
+}
+
+/* The product of one call, into c (m x n, holding c0 beforehand): gemm accumulating onto C,
+ * gemm_biased from a bias per column, or gemm_consume, on the calling thread's budget. */
+enum { CALL_ACCUMULATE, CALL_BIASED, CALL_CONSUME, CALLS };
+
+static void product(int call, const shape *s, bn_matrix a, bn_matrix b, const float *bias,
+                    const float *c0, float *c, unsigned char *seen) {
+    memcpy(c, c0, s->m * s->n * sizeof(float));
+    if (call == CALL_ACCUMULATE) {
+        gemm(s->m, s->n, s->k, a, b, c, s->n, 1);
+    } else if (call == CALL_BIASED) {
+        gemm_biased(0, s->m, s->n, s->k, a, b, bias, 0, c, s->n);
+    } else {
+        consumed k = {.c = c, .seen = seen, .n = s->n};
+        gemm_consume(0, s->m, s->n, s->k, a, b, (gemm_consumer){consume_tile, consume_ahead, &k});
+    }
+}
+
+/* Where thread_scratch cannot allocate (made to fail here: settings.h), every call computes
+ * without its packing buffers: slower, the same bits as with them, at every level, on one and
+ * two threads, for the packed walk, the walk turned around (B in panels, transposed, k from
+ * KC) and gemm_consume. */
+static void test_without_scratch(int best) {
+    settings_refuse_scratch(1);
+    CHECK_MSG(!thread_scratch(SCRATCH_GEMM_A, 1), "thread_scratch allocates while refused");
+    settings_refuse_scratch(0);
+    CHECK_MSG(thread_scratch(SCRATCH_GEMM_A, 1), "thread_scratch refuses after the setting");
+    const struct {
+        shape s;
+        int layout_a, layout_b;
+    } cases[] = {{{13, 33, 257}, 0, 0},  {{97, 65, 300}, 1, 3},  {{200, 40, 1500}, 0, 4},
+                 {{130, 70, 200}, 1, 0}, {{30, 100, 100}, 2, 4}, {{128, 10, 100}, 0, 1}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        const shape *s = &cases[i].s;
+        size_t a_floats = layout_floats(s->m, s->k, cases[i].layout_a);
+        size_t b_floats = layout_floats(s->k, s->n, cases[i].layout_b), entries = s->m * s->n;
+        float *a_data = malloc(a_floats * sizeof(float));
+        float *b_data = malloc(b_floats * sizeof(float)), *bias = malloc(s->n * sizeof(float));
+        float *c0 = malloc(entries * sizeof(float)), *packed = malloc(entries * sizeof(float));
+        float *unpacked = malloc(entries * sizeof(float));
+        unsigned char *seen = calloc(entries, 1);
+        fill(a_data, a_floats);
+        fill(b_data, b_floats);
+        fill(bias, s->n);
+        fill(c0, entries);
+        bn_matrix a = view(a_data, s->m, s->k, cases[i].layout_a);
+        bn_matrix b = view(b_data, s->k, s->n, cases[i].layout_b);
+        for (int level = best; level >= 0; level--)
+            for (size_t threads = 1; threads <= 2; threads++)
+                for (int call = 0; call < CALLS; call++) {
+                    if (call == CALL_CONSUME && s->k > GEMM_CONSUME_MAX_K) continue;
+                    cpu_limit_isa(level);
+                    parallel_set_threads(threads);
+                    product(call, s, a, b, bias, c0, packed, seen);
+                    settings_refuse_scratch(1);
+                    product(call, s, a, b, bias, c0, unpacked, seen);
+                    settings_refuse_scratch(0);
+                    CHECK_MSG(memcmp(packed, unpacked, entries * sizeof(float)) == 0,
+                              "%zu x %zu x %zu, layouts %d %d, call %d, %s, %zu threads: other "
+                              "bits without scratch memory",
+                              s->m, s->n, s->k, cases[i].layout_a, cases[i].layout_b, call,
+                              cpu_isa_name(), threads);
+                }
+        cpu_limit_isa(best);
+        parallel_set_threads(1);
+        free(a_data);
+        free(b_data);
+        free(bias);
+        free(c0);
+        free(packed);
+        free(unpacked);
+        free(seen);
+    }
 }
 
 /* Large enough that a thread count or block edge changing the order would show: MC, KC and
@@ -337,8 +414,8 @@ static void test_row_stride(void) {
 }
 
 int main(void) {
-    int best = gemm_force_isa(2);
-    printf("gemm: widest kernel on this CPU: %s\n", gemm_isa());
+    int best = cpu_limit_isa(CPU_ISA_AVX512);
+    printf("gemm: widest kernel on this CPU: %s\n", cpu_isa_name());
     for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++)
         for (int la = 0; la < LAYOUTS; la++)
             for (int lb = 0; lb < LAYOUTS; lb++)
@@ -351,5 +428,6 @@ int main(void) {
     const shape fc_weight_grad = {1000, 784, 128}; /* the paper's first FC layer, batch 128 */
     test_consume(&fc_weight_grad, 1, 0, best);
     test_row_stride();
+    test_without_scratch(best);
     return check_summary("test_gemm");
 }

@@ -8,6 +8,9 @@
 #include "bntrain/layers.h"
 #include "bntrain/model.h"
 #include "bntrain/rng.h"
+#include "base/cpu.h"
+#include "engine/parallel.h"
+#include "engine/settings.h"
 #include "check.h"
 
 /* Float forward passes limit the accuracy of a difference quotient, and a step can cross a
@@ -263,14 +266,14 @@ static void check_conv_paths(size_t cin, size_t h, size_t cout, size_t k, size_t
     size_t no = batch * cout * s.out_height * s.out_width;
     float *in = malloc(ni * 4), *w = malloc(nw * 4), *b = malloc(cout * 4), *dout = malloc(no * 4);
     randomize(in, ni, 1), randomize(w, nw, 0.5), randomize(b, cout, 0.5), randomize(dout, no, 1);
-    conv_force_direct(1);
+    settings_force_conv_direct(1);
     conv_results ref = conv_run(&s, batch, channel_major, want_din, in, w, b, dout);
-    conv_force_direct(0);
-    int best = gemm_force_isa(2);
+    settings_force_conv_direct(0);
+    int best = cpu_limit_isa(CPU_ISA_AVX512);
     for (int level = best; level >= 0; level -= 2) /* the AVX-512 rows and the portable loops */
         for (size_t threads = 1; threads <= 3; threads++) {
-            gemm_force_isa(level);
-            gemm_set_threads(threads);
+            cpu_limit_isa(level);
+            parallel_set_threads(threads);
             conv_results got = conv_run(&s, batch, channel_major, want_din, in, w, b, dout);
             CHECK_MSG(conv_same(&ref, &got, &s, batch),
                       "conv %zux%zu k%zu s%zu p%zu batch %zu, level %d, %zu thread(s): lowered == "
@@ -278,8 +281,8 @@ static void check_conv_paths(size_t cin, size_t h, size_t cout, size_t k, size_t
                       cin, h, k, stride, pad, batch, level, threads);
             conv_results_free(&got);
         }
-    gemm_force_isa(best);
-    gemm_set_threads(1);
+    cpu_limit_isa(best);
+    parallel_set_threads(1);
     conv_results_free(&ref);
     free(in), free(w), free(b), free(dout);
 }

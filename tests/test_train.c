@@ -10,6 +10,8 @@
 #include "bntrain/optim.h"
 #include "bntrain/rng.h"
 #include "bntrain/train.h"
+#include "base/cpu.h"
+#include "engine/parallel.h"
 #include "check.h"
 
 static bn_train_config small_config(void) {
@@ -173,7 +175,7 @@ static void test_backward_sgd(const bn_dataset *ds, bn_arch arch, size_t batch, 
     model_init(&combined, 0.8, 2.0, 0.5, &rng_b);
     float *dlogits = malloc(batch * spec.n_classes * sizeof(float));
     size_t input = model_input_size(&separate), bytes = separate.n_params * sizeof(float);
-    gemm_set_threads(threads);
+    parallel_set_threads(threads);
     for (size_t step = 0; step < 3; step++) {
         const float *images = ds->train.images + step * 16 * input;
         const uint8_t *labels = ds->train.labels + step * 16;
@@ -199,7 +201,7 @@ static void test_backward_sgd(const bn_dataset *ds, bn_arch arch, size_t batch, 
     loss_forward_backward(LOSS_MSE, dlogits, model_logits(&combined), ds->train.labels, batch,
                           spec.n_classes);
     CHECK(model_backward_sgd(&combined, ds->train.images, dlogits, batch, 1e20f, 0.9f, 1e30f) == 1);
-    gemm_set_threads(1);
+    parallel_set_threads(1);
     free(dlogits);
     model_free(&separate);
     model_free(&combined);
@@ -221,12 +223,12 @@ static void run_on_cores(const bn_dataset *ds, bn_arch arch, size_t cores, float
     memcpy(params, t.model.params, t.model.n_params * sizeof(float));
     CHECK(share.runs_in_flight == 0);
     trainer_free(&t);
-    gemm_set_threads(1);
+    parallel_set_threads(1);
 }
 
 /* A run that uses 2 or 3 cores gives bitwise what it gives on one (3 on a 2-core machine is
- * oversubscribed: slower, still the same), and so does a run with the AVX2 or portable
- * kernel instead of the widest one. */
+ * oversubscribed: slower, still the same), and so does a run with the kernels limited to AVX2
+ * or to the portable code instead of the widest level: the same losses and parameters. */
 static void test_same_bits_on_any_cores(const bn_dataset *ds, bn_arch arch) {
     bn_model_spec spec;
     model_spec_paper(&spec, arch, ds->channels, ds->height, ds->width, 1);
@@ -244,15 +246,15 @@ static void test_same_bits_on_any_cores(const bn_dataset *ds, bn_arch arch) {
         CHECK_MSG(memcmp(one, more, n * sizeof *one) == 0 && same_results(&r1, &r),
                   "%s: %zu cores give other bits than 1", arch_name(arch), cores);
     }
-    int best = gemm_force_isa(2);
-    for (int level = best - 1; level >= 1; level--) {
-        gemm_force_isa(level);
+    int best = cpu_limit_isa(CPU_ISA_AVX512);
+    for (int level = best - 1; level >= CPU_ISA_PORTABLE; level--) {
+        cpu_limit_isa(level);
         run_on_cores(ds, arch, 2, more, &r);
         CHECK_MSG(memcmp(one, more, n * sizeof *one) == 0 && same_results(&r1, &r),
                   "%s: the %s kernel gives other bits than the widest", arch_name(arch),
-                  gemm_isa());
+                  cpu_isa_name());
     }
-    gemm_force_isa(best);
+    cpu_limit_isa(best);
     free(one);
     free(more);
 }

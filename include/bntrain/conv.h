@@ -29,8 +29,5 @@ void conv_forward(float *out, const float *in, int in_channel_major, const float
 void conv_backward(float *din, float *dweight, float *dbias, const float *dout, const float *in,
                    int in_channel_major, const float *weight, const conv_shape *shape,
                    size_t batch, int accumulate);
-/* Tests only: compute convolutions directly, without lowering (the path taken when scratch
- * memory runs out), which gives the same bits. Returns the previous setting. */
-int conv_force_direct(int on);
 
 #endif

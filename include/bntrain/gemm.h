@@ -54,9 +54,11 @@ static inline size_t panels_floats(size_t rows, size_t cols) {
 }
 
 /* C (m x n, row-major with row stride ldc) = op(A) op(B) (accumulate = 0) or C + op(A) op(B)
- * (accumulate = 1), op(A) m x k, op(B) k x n. Uses up to gemm_threads() threads. Allocates
- * only each thread's packing buffers (parallel.h's scratch: grown to the largest size asked
- * for, which gemm_consume's can be, then kept until the thread ends). */
+ * (accumulate = 1), op(A) m x k, op(B) k x n. Uses up to the calling thread's thread budget
+ * (1 unless the run that owns the thread set one: a training run sets it from its
+ * bn_core_share, train.h). Allocates only each thread's packing buffers (parallel.h's
+ * scratch: grown to the largest size asked for, which gemm_consume's can be, then kept until
+ * the thread ends). */
 void gemm(size_t m, size_t n, size_t k, bn_matrix a, bn_matrix b, float *c, size_t ldc,
           int accumulate);
 
@@ -72,7 +74,7 @@ void gemm_panels(size_t m, size_t n, size_t k, bn_matrix a, bn_matrix b, float *
 
 /* C = bias + op(A) op(B): each entry's chain starts from bias[i] (bias_per_row) or bias[j]
  * instead of from a copy of the bias written into C first (a pass over C that cost 2 % of a
- * CNN step). threads: 1 for the calling thread alone, 0 for gemm_threads(). */
+ * CNN step). threads: 1 for the calling thread alone, 0 for its thread budget. */
 void gemm_biased(size_t threads, size_t m, size_t n, size_t k, bn_matrix a, bn_matrix b,
                  const float *bias, int bias_per_row, float *c, size_t ldc);
 
@@ -82,9 +84,10 @@ void gemm_biased(size_t threads, size_t m, size_t n, size_t k, bn_matrix a, bn_m
  * optimizer step on a weight gradient), this saves writing C and reading it back. A tile never
  * spans two panels (j0 is a multiple of GEMM_PANEL, cols <= GEMM_PANEL), and the tiles come
  * down each panel's columns in order of i0, panel after panel: a consumer that keeps its own
- * arrays in panels sweeps them in memory order. With threads > 1 (0: gemm_threads()), consume
- * runs on several threads at once, each on its own panels. Needs 0 < k <= GEMM_CONSUME_MAX_K
- * (every chain done in one pass); returns 0 and does nothing otherwise, 1 when done. */
+ * arrays in panels sweeps them in memory order. With threads > 1 (0: the calling thread's
+ * budget), consume runs on several threads at once, each on its own panels. Needs
+ * 0 < k <= GEMM_CONSUME_MAX_K (every chain done in one pass); returns 0 and does nothing
+ * otherwise, 1 when done. */
 #define GEMM_CONSUME_MAX_K 256
 typedef void (*gemm_tile_fn)(void *ctx, size_t i0, size_t j0, size_t rows, size_t cols,
                              const float *tile, size_t ld);
@@ -116,18 +119,5 @@ int gemm_consume(size_t threads, size_t m, size_t n, size_t k, bn_matrix a, bn_m
  * packing (transposing in registers where x is column-major), for kernels elsewhere that
  * want its layout. */
 void gemm_pack_panel(float *dst, bn_matrix x, size_t p0, size_t rows, size_t j0, size_t cols);
-
-/* Threads the calling thread's gemm calls may use (at least 1; default 1). Per calling thread,
- * so that each run of a grid sets its own. Results do not depend on it. */
-void gemm_set_threads(size_t threads);
-size_t gemm_threads(void);
-
-/* The instruction set the kernel uses: "avx512", "avx2" or "portable". */
-const char *gemm_isa(void);
-/* The same as a number: 0 portable, 1 avx2, 2 avx512 (for other kernels that follow it). */
-int gemm_isa_level(void);
-/* Tests only: use a narrower instruction set than the CPU has (0 portable, 1 avx2, 2
- * avx512); never a wider one. Returns the level in force. */
-int gemm_force_isa(int level);
 
 #endif

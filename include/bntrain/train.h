@@ -31,7 +31,8 @@ typedef struct {
     int evaluate_last_epoch_only; /* grids record only the final test loss: skipping the
                                      earlier evaluations saves a pass over the test set per
                                      epoch (test_loss and test_acc are NaN before the last) */
-    bn_core_share *cores;         /* NULL: the calling thread's gemm_threads() as set */
+    bn_core_share *cores;         /* NULL: the calling thread's thread budget
+                                     as it is (gemm.h) */
 } bn_train_config;
 
 typedef struct {

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "bntrain/gemm.h"
+#include "base/cpu.h"
 #include "engine/conv_internal.h"
 #include "engine/parallel.h"
 
@@ -57,7 +58,7 @@ static void plan_offsets(tap_plan *plan, const conv_shape *s) {
 /* Which paths the layer takes, given a tap table. */
 static void plan_paths(tap_plan *plan, const conv_shape *s) {
 #ifdef CONV_X86
-    plan->vectors = gemm_isa_level() == 2 && s->out_width <= 16 &&
+    plan->vectors = cpu_isa_level() == CPU_ISA_AVX512 && s->out_width <= 16 &&
                     (s->out_width - 1) * s->stride < 32;
 #endif
     plan->raise_rows = plan->vectors && s->in_width <= 32 && s->in_height <= RAISE_HEIGHT &&
@@ -67,9 +68,9 @@ static void plan_paths(tap_plan *plan, const conv_shape *s) {
 #ifdef CONV_X86
     /* its vectors of 16 output channels at least three quarters full */
     size_t vectors16 = (s->out_channels + 15) / 16;
-    plan->direct_grad = gemm_isa_level() == 2 && s->kernel == 3 &&
+    plan->direct_grad = cpu_isa_level() == CPU_ISA_AVX512 && s->kernel == 3 &&
                         4 * s->out_channels >= 3 * 16 * vectors16;
-    if (gemm_isa_level() == 2 && !plan->direct_rows) plan->cotile = cotile_pick(s);
+    if (cpu_isa_level() == CPU_ISA_AVX512 && !plan->direct_rows) plan->cotile = cotile_pick(s);
 #endif
 }
 

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/cpu.h"
 #include "engine/parallel.h"
 #include "engine/simd.h"
 
@@ -28,54 +29,6 @@
 #define MC 96
 #define NC 1024
 _Static_assert(GEMM_CONSUME_MAX_K <= KC, "gemm_consume packs all of k into one block");
-
-enum { ISA_PORTABLE = 0, ISA_AVX2 = 1, ISA_AVX512 = 2 };
-
-static int isa_level = -1;
-
-static int cpu_isa_level(void) {
-#ifdef GEMM_X86
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) return ISA_AVX512;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return ISA_AVX2;
-#endif
-    return ISA_PORTABLE;
-}
-
-static int current_isa(void) {
-    int level = __atomic_load_n(&isa_level, __ATOMIC_RELAXED);
-    if (level < 0) {
-        level = cpu_isa_level();
-        __atomic_store_n(&isa_level, level, __ATOMIC_RELAXED);
-    }
-    return level;
-}
-
-const char *gemm_isa(void) {
-    static const char *const names[] = {"portable", "avx2", "avx512"};
-    return names[current_isa()];
-}
-
-int gemm_isa_level(void) {
-    return current_isa();
-}
-
-int gemm_force_isa(int level) {
-    int best = cpu_isa_level();
-    if (level < ISA_PORTABLE) level = ISA_PORTABLE;
-    __atomic_store_n(&isa_level, level < best ? level : best, __ATOMIC_RELAXED);
-    return current_isa();
-}
-
-static _Thread_local size_t caller_threads = 1;
-
-void gemm_set_threads(size_t threads) {
-    caller_threads = threads ? threads : 1;
-}
-
-size_t gemm_threads(void) {
-    return caller_threads;
-}
 
 /* ---- per-thread packing buffers ---------------------------------------------------------- */
 
@@ -203,7 +156,7 @@ __attribute__((target("avx512f"))) static int transpose_panel_avx512(float *dst,
 static int transpose_panel(float *dst, bn_matrix x, size_t p0, size_t kc, size_t j0, size_t cols,
                            size_t width) {
 #ifdef GEMM_X86
-    if (current_isa() == ISA_AVX512)
+    if (cpu_isa_level() == CPU_ISA_AVX512)
         return transpose_panel_avx512(dst, x, p0, kc, j0, cols, width);
 #endif
     return 0;
@@ -449,11 +402,13 @@ typedef void (*tile_fn)(const tile_job *);
 
 static tile_fn choose_tile(void) {
 #ifdef GEMM_X86
-    switch (current_isa()) {
-    case ISA_AVX512:
+    switch (cpu_isa_level()) {
+    case CPU_ISA_AVX512:
         return tile_avx512;
-    case ISA_AVX2:
+    case CPU_ISA_AVX2:
         return tile_avx2;
+    case CPU_ISA_PORTABLE:
+        break;
     }
 #endif
     return tile_portable;
@@ -467,7 +422,7 @@ static void tile_prefetching_first(const tile_job *t) {
 
 /* Whether choose_tile_prefetching's kernel spreads its prefetches over its k steps. */
 static int prefetches_spread(void) {
-    return current_isa() == ISA_AVX512;
+    return cpu_isa_level() == CPU_ISA_AVX512;
 }
 
 /* A kernel that also prefetches t->prefetch. */
@@ -738,7 +693,7 @@ __attribute__((target("avx512f"))) static void turned_tile_avx512(const turned_t
 static int turns_around(const gemm_call *g) {
     return g->b.panel_stride && g->b.panels_transposed && !g->c_panel_stride &&
            !g->accumulate && !g->bias && !g->consumer.consume && g->k >= KC &&
-           g->k * NR <= TURNED_B_FLOATS && current_isa() == ISA_AVX512;
+           g->k * NR <= TURNED_B_FLOATS && cpu_isa_level() == CPU_ISA_AVX512;
 }
 
 /* The share [i_lo, i_hi) x [j_lo, j_hi) of C: for each group of C's rows whose op(A)^T fits
@@ -878,7 +833,7 @@ static void gemm_on(size_t threads, gemm_call g) {
 
 void gemm(size_t m, size_t n, size_t k, bn_matrix a, bn_matrix b, float *c, size_t ldc,
           int accumulate) {
-    gemm_on(caller_threads, (gemm_call){.m = m, .n = n, .k = k, .a = a, .b = b, .c = c,
+    gemm_on(parallel_threads(), (gemm_call){.m = m, .n = n, .k = k, .a = a, .b = b, .c = c,
                                         .ldc = ldc, .accumulate = accumulate});
 }
 
@@ -890,14 +845,14 @@ void gemm_one_thread(size_t m, size_t n, size_t k, bn_matrix a, bn_matrix b, flo
 
 void gemm_panels(size_t m, size_t n, size_t k, bn_matrix a, bn_matrix b, float *c,
                  int accumulate) {
-    gemm_on(caller_threads, (gemm_call){.m = m, .n = n, .k = k, .a = a, .b = b, .c = c,
+    gemm_on(parallel_threads(), (gemm_call){.m = m, .n = n, .k = k, .a = a, .b = b, .c = c,
                                         .c_panel_stride = m * GEMM_PANEL,
                                         .accumulate = accumulate});
 }
 
 void gemm_biased(size_t threads, size_t m, size_t n, size_t k, bn_matrix a, bn_matrix b,
                  const float *bias, int bias_per_row, float *c, size_t ldc) {
-    gemm_on(threads ? threads : caller_threads,
+    gemm_on(threads ? threads : parallel_threads(),
             (gemm_call){.m = m, .n = n, .k = k, .a = a, .b = b, .c = c, .ldc = ldc,
                         .bias = bias, .bias_per_row = bias_per_row});
 }
@@ -905,7 +860,7 @@ void gemm_biased(size_t threads, size_t m, size_t n, size_t k, bn_matrix a, bn_m
 int gemm_consume(size_t threads, size_t m, size_t n, size_t k, bn_matrix a, bn_matrix b,
                  gemm_consumer consumer) {
     if (k == 0 || k > GEMM_CONSUME_MAX_K) return 0;
-    gemm_on(threads ? threads : caller_threads,
+    gemm_on(threads ? threads : parallel_threads(),
             (gemm_call){.m = m, .n = n, .k = k, .a = a, .b = b, .consumer = consumer});
     return 1;
 }

@@ -6,7 +6,19 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "bntrain/gemm.h"
+#include "engine/settings.h"
+
+/* Per-thread state, not a process-wide setting: each thread belongs to at most one run at a
+ * time, and that run sets its budget (parallel.h). */
+static _Thread_local size_t thread_budget = 1;
+
+void parallel_set_threads(size_t threads) {
+    thread_budget = threads ? threads : 1;
+}
+
+size_t parallel_threads(void) {
+    return thread_budget;
+}
 
 void parallel_parts(size_t parts, bn_part_fn fn, void *ctx) {
     if (parts <= 1) {
@@ -49,6 +61,7 @@ static void make_scratch_key(void) {
 }
 
 float *thread_scratch(bn_scratch_slot slot, size_t floats) {
+    if (settings_scratch_refused()) return NULL;
     pthread_once(&scratch_once, make_scratch_key);
     scratch_set *set = pthread_getspecific(scratch_key);
     if (!set) {
@@ -72,6 +85,6 @@ float *thread_scratch(bn_scratch_slot slot, size_t floats) {
 }
 
 size_t loop_parts(size_t floats) {
-    size_t threads = gemm_threads();
+    size_t threads = thread_budget;
     return threads > 1 && floats >= (1u << 15) ? threads : 1;
 }

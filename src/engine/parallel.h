@@ -11,6 +11,14 @@
 
 #include <stddef.h>
 
+/* The calling thread's thread budget: how many threads the work it starts may use (the GEMM,
+ * and the run's elementwise loops through loop_parts), at least 1, 1 until set. Per-thread
+ * state, set by the run that owns the thread: train.c sets it before every step from the
+ * run's bn_core_share, so that each run of a grid has its own share of the cores as runs start
+ * and end. Results do not depend on it. */
+void parallel_set_threads(size_t threads);
+size_t parallel_threads(void);
+
 typedef void (*bn_part_fn)(void *ctx, size_t part, size_t parts);
 
 /* fn(ctx, part, parts) for part = 0 .. parts - 1, concurrently where threads are free; returns
@@ -28,11 +36,12 @@ typedef enum { SCRATCH_GEMM_A, SCRATCH_GEMM_B, SCRATCH_CONV, SCRATCH_SLOTS } bn_
 /* The calling thread's buffer in `slot`, 64-byte aligned, at least `floats` floats: allocated
  * on the thread's first call and grown (never shrunk) when a call asks for more, so a run's
  * steps after its first allocate nothing. Freed when the thread ends. NULL if memory ran out
- * (callers then take a slower path that gives the same bits). */
+ * (callers then take a slower path that gives the same bits), or while tests make it fail
+ * (settings.h). */
 float *thread_scratch(bn_scratch_slot slot, size_t floats);
 
 /* Parts for a run's own elementwise loops over `floats` values: the run's share of the cores
- * (gemm_threads()), or 1 when the work is too small to be worth waking helpers. */
+ * (parallel_threads()), or 1 when the work is too small to be worth waking helpers. */
 size_t loop_parts(size_t floats);
 
 #endif

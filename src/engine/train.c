@@ -5,11 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bntrain/gemm.h"
 #include "bntrain/loss.h"
 #include "bntrain/optim.h"
 #include "bntrain/rng.h"
 #include "base/runtime.h"
+#include "engine/parallel.h"
 
 enum { STREAM_INIT = 1, STREAM_SHUFFLE = 2 };
 
@@ -96,7 +96,7 @@ static int train_step(bn_trainer *t, const bn_train_config *cfg, size_t n, doubl
 static void take_core_share(bn_core_share *share) {
     if (!share) return;
     size_t runs = share->runs_in_flight;
-    gemm_set_threads(share->cores / (runs ? runs : 1));
+    parallel_set_threads(share->cores / (runs ? runs : 1));
 }
 
 static void mark_exploded(bn_run_result *r, size_t epoch, size_t step) {

@@ -123,10 +123,14 @@ int grid_check_config(const bn_grid_config *g, bn_error *err) {
     snprintf(path, sizeof path, "%s/config.json", g->out_dir);
     if (access(path, F_OK) != 0) return 0;
     if (read_file(path, &old, &length, err)) return -1;
-    static char now[1 << 16];
-    if (grid_config_json(g, now, sizeof now) < 0) {
+    /* on the heap, not the stack (64 KiB), nor static (a grid checked from two threads) */
+    size_t now_bytes = 1 << 16;
+    char *now = malloc(now_bytes);
+    if (!now || grid_config_json(g, now, now_bytes) < 0) {
+        const char *why = now ? "the configuration is too large to describe" : "out of memory";
         free(old);
-        return bn_fail(err, "the configuration is too large to describe");
+        free(now);
+        return bn_fail(err, "%s", why);
     }
     char differs[400] = "";
     size_t used = 0;
@@ -141,6 +145,7 @@ int grid_check_config(const bn_grid_config *g, bn_error *err) {
                has_a ? a : "unset", has_b ? b : "unset");
     }
     free(old);
+    free(now);
     if (used == 0) return 0;
     bn_fail(err, "%s holds a grid with another configuration: %s; use another --out or --force "
                  "to start afresh", path, differs);
