@@ -27,15 +27,8 @@ typedef struct {
     size_t samples, calibration, seeds;
 } theory_args;
 
-static int set_variant(void *field, const char *name, const char *arg, bn_error *err) {
-    if (strcmp(arg, "paper") == 0)
-        *(bn_theory_variant *)field = THEORY_PAPER;
-    else if (strcmp(arg, "population") == 0)
-        *(bn_theory_variant *)field = THEORY_POPULATION;
-    else
-        return bn_fail(err, "--%s: '%s' is not paper or population", name, arg);
-    return 0;
-}
+static const char *const variant_names[] = {"paper", "population", NULL};
+_Static_assert(THEORY_PAPER == 0 && THEORY_POPULATION == 1, "variant_names follows the enum");
 
 #define THEORY(field) offsetof(theory_args, field)
 
@@ -50,10 +43,10 @@ static const cli_option theory_options[] = {
     OPTION_FLAG("csv", option_set_flag, THEORY(csv), "CSV on stdout"),
     OPTION_VALUE("plot", "FILE.png", option_set_text, THEORY(plot_path),
                  "also draw lambda_max and log10 eta_bar against gamma (+ SVG)"),
-    OPTION_VALUE("variant", "V", set_variant, THEORY(variant),
-                 "paper (default) or population: BatchNorm divides by the\n"
-                 "population variance s^2 = q - mean^2, not the paper's q\n"
-                 "(the table; --check shows both)"),
+    OPTION_CHOICE("variant", "V", variant_names, THEORY(variant),
+                  "paper (default) or population: BatchNorm divides by the\n"
+                  "population variance s^2 = q - mean^2, not the paper's q\n"
+                  "(the table; --check shows both)"),
     OPTION_FLAG("check", option_set_flag, THEORY(check),
                 "measure the bound's per-layer terms on freshly initialised\n"
                 "networks (the network --no-bn selects) and compare with theory"),

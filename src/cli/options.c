@@ -39,13 +39,37 @@ static int index_options(option_index *ix, const cli_option *table, char *target
         if (o->kind == OPTION_KIND_TITLE) continue;
         if (ix->n == MAX_OPTIONS) return -1;
         ix->getopt[ix->n] =
-            (struct option){o->name, o->kind == OPTION_KIND_VALUE ? required_argument : no_argument,
+            (struct option){o->name, o->kind == OPTION_KIND_FLAG ? no_argument : required_argument,
                             NULL, FIRST_OPTION_CODE + (int)ix->n};
         ix->option[ix->n] = o;
         ix->field[ix->n] = target ? target + o->offset : NULL;
         ix->n++;
     }
     return 0;
+}
+
+/* Writes the index of arg among the option's choices; the field is an int or an enum whose
+ * values are those indices (an enum's type is compatible with int or unsigned int). */
+static int set_choice(const cli_option *o, void *field, const char *arg, bn_error *err) {
+    char names[200] = "";
+    size_t used = 0;
+    for (size_t i = 0; o->choices[i]; i++) {
+        if (strcmp(arg, o->choices[i]) == 0) {
+            *(int *)field = (int)i;
+            return 0;
+        }
+        const char *separator = i == 0 ? "" : o->choices[i + 1] ? ", " : " or ";
+        used +=
+            (size_t)snprintf(names + used, sizeof names - used, "%s%s", separator, o->choices[i]);
+        if (used >= sizeof names) used = sizeof names - 1;
+    }
+    return bn_fail(err, "--%s: '%s' is not %s", o->name, arg, names);
+}
+
+static int apply_option(const cli_option *o, void *field, const char *arg, bn_error *err) {
+    if (!field) return 0;
+    if (o->kind == OPTION_KIND_CHOICE) return set_choice(o, field, arg, err);
+    return o->set(field, o->name, arg, err);
 }
 
 int options_parse(const cli_command *command, void *target, int argc, char **argv,
@@ -70,7 +94,7 @@ int options_parse(const cli_command *command, void *target, int argc, char **arg
                                argv[optind - 1]);
         size_t i = (size_t)(code - FIRST_OPTION_CODE);
         bn_error err;
-        if (ix.field[i] && ix.option[i]->set(ix.field[i], ix.option[i]->name, optarg, &err))
+        if (apply_option(ix.option[i], ix.field[i], optarg, &err))
             return usage_error(command->name, "%s", err.msg);
     }
     if (!command->takes_operands && optind < argc)
@@ -85,7 +109,7 @@ int options_apply(const cli_option *table, void *target, const char *name, const
     if (index_options(&ix, table, target)) return bn_fail(err, "more than %d options", MAX_OPTIONS);
     for (size_t i = 0; i < ix.n; i++)
         if (strcmp(ix.option[i]->name, name) == 0)
-            return !ix.field[i] || ix.option[i]->set(ix.field[i], name, arg, err) == 0 ? 1 : -1;
+            return apply_option(ix.option[i], ix.field[i], arg, err) ? -1 : 1;
     return 0;
 }
 
@@ -94,10 +118,10 @@ int options_apply(const cli_option *table, void *target, const char *name, const
 enum { HELP_COLUMN = 21 };
 
 static void print_option_help(FILE *out, const cli_option *o) {
-    char head[80];
-    int n =
-        snprintf(head, sizeof head, "  --%s%s%s", o->name, o->kind == OPTION_KIND_VALUE ? " " : "",
-                 o->kind == OPTION_KIND_VALUE ? o->value_name : "");
+    char head[120];
+    int n = snprintf(head, sizeof head, "  --%s", o->name);
+    if (o->kind != OPTION_KIND_FLAG)
+        n += snprintf(head + n, sizeof head - (size_t)n, " %s", o->value_name);
     fprintf(out, "%-*s", n + 2 > HELP_COLUMN ? n + 2 : HELP_COLUMN, head);
     for (const char *line = o->help;;) {
         size_t length = strcspn(line, "\n");
@@ -295,26 +319,6 @@ static int set_dataset(void *field, const char *name, const char *arg, bn_error 
     return 0;
 }
 
-static int set_arch(void *field, const char *name, const char *arg, bn_error *err) {
-    if (strcmp(arg, "fc") == 0)
-        *(bn_arch *)field = ARCH_FC;
-    else if (strcmp(arg, "cnn") == 0)
-        *(bn_arch *)field = ARCH_CNN;
-    else
-        return bn_fail(err, "--%s: unknown architecture '%s' (fc or cnn)", name, arg);
-    return 0;
-}
-
-static int set_loss(void *field, const char *name, const char *arg, bn_error *err) {
-    if (strcmp(arg, "mse") == 0)
-        *(bn_loss *)field = LOSS_MSE;
-    else if (strcmp(arg, "ce") == 0)
-        *(bn_loss *)field = LOSS_CE;
-    else
-        return bn_fail(err, "--%s: unknown loss '%s' (mse or ce)", name, arg);
-    return 0;
-}
-
 /* field: the bn_experiment, whose n_hidden and hidden[] it sets together. */
 static int set_hidden(void *field, const char *name, const char *arg, bn_error *err) {
     bn_experiment *e = field;
@@ -344,16 +348,16 @@ static int set_threads(void *field, const char *name, const char *arg, bn_error 
     return 0;
 }
 
-static int set_color_scale(void *field, const char *name, const char *arg, bn_error *err) {
-    if (strcmp(arg, "linear") != 0 && strcmp(arg, "log") != 0)
-        return bn_fail(err, "--%s: '%s' is not linear or log", name, arg);
-    *(int *)field = strcmp(arg, "log") == 0;
-    return 0;
-}
-
 /* ---- the shared tables ----------------------------------------------------------------- */
 
 #define EXPERIMENT(field) offsetof(bn_experiment, field)
+
+/* Choices, in the order of their enum's values. */
+static const char *const arch_names[] = {"fc", "cnn", NULL};
+_Static_assert(ARCH_FC == 0 && ARCH_CNN == 1, "arch_names follows bn_arch");
+static const char *const loss_names[] = {"mse", "ce", NULL};
+_Static_assert(LOSS_MSE == 0 && LOSS_CE == 1, "loss_names follows bn_loss");
+static const char *const color_scale_names[] = {"linear", "log", NULL}; /* 1: log scale */
 
 const cli_option options_data_dir[] = {
     OPTION_VALUE("data-dir", "DIR", option_set_text, 0,
@@ -365,8 +369,8 @@ const cli_option options_model[] = {
     OPTION_VALUE("dataset", "NAME", set_dataset, EXPERIMENT(dataset),
                  "mnist, fashion-mnist, cifar10 or mnist-sample (bundled)"),
     OPTION_INCLUDE(options_data_dir, EXPERIMENT(data_dir)),
-    OPTION_VALUE("arch", "fc|cnn", set_arch, EXPERIMENT(arch),
-                 "fc: 3 x 1000 units; cnn: 30, 60, 90 channels (default fc)"),
+    OPTION_CHOICE("arch", "fc|cnn", arch_names, EXPERIMENT(arch),
+                  "fc: 3 x 1000 units; cnn: 30, 60, 90 channels (default fc)"),
     OPTION_FLAG("no-bn", clear_flag, EXPERIMENT(batchnorm), "vanilla network: no BatchNorm"),
     OPTION_VALUE("hidden", "LIST", set_hidden, 0,
                  "widths (fc) or channels (cnn) of the hidden layers, e.g. 500,500"),
@@ -384,8 +388,8 @@ const cli_option options_model[] = {
 };
 
 const cli_option options_training[] = {
-    OPTION_VALUE("loss", "mse|ce", set_loss, EXPERIMENT(loss),
-                 "Gaussian loss 1/2||f(x)-onehot(y)||^2 or cross-entropy (default mse)"),
+    OPTION_CHOICE("loss", "mse|ce", loss_names, EXPERIMENT(loss),
+                  "Gaussian loss 1/2||f(x)-onehot(y)||^2 or cross-entropy (default mse)"),
     OPTION_VALUE("batch", "B", option_set_count, EXPERIMENT(batch),
                  "mini-batch size (default 128; the last partial batch is dropped)"),
     OPTION_VALUE("epochs", "E", option_set_count, EXPERIMENT(epochs), "epochs (default 5)"),
@@ -418,7 +422,7 @@ const cli_option options_threads[] = {
 };
 
 const cli_option options_color_scale[] = {
-    OPTION_VALUE("color-scale", "linear|log", set_color_scale, 0,
-                 "colour the mean test loss linearly or by its log10\n(default linear)"),
+    OPTION_CHOICE("color-scale", "linear|log", color_scale_names, 0,
+                  "colour the mean test loss linearly or by its log10\n(default linear)"),
     OPTION_END,
 };

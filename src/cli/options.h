@@ -18,6 +18,7 @@ typedef enum {
     OPTION_KIND_END,     /* ends a table */
     OPTION_KIND_VALUE,   /* --name VALUE */
     OPTION_KIND_FLAG,    /* --name */
+    OPTION_KIND_CHOICE,  /* --name one of choices: the field (an int or an enum) gets its index */
     OPTION_KIND_TITLE,   /* a heading in the help; help is its text */
     OPTION_KIND_INCLUDE, /* the options of another table, their fields at offset */
     OPTION_KIND_IGNORE   /* the options of another table, accepted and without effect */
@@ -31,20 +32,23 @@ typedef struct cli_option {
     size_t offset;    /* of the field set, from the start of the table's target */
     const char *help; /* one line, or several separated by "\n" */
     const struct cli_option *include;
+    const char *const *choices; /* the names a choice takes, NULL-terminated */
 } cli_option;
 
 #define OPTION_VALUE(name, value_name, set, offset, help)                                          \
-    { OPTION_KIND_VALUE, name, value_name, set, offset, help, NULL }
+    { OPTION_KIND_VALUE, name, value_name, set, offset, help, NULL, NULL }
 #define OPTION_FLAG(name, set, offset, help)                                                       \
-    { OPTION_KIND_FLAG, name, NULL, set, offset, help, NULL }
+    { OPTION_KIND_FLAG, name, NULL, set, offset, help, NULL, NULL }
+#define OPTION_CHOICE(name, value_name, choices, offset, help)                                     \
+    { OPTION_KIND_CHOICE, name, value_name, NULL, offset, help, NULL, choices }
 #define OPTION_TITLE(text)                                                                         \
-    { OPTION_KIND_TITLE, NULL, NULL, NULL, 0, text, NULL }
+    { OPTION_KIND_TITLE, NULL, NULL, NULL, 0, text, NULL, NULL }
 #define OPTION_INCLUDE(table, offset)                                                              \
-    { OPTION_KIND_INCLUDE, NULL, NULL, NULL, offset, NULL, table }
+    { OPTION_KIND_INCLUDE, NULL, NULL, NULL, offset, NULL, table, NULL }
 #define OPTION_IGNORE(table)                                                                       \
-    { OPTION_KIND_IGNORE, NULL, NULL, NULL, 0, NULL, table }
+    { OPTION_KIND_IGNORE, NULL, NULL, NULL, 0, NULL, table, NULL }
 #define OPTION_END                                                                                 \
-    { OPTION_KIND_END, NULL, NULL, NULL, 0, NULL, NULL }
+    { OPTION_KIND_END, NULL, NULL, NULL, 0, NULL, NULL, NULL }
 
 typedef struct {
     const char *name;  /* the command, as in "bntrain NAME: message" */
