@@ -81,7 +81,9 @@ int options_parse(const cli_command *command, void *target, int argc, char **arg
     }
     ix.getopt[ix.n] = (struct option){"help", no_argument, NULL, 'h'};
     ix.getopt[ix.n + 1] = (struct option){NULL, 0, NULL, 0};
-    optind = 1;
+    /* optind 0, not 1: glibc then also resets its position within a group of short options,
+     * which a previous parse (tests parse many command lines) may have left behind. */
+    optind = 0;
     opterr = 0;
     int code;
     while ((code = getopt_long(argc, argv, "h", ix.getopt, NULL)) != -1) {
