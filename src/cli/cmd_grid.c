@@ -1,9 +1,7 @@
 /* bntrain grid: the (gamma, log10 eta) phase diagram, parallel, crash-safe and resumable. */
-#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/resource.h>
 
 #include "base/runtime.h"
