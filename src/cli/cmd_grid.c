@@ -15,6 +15,7 @@
 typedef struct {
     bn_grid_config grid;
     const char *gamma_text, *lr_text, *sigma_text;
+    char default_out[256]; /* grid-DATASET-ARCH[-nobn] when --out is not given */
 } grid_args;
 
 static int set_seed_per_cell(void *field, const char *name, const char *arg, bn_error *err) {
@@ -147,11 +148,10 @@ static int run_grid(int argc, char **argv, grid_args *a) {
     bn_model_spec spec;
     if (experiment_model_spec(&g->experiment, &spec, &err))
         return usage_error("grid", "%s", err.msg);
-    static char default_out[256];
     if (!g->out_dir) {
-        snprintf(default_out, sizeof default_out, "grid-%s-%s%s", g->experiment.dataset,
+        snprintf(a->default_out, sizeof a->default_out, "grid-%s-%s%s", g->experiment.dataset,
                  arch_name(g->experiment.arch), g->experiment.batchnorm ? "" : "-nobn");
-        g->out_dir = default_out;
+        g->out_dir = a->default_out;
     }
     if (!g->force) {
         int check = grid_check_config(g, &err);
