@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "bntrain/data.h"
+#include "bntrain/experiment.h"
 #include "cli/options.h"
 #include "base/cpu.h"
 #include "base/runtime.h"
@@ -39,7 +40,7 @@ enum { EXIT_USAGE = 2, EXIT_RUNTIME = 1 };
 
 typedef struct {
     int gemm_only, layers;
-    bn_options net; /* network and training options, the paper's defaults */
+    bn_experiment net; /* network and training options, the paper's defaults */
     size_t threads, cores_per_run, steps, warmup, run_epochs;
     double ceiling_seconds;
 } bench_options;
@@ -90,7 +91,11 @@ enum {
     OPT_RUN_EPOCHS,
     OPT_CEILING,
     OPT_LAYERS,
-    OPT_HELP_BENCH
+    OPT_HELP_BENCH,
+    OPT_ARCH,
+    OPT_DATASET,
+    OPT_DATA_DIR,
+    OPT_BATCH
 };
 
 static const struct option bench_long_options[] = {
@@ -150,14 +155,16 @@ static int apply_option(bench_options *o, int code, const char *arg, const char 
         if (parse_double(name, arg, &o->ceiling_seconds, &err)) return usage_error("%s", err.msg);
         return o->ceiling_seconds > 0.0 ? -1 : usage_error("--%s must be positive", name);
     default:
-        if (options_apply(&o->net, code, arg, &err) < 0) return usage_error("%s", err.msg);
+        if (options_apply(options_model, &o->net, name, arg, &err) < 0 ||
+            options_apply(options_training, &o->net, name, arg, &err) < 0)
+            return usage_error("%s", err.msg);
         return -1;
     }
 }
 
 static int parse_args(int argc, char **argv, bench_options *o) {
     memset(o, 0, sizeof *o);
-    options_defaults(&o->net);
+    experiment_defaults(&o->net);
     o->threads = 1;
     o->cores_per_run = 1;
     o->steps = 300;
@@ -300,17 +307,11 @@ static int timed_epoch(bn_trainer *t, const bn_dataset *ds, const bn_train_confi
 }
 
 /* One epoch of the paper's training; the other fields keep trainer_run's defaults (zero). */
-static bn_train_config train_config(const bn_options *o, uint64_t seed) {
-    return (bn_train_config){.loss = o->loss,
-                             .gamma = o->gamma,
-                             .lr = o->lr,
-                             .momentum = o->momentum,
-                             .weight_decay = o->weight_decay,
-                             .sigma_w2 = o->sigma_w2,
-                             .sigma_b2 = o->sigma_b2,
-                             .batch = o->batch,
-                             .epochs = 1,
-                             .seed = seed};
+static bn_train_config train_config(const bn_experiment *o, uint64_t seed) {
+    bn_train_config cfg = experiment_train_config(o, NULL);
+    cfg.epochs = 1;
+    cfg.seed = seed;
+    return cfg;
 }
 
 /* Every run starts its timed steps together, after all have warmed up, so that the runs
@@ -444,7 +445,7 @@ static void print_layers(const bench_options *o, const run_timing *r) {
 
 static void print_report(const bench_options *o, const bn_dataset *ds, const run_timing *timings,
                          const throughput *tp, const ceiling *c, double load_seconds) {
-    const bn_options *net = &o->net;
+    const bn_experiment *net = &o->net;
     double per_core = tp->samples_per_s_per_run / (double)o->cores_per_run;
     double gflops = 1e-9 * c->flops_per_sample * per_core;
     printf("data: %s loaded in %.2f s (%zu train, %zu test images)\n", ds->name, load_seconds,
@@ -497,7 +498,7 @@ static int run_training(const bench_options *o) {
     bn_error err;
     bn_model_spec spec;
     bn_dataset ds;
-    if (options_model_spec(&o->net, &spec, &err)) return usage_error("%s", err.msg);
+    if (experiment_model_spec(&o->net, &spec, &err)) return usage_error("%s", err.msg);
     printf("bench_throughput: %s on %s, batch %zu, %zu concurrent run(s) on %zu core(s) each, "
            "bntrain's %s GEMM; ceiling: OpenBLAS %s kernels%s%s%s; %zu cores\n",
            arch_name(o->net.arch), o->net.dataset, o->net.batch, o->threads, o->cores_per_run,

@@ -1,30 +1,31 @@
 /* bntrain figures: the paper's Fig. 1 (theory), Fig. 2 (four phase diagrams) and Fig. 3 (the
  * vanilla baseline), each heatmap with its measured boundary and its distance to eta_bar. A
  * set of grids, so it resumes like grid. */
-#include <getopt.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "grid/boundary.h"
-#include "cli/cli.h"
-#include "bntrain/data.h"
-#include "grid/runner.h"
-#include "cli/options.h"
-#include "plot/plot.h"
-#include "grid/results.h"
 #include "base/runtime.h"
+#include "bntrain/data.h"
+#include "bntrain/experiment.h"
 #include "bntrain/theory.h"
 #include "bntrain/train.h"
+#include "cli/cli.h"
+#include "cli/options.h"
+#include "grid/boundary.h"
+#include "grid/results.h"
+#include "grid/runner.h"
+#include "plot/plot.h"
 
 /* One heatmap of the paper. */
 typedef struct {
-    const char *name;    /* sub-folder of the output folder */
-    const char *label;   /* for the summary */
+    const char *name;  /* sub-folder of the output folder */
+    const char *label; /* for the summary */
     const char *dataset;
     bn_arch arch;
-    int batchnorm;       /* 0: the vanilla baseline, x axis sigma_w^2 */
+    int batchnorm; /* 0: the vanilla baseline, x axis sigma_w^2 */
 } figure_grid;
 
 /* Grouped by dataset so that each dataset is loaded once. */
@@ -45,47 +46,16 @@ typedef struct {
     const char *note;
 } figure_settings;
 
-static const figure_settings full_settings = {"0.1:4.5:0.2", "-3:0.5:0.125", "0.5:4.5:0.25",
-                                              5, 5, 0, NULL};
+static const figure_settings full_settings = {
+    "0.1:4.5:0.2", "-3:0.5:0.125", "0.5:4.5:0.25", 5, 5, 0, NULL};
 static const figure_settings quick_settings = {
-    "0.1:4.1:0.5", "-3:0.5:0.25", "0.5:4.5:0.5", 2, 2, 6000,
+    "0.1:4.1:0.5",
+    "-3:0.5:0.25",
+    "0.5:4.5:0.5",
+    2,
+    2,
+    6000,
     "quick: 6000 train images, coarse grid (paper: all images, 5 epochs, 5 restarts)"};
-
-enum { OPT_OUT = OPT_FIRST_COMMAND_SPECIFIC, OPT_QUICK, OPT_THREADS, OPT_FORCE, OPT_QUIET,
-       OPT_HELP };
-
-static const struct option figure_options[] = {
-    {"out", required_argument, NULL, OPT_OUT},
-    {"quick", no_argument, NULL, OPT_QUICK},
-    {"threads", required_argument, NULL, OPT_THREADS},
-    {"force", no_argument, NULL, OPT_FORCE},
-    {"quiet", no_argument, NULL, OPT_QUIET},
-    {"data-dir", required_argument, NULL, OPT_DATA_DIR},
-    {"help", no_argument, NULL, OPT_HELP},
-    {NULL, 0, NULL, 0},
-};
-
-static void print_help(void) {
-    printf("usage: bntrain figures [--out DIR] [--quick] [--threads N] [--data-dir DIR]\n\n"
-           "Regenerates the figures of \"Mean-field Analysis of Batch Normalization\":\n"
-           "  fig1_fc.png, fig1_cnn.png   lambda_max bound and log10 eta_bar vs gamma, BN (red)\n"
-           "                              and vanilla (blue), FC on MNIST and CNN on CIFAR-10\n"
-           "  fig2*/heatmap.png            test loss over (gamma, log10 eta) after 5 epochs, mean\n"
-           "                              of 5 restarts, FC and CNN on MNIST and CIFAR-10, with\n"
-           "                              eta_bar and the measured boundary\n"
-           "  fig3_vanilla_fc_mnist/       the vanilla FC baseline over (sigma_w^2, log10 eta)\n"
-           "  boundary.csv (per figure) and summary.csv: the measured critical learning rate\n"
-           "  per column and its distance to eta_bar in decades.\n"
-           "Each figure is a grid folder: running the command again resumes it.\n\n"
-           "options:\n"
-           "  --out DIR          output folder (default figures, or figures-quick)\n"
-           "  --quick            6000 training images, 2 epochs, 2 restarts, coarser grid:\n"
-           "                     minutes instead of a night\n"
-           "  --threads N        parallel runs (default: all cores)\n"
-           "  --force            discard earlier results in the output folder\n"
-           "  --data-dir DIR     data root (default: $BNTRAIN_DATA, else data/)\n"
-           "  --quiet            no progress output\n");
-}
 
 typedef struct {
     const char *out, *data_dir;
@@ -93,33 +63,39 @@ typedef struct {
     size_t threads;
 } figures_args;
 
-static int parse_args(int argc, char **argv, figures_args *a) {
-    bn_error err;
-    int code;
-    optind = 1;
-    opterr = 0;
-    while ((code = getopt_long(argc, argv, "", figure_options, NULL)) != -1) {
-        switch (code) {
-        case OPT_HELP: print_help(); return 0;
-        case OPT_OUT: a->out = optarg; break;
-        case OPT_QUICK: a->quick = 1; break;
-        case OPT_FORCE: a->force = 1; break;
-        case OPT_QUIET: a->quiet = 1; break;
-        case OPT_DATA_DIR: a->data_dir = optarg; break;
-        case OPT_THREADS:
-            if (parse_size("threads", optarg, &a->threads, &err) || a->threads == 0)
-                return usage_error("figures", "--threads: '%s' is not a positive integer",
-                                   optarg);
-            break;
-        default:
-            return usage_error("figures", "unknown option or missing value: '%s'",
-                               argv[optind - 1]);
-        }
-    }
-    if (optind < argc) return usage_error("figures", "unexpected argument '%s'", argv[optind]);
-    if (!a->out) a->out = a->quick ? "figures-quick" : "figures";
-    return -1;
-}
+#define FIGURES(field) offsetof(figures_args, field)
+
+static const cli_option figures_options[] = {
+    OPTION_TITLE("options:"),
+    OPTION_VALUE("out", "DIR", option_set_text, FIGURES(out),
+                 "output folder (default figures, or figures-quick)"),
+    OPTION_FLAG("quick", option_set_flag, FIGURES(quick),
+                "6000 training images, 2 epochs, 2 restarts, coarser grid:\n"
+                "minutes instead of a night"),
+    OPTION_INCLUDE(options_threads, FIGURES(threads)),
+    OPTION_FLAG("force", option_set_flag, FIGURES(force),
+                "discard earlier results in the output folder"),
+    OPTION_INCLUDE(options_data_dir, FIGURES(data_dir)),
+    OPTION_FLAG("quiet", option_set_flag, FIGURES(quiet), "no progress output"),
+    OPTION_END,
+};
+
+static const cli_command figures_command = {
+    .name = "figures",
+    .about =
+        "usage: bntrain figures [--out DIR] [--quick] [--threads N] [--data-dir DIR]\n\n"
+        "Regenerates the figures of \"Mean-field Analysis of Batch Normalization\":\n"
+        "  fig1_fc.png, fig1_cnn.png   lambda_max bound and log10 eta_bar vs gamma, BN (red)\n"
+        "                              and vanilla (blue), FC on MNIST and CNN on CIFAR-10\n"
+        "  fig2*/heatmap.png            test loss over (gamma, log10 eta) after 5 epochs, mean\n"
+        "                              of 5 restarts, FC and CNN on MNIST and CIFAR-10, with\n"
+        "                              eta_bar and the measured boundary\n"
+        "  fig3_vanilla_fc_mnist/       the vanilla FC baseline over (sigma_w^2, log10 eta)\n"
+        "  boundary.csv (per figure) and summary.csv: the measured critical learning rate\n"
+        "  per column and its distance to eta_bar in decades.\n"
+        "Each figure is a grid folder: running the command again resumes it.\n\n",
+    .options = figures_options,
+};
 
 /* Fig. 1: the theory curves of the paper's two architectures. */
 static int theory_figure(const char *out, const char *dataset, bn_arch arch, bn_error *err) {
@@ -146,21 +122,21 @@ static int theory_figure(const char *out, const char *dataset, bn_arch arch, bn_
              "Fig. 1: %s, %s input (\u03c3_{w}^{2} = 2, \u03c3_{b}^{2} = 0.5, \u03bc = 0.9)",
              arch == ARCH_FC ? "FC 3 x 1000" : "CNN 30-60-90 channels",
              strcmp(dataset, "mnist") == 0 ? "MNIST" : "CIFAR-10");
-    return plot_theory_figure(path, title, gamma, N, lambda_bn, lambda_vanilla, eta_bn,
-                              eta_vanilla, err);
+    return plot_theory_figure(path, title, gamma, N, lambda_bn, lambda_vanilla, eta_bn, eta_vanilla,
+                              err);
 }
 
 /* The grid configuration of one heatmap. The caller frees x_values and log10_lrs. */
 static int figure_config(const figure_grid *f, const figure_settings *set, const figures_args *a,
                          char *dir, size_t dir_capacity, bn_grid_config *g, bn_error *err) {
     memset(g, 0, sizeof *g);
-    options_defaults(&g->opts);
-    g->opts.dataset = f->dataset;
-    g->opts.data_dir = a->data_dir;
-    g->opts.arch = f->arch;
-    g->opts.batchnorm = f->batchnorm;
-    g->opts.epochs = set->epochs;
-    g->opts.train_subset = set->train_subset;
+    experiment_defaults(&g->experiment);
+    g->experiment.dataset = f->dataset;
+    g->experiment.data_dir = a->data_dir;
+    g->experiment.arch = f->arch;
+    g->experiment.batchnorm = f->batchnorm;
+    g->experiment.epochs = set->epochs;
+    g->experiment.train_subset = set->train_subset;
     g->n_restarts = set->restarts;
     g->threads = a->threads;
     g->force = a->force;
@@ -185,28 +161,26 @@ typedef struct {
     const char *name; /* the dataset in ds, or NULL */
 } dataset_cache;
 
-static int ensure_dataset(dataset_cache *cache, const bn_grid_config *g, bn_error *err) {
-    if (cache->name && strcmp(cache->name, g->opts.dataset) == 0) return 0;
+/* Loads the grid's dataset unless the cache holds it: the grids of one dataset share it (and
+ * their training subset). Returns 0, or the exit status after saying what is wrong. */
+static int ensure_dataset(dataset_cache *cache, const bn_grid_config *g) {
+    if (cache->name && strcmp(cache->name, g->experiment.dataset) == 0) return 0;
     if (cache->name) dataset_free(&cache->ds);
     cache->name = NULL;
-    if (dataset_load(&cache->ds, g->opts.dataset, g->opts.data_dir, err)) return -1;
-    cache->name = g->opts.dataset;
-    return 0;
+    int status = cli_load_dataset("figures", &g->experiment, &cache->ds);
+    if (status == 0) cache->name = g->experiment.dataset;
+    return status;
 }
 
-/* Runs one heatmap's grid on the full training set held in the cache (truncated copies are
- * views: the first n images). */
-static int run_figure(const figure_grid *f, const bn_grid_config *g, dataset_cache *cache,
+/* Runs one heatmap's grid, then measures its boundary and draws it. Returns 1 if
+ * interrupted. */
+static int run_figure(const figure_grid *f, const bn_grid_config *g, const bn_dataset *ds,
                       bn_boundary_summary *summary, bn_error *err) {
-    if (ensure_dataset(cache, g, err)) return -1;
-    bn_dataset view = cache->ds;
-    if (g->opts.train_subset && g->opts.train_subset < view.train.n)
-        view.train.n = g->opts.train_subset;
     if (!g->quiet) fprintf(stderr, "bntrain figures: %s in %s\n", f->label, g->out_dir);
     bn_grid_summary grid_summary;
-    if (grid_run(g, &view, &cli_stop_signal, &grid_summary, err)) return -1;
+    if (grid_run(g, ds, &cli_stop_signal, &grid_summary, err)) return -1;
     if (grid_summary.interrupted) return 1;
-    if (boundary_write(g->out_dir, diverged_loss(g->opts.loss), summary, err)) return -1;
+    if (boundary_write(g->out_dir, diverged_loss(g->experiment.loss), summary, err)) return -1;
     return plot_heatmap_dir(g->out_dir, 0, err);
 }
 
@@ -214,8 +188,7 @@ static int append_summary(char *csv, size_t capacity, size_t *used, const figure
                           const bn_boundary_summary *s) {
     int n = snprintf(csv + *used, capacity - *used, "%s,%s,%s,%zu,%zu,%.4f,%.4f,%.4f,%.4f\n",
                      f->name, f->dataset, arch_name(f->arch), s->n_x, s->n_measured,
-                     s->mean_abs_decades, s->max_abs_decades, s->mean_decades,
-                     s->lr_step_decades);
+                     s->mean_abs_decades, s->max_abs_decades, s->mean_decades, s->lr_step_decades);
     if (n < 0 || (size_t)n >= capacity - *used) return -1;
     *used += (size_t)n;
     return 0;
@@ -228,14 +201,54 @@ static void print_summary(const figure_grid *f, const bn_boundary_summary *s) {
            s->mean_decades, s->lr_step_decades);
 }
 
+/* The summary.csv text, one line per figure. */
+typedef struct {
+    char text[4096];
+    size_t used;
+} summary_csv;
+
+/* One heatmap, from its configuration to its line in the summary. Returns 0, or the exit
+ * status after saying what is wrong. */
+static int make_figure(const figure_grid *f, const figure_settings *set, const figures_args *a,
+                       dataset_cache *cache, summary_csv *csv) {
+    char dir[4200];
+    bn_grid_config g;
+    bn_boundary_summary s;
+    bn_error err;
+    int status = -1, load_status = 0;
+    if (figure_config(f, set, a, dir, sizeof dir, &g, &err) == 0 &&
+        (a->force || grid_check_config(&g, &err) == 0)) {
+        load_status = ensure_dataset(cache, &g);
+        if (load_status == 0) status = run_figure(f, &g, &cache->ds, &s, &err);
+    }
+    free(g.x_values);
+    free(g.log10_lrs);
+    if (load_status) return load_status;
+    if (status < 0) {
+        fprintf(stderr, "bntrain figures: %s\n", err.msg);
+        return EXIT_RUNTIME;
+    }
+    if (status == 1) {
+        fprintf(stderr,
+                "bntrain figures: interrupted by signal %d; run the same command again "
+                "to resume\n",
+                (int)cli_stop_signal);
+        return 128 + (int)cli_stop_signal;
+    }
+    print_summary(f, &s);
+    append_summary(csv->text, sizeof csv->text, &csv->used, f, &s);
+    return 0;
+}
+
 static int make_figures(const figures_args *a) {
     const figure_settings *set = a->quick ? &quick_settings : &full_settings;
     bn_error err;
-    char dir[4200], csv[4096], path[4200];
-    size_t used = (size_t)snprintf(csv, sizeof csv,
-                                   "figure,dataset,arch,columns,columns_measured,"
-                                   "mean_abs_decades,max_abs_decades,mean_decades,"
-                                   "lr_step_decades\n");
+    char path[4200];
+    summary_csv csv;
+    csv.used = (size_t)snprintf(csv.text, sizeof csv.text,
+                                "figure,dataset,arch,columns,columns_measured,"
+                                "mean_abs_decades,max_abs_decades,mean_decades,"
+                                "lr_step_decades\n");
     double start = wall_seconds();
     cli_catch_stop_signals();
     if (grid_make_dirs(a->out, &err) || theory_figure(a->out, "mnist", ARCH_FC, &err) ||
@@ -245,30 +258,12 @@ static int make_figures(const figures_args *a) {
     }
     dataset_cache cache = {.name = NULL};
     int status = 0;
-    for (size_t i = 0; i < N_FIGURE_GRIDS && status == 0; i++) {
-        bn_grid_config g;
-        bn_boundary_summary s;
-        if (figure_config(&figure_grids[i], set, a, dir, sizeof dir, &g, &err)) {
-            status = -1;
-        } else {
-            int check = a->force ? 0 : grid_check_config(&g, &err);
-            status = check ? -1 : run_figure(&figure_grids[i], &g, &cache, &s, &err);
-            if (status == 0) {
-                print_summary(&figure_grids[i], &s);
-                append_summary(csv, sizeof csv, &used, &figure_grids[i], &s);
-            }
-        }
-        free(g.x_values);
-        free(g.log10_lrs);
-    }
+    for (size_t i = 0; i < N_FIGURE_GRIDS && status == 0; i++)
+        status = make_figure(&figure_grids[i], set, a, &cache, &csv);
     if (cache.name) dataset_free(&cache.ds);
-    if (status > 0) {
-        fprintf(stderr, "bntrain figures: interrupted by signal %d; run the same command again "
-                        "to resume\n", (int)cli_stop_signal);
-        return 128 + (int)cli_stop_signal;
-    }
+    if (status) return status;
     snprintf(path, sizeof path, "%s/summary.csv", a->out);
-    if (status < 0 || write_file_atomic(path, csv, used, &err)) {
+    if (write_file_atomic(path, csv.text, csv.used, &err)) {
         fprintf(stderr, "bntrain figures: %s\n", err.msg);
         return EXIT_RUNTIME;
     }
@@ -280,7 +275,8 @@ static int make_figures(const figures_args *a) {
 
 int cmd_figures(int argc, char **argv) {
     figures_args a = {0};
-    int status = parse_args(argc, argv, &a);
+    int status = options_parse(&figures_command, &a, argc, argv, NULL);
     if (status >= 0) return status;
+    if (!a.out) a.out = a.quick ? "figures-quick" : "figures";
     return make_figures(&a);
 }

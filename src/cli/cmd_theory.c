@@ -2,48 +2,24 @@
  * per gamma, for the BatchNorm network and the vanilla one (a table, CSV, or the paper's Fig. 1
  * as PNG + SVG); and --check, which measures the bound's per-layer terms on freshly initialised
  * networks and sets them beside the theory. */
-#include <getopt.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/cli.h"
 #include "bntrain/data.h"
+#include "bntrain/experiment.h"
+#include "bntrain/theory.h"
+#include "cli/cli.h"
 #include "cli/options.h"
 #include "plot/plot.h"
-#include "bntrain/theory.h"
 
-enum {
-    OPT_THEORY_GAMMA = OPT_FIRST_COMMAND_SPECIFIC,
-    OPT_CSV,
-    OPT_PLOT,
-    OPT_CHECK,
-    OPT_VARIANT,
-    OPT_SAMPLES,
-    OPT_CALIBRATION,
-    OPT_SEEDS,
-    OPT_HELP
-};
-
-static const struct option theory_only[] = {
-    {"gamma", required_argument, NULL, OPT_THEORY_GAMMA},
-    {"csv", no_argument, NULL, OPT_CSV},
-    {"plot", required_argument, NULL, OPT_PLOT},
-    {"check", no_argument, NULL, OPT_CHECK},
-    {"variant", required_argument, NULL, OPT_VARIANT},
-    {"samples", required_argument, NULL, OPT_SAMPLES},
-    {"calibration", required_argument, NULL, OPT_CALIBRATION},
-    {"seeds", required_argument, NULL, OPT_SEEDS},
-    {"seed", required_argument, NULL, OPT_SEED}, /* shared parsing, check only */
-    {"help", no_argument, NULL, OPT_HELP},
-    {NULL, 0, NULL, 0},
-};
-
-static const char default_gamma[] = "0.1:4.5:0.05", default_check_gamma[] = "0.5,1,2,4";
+#define DEFAULT_GAMMA "0.1:4.5:0.05"
+#define DEFAULT_CHECK_GAMMA "0.5,1,2,4"
 
 typedef struct {
-    bn_options opts;
+    bn_experiment experiment;
     const char *gamma_text; /* NULL: the default of the mode */
     int csv, check;
     const char *plot_path;
@@ -51,95 +27,51 @@ typedef struct {
     size_t samples, calibration, seeds;
 } theory_args;
 
-static void print_help(void) {
-    printf("usage: bntrain theory --dataset NAME [options]\n\n"
-           "Prints, per gamma, the mean-field lower bound on lambda_max of the Fisher information\n"
-           "(Claim 3.1 of the paper), eta_bar = 2(1 + mu) / lambda_max and log10 eta_bar, for\n"
-           "the BatchNorm network and for the vanilla one (which does not depend on gamma). The\n"
-           "dataset only sets the input shape, except for --check. See docs/theory.md.\n\n"
-           "options:\n%s"
-           "  --gamma RANGE      start:stop:step or a,b,c (default %s; %s with --check)\n"
-           "  --csv              CSV on stdout\n"
-           "  --plot FILE.png    also draw lambda_max and log10 eta_bar against gamma (+ SVG)\n"
-           "  --variant V        paper (default) or population: BatchNorm divides by the\n"
-           "                     population variance s^2 = q - mean^2, not the paper's q\n"
-           "                     (the table; --check shows both)\n"
-           "  --check            measure the bound's per-layer terms on freshly initialised\n"
-           "                     networks (the network --no-bn selects) and compare with theory\n"
-           "  --samples M        check: images in the plug-in sum (default 1000)\n"
-           "  --calibration N    check: further images for the BatchNorm statistics (default\n"
-           "                     10000, fewer if the training set is smaller)\n"
-           "  --seeds N          check: networks averaged over (default 3)\n"
-           "  --seed S           check: seed of the first network (default 1)\n",
-           options_model_help, default_gamma, default_check_gamma);
-}
+static const char *const variant_names[] = {"paper", "population", NULL};
+_Static_assert(THEORY_PAPER == 0 && THEORY_POPULATION == 1, "variant_names follows the enum");
 
-static int parse_count(const char *option, const char *text, size_t *out) {
-    bn_error err;
-    if (parse_size(option, text, out, &err)) return usage_error("theory", "%s", err.msg);
-    if (*out == 0) return usage_error("theory", "--%s: must be positive", option);
-    return 0;
-}
+#define THEORY(field) offsetof(theory_args, field)
 
-/* Applies one option of this command; returns 0, or the exit status to return now. */
-static int apply_own_option(theory_args *a, int code, const char *arg) {
-    switch (code) {
-    case OPT_THEORY_GAMMA:
-        a->gamma_text = arg;
-        return 0;
-    case OPT_CSV:
-        a->csv = 1;
-        return 0;
-    case OPT_PLOT:
-        a->plot_path = arg;
-        return 0;
-    case OPT_CHECK:
-        a->check = 1;
-        return 0;
-    case OPT_VARIANT:
-        if (strcmp(arg, "paper") == 0)
-            a->variant = THEORY_PAPER;
-        else if (strcmp(arg, "population") == 0)
-            a->variant = THEORY_POPULATION;
-        else
-            return usage_error("theory", "--variant: '%s' is not paper or population", arg);
-        return 0;
-    case OPT_SAMPLES:
-        return parse_count("samples", arg, &a->samples);
-    case OPT_CALIBRATION:
-        return parse_count("calibration", arg, &a->calibration);
-    case OPT_SEEDS:
-        return parse_count("seeds", arg, &a->seeds);
-    default:
-        return usage_error("theory", "unhandled option (code %d)", code);
-    }
-}
+static const cli_option theory_options[] = {
+    OPTION_TITLE("options:"),
+    OPTION_INCLUDE(options_model, THEORY(experiment)),
+    /* Accepted as by train; theory has nothing more to say. */
+    OPTION_IGNORE(options_verbose),
+    OPTION_VALUE("gamma", "RANGE", option_set_text, THEORY(gamma_text),
+                 "start:stop:step or a,b,c (default " DEFAULT_GAMMA "; " DEFAULT_CHECK_GAMMA
+                 " with --check)"),
+    OPTION_FLAG("csv", option_set_flag, THEORY(csv), "CSV on stdout"),
+    OPTION_VALUE("plot", "FILE.png", option_set_text, THEORY(plot_path),
+                 "also draw lambda_max and log10 eta_bar against gamma (+ SVG)"),
+    OPTION_CHOICE("variant", "V", variant_names, THEORY(variant),
+                  "paper (default) or population: BatchNorm divides by the\n"
+                  "population variance s^2 = q - mean^2, not the paper's q\n"
+                  "(the table; --check shows both)"),
+    OPTION_FLAG("check", option_set_flag, THEORY(check),
+                "measure the bound's per-layer terms on freshly initialised\n"
+                "networks (the network --no-bn selects) and compare with theory"),
+    OPTION_VALUE("samples", "M", option_set_count, THEORY(samples),
+                 "check: images in the plug-in sum (default 1000)"),
+    OPTION_VALUE("calibration", "N", option_set_count, THEORY(calibration),
+                 "check: further images for the BatchNorm statistics (default\n"
+                 "10000, fewer if the training set is smaller)"),
+    OPTION_VALUE("seeds", "N", option_set_count, THEORY(seeds),
+                 "check: networks averaged over (default 3)"),
+    OPTION_VALUE("seed", "S", option_set_seed, THEORY(experiment.seed),
+                 "check: seed of the first network (default 1)"),
+    OPTION_END,
+};
 
-/* Returns -1 to go on, or the exit status (0 after --help, EXIT_USAGE on a bad option). */
-static int parse_args(int argc, char **argv, theory_args *a) {
-    struct option all[64];
-    options_merge(all, 64, options_model, theory_only, NULL);
-    bn_error err;
-    int code;
-    optind = 1;
-    opterr = 0;
-    while ((code = getopt_long(argc, argv, "", all, NULL)) != -1) {
-        if (code == OPT_HELP) {
-            print_help();
-            return 0;
-        }
-        if (code == '?' || code == ':')
-            return usage_error("theory", "unknown option or missing value: '%s'", argv[optind - 1]);
-        int applied = options_apply(&a->opts, code, optarg, &err);
-        if (applied < 0) return usage_error("theory", "%s", err.msg);
-        if (applied == 0 && apply_own_option(a, code, optarg)) return EXIT_USAGE;
-    }
-    if (optind < argc) return usage_error("theory", "unexpected argument '%s'", argv[optind]);
-    if (!a->opts.dataset) return usage_error("theory", "--dataset is required");
-    if (a->check && a->plot_path)
-        return usage_error("theory", "--plot draws the theory table; it does not go with --check");
-    return -1;
-}
+static const cli_command theory_command = {
+    .name = "theory",
+    .about =
+        "usage: bntrain theory --dataset NAME [options]\n\n"
+        "Prints, per gamma, the mean-field lower bound on lambda_max of the Fisher information\n"
+        "(Claim 3.1 of the paper), eta_bar = 2(1 + mu) / lambda_max and log10 eta_bar, for\n"
+        "the BatchNorm network and for the vanilla one (which does not depend on gamma). The\n"
+        "dataset only sets the input shape, except for --check. See docs/theory.md.\n\n",
+    .options = theory_options,
+};
 
 static void describe_network(FILE *out, const bn_model_spec *s) {
     fprintf(out, "%s, input %zux%zux%zu, hidden ", arch_name(s->arch), s->in_channels, s->in_height,
@@ -161,7 +93,8 @@ static int evaluate(const bn_model_spec *spec, const theory_args *a, int batchno
     bn_model_spec s = *spec;
     s.batchnorm = batchnorm;
     bn_theory_config cfg;
-    theory_config_paper(&cfg, gamma, a->opts.sigma_w2, a->opts.sigma_b2, a->opts.momentum);
+    theory_config_paper(&cfg, gamma, a->experiment.sigma_w2, a->experiment.sigma_b2,
+                        a->experiment.momentum);
     cfg.variant = a->variant;
     bn_theory_result r;
     if (theory_evaluate_config(&s, &cfg, &r, err)) return -1;
@@ -179,11 +112,11 @@ static void print_table(const theory_args *a, const bn_model_spec *spec, const d
                    bn[i].log10_eta, vanilla[i].lambda, vanilla[i].eta, vanilla[i].log10_eta);
         return;
     }
-    printf("# %s: ", a->opts.dataset);
+    printf("# %s: ", a->experiment.dataset);
     describe_network(stdout, spec);
     printf("\n# sigma_w2 %g, sigma_b2 %g, momentum %g, %s theory; the vanilla network does not "
            "depend on gamma\n",
-           a->opts.sigma_w2, a->opts.sigma_b2, a->opts.momentum,
+           a->experiment.sigma_w2, a->experiment.sigma_b2, a->experiment.momentum,
            a->variant == THEORY_PAPER ? "the paper's" : "population-variance");
     printf("%8s %13s %11s %9s %13s %11s %9s\n", "gamma", "lambda_bn", "eta_bar_bn", "log10_bn",
            "lambda_van", "eta_bar_van", "log10_van");
@@ -207,8 +140,8 @@ static int plot_table(const theory_args *a, const bn_model_spec *spec, const dou
     }
     char title[256];
     snprintf(title, sizeof title, "%s on %s (σ_{w}^{2} = %g, σ_{b}^{2} = %g, μ = %g)",
-             arch_name(spec->arch), a->opts.dataset, a->opts.sigma_w2, a->opts.sigma_b2,
-             a->opts.momentum);
+             arch_name(spec->arch), a->experiment.dataset, a->experiment.sigma_w2,
+             a->experiment.sigma_b2, a->experiment.momentum);
     int status = plot_theory_figure(a->plot_path, title, gamma, n, lambda_bn, lambda_vanilla,
                                     eta_bn, eta_vanilla, err);
     free(columns);
@@ -246,12 +179,13 @@ static void print_check_header(const theory_args *a, const bn_model_spec *spec, 
                "ratio_refined,s2_refined,s2_measured,jensen\n");
         return;
     }
-    printf("# check on %s: ", a->opts.dataset);
+    printf("# check on %s: ", a->experiment.dataset);
     describe_network(stdout, spec);
     printf(", %s\n# sigma_w2 %g, sigma_b2 %g; %zu networks (seeds %llu..), %zu output "
            "components each\n",
-           spec->batchnorm ? "BatchNorm" : "vanilla", a->opts.sigma_w2, a->opts.sigma_b2, a->seeds,
-           (unsigned long long)a->opts.seed, spec->n_classes);
+           spec->batchnorm ? "BatchNorm" : "vanilla", a->experiment.sigma_w2,
+           a->experiment.sigma_b2, a->seeds, (unsigned long long)a->experiment.seed,
+           spec->n_classes);
     printf("# m = %zu training images (the first) in the plug-in sum; the next %zu give the "
            "BatchNorm statistics and the input order parameters\n",
            m, n_calibration);
@@ -321,7 +255,7 @@ static int run_check(const theory_args *a, const bn_model_spec *spec, const doub
                      size_t n) {
     bn_error err;
     bn_dataset ds;
-    if (dataset_load(&ds, a->opts.dataset, a->opts.data_dir, &err)) {
+    if (dataset_load(&ds, a->experiment.dataset, a->experiment.data_dir, &err)) {
         fprintf(stderr, "bntrain theory: %s\n", err.msg);
         return EXIT_RUNTIME;
     }
@@ -332,18 +266,18 @@ static int run_check(const theory_args *a, const bn_model_spec *spec, const doub
         return usage_error("theory",
                            "--samples %zu: %s has %zu training images, and the "
                            "BatchNorm statistics need 2 more",
-                           m, a->opts.dataset, n_train);
+                           m, a->experiment.dataset, n_train);
     }
     size_t n_calibration = ds.train.n - m < a->calibration ? ds.train.n - m : a->calibration;
     const float *samples = ds.train.images, *calibration = ds.train.images + m * dim;
-    bn_check_config cfg = {.n_seeds = a->seeds, .seed = a->opts.seed};
+    bn_check_config cfg = {.n_seeds = a->seeds, .seed = a->experiment.seed};
     /* The vanilla network does not depend on gamma: one row block. */
     size_t n_rows = spec->batchnorm ? n : 1;
     int status = 0;
     for (size_t i = 0; i < n_rows && !status; i++) {
         bn_check_result r;
-        status = theory_check(spec, gamma[i], a->opts.sigma_w2, a->opts.sigma_b2, calibration,
-                              n_calibration, samples, m, &cfg, &r, &err);
+        status = theory_check(spec, gamma[i], a->experiment.sigma_w2, a->experiment.sigma_b2,
+                              calibration, n_calibration, samples, m, &cfg, &r, &err);
         if (status) break;
         if (i == 0) print_check_header(a, spec, m, n_calibration, &r);
         print_check(a, spec->batchnorm, spec->batchnorm ? gamma[i] : NAN, &r);
@@ -356,18 +290,22 @@ static int run_check(const theory_args *a, const bn_model_spec *spec, const doub
 
 int cmd_theory(int argc, char **argv) {
     theory_args a = {.variant = THEORY_PAPER, .samples = 1000, .calibration = 10000, .seeds = 3};
-    options_defaults(&a.opts);
-    int status = parse_args(argc, argv, &a);
+    experiment_defaults(&a.experiment);
+    int status = options_parse(&theory_command, &a, argc, argv, NULL);
     if (status >= 0) return status;
+    if (!a.experiment.dataset) return usage_error("theory", "--dataset is required");
+    if (a.check && a.plot_path)
+        return usage_error("theory", "--plot draws the theory table; it does not go with --check");
 
     bn_error err;
     bn_model_spec spec;
-    if (options_model_spec(&a.opts, &spec, &err)) return usage_error("theory", "%s", err.msg);
+    if (experiment_model_spec(&a.experiment, &spec, &err))
+        return usage_error("theory", "%s", err.msg);
     double *gamma;
     size_t n;
     const char *gamma_text = a.gamma_text ? a.gamma_text
-                             : a.check    ? default_check_gamma
-                                          : default_gamma;
+                             : a.check    ? DEFAULT_CHECK_GAMMA
+                                          : DEFAULT_GAMMA;
     if (parse_range("gamma", gamma_text, &gamma, &n, &err))
         return usage_error("theory", "%s", err.msg);
     for (size_t i = 0; i < n; i++)

@@ -1,98 +1,157 @@
-/* The options every network-describing command shares, with one set of names and checks. */
+/* The option parser every command uses (a getopt_long loop over the command's table, with
+ * its included tables), the help it prints, the options several commands share with their
+ * checks and messages, and the number parsers. */
 #include "cli/options.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <math.h>
-#include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bntrain/data.h"
+#include "bntrain/experiment.h"
+#include "cli/cli.h"
 
-void options_defaults(bn_options *o) {
-    memset(o, 0, sizeof *o);
-    o->arch = ARCH_FC;
-    o->batchnorm = 1;
-    o->kernel = 3;
-    o->stride = 2;
-    o->padding = 0;
-    o->sigma_w2 = 2.0;
-    o->sigma_b2 = 0.5;
-    o->momentum = 0.9;
-    o->loss = LOSS_MSE;
-    o->batch = 128;
-    o->epochs = 5;
-    o->seed = 1;
-    o->gamma = 1.0;
-    o->lr = 0.01;
-}
+/* ---- the parser ---------------------------------------------------------------------- */
 
-const struct option options_model[] = {
-    {"dataset", required_argument, NULL, OPT_DATASET},
-    {"data-dir", required_argument, NULL, OPT_DATA_DIR},
-    {"arch", required_argument, NULL, OPT_ARCH},
-    {"no-bn", no_argument, NULL, OPT_NO_BN},
-    {"hidden", required_argument, NULL, OPT_HIDDEN},
-    {"kernel", required_argument, NULL, OPT_KERNEL},
-    {"stride", required_argument, NULL, OPT_STRIDE},
-    {"padding", required_argument, NULL, OPT_PADDING},
-    {"sigma-w2", required_argument, NULL, OPT_SIGMA_W2},
-    {"sigma-b2", required_argument, NULL, OPT_SIGMA_B2},
-    {"momentum", required_argument, NULL, OPT_MOMENTUM},
-    {"verbose", no_argument, NULL, OPT_VERBOSE},
-    {NULL, 0, NULL, 0},
-};
+/* Options of one command, at most; getopt_long codes of the table's options start above
+ * every character, so they never clash with '?', ':' or 'h'. */
+enum { MAX_OPTIONS = 96, FIRST_OPTION_CODE = 256 };
 
-const struct option options_training[] = {
-    {"loss", required_argument, NULL, OPT_LOSS},
-    {"batch", required_argument, NULL, OPT_BATCH},
-    {"epochs", required_argument, NULL, OPT_EPOCHS},
-    {"seed", required_argument, NULL, OPT_SEED},
-    {"train-subset", required_argument, NULL, OPT_TRAIN_SUBSET},
-    {"weight-decay", required_argument, NULL, OPT_WEIGHT_DECAY},
-    {NULL, 0, NULL, 0},
-};
+/* The command's table flattened for getopt_long: each option with the field it sets (NULL:
+ * accepted, without effect). */
+typedef struct {
+    struct option getopt[MAX_OPTIONS + 2];
+    const cli_option *option[MAX_OPTIONS];
+    void *field[MAX_OPTIONS];
+    size_t n;
+} option_index;
 
-const struct option options_point[] = {
-    {"gamma", required_argument, NULL, OPT_GAMMA},
-    {"lr", required_argument, NULL, OPT_LR},
-    {NULL, 0, NULL, 0},
-};
-
-const char options_model_help[] =
-    "  --dataset NAME     mnist, fashion-mnist, cifar10 or mnist-sample (bundled)\n"
-    "  --data-dir DIR     data root (default: $BNTRAIN_DATA, else data/)\n"
-    "  --arch fc|cnn      fc: 3 x 1000 units; cnn: 30, 60, 90 channels (default fc)\n"
-    "  --no-bn            vanilla network: no BatchNorm\n"
-    "  --hidden LIST      widths (fc) or channels (cnn) of the hidden layers, e.g. 500,500\n"
-    "  --kernel K         conv kernel size (default 3)\n"
-    "  --stride S         conv stride (default 2)\n"
-    "  --padding P        conv zero padding (default 0)\n"
-    "  --sigma-w2 V       weight variance times fan-in at init (default 2)\n"
-    "  --sigma-b2 V       bias variance at init (default 0.5)\n"
-    "  --momentum MU      SGD momentum (default 0.9)\n"
-    "  --verbose          say more (BLAS kernel, threads, timings) on stderr\n";
-
-const char options_training_help[] =
-    "  --loss mse|ce      Gaussian loss 1/2||f(x)-onehot(y)||^2 or cross-entropy (default mse)\n"
-    "  --batch B          mini-batch size (default 128; the last partial batch is dropped)\n"
-    "  --epochs E         epochs (default 5)\n"
-    "  --seed S           seed of initial weights and batch order (default 1)\n"
-    "  --train-subset N   train on the first N training images only (default: all)\n"
-    "  --weight-decay WD  L2 weight decay (default 0)\n";
-
-int options_merge(struct option *out, size_t capacity, const struct option *a,
-                  const struct option *b, const struct option *c) {
-    size_t n = 0;
-    const struct option *lists[3] = {a, b, c};
-    for (size_t l = 0; l < 3; l++)
-        for (const struct option *o = lists[l]; o && o->name; o++) {
-            if (n + 1 >= capacity) return -1;
-            out[n++] = *o;
+static int index_options(option_index *ix, const cli_option *table, char *target) {
+    for (const cli_option *o = table; o->kind != OPTION_KIND_END; o++) {
+        if (o->kind == OPTION_KIND_INCLUDE || o->kind == OPTION_KIND_IGNORE) {
+            char *base = o->kind == OPTION_KIND_INCLUDE && target ? target + o->offset : NULL;
+            if (index_options(ix, o->include, base)) return -1;
+            continue;
         }
-    memset(&out[n], 0, sizeof out[n]);
+        if (o->kind == OPTION_KIND_TITLE) continue;
+        if (ix->n == MAX_OPTIONS) return -1;
+        ix->getopt[ix->n] =
+            (struct option){o->name, o->kind == OPTION_KIND_FLAG ? no_argument : required_argument,
+                            NULL, FIRST_OPTION_CODE + (int)ix->n};
+        ix->option[ix->n] = o;
+        ix->field[ix->n] = target ? target + o->offset : NULL;
+        ix->n++;
+    }
     return 0;
 }
+
+/* Writes the index of arg among the option's choices; the field is an int or an enum whose
+ * values are those indices (an enum's type is compatible with int or unsigned int). */
+static int set_choice(const cli_option *o, void *field, const char *arg, bn_error *err) {
+    char names[200] = "";
+    size_t used = 0;
+    for (size_t i = 0; o->choices[i]; i++) {
+        if (strcmp(arg, o->choices[i]) == 0) {
+            *(int *)field = (int)i;
+            return 0;
+        }
+        const char *separator = i == 0 ? "" : o->choices[i + 1] ? ", " : " or ";
+        used +=
+            (size_t)snprintf(names + used, sizeof names - used, "%s%s", separator, o->choices[i]);
+        if (used >= sizeof names) used = sizeof names - 1;
+    }
+    return bn_fail(err, "--%s: '%s' is not %s", o->name, arg, names);
+}
+
+static int apply_option(const cli_option *o, void *field, const char *arg, bn_error *err) {
+    if (!field) return 0;
+    if (o->kind == OPTION_KIND_CHOICE) return set_choice(o, field, arg, err);
+    return o->set(field, o->name, arg, err);
+}
+
+int options_parse(const cli_command *command, void *target, int argc, char **argv,
+                  int *first_operand) {
+    option_index ix = {.n = 0};
+    if (index_options(&ix, command->options, target)) {
+        fprintf(stderr, "bntrain %s: more than %d options\n", command->name, MAX_OPTIONS);
+        return EXIT_RUNTIME;
+    }
+    ix.getopt[ix.n] = (struct option){"help", no_argument, NULL, 'h'};
+    ix.getopt[ix.n + 1] = (struct option){NULL, 0, NULL, 0};
+    /* optind 0, not 1: glibc then also resets its position within a group of short options,
+     * which a previous parse (tests parse many command lines) may have left behind. */
+    optind = 0;
+    opterr = 0;
+    int code;
+    while ((code = getopt_long(argc, argv, "h", ix.getopt, NULL)) != -1) {
+        if (code == 'h') {
+            options_print_help(command, stdout);
+            return 0;
+        }
+        if (code < FIRST_OPTION_CODE)
+            return usage_error(command->name, "unknown option or missing value: '%s'",
+                               argv[optind - 1]);
+        size_t i = (size_t)(code - FIRST_OPTION_CODE);
+        bn_error err;
+        if (apply_option(ix.option[i], ix.field[i], optarg, &err))
+            return usage_error(command->name, "%s", err.msg);
+    }
+    if (!command->takes_operands && optind < argc)
+        return usage_error(command->name, "unexpected argument '%s'", argv[optind]);
+    if (first_operand) *first_operand = optind;
+    return -1;
+}
+
+int options_apply(const cli_option *table, void *target, const char *name, const char *arg,
+                  bn_error *err) {
+    option_index ix = {.n = 0};
+    if (index_options(&ix, table, target)) return bn_fail(err, "more than %d options", MAX_OPTIONS);
+    for (size_t i = 0; i < ix.n; i++)
+        if (strcmp(ix.option[i]->name, name) == 0)
+            return apply_option(ix.option[i], ix.field[i], arg, err) ? -1 : 1;
+    return 0;
+}
+
+/* Help lines: the option in a column of 21 characters (wider options push their text two
+ * spaces to the right), further lines of the text indented to the column. */
+enum { HELP_COLUMN = 21 };
+
+static void print_option_help(FILE *out, const cli_option *o) {
+    char head[120];
+    int n = snprintf(head, sizeof head, "  --%s", o->name);
+    if (o->kind != OPTION_KIND_FLAG)
+        n += snprintf(head + n, sizeof head - (size_t)n, " %s", o->value_name);
+    fprintf(out, "%-*s", n + 2 > HELP_COLUMN ? n + 2 : HELP_COLUMN, head);
+    for (const char *line = o->help;;) {
+        size_t length = strcspn(line, "\n");
+        fprintf(out, "%.*s\n", (int)length, line);
+        if (!line[length]) break;
+        line += length + 1;
+        fprintf(out, "%*s", HELP_COLUMN, "");
+    }
+}
+
+static void print_table_help(FILE *out, const cli_option *table, int *titles) {
+    for (const cli_option *o = table; o->kind != OPTION_KIND_END; o++) {
+        if (o->kind == OPTION_KIND_TITLE)
+            fprintf(out, "%s%s\n", (*titles)++ ? "\n" : "", o->help);
+        else if (o->kind == OPTION_KIND_INCLUDE || o->kind == OPTION_KIND_IGNORE)
+            print_table_help(out, o->include, titles);
+        else
+            print_option_help(out, o);
+    }
+}
+
+void options_print_help(const cli_command *command, FILE *out) {
+    fputs(command->about, out);
+    int titles = 0;
+    print_table_help(out, command->options, &titles);
+}
+
+/* ---- numbers ------------------------------------------------------------------------- */
 
 int parse_double(const char *option, const char *text, double *out, bn_error *err) {
     char *end;
@@ -116,18 +175,13 @@ int parse_size(const char *option, const char *text, size_t *out, bn_error *err)
     return 0;
 }
 
-static int parse_positive(const char *option, const char *text, size_t *out, bn_error *err) {
-    if (parse_size(option, text, out, err)) return -1;
-    if (*out == 0) return bn_fail(err, "--%s: must be positive", option);
-    return 0;
-}
-
 enum { MAX_RANGE_VALUES = 10000 };
 
 static int parse_list(const char *option, const char *text, double **values, size_t *n,
                       bn_error *err) {
     size_t count = 1;
-    for (const char *c = text; *c; c++) count += *c == ',';
+    for (const char *c = text; *c; c++)
+        count += *c == ',';
     if (count > MAX_RANGE_VALUES)
         return bn_fail(err, "--%s: more than %d values", option, MAX_RANGE_VALUES);
     char *copy = strdup(text);
@@ -155,15 +209,14 @@ fail:
     return -1;
 }
 
-static int parse_start_stop_step(const char *option, const char *text, double **values,
-                                 size_t *n, bn_error *err) {
+static int parse_start_stop_step(const char *option, const char *text, double **values, size_t *n,
+                                 bn_error *err) {
     char buf[3][64];
     const char *p = text;
     for (int part = 0; part < 3; part++) {
         const char *end = part < 2 ? strchr(p, ':') : p + strlen(p);
         if (!end || (size_t)(end - p) >= sizeof buf[part] || (part == 2 && strchr(p, ':')))
-            return bn_fail(err, "--%s: '%s' is not start:stop:step or a comma list", option,
-                           text);
+            return bn_fail(err, "--%s: '%s' is not start:stop:step or a comma list", option, text);
         memcpy(buf[part], p, (size_t)(end - p));
         buf[part][end - p] = '\0';
         p = end + 1;
@@ -177,8 +230,7 @@ static int parse_start_stop_step(const char *option, const char *text, double **
     /* Tolerance of a millionth of a step, so that 0.1:4.5:0.2 includes 4.5 despite rounding. */
     double span = (stop - start) / step;
     if (span + 1.0 > MAX_RANGE_VALUES)
-        return bn_fail(err, "--%s: '%s' gives more than %d values", option, text,
-                       MAX_RANGE_VALUES);
+        return bn_fail(err, "--%s: '%s' gives more than %d values", option, text, MAX_RANGE_VALUES);
     size_t count = (size_t)floor(span + 1e-6) + 1;
     double *v = malloc(count * sizeof *v);
     if (!v) return bn_fail(err, "out of memory");
@@ -195,116 +247,184 @@ static int parse_start_stop_step(const char *option, const char *text, double **
     return 0;
 }
 
-int parse_range(const char *option, const char *text, double **values, size_t *n,
-                bn_error *err) {
+int parse_range(const char *option, const char *text, double **values, size_t *n, bn_error *err) {
     if (strchr(text, ':')) return parse_start_stop_step(option, text, values, n, err);
     return parse_list(option, text, values, n, err);
 }
 
-static int parse_hidden(bn_options *o, const char *arg, bn_error *err) {
+/* ---- setters ------------------------------------------------------------------------- */
+
+int option_set_flag(void *field, const char *name, const char *arg, bn_error *err) {
+    *(int *)field = 1;
+    return 0;
+}
+
+static int clear_flag(void *field, const char *name, const char *arg, bn_error *err) {
+    *(int *)field = 0;
+    return 0;
+}
+
+int option_set_text(void *field, const char *name, const char *arg, bn_error *err) {
+    *(const char **)field = arg;
+    return 0;
+}
+
+int option_set_count(void *field, const char *name, const char *arg, bn_error *err) {
+    size_t *count = field;
+    bn_error ignored;
+    if (parse_size(name, arg, count, &ignored) || *count == 0)
+        return bn_fail(err, "--%s: '%s' is not a positive integer", name, arg);
+    return 0;
+}
+
+int option_set_seed(void *field, const char *name, const char *arg, bn_error *err) {
+    size_t seed = 0;
+    if (parse_size(name, arg, &seed, err)) return -1;
+    *(uint64_t *)field = seed;
+    return 0;
+}
+
+static int set_size(void *field, const char *name, const char *arg, bn_error *err) {
+    return parse_size(name, arg, field, err);
+}
+
+static int set_double(void *field, const char *name, const char *arg, bn_error *err) {
+    return parse_double(name, arg, field, err);
+}
+
+static int set_positive_double(void *field, const char *name, const char *arg, bn_error *err) {
+    if (parse_double(name, arg, field, err)) return -1;
+    if (*(double *)field <= 0.0) return bn_fail(err, "--%s: must be positive, got '%s'", name, arg);
+    return 0;
+}
+
+static int set_nonnegative_double(void *field, const char *name, const char *arg, bn_error *err) {
+    if (parse_double(name, arg, field, err)) return -1;
+    if (*(double *)field < 0.0)
+        return bn_fail(err, "--%s: must not be negative, got '%s'", name, arg);
+    return 0;
+}
+
+static int set_momentum(void *field, const char *name, const char *arg, bn_error *err) {
+    if (set_nonnegative_double(field, name, arg, err)) return -1;
+    if (*(double *)field >= 1.0) return bn_fail(err, "--%s: must be below 1, got '%s'", name, arg);
+    return 0;
+}
+
+static int set_dataset(void *field, const char *name, const char *arg, bn_error *err) {
+    if (!dataset_name_known(arg))
+        return bn_fail(err,
+                       "--%s: unknown dataset '%s' (mnist, fashion-mnist, cifar10, "
+                       "mnist-sample)",
+                       name, arg);
+    *(const char **)field = arg;
+    return 0;
+}
+
+/* field: the bn_experiment, whose n_hidden and hidden[] it sets together. */
+static int set_hidden(void *field, const char *name, const char *arg, bn_error *err) {
+    bn_experiment *e = field;
     double *values;
     size_t n;
-    if (parse_list("hidden", arg, &values, &n, err)) return -1;
+    if (parse_list(name, arg, &values, &n, err)) return -1;
     int status = 0;
-    if (n > BN_MAX_HIDDEN) status = bn_fail(err, "--hidden: at most %d layers", BN_MAX_HIDDEN);
+    if (n > BN_MAX_HIDDEN) status = bn_fail(err, "--%s: at most %d layers", name, BN_MAX_HIDDEN);
     for (size_t i = 0; i < n && !status; i++) {
         if (values[i] < 1 || values[i] > 100000 || values[i] != floor(values[i]))
-            status = bn_fail(err, "--hidden: '%g' is not a layer size from 1 to 100000",
-                             values[i]);
-        o->hidden[i] = (size_t)values[i];
+            status =
+                bn_fail(err, "--%s: '%g' is not a layer size from 1 to 100000", name, values[i]);
+        e->hidden[i] = (size_t)values[i];
     }
-    o->n_hidden = status ? 0 : n;
+    e->n_hidden = status ? 0 : n;
     free(values);
     return status;
 }
 
-static int parse_positive_double(const char *option, const char *text, double *out,
-                                 bn_error *err) {
-    if (parse_double(option, text, out, err)) return -1;
-    if (*out <= 0.0) return bn_fail(err, "--%s: must be positive, got '%s'", option, text);
+/* Thread counts become OpenMP team sizes (int): bounded well below INT_MAX. */
+enum { MAX_THREADS = 100000 };
+
+static int set_threads(void *field, const char *name, const char *arg, bn_error *err) {
+    if (option_set_count(field, name, arg, err)) return -1;
+    if (*(size_t *)field > MAX_THREADS)
+        return bn_fail(err, "--%s: '%s' is more than %d", name, arg, MAX_THREADS);
     return 0;
 }
 
-static int parse_nonnegative_double(const char *option, const char *text, double *out,
-                                    bn_error *err) {
-    if (parse_double(option, text, out, err)) return -1;
-    if (*out < 0.0) return bn_fail(err, "--%s: must not be negative, got '%s'", option, text);
-    return 0;
-}
+/* ---- the shared tables ----------------------------------------------------------------- */
 
-static int apply_model_option(bn_options *o, int code, const char *arg, bn_error *err) {
-    switch (code) {
-    case OPT_DATASET:
-        if (!dataset_name_known(arg))
-            return bn_fail(err, "--dataset: unknown dataset '%s' (mnist, fashion-mnist, "
-                                "cifar10, mnist-sample)", arg);
-        o->dataset = arg;
-        return 1;
-    case OPT_DATA_DIR: o->data_dir = arg; return 1;
-    case OPT_ARCH:
-        if (strcmp(arg, "fc") == 0) o->arch = ARCH_FC;
-        else if (strcmp(arg, "cnn") == 0) o->arch = ARCH_CNN;
-        else return bn_fail(err, "--arch: unknown architecture '%s' (fc or cnn)", arg);
-        return 1;
-    case OPT_NO_BN: o->batchnorm = 0; return 1;
-    case OPT_HIDDEN: return parse_hidden(o, arg, err) ? -1 : 1;
-    case OPT_KERNEL: return parse_positive("kernel", arg, &o->kernel, err) ? -1 : 1;
-    case OPT_STRIDE: return parse_positive("stride", arg, &o->stride, err) ? -1 : 1;
-    case OPT_PADDING: return parse_size("padding", arg, &o->padding, err) ? -1 : 1;
-    case OPT_SIGMA_W2: return parse_positive_double("sigma-w2", arg, &o->sigma_w2, err) ? -1 : 1;
-    case OPT_SIGMA_B2:
-        return parse_nonnegative_double("sigma-b2", arg, &o->sigma_b2, err) ? -1 : 1;
-    case OPT_MOMENTUM:
-        if (parse_nonnegative_double("momentum", arg, &o->momentum, err)) return -1;
-        if (o->momentum >= 1.0) return bn_fail(err, "--momentum: must be below 1, got '%s'", arg);
-        return 1;
-    case OPT_VERBOSE: o->verbose = 1; return 1;
-    default: return 0;
-    }
-}
+#define EXPERIMENT(field) offsetof(bn_experiment, field)
 
-static int apply_training_option(bn_options *o, int code, const char *arg, bn_error *err) {
-    switch (code) {
-    case OPT_LOSS:
-        if (strcmp(arg, "mse") == 0) o->loss = LOSS_MSE;
-        else if (strcmp(arg, "ce") == 0) o->loss = LOSS_CE;
-        else return bn_fail(err, "--loss: unknown loss '%s' (mse or ce)", arg);
-        return 1;
-    case OPT_BATCH: return parse_positive("batch", arg, &o->batch, err) ? -1 : 1;
-    case OPT_EPOCHS: return parse_positive("epochs", arg, &o->epochs, err) ? -1 : 1;
-    case OPT_SEED: {
-        size_t seed = 0;
-        if (parse_size("seed", arg, &seed, err)) return -1;
-        o->seed = seed;
-        return 1;
-    }
-    case OPT_TRAIN_SUBSET: return parse_positive("train-subset", arg, &o->train_subset, err) ? -1 : 1;
-    case OPT_WEIGHT_DECAY:
-        return parse_nonnegative_double("weight-decay", arg, &o->weight_decay, err) ? -1 : 1;
-    case OPT_GAMMA: return parse_double("gamma", arg, &o->gamma, err) ? -1 : 1;
-    case OPT_LR: return parse_positive_double("lr", arg, &o->lr, err) ? -1 : 1;
-    default: return 0;
-    }
-}
+/* Choices, in the order of their enum's values. */
+static const char *const arch_names[] = {"fc", "cnn", NULL};
+_Static_assert(ARCH_FC == 0 && ARCH_CNN == 1, "arch_names follows bn_arch");
+static const char *const loss_names[] = {"mse", "ce", NULL};
+_Static_assert(LOSS_MSE == 0 && LOSS_CE == 1, "loss_names follows bn_loss");
+static const char *const color_scale_names[] = {"linear", "log", NULL}; /* 1: log scale */
 
-int options_apply(bn_options *o, int code, const char *arg, bn_error *err) {
-    int applied = apply_model_option(o, code, arg, err);
-    if (applied) return applied;
-    return apply_training_option(o, code, arg, err);
-}
+const cli_option options_data_dir[] = {
+    OPTION_VALUE("data-dir", "DIR", option_set_text, 0,
+                 "data root (default: $BNTRAIN_DATA, else data/)"),
+    OPTION_END,
+};
 
-int options_model_spec(const bn_options *o, bn_model_spec *spec, bn_error *err) {
-    if (!o->dataset) return bn_fail(err, "--dataset is required");
-    size_t c, h, w;
-    if (dataset_shape(o->dataset, &c, &h, &w))
-        return bn_fail(err, "--dataset: unknown dataset '%s'", o->dataset);
-    model_spec_paper(spec, o->arch, c, h, w, o->batchnorm);
-    if (o->n_hidden) {
-        spec->n_hidden = o->n_hidden;
-        memcpy(spec->hidden, o->hidden, sizeof spec->hidden);
-    }
-    spec->kernel = o->kernel;
-    spec->stride = o->stride;
-    spec->padding = o->padding;
-    return model_spec_check(spec, err);
-}
+const cli_option options_model[] = {
+    OPTION_VALUE("dataset", "NAME", set_dataset, EXPERIMENT(dataset),
+                 "mnist, fashion-mnist, cifar10 or mnist-sample (bundled)"),
+    OPTION_INCLUDE(options_data_dir, EXPERIMENT(data_dir)),
+    OPTION_CHOICE("arch", "fc|cnn", arch_names, EXPERIMENT(arch),
+                  "fc: 3 x 1000 units; cnn: 30, 60, 90 channels (default fc)"),
+    OPTION_FLAG("no-bn", clear_flag, EXPERIMENT(batchnorm), "vanilla network: no BatchNorm"),
+    OPTION_VALUE("hidden", "LIST", set_hidden, 0,
+                 "widths (fc) or channels (cnn) of the hidden layers, e.g. 500,500"),
+    OPTION_VALUE("kernel", "K", option_set_count, EXPERIMENT(kernel),
+                 "conv kernel size (default 3)"),
+    OPTION_VALUE("stride", "S", option_set_count, EXPERIMENT(stride), "conv stride (default 2)"),
+    OPTION_VALUE("padding", "P", set_size, EXPERIMENT(padding), "conv zero padding (default 0)"),
+    OPTION_VALUE("sigma-w2", "V", set_positive_double, EXPERIMENT(sigma_w2),
+                 "weight variance times fan-in at init (default 2)"),
+    OPTION_VALUE("sigma-b2", "V", set_nonnegative_double, EXPERIMENT(sigma_b2),
+                 "bias variance at init (default 0.5)"),
+    OPTION_VALUE("momentum", "MU", set_momentum, EXPERIMENT(momentum),
+                 "SGD momentum (default 0.9)"),
+    OPTION_END,
+};
+
+const cli_option options_training[] = {
+    OPTION_CHOICE("loss", "mse|ce", loss_names, EXPERIMENT(loss),
+                  "Gaussian loss 1/2||f(x)-onehot(y)||^2 or cross-entropy (default mse)"),
+    OPTION_VALUE("batch", "B", option_set_count, EXPERIMENT(batch),
+                 "mini-batch size (default 128; the last partial batch is dropped)"),
+    OPTION_VALUE("epochs", "E", option_set_count, EXPERIMENT(epochs), "epochs (default 5)"),
+    OPTION_VALUE("seed", "S", option_set_seed, EXPERIMENT(seed),
+                 "seed of initial weights and batch order (default 1)"),
+    OPTION_VALUE("train-subset", "N", option_set_count, EXPERIMENT(train_subset),
+                 "train on the first N training images only (default: all)"),
+    OPTION_VALUE("weight-decay", "WD", set_nonnegative_double, EXPERIMENT(weight_decay),
+                 "L2 weight decay (default 0)"),
+    OPTION_END,
+};
+
+const cli_option options_point[] = {
+    OPTION_VALUE("gamma", "G", set_double, EXPERIMENT(gamma),
+                 "BatchNorm scale at init (default 1)"),
+    OPTION_VALUE("lr", "ETA", set_positive_double, EXPERIMENT(lr), "learning rate (default 0.01)"),
+    OPTION_END,
+};
+
+const cli_option options_verbose[] = {
+    OPTION_FLAG("verbose", option_set_flag, 0,
+                "say more (BLAS kernel, threads, timings) on stderr"),
+    OPTION_END,
+};
+
+const cli_option options_threads[] = {
+    OPTION_VALUE("threads", "N", set_threads, 0,
+                 "cores to use (default: all; same results with any)"),
+    OPTION_END,
+};
+
+const cli_option options_color_scale[] = {
+    OPTION_CHOICE("color-scale", "linear|log", color_scale_names, 0,
+                  "colour the mean test loss linearly or by its log10\n(default linear)"),
+    OPTION_END,
+};

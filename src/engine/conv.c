@@ -56,13 +56,13 @@ static void forward_part(void *ctx, size_t part, size_t parts) {
     const conv_shape *s = a->x.shape;
     size_t patch = patch_size(s), pixels = out_pixels(s), width = a->x.batch * pixels, n0, n1;
     part_range(a->x.batch, part, parts, 1, &n0, &n1);
-    int direct = settings_conv_direct_forced();
+    int forced_direct = settings_conv_direct_forced();
 #ifdef CONV_X86
-    if (a->plan.direct_rows && !direct) {
+    if (a->plan.direct_rows && !forced_direct) {
         conv_forward_rows_avx512(a->out, &a->x, a->weight, a->bias, &a->plan, n0, n1);
         return;
     }
-    if (a->plan.cotile >= 0 && !direct) {
+    if (a->plan.cotile >= 0 && !forced_direct) {
         const cotile_kind *k = &conv_cotile_kinds[a->plan.cotile];
         float *taps = thread_scratch(SCRATCH_CONV, conv_cotile_scratch_floats(s, k));
         if (taps) {
@@ -72,7 +72,7 @@ static void forward_part(void *ctx, size_t part, size_t parts) {
     }
 #endif
     size_t per = conv_chunk_samples(s, patch, a->x.batch);
-    float *chunk = direct ? NULL : thread_scratch(SCRATCH_CONV, per * patch * pixels);
+    float *chunk = forced_direct ? NULL : thread_scratch(SCRATCH_CONV, per * patch * pixels);
     if (!chunk) {
         conv_forward_direct(a->out, &a->x, a->weight, a->bias, n0, n1);
         return;
@@ -92,8 +92,8 @@ static void backward_part(void *ctx, size_t part, size_t parts) {
     const conv_call *a = ctx;
     const conv_shape *s = a->x.shape;
     size_t patch = patch_size(s), pixels = out_pixels(s), width = a->x.batch * pixels;
-    int direct = settings_conv_direct_forced();
-    int direct_grad = a->plan.direct_grad && !direct; /* never set without AVX-512 */
+    int forced_direct = settings_conv_direct_forced();
+    int direct_grad = a->plan.direct_grad && !forced_direct; /* never set without AVX-512 */
     size_t group = a->din || direct_grad ? s->kernel * s->kernel : 1, g0, g1;
     part_range(patch / group, part, parts, 1, &g0, &g1);
     size_t r0 = g0 * group, r1 = g1 * group, rows = r1 - r0;
@@ -103,7 +103,7 @@ static void backward_part(void *ctx, size_t part, size_t parts) {
     size_t floats = a->din || !direct_grad ? per * rows * pixels : 0;
     if (direct_grad && conv_grad_scratch_floats(g0, g1) > floats)
         floats = conv_grad_scratch_floats(g0, g1);
-    float *chunk = direct ? NULL : thread_scratch(SCRATCH_CONV, floats);
+    float *chunk = forced_direct ? NULL : thread_scratch(SCRATCH_CONV, floats);
     /* the bias gradient: part 0's, with the direct weight gradient where its blocks allow */
     float *dbias = part == 0 ? a->dbias : NULL;
     if (dbias && !(chunk && direct_grad && conv_grad_blocks_aligned(s))) {

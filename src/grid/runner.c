@@ -27,7 +27,7 @@
 #define REFRESH_SECONDS 120.0
 
 uint64_t grid_run_seed(const bn_grid_config *g, double x, double log10_lr, size_t restart) {
-    uint64_t seed = rng_mix(g->opts.seed ^ rng_mix(0x5eed0000ULL + restart));
+    uint64_t seed = rng_mix(g->experiment.seed ^ rng_mix(0x5eed0000ULL + restart));
     if (g->seed_mode == SEED_PER_CELL) {
         char key[96];
         run_key(key, sizeof key, x, log10_lr, restart);
@@ -58,9 +58,9 @@ static int append_list(char *buf, size_t capacity, size_t *used, const char *key
 }
 
 int grid_config_json(const bn_grid_config *g, char *buf, size_t capacity) {
-    const bn_options *o = &g->opts;
+    const bn_experiment *o = &g->experiment;
     bn_model_spec spec;
-    if (options_model_spec(o, &spec, NULL)) return -1;
+    if (experiment_model_spec(o, &spec, NULL)) return -1;
     double hidden[BN_MAX_HIDDEN];
     for (size_t i = 0; i < spec.n_hidden; i++) hidden[i] = (double)spec.hidden[i];
     size_t used = 0;
@@ -181,16 +181,6 @@ static int lock_dir(const char *dir, int *fd, bn_error *err) {
     return 0;
 }
 
-int grid_write_cells(const bn_grid_config *g, const bn_run_record *records, size_t n,
-                     bn_error *err) {
-    grid_store store;
-    if (grid_store_create(&store, g, err)) return -1;
-    for (size_t i = 0; i < n; i++) grid_store_add(&store, &records[i]);
-    int status = grid_store_write_cells(&store, g->out_dir, err);
-    grid_store_free(&store);
-    return status;
-}
-
 typedef struct {
     size_t ix, ilr, restart;
     int predicted_unstable; /* above the theory's eta_bar: likely to explode early */
@@ -212,8 +202,8 @@ static int x_is_sigma_w2(const bn_grid_config *g) {
 /* The network's hyper-parameters at grid column x. */
 static void column_parameters(const bn_grid_config *g, double x, double *gamma,
                               double *sigma_w2) {
-    *gamma = x_is_sigma_w2(g) ? g->opts.gamma : x;
-    *sigma_w2 = x_is_sigma_w2(g) ? x : g->opts.sigma_w2;
+    *gamma = x_is_sigma_w2(g) ? g->experiment.gamma : x;
+    *sigma_w2 = x_is_sigma_w2(g) ? x : g->experiment.sigma_w2;
 }
 
 /* Runs that the theory expects to be stable go first: they are the long ones (diverging runs
@@ -232,8 +222,8 @@ static pending_run *list_pending(const bn_grid_config *g, const bn_model_spec *s
         double gamma, sigma_w2;
         bn_theory_result theory;
         column_parameters(g, g->x_values[ix], &gamma, &sigma_w2);
-        log10_eta_bar[ix] = theory_evaluate(spec, gamma, sigma_w2, g->opts.sigma_b2,
-                                            g->opts.momentum, &theory, NULL) == 0
+        log10_eta_bar[ix] = theory_evaluate(spec, gamma, sigma_w2, g->experiment.sigma_b2,
+                                            g->experiment.momentum, &theory, NULL) == 0
                                 ? theory.log10_eta_bar
                                 : INFINITY;
     }
@@ -261,8 +251,9 @@ static int write_theory(const bn_grid_config *g, const bn_model_spec *spec, bn_e
     for (size_t i = 0; i < n; i++) x[i] = n > 1 ? lo + (hi - lo) * (double)i / (n - 1) : lo;
     char path[4200];
     snprintf(path, sizeof path, "%s/theory.csv", g->out_dir);
-    return theory_write_csv(path, spec, x, n, x_is_sigma_w2(g), g->opts.gamma, g->opts.sigma_w2,
-                            g->opts.sigma_b2, g->opts.momentum, err);
+    const bn_experiment *e = &g->experiment;
+    return theory_write_csv(path, spec, x, n, x_is_sigma_w2(g), e->gamma, e->sigma_w2,
+                            e->sigma_b2, e->momentum, err);
 }
 
 typedef struct {
@@ -317,21 +308,14 @@ static void fill_record(bn_run_record *rec, const bn_run_result *result) {
 static void run_one(grid_state *s, bn_trainer *t, const bn_dataset *ds, const pending_run *p,
                     volatile sig_atomic_t *stop) {
     const bn_grid_config *g = s->g;
-    const bn_options *o = &g->opts;
     double x = g->x_values[p->ix], log10_lr = g->log10_lrs[p->ilr];
     bn_run_record rec = {.x = x, .log10_lr = log10_lr, .lr = pow(10.0, log10_lr),
                          .restart = p->restart,
                          .seed = grid_run_seed(g, x, log10_lr, p->restart)};
-    bn_train_config cfg = {.loss = o->loss,
-                           .lr = rec.lr,
-                           .momentum = o->momentum,
-                           .weight_decay = o->weight_decay,
-                           .sigma_b2 = o->sigma_b2,
-                           .batch = o->batch,
-                           .epochs = o->epochs,
-                           .seed = rec.seed,
-                           .evaluate_last_epoch_only = 1,
-                           .cores = &s->cores};
+    bn_train_config cfg = experiment_train_config(&g->experiment, &s->cores);
+    cfg.lr = rec.lr;
+    cfg.seed = rec.seed;
+    cfg.evaluate_last_epoch_only = 1;
     column_parameters(g, x, &cfg.gamma, &cfg.sigma_w2);
     bn_run_result result;
     trainer_run(t, ds, &cfg, NULL, NULL, stop, &result);
@@ -362,7 +346,8 @@ static void run_pending(grid_state *s, const bn_dataset *ds, const bn_model_spec
 #pragma omp for schedule(dynamic, 1)
         for (size_t i = 0; i < n_pending; i++) {
             if (state == 0) {
-                state = trainer_create(&trainer, spec, s->g->opts.batch, ds->train.n, &err) == 0
+                state = trainer_create(&trainer, spec, s->g->experiment.batch, ds->train.n,
+                                       &err) == 0
                             ? 1
                             : -1;
                 if (state < 0) {
@@ -401,7 +386,7 @@ int grid_run(const bn_grid_config *g, const bn_dataset *ds, volatile sig_atomic_
     double start = wall_seconds();
     bn_model_spec spec;
     int lock_fd = -1;
-    if (options_model_spec(&g->opts, &spec, err) || grid_make_dirs(g->out_dir, err) ||
+    if (experiment_model_spec(&g->experiment, &spec, err) || grid_make_dirs(g->out_dir, err) ||
         lock_dir(g->out_dir, &lock_fd, err))
         return -1;
     grid_state *s = calloc(1, sizeof *s);
@@ -414,7 +399,13 @@ int grid_run(const bn_grid_config *g, const bn_dataset *ds, volatile sig_atomic_
     int status = -1;
     size_t n_pending = 0;
     pending_run *pending = NULL;
-    if (grid_store_create(&s->store, g, err) ||
+    grid_shape shape = {.x_name = g->x_name,
+                        .x_values = g->x_values,
+                        .n_x = g->n_x,
+                        .log10_lrs = g->log10_lrs,
+                        .n_lr = g->n_lr,
+                        .n_restarts = g->n_restarts};
+    if (grid_store_create(&s->store, &shape, err) ||
         prepare_outputs(s, &spec, &summary->torn_bytes, err))
         goto done;
     pending = list_pending(g, &spec, &s->store, &n_pending);

@@ -9,14 +9,14 @@
 
 #include "bntrain/data.h"
 #include "bntrain/error.h"
-#include "cli/options.h"
+#include "bntrain/experiment.h"
 #include "grid/results.h"
 
 typedef enum { SEED_PER_RESTART, SEED_PER_CELL } bn_seed_mode;
 
 typedef struct {
-    bn_options opts;       /* network and training options; opts.gamma is used only when
-                              the x axis is sigma_w2 */
+    bn_experiment experiment; /* network and training; experiment.gamma is used only when
+                                 the x axis is sigma_w2 */
     const char *x_name;    /* "gamma", or "sigma_w2" for a sweep of the weight variance */
     double *x_values;
     size_t n_x;
@@ -55,9 +55,5 @@ int grid_run(const bn_grid_config *g, const bn_dataset *ds, volatile sig_atomic_
 
 /* mkdir -p. */
 int grid_make_dirs(const char *path, bn_error *err);
-
-/* Recomputes DIR/cells.csv from DIR/runs.csv (atomic write). */
-int grid_write_cells(const bn_grid_config *g, const bn_run_record *records, size_t n,
-                     bn_error *err);
 
 #endif

@@ -6,16 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-int grid_store_create(grid_store *s, const bn_grid_config *g, bn_error *err) {
+int grid_store_create(grid_store *s, const grid_shape *shape, bn_error *err) {
     memset(s, 0, sizeof *s);
-    s->n_x = g->n_x;
-    s->n_lr = g->n_lr;
-    s->n_restarts = g->n_restarts;
-    s->x_values = g->x_values;
-    s->log10_lrs = g->log10_lrs;
-    s->x_name = g->x_name;
+    s->shape = *shape;
     size_t cells, n;
-    if (bn_mul_size(g->n_x, g->n_lr, &cells) || bn_mul_size(cells, g->n_restarts, &n))
+    if (bn_mul_size(shape->n_x, shape->n_lr, &cells) || bn_mul_size(cells, shape->n_restarts, &n))
         return bn_fail(err, "the grid is too large");
     s->done = calloc(n ? n : 1, 1);
     s->runs = calloc(n ? n : 1, sizeof *s->runs);
@@ -45,10 +40,11 @@ static long find_value(const double *values, size_t n, double v) {
 }
 
 long grid_store_index(const grid_store *s, double x, double log10_lr, size_t restart) {
-    long ix = find_value(s->x_values, s->n_x, x);
-    long ilr = find_value(s->log10_lrs, s->n_lr, log10_lr);
-    if (ix < 0 || ilr < 0 || restart >= s->n_restarts) return -1;
-    return ((long)ilr * (long)s->n_x + ix) * (long)s->n_restarts + (long)restart;
+    const grid_shape *g = &s->shape;
+    long ix = find_value(g->x_values, g->n_x, x);
+    long ilr = find_value(g->log10_lrs, g->n_lr, log10_lr);
+    if (ix < 0 || ilr < 0 || restart >= g->n_restarts) return -1;
+    return ((long)ilr * (long)g->n_x + ix) * (long)g->n_restarts + (long)restart;
 }
 
 int grid_store_add(grid_store *s, const bn_run_record *r) {
@@ -71,10 +67,10 @@ typedef struct {
  * standard deviation are over the restarts that did not explode. */
 static cell_summary summarize(const grid_store *s, size_t cell) {
     cell_summary c = {0};
-    const unsigned char *done = s->done + cell * s->n_restarts;
-    const bn_run_record *runs = s->runs + cell * s->n_restarts;
+    const unsigned char *done = s->done + cell * s->shape.n_restarts;
+    const bn_run_record *runs = s->runs + cell * s->shape.n_restarts;
     double loss_sum = 0.0, acc_sum = 0.0;
-    for (size_t r = 0; r < s->n_restarts; r++) {
+    for (size_t r = 0; r < s->shape.n_restarts; r++) {
         if (!done[r]) continue;
         c.done++;
         if (runs[r].exploded) {
@@ -88,29 +84,29 @@ static cell_summary summarize(const grid_store *s, size_t cell) {
     c.loss_mean = c.finite ? loss_sum / (double)c.finite : NAN;
     c.acc_mean = c.finite ? acc_sum / (double)c.finite : NAN;
     double sq = 0.0;
-    for (size_t r = 0; r < s->n_restarts; r++)
+    for (size_t r = 0; r < s->shape.n_restarts; r++)
         if (done[r] && !runs[r].exploded) sq += pow(runs[r].test_loss - c.loss_mean, 2);
     c.loss_std = c.finite > 1 ? sqrt(sq / (double)(c.finite - 1)) : (c.finite ? 0.0 : NAN);
     return c;
 }
 
 int grid_store_write_cells(const grid_store *s, const char *dir, bn_error *err) {
-    size_t cells = s->n_x * s->n_lr, capacity = 256 + cells * 200, used = 0;
+    const grid_shape *g = &s->shape;
+    size_t cells = g->n_x * g->n_lr, capacity = 256 + cells * 200, used = 0;
     char *buf = malloc(capacity);
     if (!buf) return bn_fail(err, "out of memory for cells.csv");
     used += (size_t)snprintf(buf, capacity,
                              "%s,log10_lr,lr,n_restarts,restarts_done,restarts_exploded,"
                              "exploded,test_loss_mean,test_loss_std,test_acc_mean\n",
-                             s->x_name);
-    for (size_t ilr = 0; ilr < s->n_lr; ilr++)
-        for (size_t ix = 0; ix < s->n_x; ix++) {
-            cell_summary c = summarize(s, ilr * s->n_x + ix);
-            double lr = pow(10.0, s->log10_lrs[ilr]);
-            used += (size_t)snprintf(buf + used, capacity - used,
-                                     "%.12g,%.12g,%.12g,%zu,%zu,%zu,%d,%.9g,%.9g,%.6f\n",
-                                     s->x_values[ix], s->log10_lrs[ilr], lr, s->n_restarts,
-                                     c.done, c.exploded, c.exploded > 0, c.loss_mean,
-                                     c.loss_std, c.acc_mean);
+                             g->x_name);
+    for (size_t ilr = 0; ilr < g->n_lr; ilr++)
+        for (size_t ix = 0; ix < g->n_x; ix++) {
+            cell_summary c = summarize(s, ilr * g->n_x + ix);
+            double lr = pow(10.0, g->log10_lrs[ilr]);
+            used += (size_t)snprintf(
+                buf + used, capacity - used, "%.12g,%.12g,%.12g,%zu,%zu,%zu,%d,%.9g,%.9g,%.6f\n",
+                g->x_values[ix], g->log10_lrs[ilr], lr, g->n_restarts, c.done, c.exploded,
+                c.exploded > 0, c.loss_mean, c.loss_std, c.acc_mean);
         }
     char path[4200];
     snprintf(path, sizeof path, "%s/cells.csv", dir);

@@ -6,19 +6,27 @@
 #include <stddef.h>
 
 #include "bntrain/error.h"
-#include "grid/runner.h"
 #include "grid/results.h"
 
+/* The runs of a grid: every (x, log10 eta) cell, n_restarts times. The values are the
+ * caller's and must outlive the store. */
 typedef struct {
-    size_t n_x, n_lr, n_restarts;
-    const double *x_values, *log10_lrs;
-    const char *x_name;
-    unsigned char *done;  /* n_x * n_lr * n_restarts flags */
-    bn_run_record *runs;  /* same index */
+    const char *x_name; /* "gamma" or "sigma_w2": the first column of cells.csv */
+    const double *x_values;
+    size_t n_x;
+    const double *log10_lrs;
+    size_t n_lr;
+    size_t n_restarts;
+} grid_shape;
+
+typedef struct {
+    grid_shape shape;
+    unsigned char *done; /* n_x * n_lr * n_restarts flags */
+    bn_run_record *runs; /* same index */
     size_t n_done, n_exploded;
 } grid_store;
 
-int grid_store_create(grid_store *s, const bn_grid_config *g, bn_error *err);
+int grid_store_create(grid_store *s, const grid_shape *shape, bn_error *err);
 void grid_store_free(grid_store *s);
 /* Index of (x, log10_lr, restart) in the store, or -1 if the run is not in this grid. */
 long grid_store_index(const grid_store *s, double x, double log10_lr, size_t restart);

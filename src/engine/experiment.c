@@ -1,0 +1,55 @@
+/* An experiment's defaults, and the network specification and training configuration it
+ * describes. */
+#include "bntrain/experiment.h"
+
+#include <string.h>
+
+#include "bntrain/data.h"
+
+void experiment_defaults(bn_experiment *e) {
+    memset(e, 0, sizeof *e);
+    e->arch = ARCH_FC;
+    e->batchnorm = 1;
+    e->kernel = 3;
+    e->stride = 2;
+    e->padding = 0;
+    e->sigma_w2 = 2.0;
+    e->sigma_b2 = 0.5;
+    e->momentum = 0.9;
+    e->loss = LOSS_MSE;
+    e->batch = 128;
+    e->epochs = 5;
+    e->seed = 1;
+    e->gamma = 1.0;
+    e->lr = 0.01;
+}
+
+int experiment_model_spec(const bn_experiment *e, bn_model_spec *spec, bn_error *err) {
+    if (!e->dataset) return bn_fail(err, "the experiment names no dataset");
+    size_t c, h, w;
+    if (dataset_shape(e->dataset, &c, &h, &w))
+        return bn_fail(err, "unknown dataset '%s'", e->dataset);
+    model_spec_paper(spec, e->arch, c, h, w, e->batchnorm);
+    if (e->n_hidden) {
+        spec->n_hidden = e->n_hidden;
+        memcpy(spec->hidden, e->hidden, sizeof spec->hidden);
+    }
+    spec->kernel = e->kernel;
+    spec->stride = e->stride;
+    spec->padding = e->padding;
+    return model_spec_check(spec, err);
+}
+
+bn_train_config experiment_train_config(const bn_experiment *e, bn_core_share *cores) {
+    return (bn_train_config){.loss = e->loss,
+                             .gamma = e->gamma,
+                             .lr = e->lr,
+                             .momentum = e->momentum,
+                             .weight_decay = e->weight_decay,
+                             .sigma_w2 = e->sigma_w2,
+                             .sigma_b2 = e->sigma_b2,
+                             .batch = e->batch,
+                             .epochs = e->epochs,
+                             .seed = e->seed,
+                             .cores = cores};
+}
