@@ -13,7 +13,7 @@
 #include "grid/runner.h"
 #include "cli/options.h"
 #include "plot/plot.h"
-#include "grid/results.h"
+#include "base/file.h"
 #include "base/runtime.h"
 #include "bntrain/theory.h"
 #include "bntrain/train.h"
