@@ -4,9 +4,11 @@
 #define BNTRAIN_TEST_CHECK_H
 
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 static int check_passed, check_failed, check_skipped;
@@ -91,6 +93,16 @@ static inline const char *check_shared_data_with(const char *name) {
     struct stat info;
     if (!dir || snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path) return NULL;
     return stat(path, &info) == 0 && S_ISDIR(info.st_mode) ? dir : NULL;
+}
+
+/* A full disk, simulated: writes past bytes fail with EFBIG (SIGXFSZ ignored rather than
+ * fatal) until setrlimit(RLIMIT_FSIZE, saved) gives the room back. Returns 0 or -1. */
+static inline int check_limit_file_size(rlim_t bytes, struct rlimit *saved) {
+    if (getrlimit(RLIMIT_FSIZE, saved) != 0) return -1;
+    struct rlimit limited = *saved;
+    limited.rlim_cur = bytes;
+    signal(SIGXFSZ, SIG_IGN);
+    return setrlimit(RLIMIT_FSIZE, &limited);
 }
 
 #endif

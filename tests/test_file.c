@@ -9,9 +9,7 @@
 
 #include <dirent.h>
 #include <ftw.h>
-#include <signal.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 static size_t count_temp_files(const char *dir) {
@@ -82,12 +80,8 @@ static void test_failures(const char *dir) {
      * whose bytes reach the disk only in commit's fflush */
     static char big[8000];
     memset(big, 'x', sizeof big);
-    struct rlimit saved, small;
-    CHECK(getrlimit(RLIMIT_FSIZE, &saved) == 0);
-    small = saved;
-    small.rlim_cur = 1000;
-    signal(SIGXFSZ, SIG_IGN);
-    CHECK(setrlimit(RLIMIT_FSIZE, &small) == 0);
+    struct rlimit saved;
+    CHECK(check_limit_file_size(1000, &saved) == 0);
     int whole = write_file_atomic(path, big, sizeof big, &err);
     bn_error stream_err = {""};
     atomic_file out;
