@@ -55,7 +55,9 @@ static int remove_temp_and_fail(atomic_file *out, const char *what, int cause, b
 }
 
 int atomic_file_commit(atomic_file *out, bn_error *err) {
-    /* fflush first: it writes what is buffered, and a full disk fails here with ENOSPC. */
+    /* fflush first: it writes what is buffered, and a full disk fails here with ENOSPC. errno
+     * is cleared so that a stream whose earlier write failed does not report a stale cause. */
+    errno = 0;
     int failed = fflush(out->file) != 0 || ferror(out->file) || fsync(fileno(out->file)) != 0;
     int cause = failed ? errno : 0;
     if (fclose(out->file) != 0 && !failed) {
