@@ -169,6 +169,7 @@ static void test_log(const char *dir) {
     CHECK(run_log_open(&log, path, "sigma_w2", 1, &torn, &err) == 0);
     run_log_close(&log);
     CHECK(run_log_read(path, &records, &n, &torn, &err) == 0 && n == 0 && torn == 0);
+    free(records);
     char header[256];
     CHECK(file_size(path) == runs_header(header, sizeof header, "sigma_w2"));
 
