@@ -16,7 +16,8 @@ for t in python3 curl; do
     fi
 done
 src=${BNTRAIN_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
-shared=${BNTRAIN_SHARED_DATA:-$src/../shared/data}
+# Found as by the C tests (tests/check.h). BNTRAIN_DATA is unset below: fetch_data.sh reads it.
+shared=${BNTRAIN_DATA:-${BNTRAIN_SHARED_DATA:-${BNTRAIN_SHARED_DATA_DEFAULT:-$src/../shared/data}}}
 script=$src/scripts/fetch_data.sh
 have_wget=0
 command -v wget > /dev/null && have_wget=1
@@ -70,11 +71,15 @@ unset BNTRAIN_MIRROR BNTRAIN_DATA BNTRAIN_FETCH_TOOL
 
 mnist_files=(train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz
              t10k-labels-idx1-ubyte.gz)
-if [ ! -f "$shared/mnist/t10k-labels-idx1-ubyte.gz" ]; then
-    echo "FAIL: the shared MNIST is missing: $shared/mnist (BNTRAIN_SHARED_DATA)" >&2
-    failed=$((failed + 1))
-    finish
-fi
+# Without the shared MNIST there is nothing to serve: the checks cannot run, which ctest must
+# report as skipped (exit 77, tests/check.h), not as passed or failed.
+for f in "${mnist_files[@]}"; do
+    if [ ! -f "$shared/mnist/$f" ]; then
+        echo "test_fetch_data: SKIPPED: the shared MNIST is missing: $shared/mnist/$f" \
+            "(\$BNTRAIN_SHARED_DATA or \$BNTRAIN_DATA)" >&2
+        exit 77
+    fi
+done
 
 # ---- the served tree: full/ (with checksum files), plain/ (without), corrupt/ ----
 srv=$work/srv

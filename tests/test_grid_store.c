@@ -11,6 +11,7 @@
 
 #include "check.h"
 #include "grid/results.h"
+#include "base/file.h"
 #include "grid/store.h"
 
 static const double x_values[] = {0.5, 1.0}, log10_lrs[] = {-2.0, -1.0};

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/file.h"
 #include "base/runtime.h"
 #include "bntrain/data.h"
 #include "bntrain/experiment.h"
@@ -15,7 +16,6 @@
 #include "cli/cli.h"
 #include "cli/options.h"
 #include "grid/boundary.h"
-#include "grid/results.h"
 #include "grid/runner.h"
 #include "plot/plot.h"
 

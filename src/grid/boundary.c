@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "plot/plot.h"
-#include "grid/results.h"
+#include "base/file.h"
 
 /* log10 eta_bar at x, linear between the theory's samples; NaN outside them. */
 static double theory_at(const plot_grid *g, double x) {

@@ -1,4 +1,4 @@
-/* runs.csv, atomic file writes and tolerant reading. */
+/* runs.csv: formatting and parsing a run record, the append-only log and its tolerant reading. */
 #include "grid/results.h"
 
 #include <errno.h>
@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/file.h"
+
 int runs_header(char *buf, size_t capacity, const char *x_name) {
     int n = snprintf(buf, capacity,
                      "%s,log10_lr,lr,restart,seed,exploded,exploded_at,train_loss,test_loss,"
@@ -22,8 +24,7 @@ int runs_header(char *buf, size_t capacity, const char *x_name) {
 int run_format(char *buf, size_t capacity, const bn_run_record *r) {
     char exploded_at[48] = "";
     if (r->exploded)
-        snprintf(exploded_at, sizeof exploded_at, "%zu:%zu", r->exploded_epoch,
-                 r->exploded_step);
+        snprintf(exploded_at, sizeof exploded_at, "%zu:%zu", r->exploded_epoch, r->exploded_step);
     /* %.9g round-trips a float-valued loss; %.12g matches how grid values are parsed. */
     int n = snprintf(buf, capacity, "%.12g,%.12g,%.12g,%zu,%" PRIu64 ",%d,%s,%.9g,%.9g,%.6f,%.3f\n",
                      r->x, r->log10_lr, r->lr, r->restart, r->seed, r->exploded, exploded_at,
@@ -172,37 +173,6 @@ void run_log_close(bn_run_log *log) {
     log->fd = -1;
 }
 
-int read_file(const char *path, char **data, size_t *length, bn_error *err) {
-    *data = NULL;
-    *length = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return bn_fail(err, "%s: cannot open: %s", path, strerror(errno));
-    size_t capacity = 4096, n = 0;
-    char *buf = malloc(capacity);
-    while (buf) {
-        n += fread(buf + n, 1, capacity - 1 - n, f);
-        if (n < capacity - 1) break;
-        char *bigger = realloc(buf, capacity * 2);
-        if (!bigger) {
-            free(buf);
-            buf = NULL;
-            break;
-        }
-        buf = bigger;
-        capacity *= 2;
-    }
-    int failed = ferror(f);
-    fclose(f);
-    if (!buf || failed) {
-        free(buf);
-        return bn_fail(err, "%s: cannot read%s", path, buf ? "" : ": out of memory");
-    }
-    buf[n] = '\0';
-    *data = buf;
-    *length = n;
-    return 0;
-}
-
 /* Counts the lines; each complete line (ending in a newline) after the header is parsed. */
 static int parse_records(const char *path, char *text, size_t length, bn_run_record *records,
                          size_t *n, size_t *torn, bn_error *err) {
@@ -237,7 +207,8 @@ int run_log_read(const char *path, bn_run_record **records, size_t *n, size_t *t
     size_t length;
     if (read_file(path, &text, &length, err)) return -1;
     size_t lines = 1;
-    for (size_t i = 0; i < length; i++) lines += text[i] == '\n';
+    for (size_t i = 0; i < length; i++)
+        lines += text[i] == '\n';
     bn_run_record *r = malloc(lines * sizeof *r);
     if (!r) {
         free(text);
@@ -251,41 +222,5 @@ int run_log_read(const char *path, bn_run_record **records, size_t *n, size_t *t
         return -1;
     }
     *records = r;
-    return 0;
-}
-
-static int fsync_parent(const char *path) {
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash) *(slash == dir ? slash + 1 : slash) = '\0';
-    else snprintf(dir, sizeof dir, ".");
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return -1;
-    int status = fsync(fd);
-    close(fd);
-    return status;
-}
-
-int write_file_atomic(const char *path, const char *data, size_t length, bn_error *err) {
-    /* mkstemp: a unique temp name, so two threads or processes never share one. */
-    char tmp[4200];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path) >= (int)sizeof tmp)
-        return bn_fail(err, "%s: path too long", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) return bn_fail(err, "%s: cannot create a temporary file: %s", path, strerror(errno));
-    /* mkstemp creates the file private (0600); results are for everyone to read. */
-    if (fchmod(fd, 0644) || write_all(fd, data, length) || fsync(fd)) {
-        int saved = errno;
-        close(fd);
-        unlink(tmp);
-        return bn_fail(err, "%s: cannot write: %s", path, strerror(saved));
-    }
-    if (close(fd) || rename(tmp, path)) {
-        int saved = errno;
-        unlink(tmp);
-        return bn_fail(err, "%s: cannot replace: %s", path, strerror(saved));
-    }
-    fsync_parent(path);
     return 0;
 }

@@ -1,6 +1,6 @@
-/* Results on disk: the append-only run log (runs.csv), per-cell summaries (cells.csv) and
- * atomic whole-file writes. Every record ends with a newline and is fsync'd before the next
- * one starts, so a kill -9 leaves at most one torn last line, which readers drop. */
+/* The append-only run log of a grid (runs.csv). Every record ends with a newline and is
+ * fsync'd before the next one starts, so a kill -9 leaves at most one torn last line, which
+ * readers drop. Whole-file writes (cells.csv, config.json) go through base/file.h. */
 #ifndef BNTRAIN_RESULTS_H
 #define BNTRAIN_RESULTS_H
 
@@ -10,12 +10,12 @@
 #include "bntrain/error.h"
 
 typedef struct {
-    double x;          /* gamma, or sigma_w^2 for a vanilla sigma_w^2 sweep */
+    double x; /* gamma, or sigma_w^2 for a vanilla sigma_w^2 sweep */
     double log10_lr, lr;
     size_t restart;
     uint64_t seed;
     int exploded;
-    size_t exploded_epoch, exploded_step; /* 0 if not exploded */
+    size_t exploded_epoch, exploded_step;            /* 0 if not exploded */
     double train_loss, test_loss, test_acc, seconds; /* NaN when exploded */
 } bn_run_record;
 
@@ -45,13 +45,6 @@ void run_log_close(bn_run_log *log);
 /* Reads every complete record; a torn last line is skipped (counted in *torn). A malformed
  * complete line is an error naming the file and line. *records is malloc'd. A missing file
  * reads as zero records. */
-int run_log_read(const char *path, bn_run_record **records, size_t *n, size_t *torn,
-                 bn_error *err);
-
-/* Writes data to path atomically: temp file in the same folder, fsync, rename, fsync of the
- * folder. On failure the previous file is intact and the temp file removed. */
-int write_file_atomic(const char *path, const char *data, size_t length, bn_error *err);
-/* Reads a whole (small) file into a NUL-terminated malloc'd buffer. */
-int read_file(const char *path, char **data, size_t *length, bn_error *err);
+int run_log_read(const char *path, bn_run_record **records, size_t *n, size_t *torn, bn_error *err);
 
 #endif

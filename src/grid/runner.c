@@ -19,6 +19,7 @@
 #include "grid/store.h"
 #include "plot/plot.h"
 #include "grid/progress.h"
+#include "base/file.h"
 #include "base/runtime.h"
 #include "bntrain/theory.h"
 #include "bntrain/train.h"

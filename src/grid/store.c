@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/file.h"
+
 int grid_store_create(grid_store *s, const grid_shape *shape, bn_error *err) {
     memset(s, 0, sizeof *s);
     s->shape = *shape;

@@ -6,7 +6,7 @@
  * draw that list, so the two files cannot disagree. Pixel (i, j) covers [i, i+1) x [j, j+1);
  * y grows downwards. Text is UTF-8 with two bits of markup: "_{...}" for a subscript and "^{...}"
  * for a superscript, drawn with the compiled-in bitmap font (font.h) in the PNG and as <text>
- * in the SVG. Files are written atomically (temp file, fsync, rename). */
+ * in the SVG. Files are written atomically (base/file.h). */
 #ifndef BNTRAIN_PLOT_H
 #define BNTRAIN_PLOT_H
 
@@ -156,17 +156,6 @@ int plot_write_png(const plot_layout *layout, const char *path, bn_error *err);
 int plot_write_svg(const plot_layout *layout, const char *path, bn_error *err);
 /* Writes png_path and its SVG twin (".svg" in place of ".png", or appended). */
 int plot_write_figure(const plot_layout *layout, const char *png_path, bn_error *err);
-
-/* Atomic file writing: the content goes to a temp file in the target's folder, which commit
- * flushes, fsyncs and renames over the target; abort (and any failed commit) removes it. */
-typedef struct {
-    FILE *file;
-    const char *path;
-    char temp_path[4096];
-} plot_file;
-int plot_file_open(plot_file *out, const char *path, bn_error *err);
-int plot_file_commit(plot_file *out, bn_error *err);
-void plot_file_abort(plot_file *out);
 
 /* ---- The heatmap of a grid run --------------------------------------------------------- */
 

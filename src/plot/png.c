@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/file.h"
 #include "plot/plot.h"
 
 typedef struct {
@@ -67,8 +68,8 @@ int plot_write_png(const plot_layout *layout, const char *path, bn_error *err) {
         free(rgb);
         return bn_fail(err, "%s: out of memory while drawing", path);
     }
-    plot_file out;
-    if (plot_file_open(&out, path, err) != 0) {
+    atomic_file out;
+    if (atomic_file_open(&out, path, err) != 0) {
         free(rgb);
         return -1;
     }
@@ -76,8 +77,8 @@ int plot_write_png(const plot_layout *layout, const char *path, bn_error *err) {
     int status = encode_png(out.file, rgb, layout->width, layout->height, &failure);
     free(rgb);
     if (status != 0) {
-        plot_file_abort(&out);
+        atomic_file_abort(&out);
         return bn_fail(err, "%s: %s", path, failure.message);
     }
-    return plot_file_commit(&out, err);
+    return atomic_file_commit(&out, err);
 }

@@ -1,12 +1,12 @@
 /* SVG output: the same layout as the PNG, one element per primitive. Rectangles use the edges
  * the rasteriser rounds to, text becomes <text> with <tspan>s for sub- and superscripts, and all
  * text is escaped (and invalid UTF-8 replaced) so the file is well-formed XML. */
-#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/file.h"
 #include "plot/font.h"
 #include "plot/plot.h"
 
@@ -228,19 +228,9 @@ int plot_write_svg(const plot_layout *layout, const char *path, bn_error *err) {
         free(b.data);
         return bn_fail(err, "%s: out of memory while writing SVG", path);
     }
-    plot_file out;
-    if (plot_file_open(&out, path, err) != 0) {
-        free(b.data);
-        return -1;
-    }
-    size_t written = fwrite(b.data, 1, b.length, out.file);
+    int status = write_file_atomic(path, b.data, b.length, err);
     free(b.data);
-    if (written != b.length) {
-        bn_fail(err, "%s: write failed: %s", path, strerror(errno));
-        plot_file_abort(&out);
-        return -1;
-    }
-    return plot_file_commit(&out, err);
+    return status;
 }
 
 int plot_write_figure(const plot_layout *layout, const char *png_path, bn_error *err) {

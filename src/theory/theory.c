@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/file.h"
 #include "bntrain/conv.h"
-#include "grid/results.h"
 
 #define PI 3.14159265358979323846
 
@@ -271,15 +271,13 @@ static int write_rows(FILE *file, const char *name, const bn_model_spec *spec,
 int theory_write_csv(const char *path, const bn_model_spec *spec, const double *x_values, size_t n,
                      int x_is_sigma_w2, double gamma, double sigma_w2, double sigma_b2,
                      double momentum, bn_error *err) {
-    /* The rows go to memory first; write_file_atomic then replaces the file in one step. */
-    char *text = NULL;
-    size_t length = 0;
-    FILE *file = open_memstream(&text, &length);
-    if (!file) return bn_fail(err, "%s: out of memory", path);
-    int status = write_rows(file, path, spec, x_values, n, x_is_sigma_w2, gamma, sigma_w2,
-                            sigma_b2, momentum, err);
-    if (fclose(file) != 0 && !status) status = bn_fail(err, "%s: out of memory", path);
-    if (!status) status = write_file_atomic(path, text, length, err);
-    free(text);
-    return status;
+    /* The rows go to a temp file that replaces path only when every row is in. */
+    atomic_file out;
+    if (atomic_file_open(&out, path, err)) return -1;
+    if (write_rows(out.file, path, spec, x_values, n, x_is_sigma_w2, gamma, sigma_w2, sigma_b2,
+                   momentum, err)) {
+        atomic_file_abort(&out);
+        return -1;
+    }
+    return atomic_file_commit(&out, err);
 }

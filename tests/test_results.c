@@ -1,0 +1,200 @@
+/* Tests for the run log of a grid (grid/results.h): the runs.csv header, a record formatted and
+ * parsed back (exploded runs with NaN losses too), malformed lines refused, run_key's rounding,
+ * and the log on disk: open, append, read, a torn last line dropped, counted and cut off, a
+ * malformed complete line reported with its file and line. */
+#define _XOPEN_SOURCE 700 /* mkdtemp, nftw */
+
+#include "check.h"
+#include "grid/results.h"
+
+#include <fcntl.h>
+#include <ftw.h>
+#include <string.h>
+#include <unistd.h>
+
+static bn_run_record finished_run(void) {
+    bn_run_record r = {0};
+    r.x = 0.5;
+    r.log10_lr = -1.25;
+    r.lr = pow(10.0, -1.25);
+    r.restart = 2;
+    r.seed = 18446744073709551557ULL; /* a seed needs all 64 bits */
+    r.train_loss = (float)0.123456789;
+    r.test_loss = (float)0.25;
+    r.test_acc = 0.9731;
+    r.seconds = 12.5;
+    return r;
+}
+
+static bn_run_record exploded_run(void) {
+    bn_run_record r = finished_run();
+    r.restart = 0;
+    r.exploded = 1;
+    r.exploded_epoch = 3;
+    r.exploded_step = 17;
+    r.train_loss = r.test_loss = r.test_acc = r.seconds = NAN;
+    return r;
+}
+
+static void test_header(void) {
+    char buf[256];
+    int n = runs_header(buf, sizeof buf, "gamma");
+    const char *expected = "gamma,log10_lr,lr,restart,seed,exploded,exploded_at,train_loss,"
+                           "test_loss,test_acc,seconds\n";
+    CHECK(n == (int)strlen(expected) && strcmp(buf, expected) == 0);
+    CHECK(runs_header(buf, sizeof buf, "sigma_w2") > 0 &&
+          strncmp(buf, "sigma_w2,log10_lr,", 18) == 0);
+    CHECK(runs_header(buf, 20, "gamma") == -1);
+}
+
+static void test_round_trip(void) {
+    char line[512];
+    bn_run_record r = finished_run(), back;
+    int n = run_format(line, sizeof line, &r);
+    CHECK_MSG(n > 0 && strcmp(line, "0.5,-1.25,0.056234132519,2,18446744073709551557,0,,"
+                                    "0.123456791,0.25,0.973100,12.500\n") == 0,
+              "%s", line);
+    CHECK(run_format(line, (size_t)n, &r) == -1); /* no room for the NUL */
+    line[n - 1] = '\0';                           /* run_parse takes the line without newline */
+    CHECK(run_parse(line, &back) == 0);
+    CHECK(back.x == r.x && back.log10_lr == r.log10_lr && back.restart == r.restart);
+    CHECK_CLOSE(back.lr, r.lr, 1e-11); /* %.12g: lr is recomputed from log10_lr where it matters */
+    CHECK(back.seed == r.seed && back.exploded == 0);
+    CHECK(back.exploded_epoch == 0 && back.exploded_step == 0);
+    /* %.9g brings a float-valued loss back to the same float */
+    CHECK((float)back.train_loss == (float)r.train_loss && back.test_loss == r.test_loss);
+    CHECK(back.test_acc == r.test_acc && back.seconds == r.seconds);
+
+    r = exploded_run();
+    n = run_format(line, sizeof line, &r);
+    CHECK_MSG(n > 0 && strstr(line, ",1,3:17,nan,nan,nan,nan\n") != NULL, "%s", line);
+    line[n - 1] = '\0';
+    CHECK(run_parse(line, &back) == 0);
+    CHECK(back.exploded == 1 && back.exploded_epoch == 3 && back.exploded_step == 17);
+    CHECK(isnan(back.train_loss) && isnan(back.test_loss) && isnan(back.test_acc) &&
+          isnan(back.seconds));
+    CHECK(back.x == r.x && back.restart == 0 && back.seed == r.seed);
+}
+
+static void test_malformed(void) {
+    const char *bad[] = {
+        "",
+        "0.5,-1.25,0.05,2,7,0,,0.1,0.2,0.9",                      /* a field short */
+        "0.5,-1.25,0.05,2,7,0,,0.1,0.2,0.9,1,2",                  /* a field too many */
+        "0.5,-1.25,0.05,2,7,0,,0.1,0.2,0.9,1x",                   /* junk after a number */
+        "0.5,-1.25,0.05,-2,7,0,,0.1,0.2,0.9,1",                   /* a negative restart */
+        "0.5,-1.25,0.05,2,7,2,,0.1,0.2,0.9,1",                    /* exploded is 0 or 1 */
+        "0.5,-1.25,0.05,2,7,1,,nan,nan,nan,nan",                  /* exploded, but not when */
+        "0.5,-1.25,0.05,2,7,0,3:17,0.1,0.2,0.9,1",                /* when, but not exploded */
+        "0.5,-1.25,0.05,2,7,1,3,nan,nan,nan,nan",                 /* epoch without step */
+        "nan,-1.25,0.05,2,7,0,,0.1,0.2,0.9,1",                    /* x must be a number */
+        "0.5,inf,0.05,2,7,0,,0.1,0.2,0.9,1",                      /* and log10_lr too */
+        "0.5,-1.25,0.05,2,99999999999999999999,0,,0.1,0.2,0.9,1", /* seed beyond 64 bits */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        bn_run_record r;
+        CHECK_MSG(run_parse(bad[i], &r) == -1, "accepted: '%s'", bad[i]);
+    }
+}
+
+/* 12 significant digits: values that differ only in the last bits of a double (0.1 + 0.2 and
+ * 0.3, a log10_lr from a loop) are one grid point. */
+static void test_run_key(void) {
+    char a[128], b[128];
+    run_key(a, sizeof a, 0.1 + 0.2, -2.0 + 1e-14, 1);
+    run_key(b, sizeof b, 0.3, -2.0, 1);
+    CHECK_MSG(strcmp(a, b) == 0 && strcmp(a, "0.3|-2|1") == 0, "'%s' vs '%s'", a, b);
+    run_key(b, sizeof b, 0.3, -2.0, 2);
+    CHECK(strcmp(a, b) != 0);
+    run_key(b, sizeof b, 0.300000000001, -2.0, 1);
+    CHECK(strcmp(a, b) != 0);
+}
+
+static void append_bytes(const char *path, const char *text) {
+    FILE *f = fopen(path, "ab");
+    CHECK_MSG(f && fputs(text, f) >= 0 && fclose(f) == 0, "cannot append to %s", path);
+}
+
+static long file_size(const char *path) {
+    struct stat info;
+    return stat(path, &info) == 0 ? (long)info.st_size : -1;
+}
+
+static void test_log(const char *dir) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/runs.csv", dir);
+    bn_run_log log;
+    bn_error err = {""};
+    size_t torn = 99, n = 99;
+    bn_run_record *records = NULL;
+
+    CHECK(run_log_read(path, &records, &n, &torn, &err) == 0); /* missing: no records */
+    CHECK(records == NULL && n == 0 && torn == 0);
+
+    CHECK_MSG(run_log_open(&log, path, "gamma", 1, &torn, &err) == 0, "%s", err.msg);
+    CHECK(torn == 0);
+    bn_run_record first = finished_run(), second = exploded_run();
+    CHECK_MSG(run_log_append(&log, &first, &err) == 0, "%s", err.msg);
+    CHECK_MSG(run_log_append(&log, &second, &err) == 0, "%s", err.msg);
+    run_log_close(&log);
+    CHECK(run_log_read(path, &records, &n, &torn, &err) == 0 && n == 2 && torn == 0);
+    if (n == 2) {
+        CHECK(records[0].seed == first.seed && records[0].restart == 2 && !records[0].exploded);
+        CHECK(records[1].exploded && isnan(records[1].test_loss));
+    }
+    free(records);
+
+    /* a kill in the middle of a write: the partial record is dropped and counted */
+    const char *partial = "0.5,-1.25,0.0562,1,42,0,,0.1";
+    long complete = file_size(path);
+    append_bytes(path, partial);
+    CHECK(run_log_read(path, &records, &n, &torn, &err) == 0 && n == 2 && torn == 1);
+    free(records);
+    /* reopening cuts it off, so that the next record starts on a line of its own */
+    CHECK_MSG(run_log_open(&log, path, "gamma", 0, &torn, &err) == 0, "%s", err.msg);
+    CHECK(torn == strlen(partial) && file_size(path) == complete);
+    CHECK(run_log_append(&log, &first, &err) == 0);
+    run_log_close(&log);
+    CHECK(run_log_read(path, &records, &n, &torn, &err) == 0 && n == 3 && torn == 0);
+    free(records);
+
+    /* a damaged complete line is an error naming the file and the line (header is line 1) */
+    append_bytes(path, "0.5,-1.25,garbage\n");
+    err.msg[0] = '\0';
+    CHECK(run_log_read(path, &records, &n, &torn, &err) == -1 && records == NULL && n == 0);
+    CHECK_MSG(strstr(err.msg, path) && strstr(err.msg, "line 5 is not a valid run record"), "%s",
+              err.msg);
+
+    /* fresh truncates: a new log has the header alone */
+    CHECK(run_log_open(&log, path, "sigma_w2", 1, &torn, &err) == 0);
+    run_log_close(&log);
+    CHECK(run_log_read(path, &records, &n, &torn, &err) == 0 && n == 0 && torn == 0);
+    free(records);
+    char header[256];
+    CHECK(file_size(path) == runs_header(header, sizeof header, "sigma_w2"));
+
+    snprintf(path, sizeof path, "%s/no-such-folder/runs.csv", dir);
+    err.msg[0] = '\0';
+    CHECK(run_log_open(&log, path, "gamma", 1, &torn, &err) == -1);
+    CHECK_MSG(strstr(err.msg, path) && strstr(err.msg, "cannot open"), "%s", err.msg);
+}
+
+static int remove_entry(const char *path, const struct stat *info, int flag, struct FTW *ftw) {
+    (void)info, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+int main(void) {
+    char dir[] = "/tmp/bntrain-test-results-XXXXXX";
+    if (!mkdtemp(dir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    test_header();
+    test_round_trip();
+    test_malformed();
+    test_run_key();
+    test_log(dir);
+    CHECK(nftw(dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS) == 0);
+    return check_summary("test_results");
+}
