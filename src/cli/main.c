@@ -1,4 +1,4 @@
-/* bntrain: dispatches on the first word to the subcommands in src/cmd_*.c. */
+/* bntrain: dispatches on the first word to the subcommands in src/cli/cmd_*.c. */
 #include <stdio.h>
 #include <string.h>
 

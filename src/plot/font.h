@@ -1,6 +1,6 @@
 /* The compiled-in bitmap font: 5x7 glyphs with two rows of descenders, for ASCII 32..126 and
  * the Greek letters the figures need (gamma, eta, lambda, mu, sigma). The glyphs are drawn for
- * bntrain (src/font.c shows them as pictures) and are public domain. Text is UTF-8; a
+ * bntrain (src/plot/font.c shows them as pictures) and are public domain. Text is UTF-8; a
  * combining macron (U+0304) draws a bar over the glyph before it, which is how the figures
  * write eta-bar. Glyphs are proportional: each is as wide as its ink plus one blank column. */
 #ifndef BNTRAIN_FONT_H
