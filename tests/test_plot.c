@@ -1,7 +1,8 @@
 /* Tests of the figures: a synthetic grid folder is drawn with plot_heatmap_dir, then the PNG is
- * decoded and checked pixel by pixel against the data (exploded cells white, low loss darker
- * than high loss, not-run cells grey, the red line at log10 eta_bar), the SVG is checked to be
- * well-formed XML with one rect per cell whose fill is the PNG's pixel, failed writes are
+ * decoded and checked pixel by pixel against the data (exploded cells white in a dark frame,
+ * low loss darker than high loss, not-run cells grey, the red line at log10 eta_bar), the SVG
+ * is checked to be well-formed XML with one rect per cell whose fill is the PNG's pixel, the
+ * legend and colour bar are checked on a finished grid and a one-cell grid, failed writes are
  * shown to leave the previous picture byte-identical, and the theory figure is drawn. */
 #include <dirent.h>
 #include <math.h>
@@ -362,10 +363,31 @@ static double red_line_row(const image *im, const plot_axes *axes, double x) {
     return first < 0 ? NAN : (first + last) / 2.0 + 0.5;
 }
 
+/* An exploded cell is white inside a dark frame one pixel in from its edges: it must not
+ * read as empty page, nor as a not-run cell (grey), nor as a loss (viridis is never grey). */
+static void check_exploded_cell(const image *im, const plot_axes *axes, size_t i, size_t j) {
+    CHECK_MSG(same_rgb(cell_pixel(im, axes, i, j), white), "exploded cell is not white");
+    double x = plot_axes_x_px(axes, gamma_at(i)), y = plot_axes_y_px(axes, log10_lr_at(j));
+    double left = round(plot_axes_x_px(axes, gamma_at(i) - 0.2));
+    double right = round(plot_axes_x_px(axes, gamma_at(i) + 0.2));
+    double top = round(plot_axes_y_px(axes, log10_lr_at(j) + 0.125));
+    double bottom = round(plot_axes_y_px(axes, log10_lr_at(j) - 0.125));
+    const double frame_xy[4][2] = {
+        {left + 1.5, y}, {right - 1.5, y}, {x, top + 1.5}, {x, bottom - 1.5}};
+    for (int k = 0; k < 4; k++) {
+        plot_rgb c = pixel_at(im, frame_xy[k][0], frame_xy[k][1]);
+        CHECK_MSG(same_rgb(c, plot_exploded_frame), "exploded cell's frame pixel %d,%d,%d", c.r,
+                  c.g, c.b);
+    }
+    /* the pixels outside the frame stay white, so neighbouring exploded cells stay apart */
+    CHECK(same_rgb(pixel_at(im, left + 0.5, y), white));
+    CHECK(same_rgb(pixel_at(im, right - 0.5, y), white));
+}
+
 static void check_cells(const image *im, const plot_axes *axes) {
     /* top right: far above eta_bar */
-    CHECK_MSG(same_rgb(cell_pixel(im, axes, N_GAMMA - 1, N_LR - 1), white),
-              "exploded cell is not white");
+    check_exploded_cell(im, axes, N_GAMMA - 1, N_LR - 1);
+    check_exploded_cell(im, axes, N_GAMMA - 2, N_LR - 1);
     size_t low_i = 0, low_j = 0, high_i = 0, high_j = 0;
     double low = INFINITY, high = -INFINITY;
     for (size_t i = 0; i < N_GAMMA; i++)
@@ -414,8 +436,9 @@ static int line_near_box(const plot_axes *axes, double shift, double x0, double 
 }
 
 /* Each cell rect of the SVG covers PNG pixels of its fill: its centre and the four pixels just
- * inside its corners, so both its colour and its place must agree. Cells that a theory line
- * crosses (checked above) and hatched not-run cells are left out. */
+ * inside its corners (inside the frame of an exploded cell), so both its colour and its place
+ * must agree. Cells that a theory line crosses (checked above) and hatched not-run cells are
+ * left out. */
 static void check_svg_cells(const char *svg, const image *im, const plot_axes *axes) {
     size_t n_cells = 0, n_compared = 0;
     char not_run_fill[8];
@@ -442,8 +465,9 @@ static void check_svg_cells(const char *svg, const image *im, const plot_axes *a
         if (strcmp(fill, not_run_fill) == 0 || line_near_box(axes, 0, x0, y0, x1, y1) ||
             line_near_box(axes, -log10(2), x0, y0, x1, y1))
             continue;
-        const double xs[5] = {(x0 + x1) / 2, x0 + 1, x1 - 1, x0 + 1, x1 - 1};
-        const double ys[5] = {(y0 + y1) / 2, y0 + 1, y0 + 1, y1 - 1, y1 - 1};
+        const double inset = strcmp(fill, "#ffffff") == 0 ? 3 : 1;
+        const double xs[5] = {(x0 + x1) / 2, x0 + inset, x1 - inset, x0 + inset, x1 - inset};
+        const double ys[5] = {(y0 + y1) / 2, y0 + inset, y0 + inset, y1 - inset, y1 - inset};
         for (int k = 0; k < 5; k++) {
             plot_rgb c = pixel_at(im, xs[k], ys[k]);
             char seen[8];
@@ -455,6 +479,36 @@ static void check_svg_cells(const char *svg, const image *im, const plot_axes *a
     }
     CHECK_MSG(n_cells == N_GAMMA * N_LR, "%zu cell rects in the SVG", n_cells);
     CHECK_MSG(n_compared > N_GAMMA * N_LR / 2, "only %zu cells compared", n_compared);
+}
+
+/* The SVG draws the frames of exploded cells where the PNG does: four rects per exploded cell
+ * and four for the legend's swatch, each over PNG pixels of its colour (where no theory line
+ * crosses it). */
+static void check_svg_frames(const char *svg, const image *im, const plot_axes *axes) {
+    size_t n_exploded = 0, n_frames = 0, n_compared = 0;
+    for (size_t i = 0; i < N_GAMMA; i++)
+        for (size_t j = 0; j < N_LR; j++)
+            n_exploded += is_exploded(i, j);
+    const char *needle = "<rect class=\"exploded-frame\"";
+    for (const char *tag = strstr(svg, needle); tag; tag = strstr(tag + 1, needle)) {
+        n_frames++;
+        char fill[16] = "", seen[8];
+        attribute(tag, "fill", fill, sizeof fill);
+        double x0 = number_attribute(tag, "x"), y0 = number_attribute(tag, "y");
+        double x1 = x0 + number_attribute(tag, "width"), y1 = y0 + number_attribute(tag, "height");
+        CHECK_MSG(fmin(x1 - x0, y1 - y0) == 1, "frame rect %.0fx%.0f", x1 - x0, y1 - y0);
+        if (y1 <= axes->bottom && (line_near_box(axes, 0, x0, y0, x1, y1) ||
+                                   line_near_box(axes, -log10(2), x0, y0, x1, y1)))
+            continue;
+        plot_rgb c = pixel_at(im, (x0 + x1) / 2, (y0 + y1) / 2);
+        snprintf(seen, sizeof seen, "#%02x%02x%02x", c.r, c.g, c.b);
+        CHECK_MSG(strcmp(seen, fill) == 0, "frame (%.0f, %.0f): SVG fill %s, PNG %s", x0, y0, fill,
+                  seen);
+        n_compared++;
+    }
+    CHECK_MSG(n_frames == 4 * n_exploded + 4, "%zu frame rects for %zu exploded cells", n_frames,
+              n_exploded);
+    CHECK_MSG(n_compared > 2 * n_exploded, "only %zu frame rects compared", n_compared);
 }
 
 static void check_heatmap(const char *dir) {
@@ -484,7 +538,9 @@ static void check_heatmap(const char *dir) {
         CHECK(strstr(svg, "&quot;test&quot; &lt;grid&gt; &amp; co") != NULL);
         CHECK(strstr(svg, "MNIST, FC + BN: test loss after 5 epochs, mean of 5 restarts"));
         check_svg_cells(svg, &im, &axes);
+        check_svg_frames(svg, &im, &axes);
         CHECK(strstr(svg, "measured boundary") == NULL);
+        CHECK(strstr(svg, "not run yet") != NULL); /* some cells have not run */
     }
     free(svg);
     plot_layout_free(&layout);
@@ -544,6 +600,89 @@ static void check_log_scale(const char *dir) {
     plot_layout_free(&layout);
     plot_grid_free(&grid);
     free(im.rgb);
+}
+
+/* ---- The legend and the colour bar of small grids ------------------------------------- */
+
+/* Draws cells.csv (after the header line) in a fresh folder under root; returns the SVG. */
+static char *draw_grid(const char *root, const char *name, const char *cells, int log_scale,
+                       image *im) {
+    char dir[512], path[1024];
+    snprintf(dir, sizeof dir, "%s/%s", root, name);
+    CHECK(mkdir(dir, 0755) == 0);
+    snprintf(path, sizeof path,
+             "gamma,log10_lr,lr,n_restarts,restarts_done,restarts_exploded,exploded,"
+             "test_loss_mean,test_loss_std,test_acc_mean\n%s",
+             cells);
+    write_text(dir, "cells.csv", path);
+    bn_error err = {""};
+    CHECK_MSG(plot_heatmap_dir(dir, log_scale, &err) == 0, "%s: %s", name, err.msg);
+    snprintf(path, sizeof path, "%s/heatmap.png", dir);
+    CHECK_MSG(load_png(path, im) == 0, "cannot decode %s", path);
+    snprintf(path, sizeof path, "%s/heatmap.svg", dir);
+    size_t size;
+    return read_all(path, &size);
+}
+
+/* A finished grid has no cell to explain as "not run yet". */
+static void check_finished_legend(const char *root) {
+    image im;
+    char *svg = draw_grid(root, "finished",
+                          "1,-2,0.01,1,1,0,0,0.3,0,0.9\n2,-2,0.01,1,1,0,0,0.2,0,0.9\n"
+                          "1,-1,0.1,1,1,1,1,nan,nan,nan\n2,-1,0.1,1,1,0,0,0.1,0,0.9\n",
+                          0, &im);
+    CHECK(svg && strstr(svg, "exploded (any restart)") != NULL);
+    CHECK_MSG(svg && strstr(svg, "not run yet") == NULL, "a finished grid's legend has not run");
+    CHECK(svg && strstr(svg, "cells run") == NULL);
+    free(svg);
+    free(im.rgb);
+}
+
+/* The colour bar's tick labels: the unrotated texts right of the cell area. */
+static size_t bar_tick_values(const char *svg, double *values, size_t max) {
+    size_t n = 0;
+    for (const char *tag = strstr(svg, "<text "); tag && n < max; tag = strstr(tag + 1, "<text ")) {
+        const char *end = strchr(tag, '>'), *label = strstr(tag, "<tspan>");
+        const char *rotated = strstr(tag, "transform");
+        if (!end || !label || number_attribute(tag, "x") < 700 || (rotated && rotated < end))
+            continue;
+        char *after;
+        values[n] = strtod(label + strlen("<tspan>"), &after);
+        if (after != label + strlen("<tspan>")) n++;
+    }
+    return n;
+}
+
+/* A one-cell grid (or one whose losses are all equal) has a colour range of zero width: it is
+ * widened about the value, which gets the colour of the bar's middle and ticks either side. */
+static void check_one_cell(const char *root) {
+    static const struct {
+        const char *name, *cells;
+        double loss;
+        int log_scale;
+    } cases[] = {
+        {"one-cell", "1,-2,0.01,1,1,0,0,0.2345,0,0.9\n", 0.2345, 0},
+        {"one-cell-log", "1,-2,0.01,1,1,0,0,0.2345,0,0.9\n", 0.2345, 1},
+        {"one-cell-zero", "1,-2,0.01,1,1,0,0,0,0,1\n", 0, 0},
+        {"equal-cells", "1,-2,0.01,1,1,0,0,7,0,0.1\n2,-2,0.01,1,1,0,0,7,0,0.1\n", 7, 0},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        image im;
+        char *svg = draw_grid(root, cases[k].name, cases[k].cells, cases[k].log_scale, &im);
+        double ticks[40];
+        size_t n = svg ? bar_tick_values(svg, ticks, 40) : 0;
+        double lo = INFINITY, hi = -INFINITY;
+        for (size_t i = 0; i < n; i++)
+            lo = fmin(lo, ticks[i]), hi = fmax(hi, ticks[i]);
+        CHECK_MSG(n >= 3 && n <= 12 && lo < cases[k].loss && cases[k].loss < hi,
+                  "%s: %zu colour bar ticks from %g to %g, the loss is %g", cases[k].name, n, lo,
+                  hi, cases[k].loss);
+        plot_rgb c = pixel_at(&im, 390, 317), middle = plot_viridis(0.5);
+        CHECK_MSG(im.rgb && same_rgb(c, middle), "%s: cell %d,%d,%d, mid-bar %d,%d,%d",
+                  cases[k].name, c.r, c.g, c.b, middle.r, middle.g, middle.b);
+        free(svg);
+        free(im.rgb);
+    }
 }
 
 /* ---- Failures leave the previous picture ----------------------------------------------- */
@@ -668,6 +807,13 @@ static void check_reading(const char *root) {
     CHECK(plot_grid_read(dir, &grid, &err) == -1);
     CHECK_MSG(strstr(err.msg, "cells.csv:3") != NULL, "message: %s", err.msg);
 
+    /* two rows for one cell: an error naming both, never one row silently covering the other */
+    write_text(dir, "cells.csv",
+               "gamma,log10_lr,restarts_done,exploded,test_loss_mean\n1,-2,1,0,0.3\n"
+               "2,-2,1,0,0.3\n1,-2,0,0,nan\n");
+    CHECK(plot_grid_read(dir, &grid, &err) == -1);
+    CHECK_MSG(strstr(err.msg, "cells.csv:4") && strstr(err.msg, "line 2"), "message: %s", err.msg);
+
     /* a malformed config.json costs only the title */
     write_text(dir, "cells.csv",
                "gamma,log10_lr,restarts_done,exploded,test_loss_mean\n"
@@ -782,6 +928,8 @@ int main(void) {
     check_command(dir);
     check_boundary(dir);
     check_reading(root);
+    check_finished_legend(root);
+    check_one_cell(root);
     check_ticks_and_font();
     check_theory_figure(root);
     if (getenv("BNTRAIN_KEEP_FIGURES"))

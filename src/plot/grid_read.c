@@ -210,6 +210,32 @@ static double row_log10_lr(const csv_table *t, size_t row, long log10_column, lo
                              : log10(csv_number(t, row, lr_column));
 }
 
+/* Puts each row in its cell. A second row for the same cell is an error naming both lines:
+ * taking either would draw one of them and hide the other (a repeated grid value once gave a
+ * finished grid a phantom "not run" cell that covered the real one). state_columns: the
+ * restarts_done, exploded and test_loss_mean columns. */
+static int place_cells(const csv_table *t, plot_grid *grid, long log10_column, long lr_column,
+                       const long state_columns[3], bn_error *err) {
+    size_t n_cells = grid->n_x * grid->n_y;
+    size_t *row_of_cell = calloc(n_cells, sizeof(size_t)); /* 0: no row yet */
+    if (!row_of_cell) return bn_fail(err, "%s: out of memory", t->path);
+    int status = 0;
+    for (size_t row = 1; status == 0 && row < t->n_rows; row++) {
+        double x = csv_number(t, row, 0), log10_lr = row_log10_lr(t, row, log10_column, lr_column);
+        size_t cell = index_of(grid->log10_lr, grid->n_y, log10_lr) * grid->n_x +
+                      index_of(grid->x, grid->n_x, x);
+        if (row_of_cell[cell])
+            status = bn_fail(err, "%s:%zu: a second row for %s %g, log10_lr %g (first on line %zu)",
+                             t->path, t->line_number[row], grid->x_name, x, log10_lr,
+                             t->line_number[row_of_cell[cell]]);
+        row_of_cell[cell] = row;
+        grid->cells[cell] =
+            cell_from_row(t, row, state_columns[0], state_columns[1], state_columns[2]);
+    }
+    free(row_of_cell);
+    return status;
+}
+
 static int read_cells(const char *path, plot_grid *grid, bn_error *err) {
     csv_table t;
     if (csv_read(path, 0, &t, err) < 0) return -1;
@@ -257,15 +283,10 @@ static int read_cells(const char *path, plot_grid *grid, bn_error *err) {
     }
     for (size_t i = 0; i < n_cells; i++)
         grid->cells[i] = (plot_cell){PLOT_CELL_NOT_RUN, NAN};
-    for (size_t row = 1; row <= n; row++) {
-        size_t ix = index_of(grid->x, grid->n_x, csv_number(&t, row, 0));
-        size_t iy =
-            index_of(grid->log10_lr, grid->n_y, row_log10_lr(&t, row, log10_column, lr_column));
-        grid->cells[iy * grid->n_x + ix] =
-            cell_from_row(&t, row, done_column, exploded_column, loss_column);
-    }
+    int status = place_cells(&t, grid, log10_column, lr_column,
+                             (long[3]){done_column, exploded_column, loss_column}, err);
     csv_free(&t);
-    return 0;
+    return status;
 }
 
 /* ---- theory.csv and boundary.csv ------------------------------------------------------- */

@@ -1,5 +1,6 @@
 /* The heatmap of a grid run (the paper's Fig. 2): one rectangle per (x, log10 eta) cell coloured
- * by the mean test loss, exploded cells white, cells not run yet hatched grey, the theory line
+ * by the mean test loss, exploded cells white in a thin dark frame, cells not run yet hatched
+ * grey, the theory line
  * eta_bar (solid red) and eta_bar/2 (dashed red), the measured boundary as diamonds, a colour
  * bar and a legend. */
 #include <math.h>
@@ -43,6 +44,21 @@ static int compare_doubles(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
+/* A range of zero width (one cell, or all losses equal) widened symmetrically about its value,
+ * which then sits mid-bar with ticks on either side: by a factor of 2 each way on a log scale,
+ * by half the value each way on a linear one (by 1 around a loss of 0). */
+static void widen_empty_range(color_scale *scale) {
+    double value = scale->lo;
+    if (scale->log) {
+        scale->lo = value / 2;
+        scale->hi = value * 2;
+    } else {
+        double half_width = value != 0 ? fabs(value) / 2 : 1;
+        scale->lo = value - half_width;
+        scale->hi = value + half_width;
+    }
+}
+
 static int color_scale_init(color_scale *scale, const plot_grid *grid, int log_color_scale) {
     size_t n_cells = grid->n_x * grid->n_y, n = 0;
     double *losses = malloc((n_cells ? n_cells : 1) * sizeof(double));
@@ -63,9 +79,9 @@ static int color_scale_init(color_scale *scale, const plot_grid *grid, int log_c
         }
     }
     free(losses);
-    if (!(scale->hi > scale->lo)) scale->hi = scale->lo + (scale->lo != 0 ? fabs(scale->lo) : 1);
     scale->log = log_color_scale && scale->lo > 0;
     scale->log_refused = log_color_scale && !scale->log;
+    if (!(scale->hi > scale->lo)) widen_empty_range(scale);
     return 0;
 }
 
@@ -104,6 +120,23 @@ static void add_hatch(plot_layout *layout, double x0, double y0, double x1, doub
     }
 }
 
+/* The frame of an exploded cell: one pixel wide, inset by a pixel so that neighbouring
+ * exploded cells stay apart and half a heatmap of them reads as cells, not as empty page. Four
+ * whole-pixel rects, so the PNG and the SVG draw the same frame; a cell too small to hold one
+ * (a grid of hundreds of columns) stays plain white. */
+static void add_exploded_frame(plot_layout *layout, double x0, double y0, double x1, double y1) {
+    x0 += 1;
+    y0 += 1;
+    x1 -= 1;
+    y1 -= 1;
+    if (x1 - x0 < 4 || y1 - y0 < 4) return;
+    const plot_rgb ink = plot_exploded_frame;
+    plot_add_rect(layout, x0, y0, x1, y0 + 1, ink, "exploded-frame");
+    plot_add_rect(layout, x0, y1 - 1, x1, y1, ink, "exploded-frame");
+    plot_add_rect(layout, x0, y0 + 1, x0 + 1, y1 - 1, ink, "exploded-frame");
+    plot_add_rect(layout, x1 - 1, y0 + 1, x1, y1 - 1, ink, "exploded-frame");
+}
+
 static void add_cell(plot_layout *layout, const plot_cell *cell, const color_scale *scale,
                      double x0, double y0, double x1, double y1) {
     plot_rgb fill = cell->state == PLOT_CELL_EXPLODED ? plot_white
@@ -112,6 +145,7 @@ static void add_cell(plot_layout *layout, const plot_cell *cell, const color_sca
                         : plot_viridis(color_position(scale, cell->test_loss_mean));
     plot_add_rect(layout, x0, y0, x1, y1, fill, "cell");
     if (cell->state == PLOT_CELL_NOT_RUN) add_hatch(layout, x0, y0, x1, y1);
+    if (cell->state == PLOT_CELL_EXPLODED) add_exploded_frame(layout, x0, y0, x1, y1);
 }
 
 /* The outer edges of cell_edges: the axis limits. */
@@ -276,11 +310,12 @@ static void add_swatch(plot_layout *layout, legend_key key, double x, double y_m
     const plot_rgb border = {110, 110, 110};
     switch (key) {
     case KEY_EXPLODED:
+        add_exploded_frame(layout, x, y0, x1, y1);
+        break;
     case KEY_NOT_RUN:
         plot_add_rect(layout, x, y0, x1, y1, border, NULL);
-        plot_add_rect(layout, x + 1, y0 + 1, x1 - 1, y1 - 1,
-                      key == KEY_EXPLODED ? plot_white : plot_not_run_fill, NULL);
-        if (key == KEY_NOT_RUN) add_hatch(layout, x + 1, y0 + 1, x1 - 1, y1 - 1);
+        plot_add_rect(layout, x + 1, y0 + 1, x1 - 1, y1 - 1, plot_not_run_fill, NULL);
+        add_hatch(layout, x + 1, y0 + 1, x1 - 1, y1 - 1);
         break;
     case KEY_THEORY:
         plot_add_segment(layout, x + 2, y_mid, x1 - 2, y_mid, plot_red, THEORY_WIDTH);
@@ -302,12 +337,21 @@ typedef struct {
     const char *label;
 } legend_entry;
 
-/* Entries left to right, wrapping into a second row, each row centred under the cell area. */
+static size_t count_cells_run(const plot_grid *grid) {
+    size_t n_run = 0;
+    for (size_t i = 0; i < grid->n_x * grid->n_y; i++)
+        n_run += grid->cells[i].state != PLOT_CELL_NOT_RUN;
+    return n_run;
+}
+
+/* Entries left to right, wrapping into a second row, each row centred under the cell area.
+ * "not run yet" only while some cell has not run: a finished grid has none to explain. */
 static void add_legend(plot_layout *layout, const plot_grid *grid) {
     legend_entry entries[5];
     size_t n = 0;
     entries[n++] = (legend_entry){KEY_EXPLODED, "exploded (any restart)"};
-    entries[n++] = (legend_entry){KEY_NOT_RUN, "not run yet"};
+    if (count_cells_run(grid) < grid->n_x * grid->n_y)
+        entries[n++] = (legend_entry){KEY_NOT_RUN, "not run yet"};
     if (grid->n_theory > 0) {
         entries[n++] = (legend_entry){KEY_THEORY, PLOT_ETA_BAR " (theory)"};
         entries[n++] = (legend_entry){KEY_HALF, PLOT_ETA_BAR "/2"};
@@ -370,9 +414,7 @@ static void format_title(const plot_grid *grid, char *out, size_t size) {
 
 /* The config's note and, while the grid is running, how far it has got. */
 static void format_subtitle(const plot_grid *grid, char *out, size_t size) {
-    size_t n_cells = grid->n_x * grid->n_y, n_run = 0;
-    for (size_t i = 0; i < n_cells; i++)
-        n_run += grid->cells[i].state != PLOT_CELL_NOT_RUN;
+    size_t n_cells = grid->n_x * grid->n_y, n_run = count_cells_run(grid);
     char progress[64] = "";
     if (n_run < n_cells)
         snprintf(progress, sizeof progress, "%zu of %zu cells run", n_run, n_cells);

@@ -15,6 +15,7 @@ const plot_rgb plot_red = {228, 26, 28};
 const plot_rgb plot_blue = {31, 119, 180};
 const plot_rgb plot_not_run_fill = {224, 224, 224};
 const plot_rgb plot_not_run_hatch = {150, 150, 150};
+const plot_rgb plot_exploded_frame = {60, 60, 60};
 
 /* ---- Layout ---------------------------------------------------------------------------- */
 

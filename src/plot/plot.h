@@ -142,7 +142,7 @@ plot_rgb plot_viridis(double t);
 
 /* Colours shared by the figures. */
 extern const plot_rgb plot_white, plot_black, plot_red, plot_blue, plot_not_run_fill,
-    plot_not_run_hatch;
+    plot_not_run_hatch, plot_exploded_frame;
 
 /* ---- Rendering ------------------------------------------------------------------------- */
 
