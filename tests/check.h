@@ -74,6 +74,15 @@ static inline int check_summary(const char *suite) {
     return check_passed > 0 ? 0 : 1;
 }
 
+/* The repository's root, where the committed fixtures (tests/fixtures) and the bundled sample
+ * (data/mnist-sample) live: $BNTRAIN_SOURCE_DIR, which ctest sets, else the root CMake compiled
+ * into every test (BNTRAIN_TEST_SOURCE_DIR), so that a test binary run by hand from build/ or
+ * anywhere else finds them. */
+static inline const char *check_source_dir(void) {
+    const char *dir = getenv("BNTRAIN_SOURCE_DIR");
+    return dir && *dir ? dir : BNTRAIN_TEST_SOURCE_DIR;
+}
+
 /* Data for tests comes from $BNTRAIN_DATA, else $BNTRAIN_SHARED_DATA, else ../shared/data
  * (which CMakeLists.txt passes as $BNTRAIN_SHARED_DATA_DEFAULT). */
 static inline const char *check_shared_data(void) {

@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bntrain/layers.h"
 #include "bntrain/model.h"
@@ -416,13 +417,32 @@ static void test_corrupt_fixtures(const char *dir) {
     free(bytes);
 }
 
+static void fixture_dir(char *dir, size_t size) {
+    int length = snprintf(dir, size, "%s/tests/fixtures", check_source_dir());
+    CHECK_MSG(length > 0 && (size_t)length < size, "fixture folder path too long");
+}
+
+/* Run by hand, from build/ or any folder and without ctest's environment, the test must still
+ * find its fixtures (it once looked only under the current folder). */
+static void test_fixtures_found_from_anywhere(void) {
+    char dir[4096], path[4200];
+    unsetenv("BNTRAIN_SOURCE_DIR");
+    CHECK(chdir("/") == 0);
+    fixture_dir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/%s.bin", dir, case_names[0]);
+    fixture fx;
+    bn_error err = {""};
+    CHECK_MSG(fixture_load(&fx, path, &err) == 0, "from /, without BNTRAIN_SOURCE_DIR: %s",
+              err.msg);
+    fixture_free(&fx);
+}
+
 int main(void) {
-    const char *root = getenv("BNTRAIN_SOURCE_DIR");
     char dir[4096];
-    /* ctest sets BNTRAIN_SOURCE_DIR; run by hand from the repository root otherwise. */
-    snprintf(dir, sizeof dir, "%s/tests/fixtures", root && *root ? root : ".");
+    fixture_dir(dir, sizeof dir);
     for (size_t i = 0; i < sizeof case_names / sizeof case_names[0]; i++)
         run_case(dir, case_names[i]);
     test_corrupt_fixtures(dir);
+    test_fixtures_found_from_anywhere();
     return check_summary("test_parity");
 }
