@@ -745,6 +745,25 @@ static void check_failures(const char *root, const char *dir) {
     free(svg_after);
     CHECK_MSG(count_temp_files(dir) == 0, "temporary files left in %s", dir);
 
+    /* room for the PNG but not for the SVG: the pair stays the old one, not a new PNG beside
+     * an old SVG (the PNG was once put in place before the SVG was written) */
+    CHECK(png_size < svg_size);
+    small.rlim_cur = (png_size + svg_size) / 2;
+    CHECK(setrlimit(RLIMIT_FSIZE, &small) == 0);
+    err.msg[0] = '\0';
+    status = plot_heatmap_dir(dir, 0, &err);
+    CHECK(setrlimit(RLIMIT_FSIZE, &saved) == 0);
+    CHECK(status == -1);
+    CHECK_MSG(strstr(err.msg, "heatmap.svg") != NULL, "message: %s", err.msg);
+    png_after = read_all(png_path, &size);
+    CHECK_MSG(same_bytes(png_before, png_size, png_after, size),
+              "heatmap.png replaced though heatmap.svg could not be");
+    free(png_after);
+    svg_after = read_all(svg_path, &size);
+    CHECK_MSG(same_bytes(svg_before, svg_size, svg_after, size), "heatmap.svg changed");
+    free(svg_after);
+    CHECK_MSG(count_temp_files(dir) == 0, "temporary files left in %s", dir);
+
     /* and with room again the new picture replaces the old one */
     CHECK(plot_heatmap_dir(dir, 0, &err) == 0);
     png_after = read_all(png_path, &size);

@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "base/file.h"
 #include "bntrain/error.h"
 
 /* ---- Layout ---------------------------------------------------------------------------- */
@@ -154,7 +155,12 @@ int plot_rasterize(const plot_layout *layout, uint8_t *rgb);
  * err names the file and the problem. */
 int plot_write_png(const plot_layout *layout, const char *path, bn_error *err);
 int plot_write_svg(const plot_layout *layout, const char *path, bn_error *err);
-/* Writes png_path and its SVG twin (".svg" in place of ".png", or appended). */
+/* The first half of those writes: the file's content in a temp file beside path (out), not
+ * yet in place; atomic_file_commit puts it there, atomic_file_abort drops it. */
+int plot_prepare_png(const plot_layout *layout, const char *path, atomic_file *out, bn_error *err);
+int plot_prepare_svg(const plot_layout *layout, const char *path, atomic_file *out, bn_error *err);
+/* Writes png_path and its SVG twin (".svg" in place of ".png", or appended), both prepared
+ * before either replaces its old version: a failed write leaves the old pair. */
 int plot_write_figure(const plot_layout *layout, const char *png_path, bn_error *err);
 
 /* ---- The heatmap of a grid run --------------------------------------------------------- */

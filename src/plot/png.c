@@ -54,7 +54,7 @@ static int encode_png(FILE *file, const uint8_t *rgb, int width, int height, png
     return 0;
 }
 
-int plot_write_png(const plot_layout *layout, const char *path, bn_error *err) {
+int plot_prepare_png(const plot_layout *layout, const char *path, atomic_file *out, bn_error *err) {
     if (layout->width <= 0 || layout->height <= 0 || layout->width > 20000 ||
         layout->height > 20000)
         return bn_fail(err, "%s: bad image size %dx%d", path, layout->width, layout->height);
@@ -68,17 +68,22 @@ int plot_write_png(const plot_layout *layout, const char *path, bn_error *err) {
         free(rgb);
         return bn_fail(err, "%s: out of memory while drawing", path);
     }
-    atomic_file out;
-    if (atomic_file_open(&out, path, err) != 0) {
+    if (atomic_file_open(out, path, err) != 0) {
         free(rgb);
         return -1;
     }
     png_failure failure = {""};
-    int status = encode_png(out.file, rgb, layout->width, layout->height, &failure);
+    int status = encode_png(out->file, rgb, layout->width, layout->height, &failure);
     free(rgb);
     if (status != 0) {
-        atomic_file_abort(&out);
+        atomic_file_abort(out);
         return bn_fail(err, "%s: %s", path, failure.message);
     }
+    return 0;
+}
+
+int plot_write_png(const plot_layout *layout, const char *path, bn_error *err) {
+    atomic_file out;
+    if (plot_prepare_png(layout, path, &out, err) != 0) return -1;
     return atomic_file_commit(&out, err);
 }

@@ -1,6 +1,7 @@
 /* SVG output: the same layout as the PNG, one element per primitive. Rectangles use the edges
  * the rasteriser rounds to, text becomes <text> with <tspan>s for sub- and superscripts, and all
  * text is escaped (and invalid UTF-8 replaced) so the file is well-formed XML. */
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -221,16 +222,54 @@ static void svg_document(svg_buffer *b, const plot_layout *layout) {
     svg_puts(b, "</svg>\n");
 }
 
-int plot_write_svg(const plot_layout *layout, const char *path, bn_error *err) {
+int plot_prepare_svg(const plot_layout *layout, const char *path, atomic_file *out, bn_error *err) {
     svg_buffer b = {NULL, 0, 0, 0};
     svg_document(&b, layout);
     if (b.failed) {
         free(b.data);
         return bn_fail(err, "%s: out of memory while writing SVG", path);
     }
-    int status = write_file_atomic(path, b.data, b.length, err);
+    int status = atomic_file_open(out, path, err);
+    if (status == 0 && fwrite(b.data, 1, b.length, out->file) != b.length) {
+        status = bn_fail(err, "%s: cannot write: %s", path, strerror(errno));
+        atomic_file_abort(out);
+    }
     free(b.data);
     return status;
+}
+
+int plot_write_svg(const plot_layout *layout, const char *path, bn_error *err) {
+    atomic_file out;
+    if (plot_prepare_svg(layout, path, &out, err) != 0) return -1;
+    return atomic_file_commit(&out, err);
+}
+
+/* Hands a prepared file's buffered bytes to the kernel, where a full disk shows (ENOSPC, or
+ * EFBIG past a file size limit); on failure the temp file is dropped. */
+static int flush_prepared(atomic_file *out, bn_error *err) {
+    errno = 0;
+    if (fflush(out->file) == 0 && !ferror(out->file)) return 0;
+    int cause = errno;
+    atomic_file_abort(out);
+    return bn_fail(err, "%s: cannot write: %s", out->path, cause ? strerror(cause) : "write error");
+}
+
+/* Both files are written and flushed before either replaces its old version, so a full disk
+ * leaves the old pair, not a new PNG beside an old SVG; only a failure of the SVG's final
+ * fsync or rename, after the PNG's, can still part them. */
+static int write_pair(const plot_layout *layout, const char *png_path, const char *svg_path,
+                      bn_error *err) {
+    atomic_file png, svg;
+    if (plot_prepare_png(layout, png_path, &png, err) != 0) return -1;
+    if (plot_prepare_svg(layout, svg_path, &svg, err) != 0 || flush_prepared(&svg, err) != 0) {
+        atomic_file_abort(&png);
+        return -1;
+    }
+    if (flush_prepared(&png, err) != 0 || atomic_file_commit(&png, err) != 0) {
+        atomic_file_abort(&svg);
+        return -1;
+    }
+    return atomic_file_commit(&svg, err);
 }
 
 int plot_write_figure(const plot_layout *layout, const char *png_path, bn_error *err) {
@@ -240,8 +279,7 @@ int plot_write_figure(const plot_layout *layout, const char *png_path, bn_error 
     if (!svg_path) return bn_fail(err, "%s: out of memory", png_path);
     memcpy(svg_path, png_path, length + 1);
     strcpy(svg_path + (replace ? length - 4 : length), ".svg");
-    int status = plot_write_png(layout, png_path, err);
-    if (status == 0) status = plot_write_svg(layout, svg_path, err);
+    int status = write_pair(layout, png_path, svg_path, err);
     free(svg_path);
     return status;
 }
