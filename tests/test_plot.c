@@ -638,6 +638,16 @@ static void check_finished_legend(const char *root) {
     free(im.rgb);
 }
 
+/* One cell not run yet: "0 of 1 cell run", and the legend explains the hatching. */
+static void check_one_cell_not_run(const char *root) {
+    image im;
+    char *svg = draw_grid(root, "one-cell-not-run", "1,-2,0.01,1,0,0,0,,,\n", 0, &im);
+    CHECK_MSG(svg && strstr(svg, "0 of 1 cell run"), "no \"0 of 1 cell run\" in the subtitle");
+    CHECK(svg && strstr(svg, "not run yet") != NULL);
+    free(svg);
+    free(im.rgb);
+}
+
 /* The colour bar's tick labels: the unrotated texts right of the cell area. */
 static size_t bar_tick_values(const char *svg, double *values, size_t max) {
     size_t n = 0;
@@ -949,6 +959,7 @@ int main(void) {
     check_reading(root);
     check_finished_legend(root);
     check_one_cell(root);
+    check_one_cell_not_run(root);
     check_ticks_and_font();
     check_theory_figure(root);
     if (getenv("BNTRAIN_KEEP_FIGURES"))

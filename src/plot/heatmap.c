@@ -417,7 +417,8 @@ static void format_subtitle(const plot_grid *grid, char *out, size_t size) {
     size_t n_cells = grid->n_x * grid->n_y, n_run = count_cells_run(grid);
     char progress[64] = "";
     if (n_run < n_cells)
-        snprintf(progress, sizeof progress, "%zu of %zu cells run", n_run, n_cells);
+        snprintf(progress, sizeof progress, "%zu of %zu cell%s run", n_run, n_cells,
+                 n_cells == 1 ? "" : "s");
     snprintf(out, size, "%s%s%s", grid->title_note, *grid->title_note && *progress ? "; " : "",
              progress);
 }
