@@ -21,6 +21,14 @@ Every value is float32 (labels and the integer spec fields are small integers, e
 Records are named by stage and PyTorch parameter name: init/1.weight, grad/1.weight,
 final/1.weight, running_mean/2, running_var/2; plus spec, hidden, optim, input, labels, logits,
 loss, loss2, eval_logits.
+
+One more file, layers.bin, holds single layers (the deep networks' new ones, issue 21), each
+with its input, an output gradient drawn here, and PyTorch's output and gradients, in PyTorch's
+NCHW layout, named layer/what: maxpool/ (MaxPool2d(2), an odd side and many ties), avgpool/
+(global average pooling to N x C), residual/ (a block out = relu(x) + x: the gradient of x
+through both of its consumers), and four convolutions, conv_k1s2p0_bias/, conv_k1s2p0_nobias/,
+conv_k3s1p1_bias/, conv_k3s1p1_nobias/ (a geometry record: kernel, stride, padding; weight, and
+bias where there is one; output, dout, din, dweight, dbias).
 """
 
 import os
@@ -167,6 +175,58 @@ def run_case(case, seed):
     return records
 
 
+LAYERS_SEED = 100
+CONV_CASES = [  # name, kernel, stride, padding, bias, input side
+    ("conv_k1s2p0_bias", 1, 2, 0, True, 9),
+    ("conv_k1s2p0_nobias", 1, 2, 0, False, 9),
+    ("conv_k3s1p1_bias", 3, 1, 1, True, 8),
+    ("conv_k3s1p1_nobias", 3, 1, 1, False, 8),
+]
+
+
+def backward_records(prefix, inputs, output, params=()):
+    """The layer's output, a drawn output gradient, and the gradients autograd gives for the
+    input and each named parameter."""
+    dout = torch.randn_like(output)
+    output.backward(dout)
+    records = [(prefix + "/output", output), (prefix + "/dout", dout),
+               (prefix + "/din", inputs.grad)]
+    return records + [(prefix + "/d" + name, p.grad) for name, p in params]
+
+
+def layer_records():
+    torch.manual_seed(LAYERS_SEED)
+    records = []
+    # max-pooling: 7 x 6 planes (the last row is never read); multiples of 0.5 in [-1.5, 1.5],
+    # so that most windows hold ties, and one window all equal
+    x = torch.randint(-3, 4, (2, 3, 7, 6)).to(torch.float32) * 0.5
+    x[0, 0, :2, :2] = 1.0
+    x.requires_grad_()
+    records.append(("maxpool/input", x))
+    records += backward_records("maxpool", x, F.max_pool2d(x, 2))
+
+    x = torch.randn(3, 5, 4, 4, requires_grad=True)
+    records.append(("avgpool/input", x))
+    records += backward_records("avgpool", x, F.adaptive_avg_pool2d(x, 1).flatten(1))
+
+    x = torch.randn(2, 3, 5, 5, requires_grad=True)
+    records.append(("residual/input", x))
+    records += backward_records("residual", x, F.relu(x) + x)
+
+    for name, kernel, stride, padding, bias, side in CONV_CASES:
+        conv = nn.Conv2d(4, 6, kernel, stride=stride, padding=padding, bias=bias)
+        x = torch.randn(3, 4, side, side, requires_grad=True)
+        records += [(name + "/geometry", torch.tensor([kernel, stride, padding],
+                                                      dtype=torch.float32)),
+                    (name + "/input", x), (name + "/weight", conv.weight)]
+        params = [("weight", conv.weight)]
+        if bias:
+            records.append((name + "/bias", conv.bias))
+            params.append(("bias", conv.bias))
+        records += backward_records(name, x, conv(x), params)
+    return records
+
+
 def encode(records):
     out = [b"BNFX", struct.pack("<II", FORMAT_VERSION, len(records))]
     for name, tensor in records:
@@ -198,6 +258,10 @@ def main():
         write_atomically(os.path.join(out_dir, case["name"] + ".bin"), payload)
         total += len(payload)
         print("%-14s %7d bytes" % (case["name"], len(payload)))
+    payload = encode(layer_records())
+    write_atomically(os.path.join(out_dir, "layers.bin"), payload)
+    total += len(payload)
+    print("%-14s %7d bytes" % ("layers", len(payload)))
     print("total %d bytes (torch %s)" % (total, torch.__version__))
 
 

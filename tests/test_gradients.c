@@ -12,98 +12,12 @@
 #include "engine/parallel.h"
 #include "engine/settings.h"
 #include "check.h"
-
-/* Float forward passes limit the accuracy of a difference quotient, and a step can cross a
- * ReLU kink. Each coordinate is therefore tried with five steps (and Richardson's
- * extrapolation of neighbouring ones) and the best agreement kept: a wrong backward term (a
- * missing 1/N, a wrong eps, a dropped mean term) is wrong at every step size, while rounding
- * noise (small steps) and kinks and curvature (large steps) are not. Whole networks use a
- * kink guard instead of the small steps (kink_guard). 2e-3 of the largest gradient is far
- * below what any such bug produces (dropping BatchNorm's mean term gives 0.4 to 1.0), and 10
- * times the worst network error over 31 random draws. */
-#define FD_TOL 2e-3
-static const double fd_steps[5] = {1e-2, 3e-3, 1e-3, 3e-4, 1e-4};
+#include "finite_diff.h"
 
 static bn_rng rng;
 
-static void randomize_from(bn_rng *g, float *x, size_t n, double scale) {
-    for (size_t i = 0; i < n; i++) x[i] = (float)(scale * rng_normal(g));
-}
-
 static void randomize(float *x, size_t n, double scale) {
     randomize_from(&rng, x, n, scale);
-}
-
-static double dot(const float *a, const float *b, size_t n) {
-    double s = 0.0;
-    for (size_t i = 0; i < n; i++) s += (double)a[i] * b[i];
-    return s;
-}
-
-typedef double (*probe_fn)(void *ctx);
-
-/* For whole networks: whether the last evaluation of f kept every ReLU on the same side of
- * its kink as at the unperturbed point. A difference across a kink measures nothing (with
- * BatchNorm every parameter moves every unit of the batch, and some unit is often within
- * 1e-4 of 0), so such steps are not used, and coordinates with no usable step are counted. */
-typedef struct {
-    int (*same_side)(void *ctx);
-    size_t checked, skipped;
-} kink_guard;
-
-/* Central difference of f in *x with half-width step (the half-width actually taken, after
- * rounding to float, in *half). */
-static double guarded_difference(probe_fn f, void *ctx, float *x, double step,
-                                 kink_guard *guard, int *usable, double *half) {
-    float saved = *x, up_x = saved + (float)step, down_x = saved - (float)step;
-    *x = up_x;
-    double up = f(ctx);
-    int same = !guard || guard->same_side(ctx);
-    *x = down_x;
-    double down = f(ctx);
-    same = same && (!guard || guard->same_side(ctx));
-    *x = saved;
-    *usable = same;
-    *half = ((double)up_x - (double)down_x) / 2;
-    return (up - down) / ((double)up_x - (double)down_x);
-}
-
-/* Compares analytic[i] with central differences of f in x[i] for every i (or a stride of
- * them for large tensors); returns the worst error relative to the largest gradient. */
-static double fd_error_guarded(probe_fn f, void *ctx, float *x, const float *analytic, size_t n,
-                               kink_guard *guard) {
-    double worst = 0.0, scale = 1e-3;
-    for (size_t i = 0; i < n; i++)
-        if (fabs(analytic[i]) > scale) scale = fabs(analytic[i]);
-    size_t stride = n > 400 ? n / 400 : 1;
-    for (size_t i = 0; i < n; i += stride) {
-        double best = INFINITY, d[5], h[5];
-        int usable[5];
-        /* With the guard the two smallest steps are left out: they exist to step short of a
-         * kink, which the guard now sees, and float rounding limits them to about 1e-3 of a
-         * gradient, half the tolerance. */
-        size_t steps = guard ? 3 : 5;
-        for (size_t k = 0; k < steps; k++) {
-            d[k] = guarded_difference(f, ctx, &x[i], fd_steps[k], guard, &usable[k], &h[k]);
-            if (usable[k] && fabs(d[k] - analytic[i]) < best) best = fabs(d[k] - analytic[i]);
-            /* Richardson's extrapolation of two steps cancels their h^2 error: at the larger
-             * steps that leaves far less than float rounding leaves at the small ones */
-            if (k == 0 || !usable[k] || !usable[k - 1]) continue;
-            double r = h[k - 1] / h[k], extrapolated = d[k] + (d[k] - d[k - 1]) / (r * r - 1);
-            if (fabs(extrapolated - analytic[i]) < best) best = fabs(extrapolated - analytic[i]);
-        }
-        if (guard) guard->checked++;
-        if (best == INFINITY) {
-            guard->skipped++;
-            continue;
-        }
-        if (best / scale > worst) worst = best / scale;
-    }
-    return worst;
-}
-
-static double fd_error(probe_fn f, void *ctx, float *x, const float *analytic, size_t n) {
-    return fd_error_guarded(f, ctx, x, analytic, n, NULL);
 }
 
 /* ---- linear ---- */
@@ -163,8 +77,10 @@ static double conv_probe(void *ctx) {
     return dot(c->out, c->probe, c->batch * c->s.out_channels * c->s.out_height * c->s.out_width);
 }
 
-static void check_conv(size_t cin, size_t h, size_t w, size_t cout, size_t k, size_t stride,
-                       size_t pad, int channel_major) {
+/* with_bias = 0: bias and dbias NULL, as for a convolution followed by BatchNorm (the bias is
+ * drawn all the same, so that the draws after it do not depend on the flag). */
+static void check_conv_bias(size_t cin, size_t h, size_t w, size_t cout, size_t k, size_t stride,
+                            size_t pad, int channel_major, int with_bias) {
     conv_case c = {{cin, h, w, cout, conv_out_size(h, k, stride, pad),
                     conv_out_size(w, k, stride, pad), k, stride, pad},
                    3, channel_major, NULL, NULL, NULL, NULL, NULL};
@@ -172,17 +88,24 @@ static void check_conv(size_t cin, size_t h, size_t w, size_t cout, size_t k, si
     size_t no = c.batch * cout * c.s.out_height * c.s.out_width;
     c.in = malloc(ni * 4), c.w = malloc(nw * 4), c.b = malloc(cout * 4);
     c.out = malloc(no * 4), c.probe = malloc(no * 4);
-    float *din = calloc(ni, 4), *dw = calloc(nw, 4), *db = calloc(cout, 4);
+    float *din = calloc(ni, 4), *dw = calloc(nw, 4), *db = calloc(cout, 4), *bias = c.b;
     randomize(c.in, ni, 1), randomize(c.w, nw, 0.5), randomize(c.b, cout, 0.5);
     randomize(c.probe, no, 1);
-    conv_backward(din, dw, db, c.probe, c.in, c.channel_major, c.w, &c.s, c.batch, 0);
-    CHECK_MSG(fd_error(conv_probe, &c, c.in, din, ni) < FD_TOL, "conv d/din k%zu s%zu p%zu", k,
-              stride, pad);
-    CHECK_MSG(fd_error(conv_probe, &c, c.w, dw, nw) < FD_TOL, "conv d/dW k%zu s%zu p%zu", k,
-              stride, pad);
-    CHECK_MSG(fd_error(conv_probe, &c, c.b, db, cout) < FD_TOL, "conv d/db");
-    free(c.in), free(c.w), free(c.b), free(c.out), free(c.probe);
+    if (!with_bias) c.b = NULL;
+    conv_backward(din, dw, with_bias ? db : NULL, c.probe, c.in, c.channel_major, c.w, &c.s,
+                  c.batch, 0);
+    CHECK_MSG(fd_error(conv_probe, &c, c.in, din, ni) < FD_TOL, "conv d/din k%zu s%zu p%zu bias %d",
+              k, stride, pad, with_bias);
+    CHECK_MSG(fd_error(conv_probe, &c, c.w, dw, nw) < FD_TOL, "conv d/dW k%zu s%zu p%zu bias %d", k,
+              stride, pad, with_bias);
+    if (with_bias) CHECK_MSG(fd_error(conv_probe, &c, c.b, db, cout) < FD_TOL, "conv d/db");
+    free(c.in), free(c.w), free(bias), free(c.out), free(c.probe);
     free(din), free(dw), free(db);
+}
+
+static void check_conv(size_t cin, size_t h, size_t w, size_t cout, size_t k, size_t stride,
+                       size_t pad, int channel_major) {
+    check_conv_bias(cin, h, w, cout, k, stride, pad, channel_major, 1);
 }
 
 /* A direct, loop-by-loop convolution to check the lowered GEMM path's forward values. */
@@ -221,7 +144,7 @@ static void test_conv_forward_direct(void) {
 }
 
 /* One convolution's forward and backward results, computed as conv_forward / conv_backward do
- * under the current settings (threads, direct or lowered). */
+ * under the current settings (threads, direct or lowered); b NULL: no bias, and no bias gradient. */
 typedef struct {
     float *out, *din, *dw, *db;
 } conv_results;
@@ -232,7 +155,7 @@ static conv_results conv_run(const conv_shape *s, size_t batch, int channel_majo
     size_t nw = s->out_channels * s->in_channels * s->kernel * s->kernel;
     size_t no = batch * s->out_channels * s->out_height * s->out_width;
     conv_results r = {malloc(no * 4), want_din ? malloc(ni * 4) : NULL, malloc(nw * 4),
-                      malloc(s->out_channels * 4)};
+                      b ? malloc(s->out_channels * 4) : NULL};
     conv_forward(r.out, in, channel_major, w, b, s, batch);
     conv_backward(r.din, r.dw, r.db, dout, in, channel_major, w, s, batch, 0);
     /* a second batch accumulated: the weight-gradient chains continue from the first */
@@ -246,7 +169,7 @@ static int conv_same(const conv_results *a, const conv_results *b, const conv_sh
     size_t nw = s->out_channels * s->in_channels * s->kernel * s->kernel;
     size_t no = batch * s->out_channels * s->out_height * s->out_width;
     return !memcmp(a->out, b->out, no * 4) && !memcmp(a->dw, b->dw, nw * 4) &&
-           !memcmp(a->db, b->db, s->out_channels * 4) &&
+           (!a->db || !memcmp(a->db, b->db, s->out_channels * 4)) &&
            (!a->din || !memcmp(a->din, b->din, ni * 4));
 }
 
@@ -258,33 +181,40 @@ static void conv_results_free(conv_results *r) {
  * change a bit. The reference is the direct path (no lowering, no chunks, one part). Shapes:
  * the paper's CIFAR-10 layers 1 and 2 with batches that make several chunks and an uneven
  * last one, and a padded stride-1 layer (no tap table). */
-static void check_conv_paths(size_t cin, size_t h, size_t cout, size_t k, size_t stride,
-                             size_t pad, size_t batch, int channel_major, int want_din) {
+static void check_conv_paths_bias(size_t cin, size_t h, size_t cout, size_t k, size_t stride,
+                                  size_t pad, size_t batch, int channel_major, int want_din,
+                                  int with_bias) {
     conv_shape s = {cin, h, h, cout, conv_out_size(h, k, stride, pad),
                     conv_out_size(h, k, stride, pad), k, stride, pad};
     size_t ni = batch * cin * h * h, nw = cout * cin * k * k;
     size_t no = batch * cout * s.out_height * s.out_width;
     float *in = malloc(ni * 4), *w = malloc(nw * 4), *b = malloc(cout * 4), *dout = malloc(no * 4);
     randomize(in, ni, 1), randomize(w, nw, 0.5), randomize(b, cout, 0.5), randomize(dout, no, 1);
+    const float *bias = with_bias ? b : NULL;
     settings_force_conv_direct(1);
-    conv_results ref = conv_run(&s, batch, channel_major, want_din, in, w, b, dout);
+    conv_results ref = conv_run(&s, batch, channel_major, want_din, in, w, bias, dout);
     settings_force_conv_direct(0);
     int best = cpu_limit_isa(CPU_ISA_AVX512);
     for (int level = best; level >= 0; level -= 2) /* the AVX-512 rows and the portable loops */
         for (size_t threads = 1; threads <= 3; threads++) {
             cpu_limit_isa(level);
             parallel_set_threads(threads);
-            conv_results got = conv_run(&s, batch, channel_major, want_din, in, w, b, dout);
+            conv_results got = conv_run(&s, batch, channel_major, want_din, in, w, bias, dout);
             CHECK_MSG(conv_same(&ref, &got, &s, batch),
-                      "conv %zux%zu k%zu s%zu p%zu batch %zu, level %d, %zu thread(s): lowered == "
-                      "direct, bitwise",
-                      cin, h, k, stride, pad, batch, level, threads);
+                      "conv %zux%zu k%zu s%zu p%zu batch %zu bias %d, level %d, %zu thread(s): "
+                      "lowered == direct, bitwise",
+                      cin, h, k, stride, pad, batch, with_bias, level, threads);
             conv_results_free(&got);
         }
     cpu_limit_isa(best);
     parallel_set_threads(1);
     conv_results_free(&ref);
     free(in), free(w), free(b), free(dout);
+}
+
+static void check_conv_paths(size_t cin, size_t h, size_t cout, size_t k, size_t stride,
+                             size_t pad, size_t batch, int channel_major, int want_din) {
+    check_conv_paths_bias(cin, h, cout, k, stride, pad, batch, channel_major, want_din, 1);
 }
 
 /* ---- BatchNorm ---- */
@@ -661,5 +591,18 @@ int main(void) {
      * shapes (above) */
     check_conv_paths(3, 15, 100, 3, 2, 0, 3, 1, 0);
     check_conv_paths(4, 16, 33, 3, 2, 0, 3, 1, 0);
+    /* Convolutions followed by BatchNorm have no bias (bias and dbias NULL): the deep networks'
+     * 3 x 3, stride 1, padding 1 layers (lowered: padding leaves no tap table) and 1 x 1,
+     * stride 2 projection shortcuts (vector lowering and raising), and the forward paths in
+     * registers: rows (15 outputs a row, 27 taps) and channel tiles (7 outputs a row) */
+    check_conv_bias(3, 6, 5, 4, 3, 1, 1, 1, 0);
+    check_conv_bias(4, 8, 7, 3, 1, 2, 0, 1, 0);
+    check_conv_bias(4, 8, 7, 3, 1, 2, 0, 0, 1);
+    check_conv_paths_bias(4, 16, 16, 3, 1, 1, 9, 1, 1, 0);
+    check_conv_paths_bias(16, 8, 32, 3, 1, 1, 20, 1, 1, 0);
+    check_conv_paths_bias(16, 16, 32, 1, 2, 0, 10, 1, 1, 0);
+    check_conv_paths_bias(16, 16, 32, 1, 2, 0, 10, 1, 1, 1);
+    check_conv_paths_bias(3, 32, 30, 3, 2, 0, 7, 0, 0, 0);
+    check_conv_paths_bias(30, 15, 20, 3, 2, 0, 6, 1, 0, 0);
     return check_summary("test_gradients");
 }

@@ -13,7 +13,11 @@
  *
  * Parameters after two steps are compared through the update: the error of final parameters is
  * divided by max |final_ref - init|, not by max |final_ref|, so that a wrong learning rate,
- * momentum or weight-decay term cannot hide below the size of the weights themselves. */
+ * momentum or weight-decay term cannot hide below the size of the weights themselves.
+ *
+ * Then single layers (tests/fixtures/layers.bin): max-pooling, global average pooling, a
+ * residual block and four convolutions (1 x 1 stride 2 and 3 x 3 stride 1 padding 1, with and
+ * without bias), outputs and gradients by the same measure. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -376,6 +380,190 @@ static void run_case(const char *dir, const char *case_name) {
     fixture_free(&fx);
 }
 
+/* ---- single layers (tests/fixtures/layers.bin) ----
+ * The deep networks' layers one at a time: the output and every gradient against PyTorch's,
+ * with the same error measure and PARITY_TOL. PyTorch's tensors are N x C x H x W; the
+ * engine's conv blocks are channel-major (C x N x H x W), so each layer runs on that layout,
+ * and also on PyTorch's where the engine takes it (max-pooling's planes, a convolution's
+ * input), through flatten's reorderings. */
+
+static const char *const conv_layer_names[] = {"conv_k1s2p0_bias", "conv_k1s2p0_nobias",
+                                               "conv_k3s1p1_bias", "conv_k3s1p1_nobias"};
+
+/* An N x C x H x W tensor into the given layout (flatten_backward turns N x (C P) rows into
+ * C x N x P), and back. */
+static void to_layout(float *dst, const float *src, const size_t dims[4], int channel_major) {
+    if (channel_major)
+        flatten_backward(dst, src, dims[0], dims[1], dims[2] * dims[3]);
+    else
+        memcpy(dst, src, dims[0] * dims[1] * dims[2] * dims[3] * sizeof(float));
+}
+
+static void from_layout(float *dst, const float *src, const size_t dims[4], int channel_major) {
+    if (channel_major)
+        flatten_forward(dst, src, dims[0], dims[1], dims[2] * dims[3]);
+    else
+        memcpy(dst, src, dims[0] * dims[1] * dims[2] * dims[3] * sizeof(float));
+}
+
+/* The record layer/what, or NULL; a missing record is a failed check unless optional. */
+static const fixture_tensor *layer_tensor(const parity_case *pc, const char *layer,
+                                          const char *what, int optional) {
+    char name[FIXTURE_MAX_NAME + 1];
+    snprintf(name, sizeof name, "%s/%s", layer, what);
+    const fixture_tensor *t = fixture_get(pc->fx, name);
+    CHECK_MSG(t || optional, "%s: fixture has no record %s", pc->case_name, name);
+    return t;
+}
+
+/* The record layer/what, which must hold count floats, or NULL (a failed check). */
+static const float *layer_record(const parity_case *pc, const char *layer, const char *what,
+                                 size_t count) {
+    char name[FIXTURE_MAX_NAME + 1];
+    snprintf(name, sizeof name, "%s/%s", layer, what);
+    return expect(pc, name, count);
+}
+
+static void compare_layer(const parity_case *pc, const char *layer, const char *what,
+                          const float *values, size_t count) {
+    char name[FIXTURE_MAX_NAME + 1];
+    snprintf(name, sizeof name, "%s/%s", layer, what);
+    compare_plain(pc, name, values, count);
+}
+
+/* The dims of a 4-dimensional record layer/what into dims; its data, or NULL. */
+static const float *layer_tensor4(const parity_case *pc, const char *layer, const char *what,
+                                  size_t dims[4]) {
+    const fixture_tensor *t = layer_tensor(pc, layer, what, 0);
+    CHECK_MSG(!t || t->ndim == 4, "%s: %s/%s is not 4-dimensional", pc->case_name, layer, what);
+    if (!t || t->ndim != 4) return NULL;
+    for (size_t i = 0; i < 4; i++)
+        dims[i] = t->dims[i];
+    return t->data;
+}
+
+static size_t dims_count(const size_t dims[4]) {
+    return dims[0] * dims[1] * dims[2] * dims[3];
+}
+
+/* Max-pooling on both layouts: the fixture's input has many ties and an odd side. */
+static void parity_maxpool(const fixture *fx, int channel_major) {
+    parity_case pc = {.case_name = channel_major ? "layer cnhw" : "layer nchw", .fx = fx};
+    size_t dims[4];
+    const float *x = layer_tensor4(&pc, "maxpool", "input", dims);
+    if (!x) return;
+    size_t pooled[4] = {dims[0], dims[1], maxpool_out_size(dims[2]), maxpool_out_size(dims[3])};
+    size_t ni = dims_count(dims), no = dims_count(pooled);
+    const float *dout_ref = layer_record(&pc, "maxpool", "dout", no);
+    if (!dout_ref) return;
+    float *in = malloc(ni * 4), *din = malloc(ni * 4), *din_ref_layout = malloc(ni * 4);
+    float *out = malloc(no * 4), *dout = malloc(no * 4), *out_ref_layout = malloc(no * 4);
+    to_layout(in, x, dims, channel_major);
+    to_layout(dout, dout_ref, pooled, channel_major);
+    maxpool_forward(out, in, dims[0] * dims[1], dims[2], dims[3]);
+    maxpool_backward(din, dout, in, dims[0] * dims[1], dims[2], dims[3]);
+    from_layout(out_ref_layout, out, pooled, channel_major);
+    from_layout(din_ref_layout, din, dims, channel_major);
+    compare_layer(&pc, "maxpool", "output", out_ref_layout, no);
+    compare_layer(&pc, "maxpool", "din", din_ref_layout, ni);
+    free(in), free(din), free(din_ref_layout), free(out), free(dout), free(out_ref_layout);
+}
+
+/* Global average pooling: channel-major in, N x C rows out. */
+static void parity_avgpool(const fixture *fx) {
+    parity_case pc = {.case_name = "layer cnhw", .fx = fx};
+    size_t dims[4];
+    const float *x = layer_tensor4(&pc, "avgpool", "input", dims);
+    size_t n = dims[0], channels = dims[1], pixels = dims[2] * dims[3], ni = dims_count(dims);
+    const float *dout = x ? layer_record(&pc, "avgpool", "dout", n * channels) : NULL;
+    if (!dout) return;
+    float *in = malloc(ni * 4), *din = malloc(ni * 4), *din_nchw = malloc(ni * 4);
+    float *out = malloc(n * channels * 4);
+    to_layout(in, x, dims, 1);
+    global_avgpool_forward(out, in, n, channels, pixels);
+    global_avgpool_backward(din, dout, n, channels, pixels);
+    from_layout(din_nchw, din, dims, 1);
+    compare_layer(&pc, "avgpool", "output", out, n * channels);
+    compare_layer(&pc, "avgpool", "din", din_nchw, ni);
+    free(in), free(din), free(din_nchw), free(out);
+}
+
+/* The block out = relu(x) + x, backward as residual.h prescribes: the ReLU writes dx, then
+ * residual_backward adds the shortcut's dout. Elementwise, so the layout does not matter. */
+static void parity_residual(const fixture *fx) {
+    parity_case pc = {.case_name = "layer", .fx = fx};
+    size_t dims[4];
+    const float *x = layer_tensor4(&pc, "residual", "input", dims);
+    size_t n = dims_count(dims);
+    const float *dout = x ? layer_record(&pc, "residual", "dout", n) : NULL;
+    if (!dout) return;
+    float *y = malloc(n * 4), *out = malloc(n * 4), *dx = malloc(n * 4);
+    relu_forward(y, x, n);
+    residual_forward(out, y, x, n);
+    relu_backward(dx, dout, y, n);
+    residual_backward(dx, dout, n);
+    compare_layer(&pc, "residual", "output", out, n);
+    compare_layer(&pc, "residual", "din", dx, n);
+    free(y), free(out), free(dx);
+}
+
+/* One convolution from either input layout (its output is always channel-major); bias and
+ * dbias NULL where the fixture's layer has no bias. */
+static void parity_conv(const fixture *fx, const char *layer, int channel_major) {
+    parity_case pc = {.case_name = channel_major ? "layer cnhw" : "layer nchw", .fx = fx};
+    size_t dims[4], wdims[4];
+    const float *x = layer_tensor4(&pc, layer, "input", dims);
+    const float *weight = x ? layer_tensor4(&pc, layer, "weight", wdims) : NULL;
+    const float *geometry = weight ? layer_record(&pc, layer, "geometry", 3) : NULL;
+    if (!geometry) return;
+    size_t k = (size_t)geometry[0], stride = (size_t)geometry[1], pad = (size_t)geometry[2];
+    size_t batch = dims[0], out_h = conv_out_size(dims[2], k, stride, pad);
+    size_t out_w = conv_out_size(dims[3], k, stride, pad);
+    conv_shape shape = {dims[1], dims[2], dims[3], wdims[0], out_h, out_w, k, stride, pad};
+    size_t out_dims[4] = {batch, wdims[0], out_h, out_w};
+    size_t ni = dims_count(dims), nw = dims_count(wdims), no = dims_count(out_dims);
+    CHECK_MSG(wdims[1] == dims[1] && wdims[2] == k && wdims[3] == k && out_h && out_w,
+              "%s: weight, input and geometry disagree", layer);
+    const fixture_tensor *bias = layer_tensor(&pc, layer, "bias", 1);
+    const float *dout_ref = layer_record(&pc, layer, "dout", no);
+    if (!dout_ref || wdims[1] != dims[1] || wdims[2] != k || (bias && bias->count != wdims[0]))
+        return;
+    float *in = malloc(ni * 4), *din = malloc(ni * 4), *din_ref_layout = malloc(ni * 4);
+    float *out = malloc(no * 4), *out_nchw = malloc(no * 4), *dout = malloc(no * 4);
+    float *dweight = malloc(nw * 4), *dbias = malloc(wdims[0] * 4);
+    to_layout(in, x, dims, channel_major);
+    conv_forward(out, in, channel_major, weight, bias ? bias->data : NULL, &shape, batch);
+    from_layout(out_nchw, out, out_dims, 1);
+    compare_layer(&pc, layer, "output", out_nchw, no);
+    to_layout(dout, dout_ref, out_dims, 1);
+    conv_backward(din, dweight, bias ? dbias : NULL, dout, in, channel_major, weight, &shape, batch,
+                  0);
+    from_layout(din_ref_layout, din, dims, channel_major);
+    compare_layer(&pc, layer, "din", din_ref_layout, ni);
+    compare_layer(&pc, layer, "dweight", dweight, nw);
+    if (bias) compare_layer(&pc, layer, "dbias", dbias, wdims[0]);
+    free(in), free(din), free(din_ref_layout), free(out), free(out_nchw), free(dout);
+    free(dweight), free(dbias);
+}
+
+static void run_layer_cases(const char *dir) {
+    char path[4096];
+    if (fixture_path(path, sizeof path, dir, "layers")) return;
+    fixture fx;
+    bn_error err = {{0}};
+    int loaded = fixture_load(&fx, path, &err) == 0;
+    CHECK_MSG(loaded, "%s", err.msg);
+    if (!loaded) return;
+    for (int channel_major = 0; channel_major < 2; channel_major++) {
+        parity_maxpool(&fx, channel_major);
+        for (size_t i = 0; i < sizeof conv_layer_names / sizeof *conv_layer_names; i++)
+            parity_conv(&fx, conv_layer_names[i], channel_major);
+    }
+    parity_avgpool(&fx);
+    parity_residual(&fx);
+    fixture_free(&fx);
+}
+
 /* Parses a byte buffer as a fixture and releases it; returns the parse status. */
 static int parse_bytes(const unsigned char *bytes, size_t size, bn_error *err) {
     fixture fx = {0, NULL};
@@ -442,6 +630,7 @@ int main(void) {
     fixture_dir(dir, sizeof dir);
     for (size_t i = 0; i < sizeof case_names / sizeof case_names[0]; i++)
         run_case(dir, case_names[i]);
+    run_layer_cases(dir);
     test_corrupt_fixtures(dir);
     test_fixtures_found_from_anywhere();
     return check_summary("test_parity");

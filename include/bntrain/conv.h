@@ -20,12 +20,14 @@ size_t conv_out_size(size_t in, size_t kernel, size_t stride, size_t padding);
  * is NCHW (in_channel_major = 0, the network input) or CNHW (the previous conv block).
  * Computed as products over the lowered input (im2col) in chunks of samples, with the
  * calling thread's scratch memory (parallel.h), or in registers where that is faster (all
- * three of the paper's layers); see conv.c. */
+ * three of the paper's layers); see conv.c. bias may be NULL: no bias, as for a convolution
+ * followed by BatchNorm (whose batch mean would remove it); every path then starts its chains
+ * from 0, and a non-NULL bias gives the same bits as before NULL was allowed. */
 void conv_forward(float *out, const float *in, int in_channel_major, const float *weight,
                   const float *bias, const conv_shape *shape, size_t batch);
 /* dout is CNHW; in is the forward pass's input (lowered again here, except for a 3 x 3
  * layer's weight gradient on AVX-512, which reads it in place); din (may be NULL) has the
- * input's layout. */
+ * input's layout; dbias may be NULL (a layer without bias). */
 void conv_backward(float *din, float *dweight, float *dbias, const float *dout, const float *in,
                    int in_channel_major, const float *weight, const conv_shape *shape,
                    size_t batch, int accumulate);

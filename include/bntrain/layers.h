@@ -5,18 +5,23 @@
  * activation has exactly one consumer) and, with accumulate = 0, also write the parameter
  * gradients; accumulate = 1 adds to them instead. Writing rather than zeroing and adding
  * saves two passes over 11 MB of gradients per step of the paper's FC net (measured: the
- * zeroing passes cost about 8 % of a training step).
+ * zeroing passes cost about 8 % of a training step). The one activation with two consumers,
+ * a residual block's input, gets its gradient written by the block's first layer and then
+ * added to by residual_backward (residual.h).
  *
  * Each layer kind has its own header (linear.h, conv.h, flatten.h, batchnorm.h, activation.h,
- * loss.h); this one includes them all. */
+ * maxpool.h, avgpool.h, residual.h, loss.h); this one includes them all. */
 #ifndef BNTRAIN_LAYERS_H
 #define BNTRAIN_LAYERS_H
 
 #include "bntrain/activation.h"
+#include "bntrain/avgpool.h"
 #include "bntrain/batchnorm.h"
 #include "bntrain/conv.h"
 #include "bntrain/flatten.h"
 #include "bntrain/linear.h"
 #include "bntrain/loss.h"
+#include "bntrain/maxpool.h"
+#include "bntrain/residual.h"
 
 #endif

@@ -46,14 +46,14 @@ static float lowered_at(const conv_input *x, size_t r, size_t j) {
     return x->data[plane_offset(s, x->batch, n, c, x->channel_major) + iy * s->in_width + ix];
 }
 
-/* out = bias + W lowered, each entry's chain over the rows in order. */
+/* out = bias (0 if NULL) + W lowered, each entry's chain over the rows in order. */
 void conv_forward_direct(float *out, const conv_input *x, const float *weight, const float *bias,
                          size_t n0, size_t n1) {
     const conv_shape *s = x->shape;
     size_t patch = patch_size(s), pixels = out_pixels(s), width = x->batch * pixels;
     for (size_t co = 0; co < s->out_channels; co++)
         for (size_t j = n0 * pixels; j < n1 * pixels; j++) {
-            float acc = bias[co];
+            float acc = bias ? bias[co] : 0.0f;
             for (size_t r = 0; r < patch; r++) acc = fmaf(weight[co * patch + r], lowered_at(x, r, j), acc);
             out[co * width + j] = acc;
         }
@@ -110,7 +110,7 @@ forward_row_group(float *out, size_t width, const conv_input *x, const float *ta
     const __mmask16 lo = first_lanes(span), hi = first_lanes(span > 16 ? span - 16 : 0);
     const __m512i pick = _mm512_loadu_si512(plan->lower_pick);
     __m512 acc[ROW_GROUP];
-    for (size_t g = 0; g < group; g++) acc[g] = _mm512_set1_ps(bias[co0 + g]);
+    for (size_t g = 0; g < group; g++) acc[g] = _mm512_set1_ps(bias ? bias[co0 + g] : 0.0f);
     const float *w = taps;
     for (size_t c = 0; c < s->in_channels; c++) {
         const float *plane = x->data + plane_offset(s, x->batch, n, c, x->channel_major) +
@@ -320,7 +320,10 @@ cotile_walk(float *out, const conv_input *x, const float *weight, const float *b
         for (size_t r = 0; r <= patch; r++)
             for (size_t l = 0; l < lanes; l++) {
                 size_t co = p * lanes + l;
-                taps[r * lanes + l] = co >= channels ? 0.0f : r < patch ? weight[co * patch + r] : bias[co];
+                float tap = 0.0f; /* lanes past the last channel; the bias row without a bias */
+                if (co < channels && r < patch) tap = weight[co * patch + r];
+                else if (co < channels && bias) tap = bias[co];
+                taps[r * lanes + l] = tap;
             }
     }
     float *partials = scratch + passes * per_pass;
