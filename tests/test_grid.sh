@@ -169,6 +169,7 @@ check "duplicate run: cells.csv untouched" cmp -s "$work/t1-before/cells.csv" "$
 )
 check "unwritable heatmap: exit 1" test $? -eq 1
 check "unwritable heatmap: names the file" grep -q "heatmap.svg" "$work/full.err"
+check "unwritable heatmap: no stale picture left" test ! -e "$work/full/heatmap.png"
 
 # The log's command line is shell-quoted: pasted back, it gives the same words.
 note="it's \"quoted\" \$HOME and spaces"

@@ -159,7 +159,9 @@ static int check_run_log(const bn_grid_config *g, uint64_t identity, int config_
                      "to discard those results (or choose another --out)", g->out_dir, path);
     else if (state == RUN_LOG_UNIDENTIFIED)
         bn_fail(err, "%s: no identity line: written by an older bntrain, so it cannot be tied "
-                     "to a configuration; use --force to start afresh", path);
+                     "to a configuration; use --force to start afresh, or, if you know it was "
+                     "made with this config.json, add '# bntrain grid config %016" PRIx64 "' as "
+                     "its first line", path, identity);
     else if (have != identity)
         bn_fail(err, "%s belongs to configuration %016" PRIx64 ", not to this grid's %016" PRIx64
                      " (config.json agrees with this command: the file comes from another "
@@ -304,8 +306,15 @@ static int refresh_outputs(grid_state *s, int final, bn_error *err) {
     bn_error plot_err;
     if (plot_heatmap_dir(s->g->out_dir, s->g->log_color_scale, &plot_err) == 0) return 0;
     if (final) {
-        *err = plot_err;
-        return -1;
+        /* an older picture must not pass for the finished grid's: removed, redrawn by plot */
+        char path[4200];
+        for (size_t i = 0; i < 2; i++) {
+            snprintf(path, sizeof path, "%s/heatmap.%s", s->g->out_dir, i ? "svg" : "png");
+            unlink(path);
+        }
+        return bn_fail(err, "%s; the heatmap was removed rather than left stale: draw it with "
+                            "bntrain plot %s",
+                       plot_err.msg, s->g->out_dir);
     }
     fprintf(stderr, "bntrain grid: warning: heatmap not drawn: %s\n", plot_err.msg);
     return 0;
