@@ -31,12 +31,12 @@ if ! "$bin" "${grid[@]}" --out "$work/reference"; then
 fi
 reference_ms=$(($(milliseconds) - start))
 
-# Each kill comes after a delay drawn uniformly from [0, a quarter of the uninterrupted run):
-# a resume makes some progress, and the kills fall on start-up, training, appends and the
-# rewrites of cells.csv and the heatmap alike. Once the grid is complete, later kills hit
+# Each kill comes after a delay drawn uniformly from [0, half the uninterrupted run): a resume
+# makes some progress, and the kills fall on start-up, training, appends and the rewrites of
+# cells.csv and the heatmap alike. Once the grid is complete, later kills hit
 # no-op reruns, which rewrite every file but runs.csv and must leave them identical too.
 RANDOM=$seed
-span_ms=$((reference_ms / 4 + 1))
+span_ms=$((reference_ms / 2 + 1))
 hits=0
 for ((k = 1; k <= kills; k++)); do
     "$bin" "${grid[@]}" --out "$work/killed" 2>> "$work/killed.log" &
