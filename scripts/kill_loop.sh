@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Kill loop: scripts/kill_loop.sh KILLS [SEED] runs one small grid (the bundled MNIST sample, 18
-# runs of one epoch, 2 threads), kills it with SIGKILL after a random delay, resumes it, KILLS
+# Kill loop: scripts/kill_loop.sh KILLS [SEED] runs one small grid (the bundled MNIST sample, 36
+# runs of one epoch, 2 threads), kills it with SIGKILL at a random moment, resumes it, KILLS
 # times, then lets it finish and compares it with an uninterrupted run of the same grid. The
 # delays come from bash's RANDOM seeded with SEED (default 1), so a failure can be replayed.
 # Prints `runs: T total, L lost, D duplicated; files identical: yes|no` and exits 1 on any loss,
@@ -19,8 +19,9 @@ export BNTRAIN_DATA=${BNTRAIN_DATA:-$root/data}
 work=$(mktemp -d /tmp/bntrain-kill-loop.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
-grid=(grid --dataset mnist-sample --gamma 0.5,1,2 --log10-lr -2,-1,0 --restarts 2 --epochs 1
-      --train-subset 500 --batch 50 --hidden 32,32 --threads 2 --quiet)
+grid=(grid --dataset mnist-sample --gamma 0.5,1,1.5,2 --log10-lr -2,-1,0 --restarts 3 --epochs 1
+      --train-subset 2000 --batch 50 --hidden 256,256 --threads 2 --quiet)
+total=36
 
 milliseconds() { echo $(($(date +%s%N) / 1000000)); }
 
@@ -30,24 +31,35 @@ if ! "$bin" "${grid[@]}" --out "$work/reference"; then
     exit 1
 fi
 reference_ms=$(($(milliseconds) - start))
+# A no-op rerun takes the start-up alone (data, theory, figures): the rest was training.
+start=$(milliseconds)
+"$bin" "${grid[@]}" --out "$work/reference"
+startup_ms=$(($(milliseconds) - start))
+run_ms=$(((reference_ms - startup_ms) * 2 / total + 1)) # two runs at a time
 
-# Each kill comes after a delay drawn uniformly from [0, half the uninterrupted run): a resume
-# makes some progress, and the kills fall on start-up, training, appends and the rewrites of
-# cells.csv and the heatmap alike. Once the grid is complete, later kills hit
-# no-op reruns, which rewrite every file but runs.csv and must leave them identical too.
+# Where each kill falls is drawn at random: the resumed grid is first let run until 0 or 1
+# more run is on disk (so that the kills spread over the whole grid whatever the machine's
+# speed, and some fall on start-up), then killed after a further delay drawn uniformly from
+# [0, the time of a run): on training, on an append, on a rewrite of cells.csv or the
+# heatmap. Once the grid is complete, later kills hit no-op reruns, which rewrite every file
+# but runs.csv and must leave them identical too.
 RANDOM=$seed
-span_ms=$((reference_ms / 2 + 1))
+# complete records: wc counts newlines, so a torn last line is not one
+records() { echo $(($(cat "$work/killed/runs.csv" 2> /dev/null | wc -l) - 2)); }
 hits=0
 for ((k = 1; k <= kills; k++)); do
+    want=$(($(records) + RANDOM % 2))
+    [ "$want" -gt $total ] && want=$total
     "$bin" "${grid[@]}" --out "$work/killed" 2>> "$work/killed.log" &
     pid=$!
-    delay_ms=$(((RANDOM * 32768 + RANDOM) % span_ms))
+    while [ "$(records)" -lt "$want" ] && kill -0 "$pid" 2> /dev/null; do sleep 0.01; done
+    delay_ms=$(((RANDOM * 32768 + RANDOM) % run_ms))
     sleep "$(printf '%d.%03d' $((delay_ms / 1000)) $((delay_ms % 1000)))"
     kill -9 "$pid" 2> /dev/null
     wait "$pid" 2> /dev/null
     [ $? -eq 137 ] && hits=$((hits + 1))
 done
-on_disk=$(($(grep -c . "$work/killed/runs.csv" 2> /dev/null || echo 2) - 2))
+on_disk=$(records)
 if ! "$bin" "${grid[@]}" --out "$work/killed" 2>> "$work/killed.log"; then
     echo "kill_loop: the resumed grid failed (seed $seed):" >&2
     tail -n 5 "$work/killed.log" >&2
