@@ -134,6 +134,13 @@ check "runs.csv without config.json: says what to do" \
 check "runs.csv without config.json: results untouched" \
     cmp -s "$work/t1-before/runs.csv" "$work/nocfg/runs.csv"
 
+# A runs.csv without a record (a kill after it was created, before config.json was written)
+# holds nothing to mix up: the grid goes ahead.
+mkdir "$work/header-only"
+head -2 "$work/t1-before/runs.csv" > "$work/header-only/runs.csv"
+"$bin" "${grid[@]}" --gamma 0.5 --log10-lr -2 --restarts 1 --out "$work/header-only"
+check "runs.csv with its header alone and no config.json: the grid runs" test $? -eq 0
+
 # A runs.csv of another configuration beside this one's config.json: refused, both named.
 cp -r "$work/t1-before" "$work/alien"
 cp "$work/t1/runs.csv" "$work/alien/runs.csv" # t1 now holds the --force grid above

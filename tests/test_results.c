@@ -234,9 +234,22 @@ static void test_log(const char *dir) {
     run_log_close(&log);
     CHECK(file_size(path) == 39 + runs_header(header, sizeof header, "sigma_w2"));
 
-    /* a log without the identity line (an older bntrain's) is refused by both */
+    /* a log of another configuration without a record holds nothing to mix: started again */
+    CHECK(run_log_open(&log, path, "sigma_w2", identity + 1, 0, &torn, &err) == 0);
+    run_log_close(&log);
+    CHECK(run_log_identity(path, &found, &err) == RUN_LOG_EMPTY);
+    CHECK(run_log_open(&log, path, "sigma_w2", identity, 0, &torn, &err) == 0);
+    run_log_close(&log);
+
+    /* an older bntrain's header alone is started again; with a record it is refused by both */
     cut = fopen(path, "wb");
     CHECK(cut && fputs(header, cut) >= 0 && fclose(cut) == 0);
+    CHECK(run_log_identity(path, &found, &err) == RUN_LOG_EMPTY);
+    CHECK(run_log_open(&log, path, "sigma_w2", identity, 0, &torn, &err) == 0);
+    run_log_close(&log);
+    CHECK(file_size(path) == 39 + (long)strlen(header));
+    cut = fopen(path, "wb");
+    CHECK(cut && fputs(header, cut) >= 0 && fputs(line, cut) >= 0 && fclose(cut) == 0);
     CHECK(run_log_identity(path, &found, &err) == RUN_LOG_UNIDENTIFIED);
     err.msg[0] = '\0';
     CHECK(run_log_open(&log, path, "sigma_w2", identity, 0, &torn, &err) == -1);

@@ -134,15 +134,28 @@ static int read_start(int fd, char *buf, size_t capacity, size_t *length) {
     return 0;
 }
 
-/* The identity of a log from its first bytes (see run_log_identity). */
-static int identity_of(const char *start, uint64_t *identity) {
-    const char *newline = strchr(start, '\n');
-    if (!newline) return RUN_LOG_EMPTY;
-    char line[128] = "";
-    size_t n = (size_t)(newline - start);
-    if (n < sizeof line) memcpy(line, start, n);
-    return identity_parse(line, identity) == 0 ? RUN_LOG_IDENTIFIED : RUN_LOG_UNIDENTIFIED;
+static size_t count_newlines(const char *text, size_t at_most) {
+    size_t n = 0;
+    for (const char *c = text; *c && n < at_most; c++)
+        n += *c == '\n';
+    return n;
 }
+
+/* The identity of a log from its first bytes (see run_log_identity): a log without a complete
+ * record is empty, whatever its header says (a kill as it was created, or an older header
+ * alone), so that it can be started again; one with records names its configuration or not. */
+static int identity_of(const char *start, uint64_t *identity) {
+    char line[128] = "";
+    size_t n = strcspn(start, "\n");
+    if (n < sizeof line) memcpy(line, start, n);
+    int identified = identity_parse(line, identity) == 0;
+    size_t header_lines = identified ? 2 : 1;
+    if (count_newlines(start, header_lines + 1) <= header_lines) return RUN_LOG_EMPTY;
+    return identified ? RUN_LOG_IDENTIFIED : RUN_LOG_UNIDENTIFIED;
+}
+
+/* Enough of a log's start for its two header lines and a first record (at most 512 bytes). */
+enum { LOG_START_BYTES = 2048 };
 
 int run_log_identity(const char *path, uint64_t *identity, bn_error *err) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -150,7 +163,7 @@ int run_log_identity(const char *path, uint64_t *identity, bn_error *err) {
         if (errno == ENOENT) return RUN_LOG_EMPTY;
         return bn_fail(err, "%s: cannot open: %s", path, strerror(errno));
     }
-    char start[256];
+    char start[LOG_START_BYTES];
     size_t length;
     int status = read_start(fd, start, sizeof start, &length);
     close(fd);
@@ -165,16 +178,16 @@ static int log_header(char *buf, size_t capacity, const char *x_name, uint64_t i
     return b < 0 ? -1 : a + b;
 }
 
-/* Checks an existing log's header against the expected one. A log cut inside its header (a
- * kill while it was being written) has no record yet: *rewrite asks to start it again. */
+/* Checks an existing log's header against the expected one. A log without a record (see
+ * identity_of) is started again: *rewrite. */
 static int check_header(int fd, const char *path, uint64_t want, int *rewrite, bn_error *err) {
-    char start[512];
+    char start[LOG_START_BYTES];
     size_t length;
     uint64_t have = 0;
-    *rewrite = 0;
     if (read_start(fd, start, sizeof start, &length))
         return bn_fail(err, "%s: cannot read: %s", path, strerror(errno));
     int state = identity_of(start, &have);
+    *rewrite = state == RUN_LOG_EMPTY;
     if (state == RUN_LOG_UNIDENTIFIED)
         return bn_fail(err,
                        "%s: no identity line: written by an older bntrain or not a run log; "
@@ -185,9 +198,6 @@ static int check_header(int fd, const char *path, uint64_t want, int *rewrite, b
                        "%s: belongs to configuration %016" PRIx64 ", not to this grid's "
                        "%016" PRIx64 "; use another --out, or --force to start afresh",
                        path, have, want);
-    /* Fewer than the two header lines: rewrite them. */
-    const char *first = strchr(start, '\n');
-    *rewrite = !first || !strchr(first + 1, '\n');
     return 0;
 }
 

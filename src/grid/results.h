@@ -34,17 +34,18 @@ typedef struct {
     char path[4096];
 } bn_run_log;
 
-/* What the first line of a run log says: the file is missing or has no complete line yet
- * (RUN_LOG_EMPTY), it names a configuration (RUN_LOG_IDENTIFIED, *identity set), or it is not
- * an identity line (RUN_LOG_UNIDENTIFIED: written before identity lines existed, or not a run
- * log). -1 on a read error. */
+/* What a run log holds: no complete record (RUN_LOG_EMPTY: missing, empty, or its header
+ * alone, as a kill while it was created leaves it), records of the configuration its first
+ * line names (RUN_LOG_IDENTIFIED, *identity set), or records under no identity line
+ * (RUN_LOG_UNIDENTIFIED: written before identity lines existed, or not a run log). -1 on a
+ * read error. */
 enum { RUN_LOG_EMPTY, RUN_LOG_IDENTIFIED, RUN_LOG_UNIDENTIFIED };
 int run_log_identity(const char *path, uint64_t *identity, bn_error *err);
 
 /* Opens (creating if needed, truncating if fresh) the run log of the configuration `identity`.
  * A torn last line (no final newline) is cut off the file, and reported through *torn_bytes.
- * The identity line and the header are written to a new or empty file; a file that names
- * another configuration, or none, is refused and left alone. */
+ * The identity line and the header are written to a file without a record; a file whose
+ * records belong to another configuration, or to none, is refused and left alone. */
 int run_log_open(bn_run_log *log, const char *path, const char *x_name, uint64_t identity,
                  int fresh, size_t *torn_bytes, bn_error *err);
 /* Appends one record with a single write, then fsync. *stored is the record as the file holds
