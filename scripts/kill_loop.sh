@@ -60,7 +60,9 @@ for ((k = 1; k <= kills; k++)); do
     [ $? -eq 137 ] && hits=$((hits + 1))
 done
 on_disk=$(records)
+finished=yes
 if ! "$bin" "${grid[@]}" --out "$work/killed" 2>> "$work/killed.log"; then
+    finished=no
     echo "kill_loop: the resumed grid failed (seed $seed):" >&2
     tail -n 5 "$work/killed.log" >&2
 fi
@@ -79,4 +81,4 @@ done
 echo "kill_loop: $kills kills (seed $seed), $hits of them on a running grid; $on_disk runs on" \
     "disk after the last kill"
 echo "runs: $total total, $lost lost, $duplicated duplicated; files identical: $identical"
-[ "$lost" -eq 0 ] && [ "$duplicated" -eq 0 ] && [ "$identical" = yes ]
+[ "$finished" = yes ] && [ "$lost" -eq 0 ] && [ "$duplicated" -eq 0 ] && [ "$identical" = yes ]
