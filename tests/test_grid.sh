@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end tests of `bntrain grid` on the bundled MNIST sample: results, thread-count
-# independence, SIGKILL + resume, configuration mismatch, torn last line, bad ranges.
+# independence, SIGKILL + resume (every output file identical), configuration mismatch, the
+# identity line of runs.csv and cells.csv, duplicate records, torn last line, bad ranges and
+# lists, a file-size limit, the log's command line.
 set -u
 bin=${BNTRAIN_BINARY:?set by ctest}
 src=${BNTRAIN_SOURCE_DIR:?set by ctest}
@@ -21,8 +23,16 @@ grid=(grid --dataset mnist-sample --gamma 0.5:2:0.5 --log10-lr -2,-1.5,-1,0
 n_runs=32
 
 # Sorted runs.csv without the seconds column: what must not depend on threads or order.
-results() { tail -n +2 "$1/runs.csv" | cut -d, -f1-10 | sort; }
-data_lines() { tail -n +2 "$1" | grep -c .; }
+# Both files begin with the identity line and the CSV header.
+results() { tail -n +3 "$1/runs.csv" | cut -d, -f1-10 | sort; }
+data_lines() { tail -n +3 "$1" | grep -c .; }
+# Every output file but runs.csv (compared by results) byte for byte.
+same_outputs() {
+    local f
+    for f in config.json cells.csv theory.csv heatmap.png heatmap.svg; do
+        cmp -s "$1/$f" "$2/$f" || return 1
+    done
+}
 
 "$bin" "${grid[@]}" --threads 1 --out "$work/t1"
 check "grid exits 0" test $? -eq 0
@@ -31,10 +41,14 @@ for f in config.json runs.csv cells.csv theory.csv; do
 done
 check "runs.csv has every run" test "$(data_lines "$work/t1/runs.csv")" -eq $n_runs
 check "cells.csv has every cell" test "$(data_lines "$work/t1/cells.csv")" -eq 16
-check "runs.csv header" test "$(head -1 "$work/t1/runs.csv")" = \
+identity=$(head -1 "$work/t1/runs.csv")
+check "runs.csv begins with the configuration's identity" \
+    grep -qE '^# bntrain grid config [0-9a-f]{16}$' <<< "$identity"
+check "cells.csv carries the same identity" test "$(head -1 "$work/t1/cells.csv")" = "$identity"
+check "runs.csv header" test "$(sed -n 2p "$work/t1/runs.csv")" = \
     "gamma,log10_lr,lr,restart,seed,exploded,exploded_at,train_loss,test_loss,test_acc,seconds"
 check "every cell has both restarts" \
-    test "$(tail -n +2 "$work/t1/cells.csv" | cut -d, -f5 | sort -u)" = "2"
+    test "$(tail -n +3 "$work/t1/cells.csv" | cut -d, -f5 | sort -u)" = "2"
 # The small-lr, small-gamma corner learns; the largest lr at gamma 2 explodes (mse loss).
 check "a small-gamma cell learned (accuracy > 0.35, chance is 0.1)" \
     awk -F, '$1==0.5 && $7==0 && $10>0.35 {found=1} END {exit !found}' "$work/t1/cells.csv"
@@ -43,17 +57,19 @@ check "a high-lr cell exploded" \
 check "exploded runs record when" \
     awk -F, 'NR>1 && $6==1 && $7 !~ /^[0-9]+:[0-9]+$/ {bad=1} END {exit bad}' "$work/t1/runs.csv"
 # Common random numbers: within one restart every cell has the same seed.
-check "seed per restart" test "$(tail -n +2 "$work/t1/runs.csv" | cut -d, -f4,5 | sort -u | wc -l)" -eq 2
+check "seed per restart" test "$(tail -n +3 "$work/t1/runs.csv" | cut -d, -f4,5 | sort -u | wc -l)" -eq 2
 
 "$bin" "${grid[@]}" --threads 2 --out "$work/t2"
 check "1 and 2 threads give identical runs.csv" cmp -s <(results "$work/t1") <(results "$work/t2")
-check "1 and 2 threads give identical cells.csv" cmp -s "$work/t1/cells.csv" "$work/t2/cells.csv"
+check "1 and 2 threads give identical output files" same_outputs "$work/t1" "$work/t2"
 
 # Resume with nothing to do leaves the results alone.
 cp "$work/t1/runs.csv" "$work/before.csv"
+cp -r "$work/t1" "$work/t1-before"
 "$bin" "${grid[@]}" --threads 2 --out "$work/t1"
 check "resume of a finished grid exits 0" test $? -eq 0
 check "resume of a finished grid adds nothing" cmp -s "$work/before.csv" "$work/t1/runs.csv"
+check "a no-op rerun rewrites every file identically" same_outputs "$work/t1-before" "$work/t1"
 
 # Kill -9 part-way, then resume: nothing lost, nothing duplicated, same results.
 # One thread and a tight poll: the whole grid takes only seconds, the kill must come early.
@@ -71,6 +87,7 @@ check "the kill happened part-way ($killed_at runs)" test "$killed_at" -lt $n_ru
 check "resume after SIGKILL exits 0" test $? -eq 0
 check "no run lost or duplicated after SIGKILL" test "$(data_lines "$work/k/runs.csv")" -eq $n_runs
 check "resumed results equal the uninterrupted ones" cmp -s <(results "$work/t1") <(results "$work/k")
+check "resumed output files are identical to the uninterrupted ones" same_outputs "$work/t1" "$work/k"
 
 # A torn last line (a kill mid-write) is dropped, never parsed, and the run is redone.
 cp -r "$work/t1" "$work/torn"
@@ -107,14 +124,94 @@ check "mismatched config: results untouched" cmp -s "$work/before.csv" "$work/t1
 "$bin" "${grid[@]}" --epochs 2 --restarts 1 --gamma 0.5 --log10-lr -2 --out "$work/t1" --force
 check "--force starts afresh" test "$(data_lines "$work/t1/runs.csv")" -eq 1
 
+# runs.csv without its config.json is refused, never adopted by another configuration.
+cp -r "$work/t1-before" "$work/nocfg"
+rm "$work/nocfg/config.json"
+"$bin" "${grid[@]}" --epochs 3 --out "$work/nocfg" 2> "$work/nocfg.err"
+check "runs.csv without config.json: exit 2" test $? -eq 2
+check "runs.csv without config.json: says what to do" \
+    grep -q "config.json is missing.*restore it.*--force" "$work/nocfg.err"
+check "runs.csv without config.json: results untouched" \
+    cmp -s "$work/t1-before/runs.csv" "$work/nocfg/runs.csv"
+
+# A runs.csv without a record (a kill after it was created, before config.json was written)
+# holds nothing to mix up: the grid goes ahead.
+mkdir "$work/header-only"
+head -2 "$work/t1-before/runs.csv" > "$work/header-only/runs.csv"
+"$bin" "${grid[@]}" --gamma 0.5 --log10-lr -2 --restarts 1 --out "$work/header-only"
+check "runs.csv with its header alone and no config.json: the grid runs" test $? -eq 0
+
+# A runs.csv of another configuration beside this one's config.json: refused, both named.
+cp -r "$work/t1-before" "$work/alien"
+cp "$work/t1/runs.csv" "$work/alien/runs.csv" # t1 now holds the --force grid above
+other=$(head -1 "$work/t1/runs.csv" | awk '{print $5}')
+"$bin" "${grid[@]}" --out "$work/alien" 2> "$work/alien.err"
+check "runs.csv of another configuration: exit 2" test $? -eq 2
+check "runs.csv of another configuration: names both identities" \
+    grep -q "$other.*${identity##* }" "$work/alien.err"
+
+# A runs.csv without the identity line (written before it existed) is refused.
+cp -r "$work/t1-before" "$work/old"
+tail -n +2 "$work/t1-before/runs.csv" > "$work/old/runs.csv"
+"$bin" "${grid[@]}" --out "$work/old" 2> "$work/old.err"
+check "runs.csv without identity line: exit 2" test $? -eq 2
+check "runs.csv without identity line: says so" grep -q "no identity line" "$work/old.err"
+
+# The same run twice in runs.csv is reported with its lines, never averaged twice.
+cp -r "$work/t1-before" "$work/dup"
+sed -n 5p "$work/t1-before/runs.csv" >> "$work/dup/runs.csv"
+"$bin" "${grid[@]}" --out "$work/dup" 2> "$work/dup.err"
+check "duplicate run: exit 1" test $? -eq 1
+check "duplicate run: names the run and both lines" \
+    grep -q "restart [01] is recorded twice, on lines 5 and $((n_runs + 3))" "$work/dup.err"
+check "duplicate run: cells.csv untouched" cmp -s "$work/t1-before/cells.csv" "$work/dup/cells.csv"
+
+# A final output that cannot be written (a file-size limit, SIGXFSZ ignored so that the
+# write fails instead of the process dying) is exit 1 naming the file.
+(
+    trap '' XFSZ
+    ulimit -f 14 # KiB: theory.csv (12.6 KB) fits, heatmap.svg (15.5 KB) does not
+    "$bin" grid --dataset mnist-sample --gamma 0.5,1 --log10-lr -2 --restarts 1 --epochs 1 \
+        --train-subset 200 --batch 50 --hidden 16 --quiet --out "$work/full" 2> "$work/full.err"
+)
+check "unwritable heatmap: exit 1" test $? -eq 1
+check "unwritable heatmap: names the file" grep -q "heatmap.svg" "$work/full.err"
+check "unwritable heatmap: no stale picture left" test ! -e "$work/full/heatmap.png"
+
+# The log's command line is shell-quoted: pasted back, it gives the same words.
+note="it's \"quoted\" \$HOME and spaces"
+"$bin" grid --title-note "$note" --dataset mnist-sample --gamma 1 --log10-lr -2 --restarts 1 \
+    --epochs 1 --train-subset 200 --batch 50 --hidden 16 --threads 1 \
+    --out "$work/one" 2> "$work/one.err"
+line=$(grep -m1 '^bntrain [^ ]*: grid ' "$work/one.err")
+set --
+eval "set -- ${line#*: }" 2> /dev/null
+check "the logged command line round-trips through eval" \
+    test "${2-}" = "--title-note" -a "${3-}" = "$note"
+check "one run: singular in the log" grep -q "1 run done (1 new), 0 exploded" "$work/one.err"
+
 # Bad ranges and options are usage errors.
 for bad in "--gamma 1:2:0" "--gamma 2:1:0.5" "--gamma a:2:0.5" "--log10-lr x" "--gamma 1,,2" \
-           "--restarts 0" "--threads -1" "--log10-lr -3:0:-1" "--color-scale rainbow"; do
+           "--restarts 0" "--threads -1" "--log10-lr -3:0:-1" "--color-scale rainbow" \
+           "--gamma -1" "--gamma 0" "--sweep-sigma-w2 1,2 --gamma 0" "--restarts 100000000"; do
     # shellcheck disable=SC2086
     "$bin" grid --dataset mnist-sample $bad --out "$work/bad" 2> /dev/null
     check "bad option '$bad' exits 2" test $? -eq 2
 done
 check "bad options wrote nothing" test ! -e "$work/bad"
+"$bin" grid --dataset mnist-sample --restarts 100000000 --out "$work/bad" 2> "$work/cap.err"
+check "--restarts above the cap says what the cap is" grep -q "at most" "$work/cap.err"
+
+# A value repeated in a list, or a range whose values repeat once rounded: usage errors that
+# name the value, before anything is written.
+for bad in "--gamma 1,1" "--gamma 0.5,1,0.50" "--log10-lr -2,-1,-2" \
+           "--gamma 1:1.0000000002:0.00000000001" "--no-bn --gamma 1 --sweep-sigma-w2 1,2,1"; do
+    # shellcheck disable=SC2086
+    "$bin" grid --dataset mnist-sample $bad --out "$work/bad" 2> "$work/repeat.err"
+    check "repeated value '$bad' exits 2" test $? -eq 2
+    check "repeated value '$bad' is named" grep -q "is repeated" "$work/repeat.err"
+done
+check "repeated values wrote nothing" test ! -e "$work/bad"
 
 echo "test_grid: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -2,7 +2,8 @@
  * run, add / duplicate / not in the grid, the done and exploded counts, and cells.csv written
  * to a temporary folder: per cell the restarts done and exploded, the mean and sample
  * standard deviation of the test loss over the restarts that did not explode, the exploded
- * flag, the same bytes whatever the order in which runs were added. */
+ * flag, the same bytes whatever the order in which runs were added, and the identity line of
+ * the grid's configuration first. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,7 +21,8 @@ static const grid_shape shape = {.x_name = "gamma",
                                  .n_x = 2,
                                  .log10_lrs = log10_lrs,
                                  .n_lr = 2,
-                                 .n_restarts = 3};
+                                 .n_restarts = 3,
+                                 .identity = 0x0123456789abcdefULL};
 
 static bn_run_record finished(double x, double log10_lr, size_t restart, double test_loss,
                               double test_acc) {
@@ -61,6 +63,7 @@ static void make_runs(bn_run_record *runs) {
 }
 
 static const char expected_cells[] =
+    "# bntrain grid config 0123456789abcdef\n"
     "gamma,log10_lr,lr,n_restarts,restarts_done,restarts_exploded,exploded,test_loss_mean,"
     "test_loss_std,test_acc_mean\n"
     "0.5,-2,0.01,3,3,0,0,2,1,0.600000\n"
@@ -154,7 +157,8 @@ static void check_cells(void) {
     size_t length;
     snprintf(path, sizeof path, "%s/cells.csv", dir);
     CHECK(read_file(path, &text, &length, &err) == 0);
-    CHECK(text && strncmp(text, "sigma_w2,log10_lr,", 18) == 0);
+    const char *header = text ? strchr(text, '\n') : NULL;
+    CHECK(header && strncmp(header + 1, "sigma_w2,log10_lr,", 18) == 0);
     free(text);
     CHECK(unlink(path) == 0 && rmdir(dir) == 0);
 

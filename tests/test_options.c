@@ -78,6 +78,21 @@ static void check_parse_range(void) {
         CHECK_MSG(parse_range("gamma", bad[i], &v, &n, &err) == -1 && v == NULL, "'%s'", bad[i]);
         CHECK_MSG(strncmp(err.msg, "--gamma", 7) == 0, "'%s': %s", bad[i], err.msg);
     }
+    /* A value repeated, as given or once rounded (at 10 decimals for ranges, compared at 12
+     * significant digits as the grid keys runs), is named. */
+    const char *repeats[][2] = {{"1,1", "1"},
+                                {"0.5,1,0.50", "0.5"},
+                                {"-2,-1,-2.0000000000001", "-2"},
+                                {"1:1.0000000002:0.00000000001", "1"}};
+    for (size_t i = 0; i < sizeof repeats / sizeof repeats[0]; i++) {
+        v = NULL;
+        char expected[80];
+        snprintf(expected, sizeof expected, "the value %s is repeated", repeats[i][1]);
+        CHECK_MSG(parse_range("gamma", repeats[i][0], &v, &n, &err) == -1 && v == NULL &&
+                      strstr(err.msg, expected) && strncmp(err.msg, "--gamma", 7) == 0,
+                  "'%s': %s", repeats[i][0], err.msg);
+    }
+    check_range("1,1.00000000001", 2, 1.0, 1.00000000001);
     char many[30000] = "0";
     for (int i = 1; i <= 10000; i++)
         strcat(many, ",0");

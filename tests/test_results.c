@@ -1,10 +1,13 @@
-/* Tests for the run log of a grid (grid/results.h): the runs.csv header, a record formatted and
- * parsed back (exploded runs with NaN losses too), malformed lines refused, run_key's rounding,
- * and the log on disk: open, append, read, a torn last line dropped, counted and cut off, a
- * malformed complete line reported with its file and line. */
+/* Tests for the run log of a grid (grid/results.h) and the identity of a configuration
+ * (grid/identity.h): the runs.csv header, a record formatted and parsed back (exploded runs with
+ * NaN losses too), malformed lines refused, run_key's rounding, and the log on disk: open,
+ * append (the record handed back as stored), read, a torn last line dropped, counted and cut
+ * off, a malformed complete line reported with its file and line, the identity line written,
+ * checked and required, a run recorded twice refused with both lines. */
 #define _XOPEN_SOURCE 700 /* mkdtemp, nftw */
 
 #include "check.h"
+#include "grid/identity.h"
 #include "grid/results.h"
 
 #include <fcntl.h>
@@ -120,6 +123,26 @@ static long file_size(const char *path) {
     return stat(path, &info) == 0 ? (long)info.st_size : -1;
 }
 
+/* The identity depends on the result keys only, on every one of them, and round-trips. */
+static void test_identity(void) {
+    const char *json = "{\n  \"version\": \"1.0\",\n  \"dataset\": \"mnist\",\n"
+                       "  \"epochs\": 5,\n  \"title_note\": \"a\"\n}\n";
+    const char *other_version = "{\n  \"version\": \"2.0\",\n  \"dataset\": \"mnist\",\n"
+                                "  \"epochs\": 5,\n  \"title_note\": \"b\"\n}\n";
+    const char *other_epochs = "{\n  \"version\": \"1.0\",\n  \"dataset\": \"mnist\",\n"
+                               "  \"epochs\": 3,\n  \"title_note\": \"a\"\n}\n";
+    uint64_t id = config_identity(json), back = 0;
+    CHECK(id == config_identity(other_version));
+    CHECK(id != config_identity(other_epochs));
+    char line[64];
+    int n = identity_line(line, sizeof line, id);
+    CHECK_MSG(n == 39 && strncmp(line, "# bntrain grid config ", 22) == 0, "%s", line);
+    CHECK(identity_parse(line, &back) == 0 && back == id);
+    CHECK(identity_parse("gamma,log10_lr,lr", &back) == -1);
+    CHECK(identity_parse("# bntrain grid config 0123", &back) == -1);
+    CHECK(identity_line(line, 20, id) == -1);
+}
+
 static void test_log(const char *dir) {
     char path[1024];
     snprintf(path, sizeof path, "%s/runs.csv", dir);
@@ -131,15 +154,19 @@ static void test_log(const char *dir) {
     CHECK(run_log_read(path, &records, &n, &torn, &err) == 0); /* missing: no records */
     CHECK(records == NULL && n == 0 && torn == 0);
 
-    CHECK_MSG(run_log_open(&log, path, "gamma", 1, &torn, &err) == 0, "%s", err.msg);
+    const uint64_t identity = 0xfeedULL;
+    CHECK_MSG(run_log_open(&log, path, "gamma", identity, 1, &torn, &err) == 0, "%s", err.msg);
     CHECK(torn == 0);
-    bn_run_record first = finished_run(), second = exploded_run();
-    CHECK_MSG(run_log_append(&log, &first, &err) == 0, "%s", err.msg);
-    CHECK_MSG(run_log_append(&log, &second, &err) == 0, "%s", err.msg);
+    bn_run_record first = finished_run(), second = exploded_run(), stored;
+    first.test_loss = 0.1234567891234; /* more digits than runs.csv keeps */
+    CHECK_MSG(run_log_append(&log, &first, &stored, &err) == 0, "%s", err.msg);
+    CHECK(stored.test_loss == 0.123456789 && stored.seed == first.seed);
+    CHECK_MSG(run_log_append(&log, &second, &stored, &err) == 0, "%s", err.msg);
     run_log_close(&log);
     CHECK(run_log_read(path, &records, &n, &torn, &err) == 0 && n == 2 && torn == 0);
     if (n == 2) {
         CHECK(records[0].seed == first.seed && records[0].restart == 2 && !records[0].exploded);
+        CHECK(records[0].test_loss == 0.123456789); /* what append handed back */
         CHECK(records[1].exploded && isnan(records[1].test_loss));
     }
     free(records);
@@ -151,31 +178,89 @@ static void test_log(const char *dir) {
     CHECK(run_log_read(path, &records, &n, &torn, &err) == 0 && n == 2 && torn == 1);
     free(records);
     /* reopening cuts it off, so that the next record starts on a line of its own */
-    CHECK_MSG(run_log_open(&log, path, "gamma", 0, &torn, &err) == 0, "%s", err.msg);
+    CHECK_MSG(run_log_open(&log, path, "gamma", identity, 0, &torn, &err) == 0, "%s", err.msg);
     CHECK(torn == strlen(partial) && file_size(path) == complete);
-    CHECK(run_log_append(&log, &first, &err) == 0);
+    bn_run_record third = first;
+    third.restart = 1;
+    CHECK(run_log_append(&log, &third, &stored, &err) == 0);
     run_log_close(&log);
     CHECK(run_log_read(path, &records, &n, &torn, &err) == 0 && n == 3 && torn == 0);
     free(records);
 
-    /* a damaged complete line is an error naming the file and the line (header is line 1) */
+    /* the log of another configuration is refused, named, and left alone */
+    uint64_t found = 0;
+    CHECK(run_log_identity(path, &found, &err) == RUN_LOG_IDENTIFIED && found == identity);
+    err.msg[0] = '\0';
+    CHECK(run_log_open(&log, path, "gamma", identity + 1, 0, &torn, &err) == -1);
+    CHECK_MSG(strstr(err.msg, "000000000000feed") && strstr(err.msg, "000000000000feee"), "%s",
+              err.msg);
+    CHECK(file_size(path) > complete);
+
+    /* a run recorded twice is refused, with its two lines (identity and header: lines 1, 2) */
+    char line[512];
+    run_format(line, sizeof line, &first);
+    append_bytes(path, line);
+    err.msg[0] = '\0';
+    CHECK(run_log_read(path, &records, &n, &torn, &err) == -1 && records == NULL);
+    CHECK_MSG(strstr(err.msg, "gamma=0.5 log10_lr=-1.25 restart 2 is recorded twice, on lines 3 "
+                              "and 6"),
+              "%s", err.msg);
+    CHECK(run_log_open(&log, path, "gamma", identity, 1, &torn, &err) == 0);
+    CHECK(run_log_append(&log, &first, &stored, &err) == 0);
+    CHECK(run_log_append(&log, &third, &stored, &err) == 0);
+    CHECK(run_log_append(&log, &second, &stored, &err) == 0);
+    run_log_close(&log);
+
+    /* a damaged complete line is an error naming the file and the line */
     append_bytes(path, "0.5,-1.25,garbage\n");
     err.msg[0] = '\0';
     CHECK(run_log_read(path, &records, &n, &torn, &err) == -1 && records == NULL && n == 0);
-    CHECK_MSG(strstr(err.msg, path) && strstr(err.msg, "line 5 is not a valid run record"), "%s",
+    CHECK_MSG(strstr(err.msg, path) && strstr(err.msg, "line 6 is not a valid run record"), "%s",
               err.msg);
 
-    /* fresh truncates: a new log has the header alone */
-    CHECK(run_log_open(&log, path, "sigma_w2", 1, &torn, &err) == 0);
+    /* fresh truncates: a new log has the identity line and the header alone */
+    CHECK(run_log_open(&log, path, "sigma_w2", identity, 1, &torn, &err) == 0);
     run_log_close(&log);
     CHECK(run_log_read(path, &records, &n, &torn, &err) == 0 && n == 0 && torn == 0);
     free(records);
     char header[256];
-    CHECK(file_size(path) == runs_header(header, sizeof header, "sigma_w2"));
+    CHECK(file_size(path) == 39 + runs_header(header, sizeof header, "sigma_w2"));
+
+    /* a log cut inside its header (a kill as it was created) is started again */
+    FILE *cut = fopen(path, "wb");
+    CHECK(cut && fputs("# bntrain grid config 000000000000feed\nsigma_w2,log1", cut) >= 0 &&
+          fclose(cut) == 0);
+    CHECK(run_log_open(&log, path, "sigma_w2", identity, 0, &torn, &err) == 0 && torn == 0);
+    run_log_close(&log);
+    CHECK(file_size(path) == 39 + runs_header(header, sizeof header, "sigma_w2"));
+
+    /* a log of another configuration without a record holds nothing to mix: started again */
+    CHECK(run_log_open(&log, path, "sigma_w2", identity + 1, 0, &torn, &err) == 0);
+    run_log_close(&log);
+    CHECK(run_log_identity(path, &found, &err) == RUN_LOG_EMPTY);
+    CHECK(run_log_open(&log, path, "sigma_w2", identity, 0, &torn, &err) == 0);
+    run_log_close(&log);
+
+    /* an older bntrain's header alone is started again; with a record it is refused by both */
+    cut = fopen(path, "wb");
+    CHECK(cut && fputs(header, cut) >= 0 && fclose(cut) == 0);
+    CHECK(run_log_identity(path, &found, &err) == RUN_LOG_EMPTY);
+    CHECK(run_log_open(&log, path, "sigma_w2", identity, 0, &torn, &err) == 0);
+    run_log_close(&log);
+    CHECK(file_size(path) == 39 + (long)strlen(header));
+    cut = fopen(path, "wb");
+    CHECK(cut && fputs(header, cut) >= 0 && fputs(line, cut) >= 0 && fclose(cut) == 0);
+    CHECK(run_log_identity(path, &found, &err) == RUN_LOG_UNIDENTIFIED);
+    err.msg[0] = '\0';
+    CHECK(run_log_open(&log, path, "sigma_w2", identity, 0, &torn, &err) == -1);
+    CHECK_MSG(strstr(err.msg, "no identity line"), "%s", err.msg);
+    CHECK(run_log_read(path, &records, &n, &torn, &err) == -1);
+    CHECK_MSG(strstr(err.msg, "no identity line"), "%s", err.msg);
 
     snprintf(path, sizeof path, "%s/no-such-folder/runs.csv", dir);
     err.msg[0] = '\0';
-    CHECK(run_log_open(&log, path, "gamma", 1, &torn, &err) == -1);
+    CHECK(run_log_identity(path, &found, &err) == RUN_LOG_EMPTY);
+    CHECK(run_log_open(&log, path, "gamma", identity, 1, &torn, &err) == -1);
     CHECK_MSG(strstr(err.msg, path) && strstr(err.msg, "cannot open"), "%s", err.msg);
 }
 
@@ -194,6 +279,7 @@ int main(void) {
     test_round_trip();
     test_malformed();
     test_run_key();
+    test_identity();
     test_log(dir);
     CHECK(nftw(dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS) == 0);
     return check_summary("test_results");

@@ -2,6 +2,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 
 #include "base/runtime.h"
@@ -67,6 +68,30 @@ static const cli_command grid_command = {
     .options = grid_options,
 };
 
+/* Caps that keep a grid's bookkeeping (a record and a flag per run, held in memory) small
+ * beside its training: the paper's grids have 5 restarts and 3335 runs. */
+enum { MAX_RESTARTS = 10000, MAX_GRID_RUNS = 10000000 };
+
+/* Values of an axis that the network cannot take: gamma and sigma_w^2 must be positive. */
+static int check_positive(const char *option, const double *values, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (!(values[i] > 0.0))
+            return usage_error("grid", "--%s: values must be positive, got %.12g", option,
+                               values[i]);
+    return -1;
+}
+
+/* Every check that the options alone allow, made before the output folder is touched. */
+static int check_size(const bn_grid_config *g) {
+    if (g->n_restarts > MAX_RESTARTS)
+        return usage_error("grid", "--restarts: %zu is too many, at most %d", g->n_restarts,
+                           MAX_RESTARTS);
+    double runs = (double)g->n_x * (double)g->n_lr * (double)g->n_restarts;
+    if (runs > MAX_GRID_RUNS)
+        return usage_error("grid", "the grid has %.0f runs, at most %d", runs, MAX_GRID_RUNS);
+    return -1;
+}
+
 /* Turns the range texts into value lists; the sigma_w^2 sweep holds gamma at one value. */
 static int resolve_axes(grid_args *a) {
     bn_grid_config *g = &a->grid;
@@ -83,7 +108,7 @@ static int resolve_axes(grid_args *a) {
         g->x_name = "gamma";
         g->x_values = gammas;
         g->n_x = n_gammas;
-        return -1;
+        return check_positive("gamma", gammas, n_gammas);
     }
     g->x_name = "sigma_w2";
     if (n_gammas != 1) {
@@ -92,21 +117,42 @@ static int resolve_axes(grid_args *a) {
     }
     g->experiment.gamma = gammas[0];
     free(gammas);
+    if (check_positive("gamma", &g->experiment.gamma, 1) >= 0) return EXIT_USAGE;
     if (parse_range("sweep-sigma-w2", a->sigma_text, &g->x_values, &g->n_x, &err))
         return usage_error("grid", "%s", err.msg);
-    for (size_t i = 0; i < g->n_x; i++)
-        if (g->x_values[i] <= 0.0)
-            return usage_error("grid", "--sweep-sigma-w2: values must be positive");
-    return -1;
+    return check_positive("sweep-sigma-w2", g->x_values, g->n_x);
+}
+
+/* One word of a command line as the shell reads it back: bare if it holds only characters
+ * no shell treats specially, else in single quotes (a quote inside as '\''). */
+static void print_shell_word(FILE *out, const char *word) {
+    if (*word && strspn(word, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                              "-_.,:/=+@%") == strlen(word)) {
+        fputs(word, out);
+        return;
+    }
+    fputc('\'', out);
+    for (const char *c = word; *c; c++)
+        if (*c == '\'')
+            fputs("'\\''", out);
+        else
+            fputc(*c, out);
+    fputc('\'', out);
 }
 
 static void log_start(int argc, char **argv, const bn_grid_config *g, size_t threads) {
     if (g->quiet) return;
     fprintf(stderr, "bntrain %s: grid", BNTRAIN_VERSION);
-    for (int i = 1; i < argc; i++)
-        fprintf(stderr, " %s", argv[i]);
+    for (int i = 1; i < argc; i++) {
+        fputc(' ', stderr);
+        print_shell_word(stderr, argv[i]);
+    }
     fprintf(stderr, "\n");
     runtime_describe(stderr, threads);
+}
+
+static const char *runs_word(size_t n) {
+    return n == 1 ? "run" : "runs";
 }
 
 /* What the grid will hold in memory: the dataset once, a trainer per thread. */
@@ -131,12 +177,14 @@ static void log_end(const bn_grid_summary *s, const bn_grid_config *g) {
                  (double)usage.ru_stime.tv_sec + 1e-6 * (double)usage.ru_stime.tv_usec;
     if (s->interrupted)
         fprintf(stderr,
-                "bntrain grid: interrupted by signal %d: %zu of %zu runs are on disk in %s; "
+                "bntrain grid: interrupted by signal %d: %zu of %zu %s %s on disk in %s; "
                 "run the same command again to resume\n",
-                s->interrupted, s->done_before + s->done_now, s->total, g->out_dir);
+                s->interrupted, s->done_before + s->done_now, s->total, runs_word(s->total),
+                s->done_before + s->done_now == 1 ? "is" : "are", g->out_dir);
     else if (!g->quiet)
-        fprintf(stderr, "bntrain grid: %zu runs done (%zu new), %zu exploded; results in %s\n",
-                s->done_before + s->done_now, s->done_now, s->exploded, g->out_dir);
+        fprintf(stderr, "bntrain grid: %zu %s done (%zu new), %zu exploded; results in %s\n",
+                s->done_before + s->done_now, runs_word(s->done_before + s->done_now), s->done_now,
+                s->exploded, g->out_dir);
     if (!g->quiet || s->interrupted)
         fprintf(stderr, "bntrain grid: real %.1f s, cpu %.1f s, peak memory %.1f MiB\n", s->seconds,
                 cpu, (double)runtime_peak_rss_bytes() / (1024.0 * 1024.0));
@@ -191,6 +239,7 @@ int cmd_grid(int argc, char **argv) {
     if (status < 0 && !a.grid.experiment.dataset)
         status = usage_error("grid", "--dataset is required");
     if (status < 0) status = resolve_axes(&a);
+    if (status < 0) status = check_size(&a.grid);
     if (status < 0) status = run_grid(argc, argv, &a);
     free(a.grid.x_values);
     free(a.grid.log10_lrs);

@@ -247,9 +247,42 @@ static int parse_start_stop_step(const char *option, const char *text, double **
     return 0;
 }
 
+static int compare_doubles(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* A value given twice would be two grid points with one key (values are told apart as
+ * printed, at 12 significant digits): refused, naming it. Values that print alike are
+ * neighbours once sorted, since rounding is monotonic. */
+static int refuse_repeats(const char *option, const char *text, const double *values, size_t n,
+                          bn_error *err) {
+    double *sorted = malloc((n ? n : 1) * sizeof *sorted);
+    if (!sorted) return bn_fail(err, "out of memory");
+    memcpy(sorted, values, n * sizeof *sorted);
+    qsort(sorted, n, sizeof *sorted, compare_doubles);
+    char a[40], b[40] = "";
+    int status = 0;
+    for (size_t i = 0; i < n && status == 0; i++) {
+        snprintf(a, sizeof a, "%.12g", sorted[i]);
+        if (i > 0 && strcmp(a, b) == 0)
+            status = bn_fail(err, "--%s: the value %s is repeated in '%s'", option, a, text);
+        memcpy(b, a, sizeof b);
+    }
+    free(sorted);
+    return status;
+}
+
 int parse_range(const char *option, const char *text, double **values, size_t *n, bn_error *err) {
-    if (strchr(text, ':')) return parse_start_stop_step(option, text, values, n, err);
-    return parse_list(option, text, values, n, err);
+    int status = strchr(text, ':') ? parse_start_stop_step(option, text, values, n, err)
+                                   : parse_list(option, text, values, n, err);
+    if (status == 0 && refuse_repeats(option, text, *values, *n, err)) {
+        free(*values);
+        *values = NULL;
+        *n = 0;
+        return -1;
+    }
+    return status;
 }
 
 /* ---- setters ------------------------------------------------------------------------- */

@@ -42,8 +42,8 @@ void progress_run_done(bn_progress *p, const bn_run_record *r) {
         /* Redraw at most a few times a second; always draw the last one. */
         if (now - p->last_draw < 0.2 && p->done < p->total) return;
         p->last_draw = now;
-        fprintf(stderr, "\r\033[K%zu/%zu runs, %zu exploded, %s elapsed, ETA %s", p->done,
-                p->total, p->exploded, elapsed_text, eta_text);
+        fprintf(stderr, "\r\033[K%zu/%zu %s, %zu exploded, %s elapsed, ETA %s", p->done,
+                p->total, p->total == 1 ? "run" : "runs", p->exploded, elapsed_text, eta_text);
     } else {
         fprintf(stderr, "run %zu/%zu %s=%.6g log10_lr=%.6g restart=%zu: ", p->done, p->total,
                 p->x_name, r->x, r->log10_lr, r->restart);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "base/file.h"
+#include "grid/identity.h"
 
 int runs_header(char *buf, size_t capacity, const char *x_name) {
     int n = snprintf(buf, capacity,
@@ -124,47 +125,130 @@ static int complete_prefix(int fd, off_t size, off_t *prefix) {
     return 0;
 }
 
-int run_log_open(bn_run_log *log, const char *path, const char *x_name, int fresh,
-                 size_t *torn_bytes, bn_error *err) {
+/* Reads up to capacity - 1 bytes from the start of fd into buf, NUL-terminated. */
+static int read_start(int fd, char *buf, size_t capacity, size_t *length) {
+    ssize_t n = pread(fd, buf, capacity - 1, 0);
+    if (n < 0) return -1;
+    buf[n] = '\0';
+    *length = (size_t)n;
+    return 0;
+}
+
+static size_t count_newlines(const char *text, size_t at_most) {
+    size_t n = 0;
+    for (const char *c = text; *c && n < at_most; c++)
+        n += *c == '\n';
+    return n;
+}
+
+/* The identity of a log from its first bytes (see run_log_identity): a log without a complete
+ * record is empty, whatever its header says (a kill as it was created, or an older header
+ * alone), so that it can be started again; one with records names its configuration or not. */
+static int identity_of(const char *start, uint64_t *identity) {
+    char line[128] = "";
+    size_t n = strcspn(start, "\n");
+    if (n < sizeof line) memcpy(line, start, n);
+    int identified = identity_parse(line, identity) == 0;
+    size_t header_lines = identified ? 2 : 1;
+    if (count_newlines(start, header_lines + 1) <= header_lines) return RUN_LOG_EMPTY;
+    return identified ? RUN_LOG_IDENTIFIED : RUN_LOG_UNIDENTIFIED;
+}
+
+/* Enough of a log's start for its two header lines and a first record (at most 512 bytes). */
+enum { LOG_START_BYTES = 2048 };
+
+int run_log_identity(const char *path, uint64_t *identity, bn_error *err) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT) return RUN_LOG_EMPTY;
+        return bn_fail(err, "%s: cannot open: %s", path, strerror(errno));
+    }
+    char start[LOG_START_BYTES];
+    size_t length;
+    int status = read_start(fd, start, sizeof start, &length);
+    close(fd);
+    if (status) return bn_fail(err, "%s: cannot read: %s", path, strerror(errno));
+    return identity_of(start, identity);
+}
+
+/* The two header lines of a log: its identity, then the CSV header. */
+static int log_header(char *buf, size_t capacity, const char *x_name, uint64_t identity) {
+    int a = identity_line(buf, capacity, identity);
+    int b = a < 0 ? -1 : runs_header(buf + a, capacity - (size_t)a, x_name);
+    return b < 0 ? -1 : a + b;
+}
+
+/* Checks an existing log's header against the expected one. A log without a record (see
+ * identity_of) is started again: *rewrite. */
+static int check_header(int fd, const char *path, uint64_t want, int *rewrite, bn_error *err) {
+    char start[LOG_START_BYTES];
+    size_t length;
+    uint64_t have = 0;
+    if (read_start(fd, start, sizeof start, &length))
+        return bn_fail(err, "%s: cannot read: %s", path, strerror(errno));
+    int state = identity_of(start, &have);
+    *rewrite = state == RUN_LOG_EMPTY;
+    if (state == RUN_LOG_UNIDENTIFIED)
+        return bn_fail(err,
+                       "%s: no identity line: written by an older bntrain or not a run log; "
+                       "use --force to start afresh",
+                       path);
+    if (state == RUN_LOG_IDENTIFIED && have != want)
+        return bn_fail(err,
+                       "%s: belongs to configuration %016" PRIx64 ", not to this grid's "
+                       "%016" PRIx64 "; use another --out, or --force to start afresh",
+                       path, have, want);
+    return 0;
+}
+
+int run_log_open(bn_run_log *log, const char *path, const char *x_name, uint64_t identity,
+                 int fresh, size_t *torn_bytes, bn_error *err) {
     memset(log, 0, sizeof *log);
     log->fd = -1;
     *torn_bytes = 0;
     snprintf(log->path, sizeof log->path, "%s", path);
+    char header[512];
+    int header_length = log_header(header, sizeof header, x_name, identity);
+    if (header_length < 0) return bn_fail(err, "%s: header too long", path);
     int fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | (fresh ? O_TRUNC : 0), 0644);
     if (fd < 0) return bn_fail(err, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
     off_t prefix = 0;
+    int rewrite = 0;
     if (fstat(fd, &st) || complete_prefix(fd, st.st_size, &prefix)) {
         close(fd);
         return bn_fail(err, "%s: cannot read: %s", path, strerror(errno));
     }
+    if (check_header(fd, path, identity, &rewrite, err)) {
+        close(fd);
+        return -1;
+    }
+    if (rewrite) prefix = 0;
     if (prefix < st.st_size) {
         /* A kill mid-write left a partial record: cut it so that appends start clean. */
         if (ftruncate(fd, prefix) || fsync(fd)) {
             close(fd);
             return bn_fail(err, "%s: cannot drop the torn last line: %s", path, strerror(errno));
         }
-        *torn_bytes = (size_t)(st.st_size - prefix);
+        *torn_bytes = rewrite ? 0 : (size_t)(st.st_size - prefix);
     }
-    if (prefix == 0) {
-        char header[256];
-        int n = runs_header(header, sizeof header, x_name);
-        if (n < 0 || write_all(fd, header, (size_t)n) || fsync(fd)) {
-            close(fd);
-            return bn_fail(err, "%s: cannot write: %s", path, strerror(errno));
-        }
+    if (prefix == 0 && (write_all(fd, header, (size_t)header_length) || fsync(fd))) {
+        close(fd);
+        return bn_fail(err, "%s: cannot write: %s", path, strerror(errno));
     }
     log->fd = fd;
     return 0;
 }
 
-int run_log_append(bn_run_log *log, const bn_run_record *r, bn_error *err) {
+int run_log_append(bn_run_log *log, const bn_run_record *r, bn_run_record *stored, bn_error *err) {
     char line[512];
     int n = run_format(line, sizeof line, r);
     if (n < 0) return bn_fail(err, "%s: record too long", log->path);
     /* One write of the whole line: a kill can tear it, but never interleave two records. */
     if (write_all(log->fd, line, (size_t)n) || fsync(log->fd))
         return bn_fail(err, "%s: cannot append: %s", log->path, strerror(errno));
+    line[n - 1] = '\0';
+    if (run_parse(line, stored)) return bn_fail(err, "%s: a record does not parse back", log->path);
     return 0;
 }
 
@@ -173,11 +257,12 @@ void run_log_close(bn_run_log *log) {
     log->fd = -1;
 }
 
-/* Counts the lines; each complete line (ending in a newline) after the header is parsed. */
+/* Each complete line after the two header lines is parsed; line[i] is record i's line. */
 static int parse_records(const char *path, char *text, size_t length, bn_run_record *records,
-                         size_t *n, size_t *torn, bn_error *err) {
+                         size_t *line, size_t *n, size_t *torn, bn_error *err) {
     size_t line_no = 0;
     char *p = text, *end = text + length;
+    uint64_t identity;
     *n = 0;
     while (p < end) {
         char *newline = memchr(p, '\n', (size_t)(end - p));
@@ -187,14 +272,60 @@ static int parse_records(const char *path, char *text, size_t length, bn_run_rec
             break;
         }
         *newline = '\0';
-        if (line_no > 1 && *p != '\0') {
+        if (line_no == 1 && identity_parse(p, &identity))
+            return bn_fail(err,
+                           "%s: no identity line: written by an older bntrain or not a run "
+                           "log",
+                           path);
+        if (line_no > 2 && *p != '\0') {
             if (run_parse(p, &records[*n]))
                 return bn_fail(err, "%s: line %zu is not a valid run record", path, line_no);
-            (*n)++;
+            line[(*n)++] = line_no;
         }
         p = newline + 1;
     }
     return 0;
+}
+
+typedef struct {
+    double x, log10_lr;
+    size_t restart, line;
+} run_place;
+
+static int compare_places(const void *a, const void *b) {
+    const run_place *p = a, *q = b;
+    if (p->x != q->x) return p->x < q->x ? -1 : 1;
+    if (p->log10_lr != q->log10_lr) return p->log10_lr < q->log10_lr ? -1 : 1;
+    if (p->restart != q->restart) return p->restart < q->restart ? -1 : 1;
+    return (p->line > q->line) - (p->line < q->line);
+}
+
+/* A run recorded twice is an error naming it and its first two lines. */
+static int refuse_duplicates(const char *path, const char *text, const bn_run_record *records,
+                             const size_t *line, size_t n, bn_error *err) {
+    run_place *places = malloc((n ? n : 1) * sizeof *places);
+    if (!places) return bn_fail(err, "%s: out of memory", path);
+    for (size_t i = 0; i < n; i++)
+        places[i] = (run_place){records[i].x, records[i].log10_lr, records[i].restart, line[i]};
+    qsort(places, n, sizeof *places, compare_places);
+    int status = 0;
+    for (size_t i = 1; i < n && status == 0; i++) {
+        const run_place *a = &places[i - 1], *b = &places[i];
+        if (a->x != b->x || a->log10_lr != b->log10_lr || a->restart != b->restart) continue;
+        /* parse_records ended each line with a NUL: the header is the second line, and its
+         * first column names x */
+        const char *header = text + strlen(text) + 1;
+        int x_name_length = (int)strcspn(header, ",");
+        status =
+            bn_fail(err,
+                    "%s: the run %.*s=%.12g log10_lr=%.12g restart %zu is recorded twice, "
+                    "on lines %zu and %zu; a run is recorded once, so the file was edited "
+                    "or joined with another: keep one of the lines, or use --force to "
+                    "start afresh",
+                    path, x_name_length, header, a->x, a->log10_lr, a->restart, a->line, b->line);
+    }
+    free(places);
+    return status;
 }
 
 int run_log_read(const char *path, bn_run_record **records, size_t *n, size_t *torn,
@@ -210,12 +341,17 @@ int run_log_read(const char *path, bn_run_record **records, size_t *n, size_t *t
     for (size_t i = 0; i < length; i++)
         lines += text[i] == '\n';
     bn_run_record *r = malloc(lines * sizeof *r);
-    if (!r) {
+    size_t *line = malloc(lines * sizeof *line);
+    if (!r || !line) {
         free(text);
+        free(r);
+        free(line);
         return bn_fail(err, "%s: out of memory", path);
     }
-    int status = parse_records(path, text, length, r, n, torn, err);
+    int status = parse_records(path, text, length, r, line, n, torn, err);
+    if (status == 0) status = refuse_duplicates(path, text, r, line, *n, err);
     free(text);
+    free(line);
     if (status) {
         free(r);
         *n = 0;

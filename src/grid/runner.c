@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "grid/identity.h"
 #include "grid/store.h"
 #include "plot/plot.h"
 #include "grid/progress.h"
@@ -95,62 +96,90 @@ int grid_config_json(const bn_grid_config *g, char *buf, size_t capacity) {
     return bad ? -1 : (int)used;
 }
 
-/* Finds `key` in a config.json text written by grid_config_json (one key per line) and
- * copies its raw value, without the trailing comma. */
-static int config_value(const char *json, const char *key, char *value, size_t capacity) {
-    char needle[80];
-    snprintf(needle, sizeof needle, "\n  \"%s\": ", key);
-    const char *p = strstr(json, needle);
-    if (!p) return -1;
-    p += strlen(needle);
-    size_t n = strcspn(p, "\n");
-    if (n > 0 && p[n - 1] == ',') n--;
-    if (n >= capacity) n = capacity - 1;
-    memcpy(value, p, n);
-    value[n] = '\0';
-    return 0;
+/* The text of config.json for g, malloc'd (64 KiB: on the heap, not the stack, nor static: a
+ * grid may be checked from two threads); NULL with err filled. */
+static char *config_text(const bn_grid_config *g, bn_error *err) {
+    size_t capacity = 1 << 16;
+    char *json = malloc(capacity);
+    if (!json || grid_config_json(g, json, capacity) < 0) {
+        bn_fail(err, "%s", json ? "the configuration is too large to describe" : "out of memory");
+        free(json);
+        return NULL;
+    }
+    return json;
 }
 
-/* The keys that decide the results; version and title_note do not. */
-static const char *const result_keys[] = {
-    "dataset", "arch", "batchnorm", "hidden", "kernel", "stride", "padding", "input",
-    "sigma_w2", "sigma_b2", "momentum", "weight_decay", "loss", "batch", "epochs",
-    "train_subset", "seed", "seed_mode", "n_restarts", "x_name", "gamma", "x_values",
-    "log10_lr", NULL};
-
-int grid_check_config(const bn_grid_config *g, bn_error *err) {
-    char path[4200], *old;
-    size_t length;
-    snprintf(path, sizeof path, "%s/config.json", g->out_dir);
-    if (access(path, F_OK) != 0) return 0;
-    if (read_file(path, &old, &length, err)) return -1;
-    /* on the heap, not the stack (64 KiB), nor static (a grid checked from two threads) */
-    size_t now_bytes = 1 << 16;
-    char *now = malloc(now_bytes);
-    if (!now || grid_config_json(g, now, now_bytes) < 0) {
-        const char *why = now ? "the configuration is too large to describe" : "out of memory";
-        free(old);
-        free(now);
-        return bn_fail(err, "%s", why);
-    }
-    char differs[400] = "";
+/* Lists the result keys whose values differ between two config.json texts into differs. */
+static size_t config_differences(const char *old, const char *now, char *differs,
+                                 size_t capacity) {
     size_t used = 0;
-    for (const char *const *key = result_keys; *key; key++) {
+    differs[0] = '\0';
+    for (const char *const *key = config_result_keys; *key; key++) {
         char a[1 << 12] = "", b[1 << 12] = "";
-        int has_a = config_value(old, *key, a, sizeof a) == 0;
-        int has_b = config_value(now, *key, b, sizeof b) == 0;
+        int has_a = config_json_value(old, *key, a, sizeof a) == 0;
+        int has_b = config_json_value(now, *key, b, sizeof b) == 0;
         if (has_a == has_b && strcmp(a, b) == 0) continue;
         if (strlen(a) > 40) snprintf(a + 36, 5, "...");
         if (strlen(b) > 40) snprintf(b + 36, 5, "...");
-        append(differs, sizeof differs, &used, "%s%s %s (now %s)", used ? "; " : "", *key,
+        append(differs, capacity, &used, "%s%s %s (now %s)", used ? "; " : "", *key,
                has_a ? a : "unset", has_b ? b : "unset");
     }
+    return used;
+}
+
+/* DIR/config.json against the configuration now: 0 equal or absent, 1 differs, -1 error. */
+static int check_config_file(const bn_grid_config *g, const char *now, int *present,
+                             bn_error *err) {
+    char path[4200], *old;
+    size_t length;
+    snprintf(path, sizeof path, "%s/config.json", g->out_dir);
+    *present = access(path, F_OK) == 0;
+    if (!*present) return 0;
+    if (read_file(path, &old, &length, err)) return -1;
+    char differs[400];
+    size_t n = config_differences(old, now, differs, sizeof differs);
     free(old);
-    free(now);
-    if (used == 0) return 0;
+    if (n == 0) return 0;
     bn_fail(err, "%s holds a grid with another configuration: %s; use another --out or --force "
                  "to start afresh", path, differs);
     return 1;
+}
+
+/* DIR/runs.csv against the configuration now (see grid_check_config). */
+static int check_run_log(const bn_grid_config *g, uint64_t identity, int config_present,
+                         bn_error *err) {
+    char path[4200];
+    uint64_t have = 0;
+    snprintf(path, sizeof path, "%s/runs.csv", g->out_dir);
+    int state = run_log_identity(path, &have, err);
+    if (state < 0) return -1;
+    if (state == RUN_LOG_EMPTY) return 0;
+    if (!config_present)
+        bn_fail(err, "%s/config.json is missing but %s holds results: restore it, or use --force "
+                     "to discard those results (or choose another --out)", g->out_dir, path);
+    else if (state == RUN_LOG_UNIDENTIFIED)
+        bn_fail(err, "%s: no identity line: written by an older bntrain, so it cannot be tied "
+                     "to a configuration; use --force to start afresh, or, if you know it was "
+                     "made with this config.json, add '# bntrain grid config %016" PRIx64 "' as "
+                     "its first line", path, identity);
+    else if (have != identity)
+        bn_fail(err, "%s belongs to configuration %016" PRIx64 ", not to this grid's %016" PRIx64
+                     " (config.json agrees with this command: the file comes from another "
+                     "grid); use another --out, or --force to start afresh",
+                path, have, identity);
+    else
+        return 0;
+    return 1;
+}
+
+int grid_check_config(const bn_grid_config *g, bn_error *err) {
+    char *now = config_text(g, err);
+    if (!now) return -1;
+    int config_present = 0;
+    int status = check_config_file(g, now, &config_present, err);
+    if (status == 0) status = check_run_log(g, config_identity(now), config_present, err);
+    free(now);
+    return status;
 }
 
 int grid_make_dirs(const char *path, bn_error *err) {
@@ -268,14 +297,26 @@ typedef struct {
     bn_core_share cores;
 } grid_state;
 
-/* Rewrites cells.csv and the heatmap. Figures are a convenience: a failure to draw is said,
- * but does not stop the grid; a failure to write cells.csv does. */
-static int refresh_outputs(grid_state *s, bn_error *err) {
+/* Rewrites cells.csv and the heatmap. A failure to write cells.csv stops the grid. While runs
+ * go on a failure to draw is said and the grid goes on (the next refresh may succeed); the
+ * final drawing is an output like any other, and its failure is the grid's. */
+static int refresh_outputs(grid_state *s, int final, bn_error *err) {
     s->last_refresh = wall_seconds();
     if (grid_store_write_cells(&s->store, s->g->out_dir, err)) return -1;
     bn_error plot_err;
-    if (plot_heatmap_dir(s->g->out_dir, s->g->log_color_scale, &plot_err))
-        fprintf(stderr, "bntrain grid: warning: heatmap not drawn: %s\n", plot_err.msg);
+    if (plot_heatmap_dir(s->g->out_dir, s->g->log_color_scale, &plot_err) == 0) return 0;
+    if (final) {
+        /* an older picture must not pass for the finished grid's: removed, redrawn by plot */
+        char path[4200];
+        for (size_t i = 0; i < 2; i++) {
+            snprintf(path, sizeof path, "%s/heatmap.%s", s->g->out_dir, i ? "svg" : "png");
+            unlink(path);
+        }
+        return bn_fail(err, "%s; the heatmap was removed rather than left stale: draw it with "
+                            "bntrain plot %s",
+                       plot_err.msg, s->g->out_dir);
+    }
+    fprintf(stderr, "bntrain grid: warning: heatmap not drawn: %s\n", plot_err.msg);
     return 0;
 }
 
@@ -286,13 +327,15 @@ static void record_failure(grid_state *s, const bn_error *err) {
 
 static void finish_run(grid_state *s, const bn_run_record *record) {
     bn_error err;
-    if (run_log_append(&s->log, record, &err)) {
+    bn_run_record stored;
+    if (run_log_append(&s->log, record, &stored, &err)) {
         record_failure(s, &err);
         return;
     }
-    grid_store_add(&s->store, record);
-    progress_run_done(&s->progress, record);
-    if (wall_seconds() - s->last_refresh > REFRESH_SECONDS && refresh_outputs(s, &err))
+    /* the stored values, as a resumed grid reads them back: cells.csv is the same either way */
+    grid_store_add(&s->store, &stored);
+    progress_run_done(&s->progress, &stored);
+    if (wall_seconds() - s->last_refresh > REFRESH_SECONDS && refresh_outputs(s, 0, &err))
         record_failure(s, &err);
 }
 
@@ -362,23 +405,26 @@ static void run_pending(grid_state *s, const bn_dataset *ds, const bn_model_spec
     }
 }
 
-static int prepare_outputs(grid_state *s, const bn_model_spec *spec, size_t *torn_bytes,
-                           bn_error *err) {
+/* Checks the folder (unless --force), opens runs.csv (which refuses a log of another
+ * configuration), reads the runs already done, and only then writes config.json and
+ * theory.csv: a refused folder is left as it was. */
+static int prepare_outputs(grid_state *s, const bn_model_spec *spec, const char *json,
+                           size_t *torn_bytes, bn_error *err) {
     const bn_grid_config *g = s->g;
-    char path[4200], json[1 << 16];
-    int length = grid_config_json(g, json, sizeof json);
-    if (length < 0) return bn_fail(err, "the configuration is too large to describe");
-    snprintf(path, sizeof path, "%s/config.json", g->out_dir);
-    if (write_file_atomic(path, json, (size_t)length, err)) return -1;
+    char path[4200];
+    if (!g->force && grid_check_config(g, err)) return -1;
     snprintf(path, sizeof path, "%s/runs.csv", g->out_dir);
-    if (run_log_open(&s->log, path, g->x_name, g->force, torn_bytes, err)) return -1;
+    if (run_log_open(&s->log, path, g->x_name, s->store.shape.identity, g->force, torn_bytes,
+                     err))
+        return -1;
     bn_run_record *records;
     size_t n, torn;
     if (run_log_read(path, &records, &n, &torn, err)) return -1;
     for (size_t i = 0; i < n; i++) grid_store_add(&s->store, &records[i]);
     free(records);
-    if (write_theory(g, spec, err)) return -1;
-    return 0;
+    snprintf(path, sizeof path, "%s/config.json", g->out_dir);
+    if (write_file_atomic(path, json, strlen(json), err)) return -1;
+    return write_theory(g, spec, err);
 }
 
 int grid_run(const bn_grid_config *g, const bn_dataset *ds, volatile sig_atomic_t *stop,
@@ -391,9 +437,12 @@ int grid_run(const bn_grid_config *g, const bn_dataset *ds, volatile sig_atomic_
         lock_dir(g->out_dir, &lock_fd, err))
         return -1;
     grid_state *s = calloc(1, sizeof *s);
-    if (!s) {
+    char *json = s ? config_text(g, err) : NULL;
+    if (!json) {
+        if (!s) bn_fail(err, "out of memory");
+        free(s);
         close(lock_fd);
-        return bn_fail(err, "out of memory");
+        return -1;
     }
     s->g = g;
     s->log.fd = -1;
@@ -405,9 +454,10 @@ int grid_run(const bn_grid_config *g, const bn_dataset *ds, volatile sig_atomic_
                         .n_x = g->n_x,
                         .log10_lrs = g->log10_lrs,
                         .n_lr = g->n_lr,
-                        .n_restarts = g->n_restarts};
+                        .n_restarts = g->n_restarts,
+                        .identity = config_identity(json)};
     if (grid_store_create(&s->store, &shape, err) ||
-        prepare_outputs(s, &spec, &summary->torn_bytes, err))
+        prepare_outputs(s, &spec, json, &summary->torn_bytes, err))
         goto done;
     pending = list_pending(g, &spec, &s->store, &n_pending);
     if (!pending) {
@@ -416,7 +466,7 @@ int grid_run(const bn_grid_config *g, const bn_dataset *ds, volatile sig_atomic_
     }
     summary->total = g->n_x * g->n_lr * g->n_restarts;
     summary->done_before = s->store.n_done;
-    if (refresh_outputs(s, err)) goto done;
+    if (refresh_outputs(s, 0, err)) goto done;
     progress_start(&s->progress, summary->total, s->store.n_done, s->store.n_exploded,
                    g->x_name, g->quiet);
     run_pending(s, ds, &spec, pending, n_pending, stop);
@@ -428,9 +478,10 @@ int grid_run(const bn_grid_config *g, const bn_dataset *ds, volatile sig_atomic_
         *err = s->failure;
         goto done;
     }
-    status = refresh_outputs(s, err);
+    status = refresh_outputs(s, 1, err);
 done:
     summary->seconds = wall_seconds() - start;
+    free(json);
     free(pending);
     run_log_close(&s->log);
     grid_store_free(&s->store);

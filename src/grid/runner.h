@@ -42,11 +42,15 @@ typedef struct {
  * starts from the same weights and batch order; from (base seed, restart, cell) per cell. */
 uint64_t grid_run_seed(const bn_grid_config *g, double x, double log10_lr, size_t restart);
 
-/* config.json text for the grid (everything that determines the results, and the version). */
+/* config.json text for the grid (everything that determines the results, the version and the
+ * title note); its result keys give the grid's identity (grid/identity.h). */
 int grid_config_json(const bn_grid_config *g, char *buf, size_t capacity);
 
-/* Checks DIR/config.json against this configuration. Returns 0 if absent or equal; 1 if it
- * differs (err then lists what differs); -1 on a read error. */
+/* Checks DIR against this configuration, reading only: config.json must be absent or say the
+ * same, and runs.csv must be absent, empty, or carry this configuration's identity (and then
+ * have its config.json). Returns 0 if DIR may be used; 1 if not (err says why and what to do:
+ * the keys that differ, a missing config.json, a runs.csv of another configuration or with no
+ * identity line); -1 on a read error. */
 int grid_check_config(const bn_grid_config *g, bn_error *err);
 
 /* Runs the missing runs of the grid; results in g->out_dir. stop is set by signal handlers. */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base/file.h"
+#include "grid/identity.h"
 
 int grid_store_create(grid_store *s, const grid_shape *shape, bn_error *err) {
     memset(s, 0, sizeof *s);
@@ -97,7 +98,8 @@ int grid_store_write_cells(const grid_store *s, const char *dir, bn_error *err) 
     size_t cells = g->n_x * g->n_lr, capacity = 256 + cells * 200, used = 0;
     char *buf = malloc(capacity);
     if (!buf) return bn_fail(err, "out of memory for cells.csv");
-    used += (size_t)snprintf(buf, capacity,
+    used += (size_t)identity_line(buf, capacity, g->identity);
+    used += (size_t)snprintf(buf + used, capacity - used,
                              "%s,log10_lr,lr,n_restarts,restarts_done,restarts_exploded,"
                              "exploded,test_loss_mean,test_loss_std,test_acc_mean\n",
                              g->x_name);

@@ -4,6 +4,7 @@
 #define BNTRAIN_GRID_STORE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "bntrain/error.h"
 #include "grid/results.h"
@@ -17,6 +18,7 @@ typedef struct {
     const double *log10_lrs;
     size_t n_lr;
     size_t n_restarts;
+    uint64_t identity; /* of the configuration (grid/identity.h): cells.csv's first line */
 } grid_shape;
 
 typedef struct {
@@ -32,7 +34,7 @@ void grid_store_free(grid_store *s);
 long grid_store_index(const grid_store *s, double x, double log10_lr, size_t restart);
 /* Adds a record: 1 if added, 0 if that run was already there, -1 if not in this grid. */
 int grid_store_add(grid_store *s, const bn_run_record *r);
-/* Writes DIR/cells.csv atomically. */
+/* Writes DIR/cells.csv atomically: the identity line, the header, a line per cell. */
 int grid_store_write_cells(const grid_store *s, const char *dir, bn_error *err);
 
 #endif

@@ -1,7 +1,7 @@
 /* Reading a grid folder for the heatmap: cells.csv (required), theory.csv and boundary.csv
  * (optional) and config.json (optional, flat). The grid runner rewrites these while it runs,
  * so the readers are tolerant: cells may come in any order or be missing, empty and "nan"
- * fields are NaN, and a torn last line is dropped. */
+ * fields are NaN, a torn last line is dropped, and lines beginning with '#' are skipped. */
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -128,7 +128,9 @@ static int csv_read(const char *path, int optional, csv_table *t, bn_error *err)
         if (newline) *newline = '\0';
         char *cr = strchr(line, '\r');
         if (cr) *cr = '\0';
-        if (*trim(line) && csv_add_line(t, line, number, !newline, err) != 0) {
+        /* '#' lines are comments: cells.csv begins with its grid's identity (grid/identity.h) */
+        const char *content = trim(line);
+        if (*content && *content != '#' && csv_add_line(t, line, number, !newline, err) != 0) {
             csv_free(t);
             return -1;
         }

@@ -1,0 +1,81 @@
+/* A grid configuration's identity: FNV-1a 64 over its result-deciding keys, and the identity
+ * line that heads runs.csv and cells.csv. FNV-1a is enough: the hash guards against mixing up
+ * results by mistake, not against forgery, and it needs no dependency. */
+#include "grid/identity.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+const char *const config_result_keys[] = {
+    "dataset",    "arch",   "batchnorm", "hidden",       "kernel",   "stride",
+    "padding",    "input",  "sigma_w2",  "sigma_b2",     "momentum", "weight_decay",
+    "loss",       "batch",  "epochs",    "train_subset", "seed",     "seed_mode",
+    "n_restarts", "x_name", "gamma",     "x_values",     "log10_lr", NULL};
+
+/* Where the value of `key` starts in json, and its length; NULL if the key is absent. */
+static const char *find_value(const char *json, const char *key, size_t *length) {
+    char needle[80];
+    snprintf(needle, sizeof needle, "\n  \"%s\": ", key);
+    const char *p = strstr(json, needle);
+    if (!p) return NULL;
+    p += strlen(needle);
+    size_t n = strcspn(p, "\n");
+    if (n > 0 && p[n - 1] == ',') n--;
+    *length = n;
+    return p;
+}
+
+int config_json_value(const char *json, const char *key, char *value, size_t capacity) {
+    size_t n;
+    const char *p = find_value(json, key, &n);
+    if (!p) return -1;
+    if (n >= capacity) n = capacity - 1;
+    memcpy(value, p, n);
+    value[n] = '\0';
+    return 0;
+}
+
+static uint64_t fnv1a(uint64_t hash, const char *bytes, size_t length) {
+    for (size_t i = 0; i < length; i++)
+        hash = (hash ^ (unsigned char)bytes[i]) * 0x100000001b3ULL;
+    return hash;
+}
+
+uint64_t config_identity(const char *json) {
+    uint64_t hash = 0xcbf29ce484222325ULL;
+    for (const char *const *key = config_result_keys; *key; key++) {
+        size_t length;
+        const char *value = find_value(json, *key, &length);
+        if (!value) continue;
+        hash = fnv1a(hash, *key, strlen(*key));
+        hash = fnv1a(hash, "=", 1);
+        hash = fnv1a(hash, value, length);
+        hash = fnv1a(hash, "\n", 1);
+    }
+    return hash;
+}
+
+#define IDENTITY_PREFIX "# bntrain grid config "
+
+int identity_line(char *buf, size_t capacity, uint64_t identity) {
+    int n = snprintf(buf, capacity, IDENTITY_PREFIX "%016" PRIx64 "\n", identity);
+    return n < 0 || (size_t)n >= capacity ? -1 : n;
+}
+
+int identity_parse(const char *line, uint64_t *identity) {
+    size_t prefix = strlen(IDENTITY_PREFIX);
+    if (strncmp(line, IDENTITY_PREFIX, prefix) != 0) return -1;
+    const char *hex = line + prefix;
+    uint64_t v = 0;
+    size_t digits = 0;
+    for (; digits < 16; digits++) {
+        char c = hex[digits];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (d < 0) return -1;
+        v = v << 4 | (uint64_t)d;
+    }
+    if (hex[16] != '\0' && strcmp(hex + 16, "\n") != 0) return -1;
+    *identity = v;
+    return 0;
+}
