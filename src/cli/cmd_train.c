@@ -72,7 +72,9 @@ int cmd_train(int argc, char **argv) {
         return usage_error("train", "%s", err.msg);
     /* The run's matrix products use every core: bntrain's own GEMM gives the same bits with
      * any number of threads (gemm.h). */
-    bn_core_share cores = {.cores = a.threads ? a.threads : runtime_cores()};
+    status = cli_check_train_resources(&a.experiment, &spec, &a.threads);
+    if (status) return status;
+    bn_core_share cores = {.cores = a.threads};
     if (a.verbose) runtime_describe(stderr, cores.cores);
 
     bn_dataset ds;
