@@ -5,13 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/runtime.h"
 #include "bntrain/loss.h"
 #include "bntrain/optim.h"
 #include "bntrain/rng.h"
+#include "base/runtime.h"
 #include "engine/parallel.h"
 
 enum { STREAM_INIT = 1, STREAM_SHUFFLE = 2 };
+
 
 uint64_t train_stream_seed(uint64_t run_seed, uint64_t stream) {
     return rng_mix(rng_mix(run_seed) ^ (stream * 0xd1b54a32d192ed03ULL));
@@ -52,7 +53,8 @@ size_t trainer_bytes(const bn_trainer *t) {
     const bn_model *m = &t->model;
     size_t floats = 3 * m->n_params + m->n_buffers + m->n_stats + 2 * m->n_acts;
     size_t batch_floats = m->max_batch * (model_input_size(m) + m->spec.n_classes);
-    return (floats + batch_floats) * sizeof(float) + m->max_batch + t->n_order * sizeof *t->order;
+    return (floats + batch_floats) * sizeof(float) + m->max_batch +
+           t->n_order * sizeof *t->order;
 }
 
 int trainer_plan_bytes(const bn_model_spec *spec, size_t batch, size_t n_train, size_t *bytes,
@@ -90,8 +92,8 @@ void trainer_evaluate(bn_trainer *t, const bn_split *split, size_t input_size, s
 static int train_step(bn_trainer *t, const bn_train_config *cfg, size_t n, double *loss) {
     bn_model *m = &t->model;
     const float *logits = model_forward(m, t->batch_images, n, 1);
-    *loss =
-        loss_forward_backward(cfg->loss, t->dlogits, logits, t->batch_labels, n, m->spec.n_classes);
+    *loss = loss_forward_backward(cfg->loss, t->dlogits, logits, t->batch_labels, n,
+                                  m->spec.n_classes);
     if (!isfinite(*loss)) return -1;
     int non_finite = model_backward_sgd(m, t->batch_images, t->dlogits, n, (float)cfg->lr,
                                         (float)cfg->momentum, (float)cfg->weight_decay);
@@ -125,8 +127,7 @@ void trainer_run(bn_trainer *t, const bn_dataset *ds, const bn_train_config *cfg
     size_t input_size = model_input_size(&t->model), n_train = ds->train.n;
     if (n_train > t->n_order) n_train = t->n_order;
     size_t steps = cfg->batch ? n_train / cfg->batch : 0;
-    for (size_t i = 0; i < n_train; i++)
-        t->order[i] = i;
+    for (size_t i = 0; i < n_train; i++) t->order[i] = i;
 
     for (size_t epoch = 1; epoch <= cfg->epochs && !result->exploded; epoch++) {
         double epoch_start = wall_seconds(), loss_sum = 0.0;
@@ -145,14 +146,12 @@ void trainer_run(bn_trainer *t, const bn_dataset *ds, const bn_train_config *cfg
             }
             loss_sum += loss;
         }
-        bn_epoch_stats stats = {.epoch = epoch,
-                                .train_loss = steps ? loss_sum / steps : NAN,
-                                .test_loss = NAN,
-                                .test_acc = NAN};
+        bn_epoch_stats stats = {.epoch = epoch, .train_loss = steps ? loss_sum / steps : NAN,
+                                .test_loss = NAN, .test_acc = NAN};
         take_core_share(cfg->cores);
         if (!cfg->evaluate_last_epoch_only || epoch == cfg->epochs)
-            trainer_evaluate(t, &ds->test, input_size, ds->n_classes, cfg->loss, &stats.test_loss,
-                             &stats.test_acc);
+            trainer_evaluate(t, &ds->test, input_size, ds->n_classes, cfg->loss,
+                             &stats.test_loss, &stats.test_acc);
         stats.seconds = wall_seconds() - epoch_start;
         result->epochs_done = epoch;
         result->last = stats;
