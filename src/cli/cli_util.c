@@ -1,6 +1,5 @@
 /* Helpers shared by the subcommands: usage errors, the resources a run needs checked before
  * it starts, loading an experiment's data, stop signals. */
-#include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -81,7 +80,7 @@ static size_t need_bytes(const memory_need *n, int address_space) {
 
 static int estimate_need(const char *command, const bn_experiment *e, const bn_model_spec *spec,
                          size_t trainers, size_t threads, memory_need *need) {
-    size_t channels, height, width;
+    size_t channels = 0, height = 0, width = 0; /* the name was checked with the spec */
     dataset_shape(e->dataset, &channels, &height, &width);
     size_t train, test;
     dataset_images(e->dataset, &train, &test);
