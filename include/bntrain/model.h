@@ -71,6 +71,9 @@ typedef struct {
     double *layer_seconds;
 } bn_model;
 
+/* Lays out the layers and sizes the arenas for batches of up to max_batch samples, allocating
+ * nothing (model_create then allocates; a caller can check first that they fit). */
+int model_plan(bn_model *model, const bn_model_spec *spec, size_t max_batch, bn_error *err);
 /* Allocates every arena for batches of up to max_batch samples. */
 int model_create(bn_model *model, const bn_model_spec *spec, size_t max_batch, bn_error *err);
 void model_free(bn_model *model);

@@ -68,6 +68,10 @@ void trainer_free(bn_trainer *t);
 /* Bytes a trainer holds: the model's arenas and the batch buffers (what each grid thread
  * needs on top of the shared dataset). */
 size_t trainer_bytes(const bn_trainer *t);
+/* What trainer_bytes would say of a trainer trainer_create would make, without allocating:
+ * to check that the trainers of a run or grid fit in memory before making any. */
+int trainer_plan_bytes(const bn_model_spec *spec, size_t batch, size_t n_train, size_t *bytes,
+                       bn_error *err);
 
 /* Runs training; stop (may be NULL) is polled between steps. The last partial mini-batch of
  * each epoch (n_train mod batch samples) is dropped: a tiny batch would give BatchNorm noisy

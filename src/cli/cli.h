@@ -7,6 +7,7 @@
 
 #include "bntrain/data.h"
 #include "bntrain/experiment.h"
+#include "grid/runner.h"
 
 #define EXIT_RUNTIME 1
 #define EXIT_USAGE 2
@@ -19,6 +20,16 @@ int cmd_figures(int argc, char **argv);
 
 /* Prints a usage error ("bntrain CMD: message" and a pointer to help) and returns EXIT_USAGE. */
 int usage_error(const char *command, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Settle the threads of `bntrain train` (one run) or of a grid (its runs not yet in
+ * DIR/runs.csv, at most one per thread) and check that the run or grid fits in memory, before
+ * any data is read or file written. The thread count (0: every core) becomes the count to use:
+ * an explicit count above 4x the cores, or for a grid above its runs left (but never below the
+ * cores), is capped, and a count the system cannot start is lowered, each with a note on
+ * stderr. Return 0, or EXIT_RUNTIME after one line on stderr (the memory needed, what is
+ * available, and which limit). */
+int cli_check_train_resources(const bn_experiment *e, const bn_model_spec *spec, size_t *threads);
+int cli_check_grid_resources(bn_grid_config *g, const bn_model_spec *spec);
 
 /* Loads the experiment's dataset, keeps its first train_subset training images and checks
  * that a batch fits in them. Returns 0, or the exit status after one line on stderr:

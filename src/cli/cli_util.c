@@ -1,11 +1,17 @@
-/* Helpers shared by the subcommands: usage errors, loading an experiment's data, stop
- * signals. */
+/* Helpers shared by the subcommands: usage errors, the resources a run needs checked before
+ * it starts, loading an experiment's data, stop signals. */
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "base/resources.h"
+#include "base/runtime.h"
+#include "bntrain/train.h"
 #include "cli/cli.h"
+#include "grid/store.h"
 
 int usage_error(const char *command, const char *fmt, ...) {
     va_list args;
@@ -29,6 +35,171 @@ int cli_load_dataset(const char *command, const bn_experiment *e, bn_dataset *ds
     dataset_free(ds);
     return usage_error(command, "--batch %zu is larger than the %zu training images", e->batch,
                        n_train);
+}
+
+/* More threads than this per core only slow a run down (they share the cores), yet the results
+ * are the same bits on any count, so a few per core stay allowed, to check that claim or to
+ * fill cores the affinity mask hides. */
+enum { THREADS_PER_CORE_CAP = 4 };
+
+/* Training and test images of a dataset as dataset_load reads them (all of them: --train-subset
+ * cuts the training set after loading). Fixed by each dataset's format (the bundled sample:
+ * data/README.md). */
+static void dataset_images(const char *name, size_t *train, size_t *test) {
+    static const struct {
+        const char *name;
+        size_t train, test;
+    } counts[] = {{"mnist", 60000, 10000},
+                  {"fashion-mnist", 60000, 10000},
+                  {"mnist-sample", 4000, 1000},
+                  {"cifar10", 50000, 10000}};
+    *train = *test = 0;
+    for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++)
+        if (strcmp(name, counts[i].name) == 0) {
+            *train = counts[i].train;
+            *test = counts[i].test;
+        }
+}
+
+static double mib(size_t bytes) {
+    return (double)bytes / (1024.0 * 1024.0);
+}
+
+/* What a command holds: the dataset once (while loading: the raw bytes of every image beside
+ * its floats, and a label), a trainer per run in progress, and, in address space, a stack per
+ * thread the team starts. */
+typedef struct {
+    size_t dataset_bytes, trainer_bytes, trainers, stack_bytes, stacks;
+} memory_need;
+
+static size_t need_bytes(const memory_need *n, int address_space) {
+    double total = (double)n->dataset_bytes + (double)n->trainer_bytes * (double)n->trainers;
+    if (address_space) total += (double)n->stack_bytes * (double)n->stacks;
+    return total >= (double)SIZE_MAX ? SIZE_MAX : (size_t)total;
+}
+
+static int estimate_need(const char *command, const bn_experiment *e, const bn_model_spec *spec,
+                         size_t trainers, size_t threads, memory_need *need) {
+    size_t channels = 0, height = 0, width = 0; /* the name was checked with the spec */
+    dataset_shape(e->dataset, &channels, &height, &width);
+    size_t train, test;
+    dataset_images(e->dataset, &train, &test);
+    size_t kept = e->train_subset && e->train_subset < train ? e->train_subset : train;
+    bn_error err;
+    if (trainer_plan_bytes(spec, e->batch, kept, &need->trainer_bytes, &err)) {
+        fprintf(stderr, "bntrain %s: %s\n", command, err.msg);
+        return EXIT_RUNTIME;
+    }
+    need->dataset_bytes = (train + test) * (channels * height * width * (sizeof(float) + 1) + 1);
+    need->trainers = trainers;
+    need->stack_bytes = thread_stack_bytes();
+    need->stacks = threads - 1;
+    return 0;
+}
+
+/* Caps an explicit --threads at THREADS_PER_CORE_CAP per core and at `useful` (a grid: its
+ * runs left, but never below the cores, whose idle threads help the last runs). */
+static size_t cap_threads(const char *command, size_t asked, size_t useful) {
+    size_t cores = runtime_cores();
+    if (asked == 0) return cores;
+    size_t cap = THREADS_PER_CORE_CAP * cores, capped = asked;
+    if (useful < cores) useful = cores;
+    if (capped > cap) capped = cap;
+    if (capped > useful) capped = useful;
+    if (capped == asked) return asked;
+    if (capped == useful && useful < cap)
+        fprintf(stderr,
+                "bntrain %s: note: --threads %zu capped at %zu (the runs left, or the cores: "
+                "more threads would have nothing to do)\n",
+                command, asked, capped);
+    else
+        fprintf(stderr, "bntrain %s: note: --threads %zu capped at %zu (%dx the %zu cores)\n",
+                command, asked, capped, THREADS_PER_CORE_CAP, cores);
+    return capped;
+}
+
+/* Refuses, with the numbers, a need larger than what any limit leaves. */
+static int check_memory(const char *command, const memory_need *need) {
+    bn_memory_limit limits[MEMORY_LIMITS_MAX];
+    size_t n = memory_limits(limits);
+    for (size_t i = 0; i < n; i++) {
+        size_t bytes = need_bytes(need, limits[i].address_space);
+        if (bytes <= limits[i].available_bytes) continue;
+        fprintf(stderr,
+                "bntrain %s: not enough memory: needs %.1f MiB (dataset %.1f MiB, %.1f MiB per "
+                "run x %zu",
+                command, mib(bytes), mib(need->dataset_bytes), mib(need->trainer_bytes),
+                need->trainers);
+        if (limits[i].address_space)
+            fprintf(stderr, ", thread stacks %.1f MiB x %zu", mib(need->stack_bytes), need->stacks);
+        fprintf(stderr,
+                ") but %s leaves %.1f MiB available; use fewer --threads or a smaller "
+                "--batch\n",
+                limits[i].name, mib(limits[i].available_bytes));
+        return EXIT_RUNTIME;
+    }
+    return 0;
+}
+
+/* Lowers *threads to what the system lets start at once, so OpenMP is never asked for a team
+ * it cannot create (libgomp would end the process). */
+static void fit_startable_threads(const char *command, size_t *threads) {
+    int error;
+    size_t started = threads_startable(*threads, &error);
+    if (started >= *threads) return;
+    fprintf(stderr, "bntrain %s: note: only %zu of %zu threads could be started (%s); using %zu\n",
+            command, started, *threads, strerror(error), started);
+    *threads = started;
+}
+
+/* `runs` networks trained at most one per thread; `useful`: the threads that can have work. */
+static int check_resources(const char *command, const bn_experiment *e, const bn_model_spec *spec,
+                           size_t runs, size_t useful, size_t *threads) {
+    *threads = cap_threads(command, *threads, useful);
+    memory_need need;
+    size_t trainers = runs < *threads ? runs : *threads;
+    int status = estimate_need(command, e, spec, trainers, *threads, &need);
+    if (status == 0) status = check_memory(command, &need);
+    if (status == 0) fit_startable_threads(command, threads);
+    return status;
+}
+
+/* One run: every thread takes parts of its kernels, so any count has work. */
+int cli_check_train_resources(const bn_experiment *e, const bn_model_spec *spec, size_t *threads) {
+    return check_resources("train", e, spec, 1, SIZE_MAX, threads);
+}
+
+/* Runs of the grid not yet in DIR/runs.csv (all of them with --force, or if it cannot be
+ * read: the runner then says why). */
+static size_t grid_runs_left(const bn_grid_config *g) {
+    size_t total = g->n_x * g->n_lr * g->n_restarts;
+    if (g->force) return total;
+    grid_shape shape = {.x_name = g->x_name,
+                        .x_values = g->x_values,
+                        .n_x = g->n_x,
+                        .log10_lrs = g->log10_lrs,
+                        .n_lr = g->n_lr,
+                        .n_restarts = g->n_restarts};
+    grid_store store;
+    bn_error err;
+    if (grid_store_create(&store, &shape, &err)) return total;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/runs.csv", g->out_dir);
+    bn_run_record *records;
+    size_t n, torn;
+    if (run_log_read(path, &records, &n, &torn, &err) == 0) {
+        for (size_t i = 0; i < n; i++)
+            grid_store_add(&store, &records[i]);
+        free(records);
+    }
+    size_t left = total - store.n_done;
+    grid_store_free(&store);
+    return left;
+}
+
+int cli_check_grid_resources(bn_grid_config *g, const bn_model_spec *spec) {
+    size_t left = grid_runs_left(g);
+    return check_resources("grid", &g->experiment, spec, left, left, &g->threads);
 }
 
 volatile sig_atomic_t cli_stop_signal;

@@ -209,6 +209,8 @@ static int run_grid(int argc, char **argv, grid_args *a) {
             return EXIT_RUNTIME;
         }
     }
+    int limits = cli_check_grid_resources(g, &spec);
+    if (limits) return limits;
     size_t threads = g->threads ? g->threads : runtime_cores();
     log_start(argc, argv, g, threads);
     bn_dataset ds;

@@ -33,7 +33,9 @@ static const cli_command train_command = {
         "usage: bntrain train --dataset NAME [options]\n\n"
         "Trains one network and prints, per epoch, the mean training loss, the test loss\n"
         "(eval mode, whole test set), the test accuracy and the seconds it took. A run whose\n"
-        "loss or parameters become non-finite stops and reports when it exploded (exit 0).\n\n",
+        "loss or parameters become non-finite stops and reports when it exploded (exit 0).\n"
+        "--threads above 4x the cores is capped with a note; a run that does not fit in\n"
+        "memory (free memory, ulimit -v, cgroup limit) is refused before it starts (exit 1).\n\n",
     .options = train_options,
 };
 
@@ -72,7 +74,9 @@ int cmd_train(int argc, char **argv) {
         return usage_error("train", "%s", err.msg);
     /* The run's matrix products use every core: bntrain's own GEMM gives the same bits with
      * any number of threads (gemm.h). */
-    bn_core_share cores = {.cores = a.threads ? a.threads : runtime_cores()};
+    status = cli_check_train_resources(&a.experiment, &spec, &a.threads);
+    if (status) return status;
+    bn_core_share cores = {.cores = a.threads};
     if (a.verbose) runtime_describe(stderr, cores.cores);
 
     bn_dataset ds;

@@ -165,13 +165,18 @@ static float *alloc_floats(size_t n) {
     return x;
 }
 
-int model_create(bn_model *m, const bn_model_spec *spec, size_t max_batch, bn_error *err) {
+int model_plan(bn_model *m, const bn_model_spec *spec, size_t max_batch, bn_error *err) {
     memset(m, 0, sizeof *m);
     if (model_spec_check(spec, err)) return -1;
     if (max_batch == 0) return bn_fail(err, "batch size must be positive");
     m->spec = *spec;
     m->max_batch = max_batch;
     build_layers(m);
+    return 0;
+}
+
+int model_create(bn_model *m, const bn_model_spec *spec, size_t max_batch, bn_error *err) {
+    if (model_plan(m, spec, max_batch, err)) return -1;
     m->params = alloc_floats(m->n_params);
     m->grads = alloc_floats(m->n_params);
     m->velocity = alloc_floats(m->n_params);

@@ -57,6 +57,14 @@ size_t trainer_bytes(const bn_trainer *t) {
            t->n_order * sizeof *t->order;
 }
 
+int trainer_plan_bytes(const bn_model_spec *spec, size_t batch, size_t n_train, size_t *bytes,
+                       bn_error *err) {
+    bn_trainer plan = {.n_order = n_train};
+    if (model_plan(&plan.model, spec, batch, err)) return -1;
+    *bytes = trainer_bytes(&plan);
+    return 0;
+}
+
 static void gather_batch(bn_trainer *t, const bn_split *split, const size_t *indices, size_t n,
                          size_t input_size) {
     for (size_t i = 0; i < n; i++) {
