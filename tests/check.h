@@ -83,6 +83,13 @@ static inline const char *check_source_dir(void) {
     return dir && *dir ? dir : BNTRAIN_TEST_SOURCE_DIR;
 }
 
+/* The bntrain binary the command-line checks run: $BNTRAIN_BINARY, which ctest sets, else the
+ * one CMake built beside the test. */
+static inline const char *check_binary(void) {
+    const char *binary = getenv("BNTRAIN_BINARY");
+    return binary && *binary ? binary : BNTRAIN_TEST_BINARY;
+}
+
 /* Data for tests comes from $BNTRAIN_DATA, else $BNTRAIN_SHARED_DATA, else ../shared/data
  * (which CMakeLists.txt passes as $BNTRAIN_SHARED_DATA_DEFAULT). */
 static inline const char *check_shared_data(void) {

@@ -258,10 +258,6 @@ static void test_real_cifar(const char *shared) {
 /* The bundled sample must load, and be exactly the first images of the real MNIST. */
 static void test_sample(const char *source_dir, const char *shared) {
     char root[PATH_BYTES], path[PATH_BYTES], full_path[PATH_BYTES];
-    if (!source_dir) {
-        CHECK_MSG(0, "BNTRAIN_SOURCE_DIR is not set: cannot find data/mnist-sample");
-        return;
-    }
     pathf(root, "%s/data", source_dir);
     bn_dataset ds;
     if (load_ok(&ds, "mnist-sample", root) != 0) return;
@@ -742,7 +738,7 @@ int main(void) {
     char shared_copy[PATH_BYTES];
     const char *shared = check_shared_data();
     if (shared) shared = pathf(shared_copy, "%s", shared);
-    const char *source_dir = getenv("BNTRAIN_SOURCE_DIR");
+    const char *source_dir = check_source_dir();
     char tmp[] = "/tmp/bntrain-test-data-XXXXXX";
     if (!mkdtemp(tmp)) {
         perror("mkdtemp");

@@ -346,12 +346,7 @@ static int run_binary(const char *binary, const char *args, char *out, size_t si
 }
 
 static void test_cli(void) {
-    const char *binary = getenv("BNTRAIN_BINARY");
-    if (!binary || !*binary) {
-        fprintf(stderr, "test_theory: BNTRAIN_BINARY is not set: command-line checks NOT RUN\n");
-        CHECK(0);
-        return;
-    }
+    const char *binary = check_binary();
     char out[8192];
     CHECK(run_binary(binary, "--help", out, sizeof out) == 0 && strstr(out, "usage:"));
     CHECK(run_binary(binary, "--gamma 1", out, sizeof out) == 2);
@@ -437,9 +432,9 @@ static void test_check_gaussian(void) {
  * (cnn); the tolerance is 15%. The output layer sees only the population-normalised last
  * hidden layer: 0.98 (fc) and 0.96 (cnn, 0.95 on the full MNIST), tolerance 8%. */
 static void test_check_mnist(void) {
-    const char *source = getenv("BNTRAIN_SOURCE_DIR"), *shared = check_shared_data();
+    const char *source = check_source_dir(), *shared = check_shared_data();
     char dir[1024];
-    snprintf(dir, sizeof dir, "%s/data", source ? source : ".");
+    snprintf(dir, sizeof dir, "%s/data", source);
     bn_dataset ds;
     bn_error err;
     const char *name = "mnist-sample";

@@ -283,9 +283,9 @@ static void test_learns_mnist(const char *shared) {
 }
 
 int main(void) {
-    const char *root = getenv("BNTRAIN_SOURCE_DIR");
+    const char *root = check_source_dir();
     char sample_root[4096];
-    snprintf(sample_root, sizeof sample_root, "%s/data", root ? root : ".");
+    snprintf(sample_root, sizeof sample_root, "%s/data", root);
     bn_dataset sample;
     bn_error err;
     if (dataset_load(&sample, "mnist-sample", sample_root, &err)) {
