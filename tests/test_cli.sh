@@ -2,18 +2,7 @@
 # The command line: help and version, usage errors (exit 2), runtime errors (exit 1) with one
 # line naming the file or option, --json output, explosions as results, reproducible output.
 set -u
-bin=${BNTRAIN_BINARY:?set by ctest}
-src=${BNTRAIN_SOURCE_DIR:?set by ctest}
-export BNTRAIN_DATA="$src/data"
-work=$(mktemp -d /tmp/bntrain-cli-test.XXXXXX)
-trap 'rm -rf "$work"' EXIT
-passed=0 failed=0
-
-check() {
-    local what=$1
-    shift
-    if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $what" >&2; fi
-}
+source "$(dirname "$0")/check.sh" test_cli
 
 status_of() { "$@" > "$work/out" 2> "$work/err"; echo $?; }
 
@@ -72,5 +61,4 @@ check "json explosion record" grep -q '"exploded": true' "$work/out"
 check "figures: a bad option exits 2" test "$(status_of "$bin" figures --bogus)" -eq 2
 check "figures: --threads 0 exits 2" test "$(status_of "$bin" figures --threads 0)" -eq 2
 
-echo "test_cli: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+check_summary

@@ -4,18 +4,7 @@
 # identity line of runs.csv and cells.csv, duplicate records, torn last line, bad ranges and
 # lists, a file-size limit, the log's command line.
 set -u
-bin=${BNTRAIN_BINARY:?set by ctest}
-src=${BNTRAIN_SOURCE_DIR:?set by ctest}
-export BNTRAIN_DATA="$src/data"
-work=$(mktemp -d /tmp/bntrain-grid-test.XXXXXX)
-trap 'rm -rf "$work"' EXIT
-passed=0 failed=0
-
-check() { # check DESCRIPTION COMMAND...
-    local what=$1
-    shift
-    if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $what" >&2; fi
-}
+source "$(dirname "$0")/check.sh" test_grid
 
 # A small grid: 4 gammas x 4 learning rates x 2 restarts, 1 epoch on 1000 images.
 grid=(grid --dataset mnist-sample --gamma 0.5:2:0.5 --log10-lr -2,-1.5,-1,0
@@ -213,5 +202,4 @@ for bad in "--gamma 1,1" "--gamma 0.5,1,0.50" "--log10-lr -2,-1,-2" \
 done
 check "repeated values wrote nothing" test ! -e "$work/bad"
 
-echo "test_grid: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+check_summary

@@ -5,19 +5,9 @@
 # 1 and a message (never 134 or 139), and threads the system will not start are fewer threads,
 # not the end of the process.
 set -u
-bin=${BNTRAIN_BINARY:?set by ctest}
-src=${BNTRAIN_SOURCE_DIR:?set by ctest}
-export BNTRAIN_DATA="$src/data"
-work=$(mktemp -d /tmp/bntrain-limits-test.XXXXXX)
+source "$(dirname "$0")/check.sh" test_limits
 chmod 755 "$work"
-trap 'rm -rf "$work"' EXIT
-passed=0 failed=0
 
-check() { # check DESCRIPTION COMMAND...
-    local what=$1
-    shift
-    if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $what" >&2; fi
-}
 contains() { grep -q -- "$2" "$1"; }
 
 train=(train --dataset mnist-sample --epochs 1 --train-subset 256 --batch 64)
@@ -95,5 +85,4 @@ else
     echo "binary user nobody can run: RLIMIT_NPROC does not bind root itself)"
 fi
 
-echo "test_limits: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+check_summary
