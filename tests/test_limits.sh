@@ -31,6 +31,13 @@ check "grid --threads 100000 is capped with a note" \
 # runs.csv: the identity line, the header, then one line per run
 check "grid --threads 100000 runs its 2 runs" test "$(tail -n +3 "$work/grid/runs.csv" | grep -c .)" -eq 2
 
+# figures runs grids too: the same cap, before its data is read (here: a folder without data)
+"$bin" figures --quick --threads 100000 --data-dir "$work/no-data" --out "$work/figures" \
+    2> "$work/figures.err"
+check "figures --threads 100000 exits 1 on missing data, not a crash" test $? -eq 1
+check "figures --threads 100000 is capped with a note" \
+    contains "$work/figures.err" "figures: note: --threads 100000 capped at $((4 * cores)) "
+
 # ulimit -v cannot be combined with AddressSanitizer, which reserves terabytes of address space.
 case "${BNTRAIN_C_FLAGS:-}" in
 *sanitize=address*) echo "test_limits: skipping the ulimit -v checks under AddressSanitizer" ;;

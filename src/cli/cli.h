@@ -27,9 +27,10 @@ int usage_error(const char *command, const char *fmt, ...) __attribute__((format
  * an explicit count above 4x the cores, or for a grid above its runs left (but never below the
  * cores), is capped, and a count the system cannot start is lowered, each with a note on
  * stderr. Return 0, or EXIT_RUNTIME after one line on stderr (the memory needed, what is
- * available, and which limit). */
+ * available, and which limit). command names the grid's command in messages (grid, figures). */
 int cli_check_train_resources(const bn_experiment *e, const bn_model_spec *spec, size_t *threads);
-int cli_check_grid_resources(bn_grid_config *g, const bn_model_spec *spec);
+int cli_check_grid_resources(const char *command, bn_grid_config *g,
+                             const bn_model_spec *spec);
 
 /* Loads the experiment's dataset, keeps its first train_subset training images and checks
  * that a batch fits in them. Returns 0, or the exit status after one line on stderr:

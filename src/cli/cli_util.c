@@ -11,7 +11,6 @@
 #include "base/runtime.h"
 #include "bntrain/train.h"
 #include "cli/cli.h"
-#include "grid/store.h"
 
 int usage_error(const char *command, const char *fmt, ...) {
     va_list args;
@@ -169,37 +168,10 @@ int cli_check_train_resources(const bn_experiment *e, const bn_model_spec *spec,
     return check_resources("train", e, spec, 1, SIZE_MAX, threads);
 }
 
-/* Runs of the grid not yet in DIR/runs.csv (all of them with --force, or if it cannot be
- * read: the runner then says why). */
-static size_t grid_runs_left(const bn_grid_config *g) {
-    size_t total = g->n_x * g->n_lr * g->n_restarts;
-    if (g->force) return total;
-    grid_shape shape = {.x_name = g->x_name,
-                        .x_values = g->x_values,
-                        .n_x = g->n_x,
-                        .log10_lrs = g->log10_lrs,
-                        .n_lr = g->n_lr,
-                        .n_restarts = g->n_restarts};
-    grid_store store;
-    bn_error err;
-    if (grid_store_create(&store, &shape, &err)) return total;
-    char path[4200];
-    snprintf(path, sizeof path, "%s/runs.csv", g->out_dir);
-    bn_run_record *records;
-    size_t n, torn;
-    if (run_log_read(path, &records, &n, &torn, &err) == 0) {
-        for (size_t i = 0; i < n; i++)
-            grid_store_add(&store, &records[i]);
-        free(records);
-    }
-    size_t left = total - store.n_done;
-    grid_store_free(&store);
-    return left;
-}
-
-int cli_check_grid_resources(bn_grid_config *g, const bn_model_spec *spec) {
+int cli_check_grid_resources(const char *command, bn_grid_config *g,
+                             const bn_model_spec *spec) {
     size_t left = grid_runs_left(g);
-    return check_resources("grid", &g->experiment, spec, left, left, &g->threads);
+    return check_resources(command, &g->experiment, spec, left, left, &g->threads);
 }
 
 volatile sig_atomic_t cli_stop_signal;

@@ -172,6 +172,18 @@ static int ensure_dataset(dataset_cache *cache, const bn_grid_config *g) {
     return status;
 }
 
+/* The grid's threads capped and its memory checked before its data is read, as `grid` does
+ * (cli_util.c). Returns 0, or the exit status after saying what is wrong. */
+static int check_resources(bn_grid_config *g) {
+    bn_model_spec spec;
+    bn_error err;
+    if (experiment_model_spec(&g->experiment, &spec, &err)) {
+        fprintf(stderr, "bntrain figures: %s\n", err.msg);
+        return EXIT_RUNTIME;
+    }
+    return cli_check_grid_resources("figures", g, &spec);
+}
+
 /* Runs one heatmap's grid, then measures its boundary and draws it. Returns 1 if
  * interrupted. */
 static int run_figure(const figure_grid *f, const bn_grid_config *g, const bn_dataset *ds,
@@ -218,7 +230,8 @@ static int make_figure(const figure_grid *f, const figure_settings *set, const f
     int status = -1, load_status = 0;
     if (figure_config(f, set, a, dir, sizeof dir, &g, &err) == 0 &&
         (a->force || grid_check_config(&g, &err) == 0)) {
-        load_status = ensure_dataset(cache, &g);
+        load_status = check_resources(&g);
+        if (load_status == 0) load_status = ensure_dataset(cache, &g);
         if (load_status == 0) status = run_figure(f, &g, &cache->ds, &s, &err);
     }
     free(g.x_values);

@@ -209,7 +209,7 @@ static int run_grid(int argc, char **argv, grid_args *a) {
             return EXIT_RUNTIME;
         }
     }
-    int limits = cli_check_grid_resources(g, &spec);
+    int limits = cli_check_grid_resources("grid", g, &spec);
     if (limits) return limits;
     size_t threads = g->threads ? g->threads : runtime_cores();
     log_start(argc, argv, g, threads);

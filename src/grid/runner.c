@@ -427,6 +427,37 @@ static int prepare_outputs(grid_state *s, const bn_model_spec *spec, const char 
     return write_theory(g, spec, err);
 }
 
+/* The axes of g, as the store indexes them (identity 0: not checked). */
+static grid_shape shape_of(const bn_grid_config *g) {
+    return (grid_shape){.x_name = g->x_name,
+                        .x_values = g->x_values,
+                        .n_x = g->n_x,
+                        .log10_lrs = g->log10_lrs,
+                        .n_lr = g->n_lr,
+                        .n_restarts = g->n_restarts};
+}
+
+size_t grid_runs_left(const bn_grid_config *g) {
+    size_t total = g->n_x * g->n_lr * g->n_restarts;
+    if (g->force) return total;
+    grid_shape shape = shape_of(g);
+    grid_store store;
+    bn_error err;
+    if (grid_store_create(&store, &shape, &err)) return total;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/runs.csv", g->out_dir);
+    bn_run_record *records;
+    size_t n, torn;
+    if (run_log_read(path, &records, &n, &torn, &err) == 0) {
+        for (size_t i = 0; i < n; i++)
+            grid_store_add(&store, &records[i]);
+        free(records);
+    }
+    size_t left = total - store.n_done;
+    grid_store_free(&store);
+    return left;
+}
+
 int grid_run(const bn_grid_config *g, const bn_dataset *ds, volatile sig_atomic_t *stop,
              bn_grid_summary *summary, bn_error *err) {
     memset(summary, 0, sizeof *summary);
@@ -449,13 +480,8 @@ int grid_run(const bn_grid_config *g, const bn_dataset *ds, volatile sig_atomic_
     int status = -1;
     size_t n_pending = 0;
     pending_run *pending = NULL;
-    grid_shape shape = {.x_name = g->x_name,
-                        .x_values = g->x_values,
-                        .n_x = g->n_x,
-                        .log10_lrs = g->log10_lrs,
-                        .n_lr = g->n_lr,
-                        .n_restarts = g->n_restarts,
-                        .identity = config_identity(json)};
+    grid_shape shape = shape_of(g);
+    shape.identity = config_identity(json);
     if (grid_store_create(&s->store, &shape, err) ||
         prepare_outputs(s, &spec, json, &summary->torn_bytes, err))
         goto done;

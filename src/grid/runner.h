@@ -53,6 +53,10 @@ int grid_config_json(const bn_grid_config *g, char *buf, size_t capacity);
  * identity line); -1 on a read error. */
 int grid_check_config(const bn_grid_config *g, bn_error *err);
 
+/* Runs of the grid not yet in DIR/runs.csv (all of them with --force, or when it cannot be
+ * read: grid_run then says why), for sizing the work before it starts. */
+size_t grid_runs_left(const bn_grid_config *g);
+
 /* Runs the missing runs of the grid; results in g->out_dir. stop is set by signal handlers. */
 int grid_run(const bn_grid_config *g, const bn_dataset *ds, volatile sig_atomic_t *stop,
              bn_grid_summary *summary, bn_error *err);
