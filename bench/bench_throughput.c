@@ -343,7 +343,7 @@ static void time_runs(const bench_options *o, const bn_model_spec *spec, const b
             memset(r->layer_seconds, 0, sizeof r->layer_seconds);
             trainer.model.layer_seconds = r->layer_seconds;
             r->n_layers = trainer.model.n_layers;
-            memcpy(r->layers, trainer.model.layers, sizeof r->layers);
+            memcpy(r->layers, trainer.model.layers, r->n_layers * sizeof *r->layers);
         }
         if (trains && !r->failed)
             r->failed = timed_epoch(&trainer, ds, &cfg, o->steps, &r->train_seconds);
@@ -423,6 +423,12 @@ static const char *layer_name(const bn_layer *layers, size_t i) {
         return "relu";
     case LAYER_FLATTEN:
         return "flatten";
+    case LAYER_MAXPOOL:
+        return "maxpool";
+    case LAYER_AVGPOOL:
+        return "avgpool";
+    case LAYER_RESIDUAL:
+        return "residual";
     }
     return "?";
 }

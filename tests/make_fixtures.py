@@ -227,6 +227,191 @@ def layer_records():
     return records
 
 
+# ---- deep networks (issue 21): VGG16 and PreAct-ResNets on real CIFAR-10 images ----
+# Built as src/engine/architectures.c builds them, with modules registered in the engine's
+# parameter order. Their input is the first DEEP_BATCH images of CIFAR-10's test batch,
+# normalised as the engine normalises them; the fixture does not hold the images (the data is
+# never committed): test_parity loads them from ../shared/data and checks the input's sum.
+ARCH_DEEP_CODE = {"vgg16": 2, "preact-resnet": 3}
+DEEP_BATCH = 8
+DEEP_STEPS = 3
+DEEP_LR = 0.1
+DEEP_CASES = [
+    dict(name="deep_vgg16", arch="vgg16", depth=16, width_mult=1 / 32),
+    dict(name="deep_preact_resnet18", arch="preact-resnet", depth=18, width_mult=1 / 32),
+    dict(name="deep_preact_resnet20", arch="preact-resnet", depth=20, width_mult=0.25),
+]
+VGG16_CONFIG = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M",
+                512, 512, 512, "M"]
+
+
+def scaled(channels, width_mult):
+    return max(1, int(round(channels * width_mult)))
+
+
+class VGG16(nn.Module):
+    def __init__(self, width_mult):
+        super().__init__()
+        layers, channels = [], 3
+        for entry in VGG16_CONFIG:
+            if entry == "M":
+                layers.append(nn.MaxPool2d(2))
+                continue
+            out = scaled(entry, width_mult)
+            layers += [nn.Conv2d(channels, out, 3, padding=1, bias=False), nn.BatchNorm2d(out),
+                       nn.ReLU()]
+            channels = out
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Linear(channels, N_CLASSES)
+
+    def forward(self, x):
+        return self.classifier(F.adaptive_avg_pool2d(self.features(x), 1).flatten(1))
+
+
+class PreActBlock(nn.Module):
+    """He et al. 2016a's block as kuangliu/pytorch-cifar writes it."""
+
+    def __init__(self, in_planes, planes, stride):
+        super().__init__()
+        self.bn1 = nn.BatchNorm2d(in_planes)
+        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride=stride, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride=1, padding=1, bias=False)
+        if stride != 1 or in_planes != planes:
+            self.shortcut = nn.Conv2d(in_planes, planes, 1, stride=stride, bias=False)
+
+    def forward(self, x):
+        out = F.relu(self.bn1(x))
+        shortcut = self.shortcut(out) if hasattr(self, "shortcut") else x
+        out = self.conv1(out)
+        out = self.conv2(F.relu(self.bn2(out)))
+        return out + shortcut
+
+
+class PreActResNet(nn.Module):
+    """depth 18: pytorch-cifar's PreActResNet18; 6n + 2: He et al. 2016a's CIFAR network,
+    with its final BatchNorm and ReLU."""
+
+    def __init__(self, depth, width_mult):
+        super().__init__()
+        resnet18 = depth == 18
+        stages = [64, 128, 256, 512] if resnet18 else [16, 32, 64]
+        blocks = 2 if resnet18 else (depth - 2) // 6
+        channels = scaled(stages[0], width_mult)
+        self.conv1 = nn.Conv2d(3, channels, 3, padding=1, bias=False)
+        layers = []
+        for stage, planes in enumerate(stages):
+            planes = scaled(planes, width_mult)
+            for b in range(blocks):
+                layers.append(PreActBlock(channels, planes, 2 if stage > 0 and b == 0 else 1))
+                channels = planes
+        self.blocks = nn.Sequential(*layers)
+        self.final_bn = None if resnet18 else nn.BatchNorm2d(channels)
+        self.linear = nn.Linear(channels, N_CLASSES)
+
+    def forward(self, x):
+        out = self.blocks(self.conv1(x))
+        if self.final_bn is not None:
+            out = F.relu(self.final_bn(out))
+        return self.linear(F.adaptive_avg_pool2d(out, 1).flatten(1))
+
+
+def cifar10_members(path):
+    """The binary batches of the CIFAR-10 archive, by file name."""
+    import tarfile
+    members = {}
+    with tarfile.open(path, "r:gz") as tar:
+        for member in tar.getmembers():
+            name = os.path.basename(member.name)
+            if name.endswith(".bin"):
+                members[name] = tar.extractfile(member).read()
+    return members
+
+
+def cifar10_images(data_root, count):
+    """The first count test images and labels, normalised as src/data/data.c does: by the
+    training set's per-channel mean and population standard deviation of the pixels scaled to
+    [0, 1], from a histogram summed in the same order, in double, then rounded to float."""
+    members = cifar10_members(os.path.join(data_root, "cifar10", "cifar-10-binary.tar.gz"))
+    record = 1 + 3 * 1024
+    histogram = [[0] * 256 for _ in range(3)]
+    for b in range(1, 6):
+        data = torch.frombuffer(bytearray(members["data_batch_%d.bin" % b]), dtype=torch.uint8)
+        pixels = data.reshape(-1, record)[:, 1:].reshape(-1, 3, 1024)
+        for c in range(3):
+            counts = torch.bincount(pixels[:, c, :].flatten(), minlength=256).tolist()
+            histogram[c] = [h + n for h, n in zip(histogram[c], counts)]
+    table = torch.empty(3, 256, dtype=torch.float32)
+    for c in range(3):
+        total = float(sum(histogram[c]))
+        mean = sum(histogram[c][v] * (v / 255.0) for v in range(256)) / total
+        var = sum(histogram[c][v] * (v / 255.0 - mean) ** 2 for v in range(256)) / total
+        for v in range(256):
+            table[c, v] = (v / 255.0 - mean) / var ** 0.5
+    test = torch.frombuffer(bytearray(members["test_batch.bin"]), dtype=torch.uint8)
+    test = test.reshape(-1, record)[:count]
+    labels = test[:, 0].to(torch.int64)
+    pixels = test[:, 1:].reshape(count, 3, 1024).to(torch.int64)
+    images = torch.stack([table[c][pixels[:, c, :]] for c in range(3)], dim=1)
+    return images.reshape(count, 3, 32, 32), labels
+
+
+def build_deep(case):
+    if case["arch"] == "vgg16":
+        return VGG16(case["width_mult"])
+    return PreActResNet(case["depth"], case["width_mult"])
+
+
+def run_deep_case(case, seed, data_root):
+    """PyTorch's default initialisation (the engine's INIT_PYTORCH draws its own numbers, so
+    the fixture's are loaded); BatchNorm gamma and beta varied per channel as in CASES."""
+    torch.manual_seed(seed)
+    model = build_deep(case)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                module.weight.copy_(0.7 + 0.1 * torch.randn_like(module.weight))
+                module.bias.copy_(0.1 * torch.randn_like(module.bias))
+    inputs, labels = cifar10_images(data_root, DEEP_BATCH)
+    named = list(model.named_parameters())
+    bn_modules = [(name, m) for name, m in model.named_modules() if isinstance(m, nn.BatchNorm2d)]
+    spec = [ARCH_DEEP_CODE[case["arch"]], 3, 32, 32, 0, 0, 0, N_CLASSES, 1, LOSS_CODE["ce"]]
+    records = [
+        ("spec", torch.tensor(spec, dtype=torch.float32)),
+        ("deep", torch.tensor([case["depth"], case["width_mult"]], dtype=torch.float32)),
+        ("optim", torch.tensor([DEEP_LR, MOMENTUM, 5e-4], dtype=torch.float32)),
+        ("input_source", torch.tensor([0, DEEP_BATCH], dtype=torch.float32)),
+        ("input_sum", torch.tensor([inputs.double().sum().item()], dtype=torch.float32)),
+        ("parameters", torch.tensor([sum(p.numel() for p in model.parameters())],
+                                    dtype=torch.float32)),
+        ("labels", labels.to(torch.float32)),
+    ]
+    records += [("init/" + name, p.detach().clone()) for name, p in named]
+    optimizer = torch.optim.SGD(model.parameters(), lr=DEEP_LR, momentum=MOMENTUM,
+                                weight_decay=5e-4)
+    model.train()
+    for step in range(1, DEEP_STEPS + 1):
+        logits = model(inputs)
+        loss = F.cross_entropy(logits, labels)
+        optimizer.zero_grad()
+        loss.backward()
+        if step == 1:
+            records.append(("logits", logits.detach().clone()))
+            records.append(("loss", loss.detach().reshape(1)))
+            records += [("grad/" + name, p.grad.detach().clone()) for name, p in named]
+        else:
+            records.append(("loss%d" % step, loss.detach().reshape(1)))
+        optimizer.step()
+    records += [("final/" + name, p.detach().clone()) for name, p in named]
+    for name, bn in bn_modules:
+        records.append(("running_mean/" + name, bn.running_mean.clone()))
+        records.append(("running_var/" + name, bn.running_var.clone()))
+    model.eval()
+    with torch.no_grad():
+        records.append(("eval_logits", model(inputs)))
+    return records
+
+
 def encode(records):
     out = [b"BNFX", struct.pack("<II", FORMAT_VERSION, len(records))]
     for name, tensor in records:
@@ -248,20 +433,39 @@ def write_atomically(path, payload):
 
 
 def main():
+    import argparse
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--only", choices=["small", "layers", "deep"],
+                        help="write only these fixtures (default: all)")
+    parser.add_argument("--data", default=os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data"),
+        help="the data root holding cifar10/cifar-10-binary.tar.gz (deep fixtures)")
+    args = parser.parse_args()
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
     out_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
     os.makedirs(out_dir, exist_ok=True)
     total = 0
-    for seed, case in enumerate(CASES, start=1):
+    if args.only in (None, "deep"):
+        for seed, case in enumerate(DEEP_CASES, start=101):
+            payload = encode(run_deep_case(case, seed, args.data))
+            write_atomically(os.path.join(out_dir, case["name"] + ".bin"), payload)
+            total += len(payload)
+            print("%-22s %7d bytes" % (case["name"], len(payload)))
+    if args.only not in (None, "small"):
+        cases = []
+    else:
+        cases = CASES
+    for seed, case in enumerate(cases, start=1):
         payload = encode(run_case(case, seed))
         write_atomically(os.path.join(out_dir, case["name"] + ".bin"), payload)
         total += len(payload)
         print("%-14s %7d bytes" % (case["name"], len(payload)))
-    payload = encode(layer_records())
-    write_atomically(os.path.join(out_dir, "layers.bin"), payload)
-    total += len(payload)
-    print("%-14s %7d bytes" % ("layers", len(payload)))
+    if args.only in (None, "layers"):
+        payload = encode(layer_records())
+        write_atomically(os.path.join(out_dir, "layers.bin"), payload)
+        total += len(payload)
+        print("%-14s %7d bytes" % ("layers", len(payload)))
     print("total %d bytes (torch %s)" % (total, torch.__version__))
 
 

@@ -446,17 +446,15 @@ static int is_tensor_entry(const bn_model *m, size_t e) {
     return 0;
 }
 
-static void check_network(bn_arch arch, int batchnorm, bn_loss loss) {
-    bn_model_spec spec;
-    model_spec_paper(&spec, arch, 2, 9, 9, batchnorm);
-    spec.n_hidden = 2;
-    spec.hidden[0] = 6;
-    spec.hidden[1] = 5;
-    spec.n_classes = 4;
+/* The network's train-mode gradient by finite differences over every parameter; the input is
+ * drawn from a generator seeded with seed. */
+static void check_network_spec(const bn_model_spec *spec, bn_loss loss, uint64_t seed,
+                               const char *label) {
     bn_model model;
     bn_error err;
     size_t batch = 6;
-    CHECK(model_create(&model, &spec, batch, &err) == 0);
+    CHECK_MSG(model_create(&model, spec, batch, &err) == 0, "%s: %s", label, err.msg);
+    if (!model.params) return;
     bn_rng init;
     rng_seed(&init, 7);
     model_init(&model, 0.8, 2.0, 0.5, &init);
@@ -466,7 +464,7 @@ static void check_network(bn_arch arch, int batchnorm, bn_loss loss) {
     /* Each network draws its input from its own generator: a test added before this one must
      * not change the draw (a shared generator once moved FC + BN + mse near the tolerance). */
     bn_rng draws;
-    rng_seed(&draws, NETWORK_SEED + 4 * (uint64_t)arch + 2 * (uint64_t)batchnorm + (uint64_t)loss);
+    rng_seed(&draws, seed);
     randomize_from(&draws, input, n_in, 1);
     net_case c = {&model, input, labels, batch, loss, 1, NULL};
     const float *logits = model_forward(&model, input, batch, 1);
@@ -489,21 +487,49 @@ static void check_network(bn_arch arch, int batchnorm, bn_loss loss) {
     relu_sides(&c, c.sides, 0);
     kink_guard guard = {net_same_side, 0, 0};
     double e = fd_error_guarded(net_probe, &c, model.params, analytic, model.n_params, &guard);
-    CHECK_MSG(e < FD_TOL, "%s bn=%d loss=%d: network gradient error %g", arch_name(arch),
-              batchnorm, (int)loss, e);
+    CHECK_MSG(e < FD_TOL, "%s: network gradient error %g", label, e);
     /* the guard must not hollow the check out: most coordinates keep a usable step (at most
      * 13 % lacked one over 31 seeds) */
-    CHECK_MSG(guard.skipped * 4 <= guard.checked, "%s bn=%d loss=%d: %zu of %zu coordinates "
-              "had no step without a ReLU changing side", arch_name(arch), batchnorm, (int)loss,
-              guard.skipped, guard.checked);
+    CHECK_MSG(guard.skipped * 4 <= guard.checked, "%s: %zu of %zu coordinates had no step "
+              "without a ReLU changing side", label, guard.skipped, guard.checked);
     if (getenv("BNTRAIN_FD_REPORT"))
-        printf("%s bn=%d loss=%d: network gradient error %.3g (tolerance %g), %zu of %zu "
-               "coordinates without a kink-free step\n",
-               arch_name(arch), batchnorm, (int)loss, e, FD_TOL, guard.skipped, guard.checked);
+        printf("%s: network gradient error %.3g (tolerance %g), %zu of %zu coordinates without "
+               "a kink-free step\n",
+               label, e, FD_TOL, guard.skipped, guard.checked);
     free(c.sides);
     free(analytic);
     free(input);
     model_free(&model);
+}
+
+static void check_network(bn_arch arch, int batchnorm, bn_loss loss) {
+    bn_model_spec spec;
+    model_spec_paper(&spec, arch, 2, 9, 9, batchnorm);
+    spec.n_hidden = 2;
+    spec.hidden[0] = 6;
+    spec.hidden[1] = 5;
+    spec.n_classes = 4;
+    char label[64];
+    snprintf(label, sizeof label, "%s bn=%d loss=%d", arch_name(arch), batchnorm, (int)loss);
+    check_network_spec(&spec, loss,
+                       NETWORK_SEED + 4 * (uint64_t)arch + 2 * (uint64_t)batchnorm + (uint64_t)loss,
+                       label);
+}
+
+/* The deep networks at a tiny width: residual sums whose input gradient has two writers,
+ * projection shortcuts, max- and average pooling, convolutions without bias. */
+static void check_deep_network(bn_arch arch, size_t depth, double width_mult, size_t side,
+                               int batchnorm) {
+    bn_model_spec spec;
+    model_spec_deep(&spec, arch, depth, 2, side, side);
+    spec.width_mult = width_mult;
+    spec.n_classes = 4;
+    spec.batchnorm = batchnorm;
+    char label[64];
+    arch_label(&spec, label, sizeof label);
+    snprintf(label + strlen(label), sizeof label - strlen(label), " x%g bn=%d", width_mult,
+             batchnorm);
+    check_network_spec(&spec, LOSS_CE, NETWORK_SEED + 100 + depth + (uint64_t)batchnorm, label);
 }
 
 static void test_population_mode_backward(void) {
@@ -604,5 +630,9 @@ int main(void) {
     check_conv_paths_bias(16, 16, 32, 1, 2, 0, 10, 1, 1, 1);
     check_conv_paths_bias(3, 32, 30, 3, 2, 0, 7, 0, 0, 0);
     check_conv_paths_bias(30, 15, 20, 3, 2, 0, 6, 1, 0, 0);
+    check_deep_network(ARCH_PREACT_RESNET, 20, 0.25, 4, 1);
+    check_deep_network(ARCH_PREACT_RESNET, 20, 0.125, 8, 0);
+    check_deep_network(ARCH_PREACT_RESNET, 18, 1.0 / 32, 8, 1);
+    check_deep_network(ARCH_VGG16, 16, 1.0 / 64, 32, 1);
     return check_summary("test_gradients");
 }

@@ -199,6 +199,14 @@ static void check_shared_options(void) {
           e->stride == 2 && e->loss == LOSS_MSE && e->n_hidden == 0);
     CHECK(a.threads == 0 && a.log_scale == 0 && a.out == NULL && a.json == 0);
     CHECK(parse(&a, "--color-scale log --color-scale linear") == -1 && a.log_scale == 0);
+    /* The deep networks by name: arch and depth together, width and initialisation. */
+    CHECK(parse(&a, "--arch preact-resnet110 --width-mult 0.25 --init gaussian") == -1 &&
+          a.experiment.arch == ARCH_PREACT_RESNET && a.experiment.depth == 110 &&
+          a.experiment.width_mult == 0.25 && a.experiment.init == INIT_GAUSSIAN);
+    CHECK(parse(&a, "--arch vgg16") == -1 && a.experiment.arch == ARCH_VGG16 &&
+          a.experiment.depth == 16 && a.experiment.width_mult == 1.0 && a.experiment.init == -1);
+    CHECK(parse(&a, "--arch preact-resnet18 --arch cnn") == -1 && a.experiment.arch == ARCH_CNN &&
+          a.experiment.depth == 0);
     /* getopt_long's unique prefixes and --name=value work as before. */
     CHECK(parse(&a, "--epo=7 --dataset=cifar10") == -1 && a.experiment.epochs == 7 &&
           strcmp(a.experiment.dataset, "cifar10") == 0);
@@ -214,7 +222,13 @@ static void check_usage_errors(void) {
         {"--json=1", "unknown option or missing value: '--json=1'"},
         {"extra", "unexpected argument 'extra'"},
         {"--dataset nope", "--dataset: unknown dataset 'nope'"},
-        {"--arch rnn", "--arch: 'rnn' is not fc or cnn"},
+        {"--arch rnn", "--arch: 'rnn' is not fc, cnn, vgg16, preact-resnet18 or preact-resnetN"},
+        {"--arch preact-resnet19", "--arch: 'preact-resnet19' is not fc, cnn"},
+        {"--arch preact-resnet1208", "--arch: 'preact-resnet1208' is not fc, cnn"},
+        {"--arch preact-resnet020", "--arch: 'preact-resnet020' is not fc, cnn"},
+        {"--arch vgg", "--arch: 'vgg' is not fc, cnn"},
+        {"--width-mult 0", "--width-mult: must be positive, got '0'"},
+        {"--init xavier", "--init: 'xavier' is not gaussian or pytorch"},
         {"--loss hinge", "--loss: 'hinge' is not mse or ce"},
         {"--color-scale rainbow", "--color-scale: 'rainbow' is not linear or log"},
         {"--threads 0", "--threads: '0' is not a positive integer"},
@@ -251,7 +265,7 @@ static void check_help(void) {
     CHECK(parse(&a, "--help") == 0);
     CHECK(err_text[0] == '\0');
     CHECK(strncmp(out, "usage: test [options]\n\nfirst:\n  --dataset NAME     mnist", 54) == 0);
-    CHECK(strstr(out, "\n  --arch fc|cnn      fc: 3 x 1000 units") != NULL);
+    CHECK(strstr(out, "\n  --arch NAME        fc: 3 x 1000 units") != NULL);
     CHECK(strstr(out, "\n  --weight-decay WD  L2 weight decay (default 0)\n") != NULL);
     CHECK(strstr(out, "\n  --verbose          say more") != NULL);
     CHECK(strstr(out, "(default 0.01)\n\nsecond:\n  --threads N        cores to use") != NULL);

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bntrain/data.h"
 #include "bntrain/layers.h"
 #include "bntrain/model.h"
 #include "bntrain/optim.h"
@@ -44,6 +45,15 @@ static const char *const case_names[] = {
     "fc_bn_mse",  "fc_bn_ce",  "fc_nobn_mse",  "fc_nobn_ce",
     "cnn_bn_mse", "cnn_bn_ce", "cnn_nobn_mse", "cnn_nobn_ce",
 };
+
+/* The deep networks at a small width on the first 8 CIFAR-10 test images, which the test
+ * loads from the shared data (the fixtures do not hold them): three SGD steps with momentum
+ * and weight decay. */
+static const char *const deep_case_names[] = {"deep_vgg16", "deep_preact_resnet18",
+                                              "deep_preact_resnet20"};
+
+/* More parameter tensors than any fixture's network has. */
+#define MAX_TENSORS 512
 
 #define SPEC_FIELDS 10 /* arch, in c h w, kernel, stride, padding, n_classes, batchnorm, loss */
 
@@ -70,7 +80,8 @@ typedef struct {
     bn_loss loss;
     float lr, momentum, weight_decay;
     size_t batch, n_tensors;
-    param_tensor tensors[2 * BN_MAX_LAYERS];
+    param_tensor tensors[MAX_TENSORS];
+    const float *input; /* the batch: the fixture's input record, or CIFAR-10 images */
     uint8_t *labels;
     float *dlogits, *init_params;
     float *rows; /* a linear weight in PyTorch's layout (tensor_values) */
@@ -126,16 +137,24 @@ static int spec_field(const float *spec, size_t i, size_t limit, size_t *out) {
     return 0;
 }
 
-static int read_spec(parity_case *pc, bn_model_spec *spec) {
-    const fixture_tensor *s = fixture_get(pc->fx, "spec"), *h = fixture_get(pc->fx, "hidden");
-    const fixture_tensor *o = fixture_get(pc->fx, "optim"), *in = fixture_get(pc->fx, "input");
-    if (!s || s->count != SPEC_FIELDS || !h || h->count == 0 || h->count > BN_MAX_HIDDEN || !o ||
-        o->count != 3 || !in || in->ndim != 4)
+/* The deep record: depth and width multiplier of a vgg16 or preact-resnet. */
+static int read_deep_spec(const parity_case *pc, bn_model_spec *spec, size_t arch_code,
+                          const size_t f[SPEC_FIELDS]) {
+    const fixture_tensor *d = fixture_get(pc->fx, "deep");
+    size_t depth;
+    if (!d || d->count != 2 || spec_field(d->data, 0, 1202, &depth) || !(d->data[1] > 0.0f))
         return -1;
-    size_t f[SPEC_FIELDS];
-    for (size_t i = 0; i < SPEC_FIELDS; i++)
-        if (spec_field(s->data, i, 100000, &f[i])) return -1;
-    if (f[0] > 1 || f[8] > 1 || f[9] > 1 || f[7] == 0 || f[7] > 256) return -1;
+    model_spec_deep(spec, arch_code == 2 ? ARCH_VGG16 : ARCH_PREACT_RESNET, depth, f[1], f[2],
+                    f[3]);
+    spec->width_mult = d->data[1];
+    spec->n_classes = f[7];
+    return 0;
+}
+
+static int read_paper_spec(const parity_case *pc, bn_model_spec *spec,
+                           const size_t f[SPEC_FIELDS]) {
+    const fixture_tensor *h = fixture_get(pc->fx, "hidden");
+    if (!h || h->count == 0 || h->count > BN_MAX_HIDDEN) return -1;
     model_spec_paper(spec, f[0] == 0 ? ARCH_FC : ARCH_CNN, f[1], f[2], f[3], (int)f[8]);
     spec->kernel = f[4];
     spec->stride = f[5];
@@ -144,12 +163,38 @@ static int read_spec(parity_case *pc, bn_model_spec *spec) {
     spec->n_hidden = h->count;
     for (size_t i = 0; i < h->count; i++)
         if (spec_field(h->data, i, 100000, &spec->hidden[i])) return -1;
+    return 0;
+}
+
+/* The batch size: the input record's first dimension, or the deep fixtures' image count. */
+static int read_batch(parity_case *pc, const size_t f[SPEC_FIELDS]) {
+    const fixture_tensor *in = fixture_get(pc->fx, "input");
+    const fixture_tensor *source = fixture_get(pc->fx, "input_source");
+    if (in)
+        pc->batch = in->ndim == 4 && in->dims[1] == f[1] && in->dims[2] == f[2] &&
+                            in->dims[3] == f[3]
+                        ? in->dims[0]
+                        : 0;
+    else if (source && source->count == 2 && spec_field(source->data, 1, 256, &pc->batch) == 0)
+        ;
+    else
+        pc->batch = 0;
+    return pc->batch ? 0 : -1;
+}
+
+static int read_spec(parity_case *pc, bn_model_spec *spec) {
+    const fixture_tensor *s = fixture_get(pc->fx, "spec"), *o = fixture_get(pc->fx, "optim");
+    if (!s || s->count != SPEC_FIELDS || !o || o->count != 3) return -1;
+    size_t f[SPEC_FIELDS];
+    for (size_t i = 0; i < SPEC_FIELDS; i++)
+        if (spec_field(s->data, i, 100000, &f[i])) return -1;
+    if (f[0] > 3 || f[8] > 1 || f[9] > 1 || f[7] == 0 || f[7] > 256) return -1;
+    int status = f[0] >= 2 ? read_deep_spec(pc, spec, f[0], f) : read_paper_spec(pc, spec, f);
     pc->loss = f[9] == 0 ? LOSS_MSE : LOSS_CE;
     pc->lr = o->data[0];
     pc->momentum = o->data[1];
     pc->weight_decay = o->data[2];
-    pc->batch = in->dims[0];
-    return in->dims[1] == f[1] && in->dims[2] == f[2] && in->dims[3] == f[3] ? 0 : -1;
+    return status ? -1 : read_batch(pc, f);
 }
 
 /* The model's parameter tensors in arena order, named after the fixture's init/ records in
@@ -158,13 +203,14 @@ static int list_tensors(parity_case *pc) {
     size_t n = 0, next_init = 0;
     for (size_t i = 0; i < pc->model.n_layers; i++) {
         const bn_layer *l = &pc->model.layers[i];
+        if (n + 2 > MAX_TENSORS) return -1;
         if (l->kind == LAYER_LINEAR) {
             pc->tensors[n++] =
                 (param_tensor){l->weight, l->out_c * l->fan_in, NULL, l->fan_in, l->out_c};
             pc->tensors[n++] = (param_tensor){l->bias, l->out_c, NULL, 0, 0};
         } else if (l->kind == LAYER_CONV) {
             pc->tensors[n++] = (param_tensor){l->weight, l->n_weight, NULL, 0, 0};
-            pc->tensors[n++] = (param_tensor){l->bias, l->out_c, NULL, 0, 0};
+            if (l->bias != BN_NONE) pc->tensors[n++] = (param_tensor){l->bias, l->out_c, NULL, 0, 0};
         } else if (l->kind == LAYER_BATCHNORM) {
             pc->tensors[n++] = (param_tensor){l->gamma, l->out_c, NULL, 0, 0};
             pc->tensors[n++] = (param_tensor){l->beta, l->out_c, NULL, 0, 0};
@@ -245,7 +291,7 @@ static void compare_loss(const parity_case *pc, const char *name, double loss) {
 static void compare_gradients(const parity_case *pc) {
     const bn_model *m = &pc->model;
     char name[FIXTURE_MAX_NAME + 16];
-    const float *refs[2 * BN_MAX_LAYERS];
+    const float *refs[MAX_TENSORS];
     double largest = 0.0;
     for (size_t i = 0; i < pc->n_tensors; i++) {
         snprintf(name, sizeof name, "grad/%s", pc->tensors[i].name);
@@ -271,7 +317,7 @@ static double update_size(const float *ref, const float *init, size_t n) {
 static void compare_final_params(const parity_case *pc) {
     const bn_model *m = &pc->model;
     char name[FIXTURE_MAX_NAME + 16];
-    const float *refs[2 * BN_MAX_LAYERS];
+    const float *refs[MAX_TENSORS];
     double largest = 0.0;
     for (size_t i = 0; i < pc->n_tensors; i++) {
         const param_tensor *p = &pc->tensors[i];
@@ -301,10 +347,13 @@ static void compare_running_stats(const parity_case *pc) {
     size_t tensor = 0;
     for (size_t i = 0; i < m->n_layers; i++) {
         const bn_layer *l = &m->layers[i];
-        if (l->kind == LAYER_LINEAR || l->kind == LAYER_CONV) tensor += 2;
+        if (l->kind == LAYER_LINEAR) tensor += 2;
+        if (l->kind == LAYER_CONV) tensor += l->bias == BN_NONE ? 1 : 2;
         if (l->kind != LAYER_BATCHNORM) continue;
+        /* the module's path: the gamma's name without its last part ("layer1.0.bn1") */
         const char *gamma_name = pc->tensors[tensor].name;
-        int module_len = (int)strcspn(gamma_name, ".");
+        int module_len = (int)(strrchr(gamma_name, '.') ? strrchr(gamma_name, '.') - gamma_name
+                                                        : (ptrdiff_t)strlen(gamma_name));
         snprintf(name, sizeof name, "running_mean/%.*s", module_len, gamma_name);
         compare_plain(pc, name, m->buffers + l->running_mean, l->out_c);
         snprintf(name, sizeof name, "running_var/%.*s", module_len, gamma_name);
@@ -313,10 +362,11 @@ static void compare_running_stats(const parity_case *pc) {
     }
 }
 
+/* The first step's logits, loss and gradients, then as many further steps as the fixture has
+ * losses for (loss2, loss3, ...), then the parameters, running statistics and eval logits. */
 static void replay(parity_case *pc) {
     bn_model *m = &pc->model;
-    const float *input = expect(pc, "input", pc->batch * model_input_size(m));
-    if (!input) return;
+    const float *input = pc->input;
     size_t n_logits = pc->batch * m->spec.n_classes;
     const float *logits;
     double loss = train_forward_backward(pc, input, &logits);
@@ -324,8 +374,12 @@ static void replay(parity_case *pc) {
     compare_loss(pc, "loss", loss);
     compare_gradients(pc);
     sgd(pc);
-    compare_loss(pc, "loss2", train_forward_backward(pc, input, &logits));
-    sgd(pc);
+    char name[16];
+    for (int step = 2; snprintf(name, sizeof name, "loss%d", step), fixture_get(pc->fx, name);
+         step++) {
+        compare_loss(pc, name, train_forward_backward(pc, input, &logits));
+        sgd(pc);
+    }
     compare_final_params(pc);
     compare_running_stats(pc);
     compare_plain(pc, "eval_logits", model_forward(m, input, pc->batch, 0), n_logits);
@@ -340,7 +394,38 @@ static int fixture_path(char *path, size_t size, const char *dir, const char *na
     return len > 0 && (size_t)len < size ? 0 : -1;
 }
 
-static void run_case(const char *dir, const char *case_name) {
+/* A deep fixture's batch: the CIFAR-10 test images it names, which must be the ones it was
+ * made from (the sum of the normalised input, and the labels). */
+static int deep_input(parity_case *pc, const bn_dataset *cifar) {
+    const fixture_tensor *source = fixture_get(pc->fx, "input_source");
+    const float *sum_ref = expect(pc, "input_sum", 1), *labels = expect(pc, "labels", pc->batch);
+    size_t first, size = model_input_size(&pc->model);
+    if (!source || spec_field(source->data, 0, 10000, &first) || !sum_ref || !labels ||
+        first + pc->batch > cifar->test.n || size != cifar->channels * cifar->height * cifar->width)
+        return -1;
+    pc->input = cifar->test.images + first * size;
+    double sum = 0.0;
+    for (size_t i = 0; i < pc->batch * size; i++) sum += pc->input[i];
+    int same = fabs(sum - sum_ref[0]) <= 1e-5 * fmax(1.0, fabs((double)sum_ref[0]));
+    for (size_t i = 0; i < pc->batch; i++)
+        same &= labels[i] == (float)cifar->test.labels[first + i];
+    CHECK_MSG(same, "%s: the CIFAR-10 images differ from the fixture's (input sum %.6g, "
+              "fixture %.6g): another copy of the data?", pc->case_name, sum, sum_ref[0]);
+    return same ? 0 : -1;
+}
+
+/* The deep fixtures also record PyTorch's parameter count. */
+static void compare_parameter_count(const parity_case *pc) {
+    const fixture_tensor *count = fixture_get(pc->fx, "parameters");
+    if (!count) return;
+    size_t ours = model_parameter_count(&pc->model);
+    CHECK_MSG(count->count == 1 && (double)count->data[0] == (double)ours,
+              "%s: %zu parameters, PyTorch %.0f", pc->case_name, ours, count->data[0]);
+    printf("%-13s parameters %zu\n", pc->case_name, ours);
+}
+
+/* cifar: the loaded CIFAR-10 for a deep case, NULL for the others (input in the fixture). */
+static void run_case(const char *dir, const char *case_name, const bn_dataset *cifar) {
     char path[4096];
     if (fixture_path(path, sizeof path, dir, case_name)) return;
     fixture fx;
@@ -369,6 +454,12 @@ static void run_case(const char *dir, const char *case_name) {
         CHECK_MSG(ok, "%s: out of memory or bad labels", path);
     }
     if (ok) {
+        pc.input = cifar ? NULL : expect(&pc, "input", pc.batch * model_input_size(&pc.model));
+        ok = cifar ? deep_input(&pc, cifar) == 0 : pc.input != NULL;
+        CHECK_MSG(ok, "%s: no usable input", path);
+    }
+    if (ok) {
+        compare_parameter_count(&pc);
         load_initial_state(&pc);
         replay(&pc);
     }
@@ -625,11 +716,29 @@ static void test_fixtures_found_from_anywhere(void) {
     fixture_free(&fx);
 }
 
+static void run_deep_cases(const char *dir) {
+    const char *data = check_shared_data_with("cifar10");
+    if (!data) {
+        check_skip("PyTorch parity of vgg16 and the preact-resnets: they run on CIFAR-10 test "
+                   "images, and there is no cifar10/ in the shared data");
+        return;
+    }
+    bn_dataset cifar;
+    bn_error err = {{0}};
+    int loaded = dataset_load(&cifar, "cifar10", data, &err) == 0;
+    CHECK_MSG(loaded, "loading CIFAR-10: %s", err.msg);
+    if (!loaded) return;
+    for (size_t i = 0; i < sizeof deep_case_names / sizeof deep_case_names[0]; i++)
+        run_case(dir, deep_case_names[i], &cifar);
+    dataset_free(&cifar);
+}
+
 int main(void) {
     char dir[4096];
     fixture_dir(dir, sizeof dir);
     for (size_t i = 0; i < sizeof case_names / sizeof case_names[0]; i++)
-        run_case(dir, case_names[i]);
+        run_case(dir, case_names[i], NULL);
+    run_deep_cases(dir);
     run_layer_cases(dir);
     test_corrupt_fixtures(dir);
     test_fixtures_found_from_anywhere();

@@ -21,6 +21,10 @@ typedef struct {
     size_t n_hidden; /* 0: the paper's widths / channels */
     size_t hidden[BN_MAX_HIDDEN];
     size_t kernel, stride, padding;
+    size_t depth;      /* preact-resnet: 18 or 6n + 2 (vgg16: 16; fc, cnn: 0) */
+    double width_mult; /* vgg16, preact-resnet: every channel count times this (default 1) */
+    int init;          /* a bn_init, or -1: the arch's default (INIT_GAUSSIAN for fc and cnn,
+                          INIT_PYTORCH for vgg16 and preact-resnet: model.h) */
     double sigma_w2, sigma_b2;
     double momentum, weight_decay;
     bn_loss loss;

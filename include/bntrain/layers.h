@@ -5,9 +5,9 @@
  * activation has exactly one consumer) and, with accumulate = 0, also write the parameter
  * gradients; accumulate = 1 adds to them instead. Writing rather than zeroing and adding
  * saves two passes over 11 MB of gradients per step of the paper's FC net (measured: the
- * zeroing passes cost about 8 % of a training step). The one activation with two consumers,
- * a residual block's input, gets its gradient written by the block's first layer and then
- * added to by residual_backward (residual.h).
+ * zeroing passes cost about 8 % of a training step). An activation with two readers (a
+ * residual block's input) gets its gradient written by the first reader the backward walk
+ * meets, and the other's added with residual_backward (residual.h).
  *
  * Each layer kind has its own header (linear.h, conv.h, flatten.h, batchnorm.h, activation.h,
  * maxpool.h, avgpool.h, residual.h, loss.h); this one includes them all. */

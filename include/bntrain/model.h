@@ -1,7 +1,8 @@
-/* A network built from a small spec: hidden blocks of Linear|Conv -> [BatchNorm] -> ReLU, then
- * a linear output layer (after a flatten for conv nets, whose activations are channel-major). One arena each for parameters, gradients, optimiser state, BN running
- * statistics and activations, allocated once by model_create; forward and backward allocate
- * nothing. */
+/* A network built from a small spec: the paper's fc and cnn nets (hidden blocks of Linear|Conv
+ * -> [BatchNorm] -> ReLU, then a linear output layer, after a flatten for conv nets, whose
+ * activations are channel-major) and the deep networks of its Fig. 4 (VGG16, PreAct-ResNet).
+ * One arena each for parameters, gradients, optimiser state, BN running statistics and
+ * activations, allocated once by model_create; forward and backward allocate nothing. */
 #ifndef BNTRAIN_MODEL_H
 #define BNTRAIN_MODEL_H
 
@@ -13,50 +14,101 @@
 #include "bntrain/rng.h"
 
 #define BN_MAX_HIDDEN 16
-#define BN_MAX_LAYERS (3 * BN_MAX_HIDDEN + 1)
+/* The most layers a network may have (preact-resnet1202 has 4,207; the list is sized exactly
+ * once built). */
+#define BN_MAX_LAYERS 8192
+/* An offset or layer index that is not there: a layer without bias, the network's input. */
+#define BN_NONE ((size_t)-1)
 
-typedef enum { ARCH_FC, ARCH_CNN } bn_arch;
+/* fc and cnn: the paper's mean-field networks (section 4). vgg16 and preact-resnet: the deep
+ * networks of its Fig. 4 and of paper 001; architectures.c says what each is, layer by
+ * layer, and which PyTorch model it matches. */
+typedef enum { ARCH_FC, ARCH_CNN, ARCH_VGG16, ARCH_PREACT_RESNET } bn_arch;
+
+/* How model_init draws the weights: the paper's N(0, sigma_w^2 / fan_in) and N(0, sigma_b^2),
+ * or PyTorch's default for Conv2d and Linear (kaiming_uniform_ with a = sqrt(5), that is
+ * U(-1/sqrt(fan_in), 1/sqrt(fan_in)), and the same bound for biases), which the deep
+ * networks' reference code uses. */
+typedef enum { INIT_GAUSSIAN, INIT_PYTORCH } bn_init;
 
 typedef struct {
     bn_arch arch;
     size_t in_channels, in_height, in_width;
-    size_t n_hidden;
-    size_t hidden[BN_MAX_HIDDEN]; /* units (fc) or channels (cnn) of each hidden layer */
+    size_t n_hidden;                /* fc and cnn */
+    size_t hidden[BN_MAX_HIDDEN];   /* units (fc) or channels (cnn) of each hidden layer */
     size_t kernel, stride, padding; /* cnn only */
+    size_t depth;                   /* preact-resnet: 18, or 6n + 2 (20, 56, 110, ...) */
+    double width_mult;              /* vgg16, preact-resnet: every channel count times this */
     size_t n_classes;
     int batchnorm;                  /* 1: Linear|Conv -> BN -> ReLU; 0: Linear|Conv -> ReLU */
+    bn_init init;
 } bn_model_spec;
 
 /* The paper's architectures (section 4) for an input of the given shape:
  * fc: 1000-1000-1000, cnn: 30-60-90 channels, 3x3 kernels, stride 2, no padding. */
 void model_spec_paper(bn_model_spec *spec, bn_arch arch, size_t channels, size_t height,
                       size_t width, int batchnorm);
-/* Checks that every layer has a positive output size; fills err otherwise. */
+/* A deep network (ARCH_VGG16 or ARCH_PREACT_RESNET of the given depth) for an input of the
+ * given shape: BatchNorm on, PyTorch's initialisation, width_mult 1. */
+void model_spec_deep(bn_model_spec *spec, bn_arch arch, size_t depth, size_t channels,
+                     size_t height, size_t width);
+/* Checks that the spec describes a network that fits its input; fills err otherwise. */
 int model_spec_check(const bn_model_spec *spec, bn_error *err);
+/* "fc", "cnn", "vgg16", "preact-resnet"; arch_label writes the full name ("preact-resnet18"). */
 const char *arch_name(bn_arch arch);
+void arch_label(const bn_model_spec *spec, char *label, size_t size);
+/* The arch and depth an --arch name means ("fc", "cnn", "vgg16", "preact-resnet18",
+ * "preact-resnet110"); -1 if it names none. */
+int arch_from_name(const char *name, bn_arch *arch, size_t *depth);
+/* vgg16 and preact-resnet: the networks of Fig. 4, with their own defaults (initialisation,
+ * augmentation) and no mean-field theory. */
+int arch_is_deep(bn_arch arch);
 
-typedef enum { LAYER_LINEAR, LAYER_CONV, LAYER_BATCHNORM, LAYER_RELU, LAYER_FLATTEN } bn_layer_kind;
+typedef enum {
+    LAYER_LINEAR,
+    LAYER_CONV,
+    LAYER_BATCHNORM,
+    LAYER_RELU,
+    LAYER_FLATTEN,
+    LAYER_MAXPOOL,
+    LAYER_AVGPOOL,
+    LAYER_RESIDUAL
+} bn_layer_kind;
 
+/* The model is a plain list of layers run in order, as darknet's: each layer reads the
+ * output of one earlier layer (`input`, usually the one before it), and a residual layer adds
+ * a second one (`shortcut`). A list keeps one loop and one switch for every network, and a
+ * ResNet needs nothing more than those two indices; a general graph would buy nothing the
+ * paper's networks use. */
 typedef struct {
     bn_layer_kind kind;
+    size_t input;               /* the layer whose output this one reads; BN_NONE: the network
+                                   input */
+    size_t shortcut;            /* LAYER_RESIDUAL: the layer whose output is added */
     size_t in_c, in_h, in_w;    /* per-sample input shape */
     size_t out_c, out_h, out_w; /* per-sample output shape */
     int channel_major;          /* output stored C x N x H x W (conv blocks), else N x C x H x W */
+    /* Whether the gradient this layer sends to its input (shortcut) must be added to what a
+     * later layer of the list, which read the same activation, wrote there first: the backward
+     * walk goes from the last layer to the first, and the first writer writes (layers.h). */
+    int add_input_grad, add_shortcut_grad;
     conv_shape conv;            /* LAYER_CONV */
-    size_t weight, bias;        /* offsets into params (LAYER_LINEAR, LAYER_CONV) */
+    size_t weight, bias;        /* offsets into params (LAYER_LINEAR, LAYER_CONV); bias BN_NONE:
+                                   none (a convolution followed by BatchNorm) */
     size_t gamma, beta;         /* offsets into params (LAYER_BATCHNORM) */
     size_t running_mean, running_var; /* offsets into buffers (LAYER_BATCHNORM) */
     size_t save_mean, save_rstd, save_var; /* offsets into stats (LAYER_BATCHNORM) */
     size_t output;              /* offset of the output in acts / dacts */
     size_t n_weight;            /* weight floats (fan_in * out for linear/conv) */
     size_t fan_in;              /* in_dim (linear) or Cin * K * K (conv) */
+    size_t n_consumers;         /* layers that read this one's output */
 } bn_layer;
 
 typedef struct {
     bn_model_spec spec;
     size_t max_batch;
     size_t n_layers;
-    bn_layer layers[BN_MAX_LAYERS];
+    bn_layer *layers; /* n_layers, allocated by model_plan */
     size_t n_params;
     float *params, *grads, *velocity;
     size_t n_buffers;
@@ -65,6 +117,10 @@ typedef struct {
     float *stats;     /* BN batch mean, rstd and variance of the last train forward */
     size_t n_acts;    /* floats per arena: every layer's output for max_batch samples */
     float *acts, *dacts;
+    /* Where a layer whose add_input_grad is set writes its input gradient before it is added
+     * (n_grad_scratch floats; NULL in networks without such a layer). */
+    size_t n_grad_scratch;
+    float *grad_scratch;
     /* NULL, or where train-mode passes add the seconds each layer took: [i] forward and
      * [BN_MAX_LAYERS + i] backward of layer i (a fused BatchNorm + ReLU under the BatchNorm's
      * index); for bench_throughput --layers */
@@ -72,15 +128,18 @@ typedef struct {
 } bn_model;
 
 /* Lays out the layers and sizes the arenas for batches of up to max_batch samples, allocating
- * nothing (model_create then allocates; a caller can check first that they fit). */
+ * only the layer list (model_create then allocates the arenas; a caller can check first that
+ * they fit). model_free releases a plan too. */
 int model_plan(bn_model *model, const bn_model_spec *spec, size_t max_batch, bn_error *err);
 /* Allocates every arena for batches of up to max_batch samples. */
 int model_create(bn_model *model, const bn_model_spec *spec, size_t max_batch, bn_error *err);
 void model_free(bn_model *model);
 
-/* The paper's mean-field ensemble: W ~ N(0, sigma_w2 / fan_in), b ~ N(0, sigma_b2), BN
- * scale = gamma, shift = 0, running mean 0 and variance 1, velocity 0. Draws in layer order,
- * weights then biases, from rng (double-precision normals rounded to float). */
+/* The initial state: with spec.init = INIT_GAUSSIAN the paper's mean-field ensemble, W ~ N(0,
+ * sigma_w2 / fan_in), b ~ N(0, sigma_b2); with INIT_PYTORCH, W and b ~ U(-1/sqrt(fan_in),
+ * 1/sqrt(fan_in)) (sigma_w2 and sigma_b2 unused). Either way BN scale = gamma, shift = 0,
+ * running mean 0 and variance 1, velocity 0. Draws in layer order, weights then biases, from
+ * rng (double-precision draws rounded to float). */
 void model_init(bn_model *model, double gamma, double sigma_w2, double sigma_b2, bn_rng *rng);
 
 /* Forward n <= max_batch samples (input n x in_c x in_h x in_w); returns the logits (n x
@@ -108,6 +167,10 @@ int model_backward_sgd(bn_model *model, const float *input, const float *dlogits
  * (biased) variance to the statistics of its input over the n given samples, layer by layer,
  * with the earlier layers already in population mode. */
 int model_calibrate_batchnorm(bn_model *model, const float *input, size_t n, bn_error *err);
+
+/* The number of trained parameters (weights, biases, BatchNorm scales and shifts), as PyTorch's
+ * sum(p.numel() for p in model.parameters()) counts them. */
+size_t model_parameter_count(const bn_model *model);
 
 /* The logits of the last forward, and the layer that produced them. */
 const float *model_logits(const bn_model *model);

@@ -5,14 +5,11 @@
  * an earlier layer's output, kept in the activation arena like every output; the block's last
  * layer is a residual layer, out = branch + x, naming the layer whose output x is. Forward:
  * residual_forward(out, branch, x). Backward: the gradient of both operands is dout itself.
- * The branch takes it as it is (its last layer's output gradient is the residual layer's, no
- * copy). x, though, has two consumers, the branch's first layer and the shortcut, and its
- * gradient is the sum of theirs; in the backward walk the branch's first layer comes after the
- * residual layer and WRITES dx (layers.h), so the shortcut's share cannot be written first:
- * once the walk has passed the branch, residual_backward(dx, dout) ADDS dout into dx, as
- * darknet's shortcut layer adds its delta into the saved layer's. A projection shortcut (a
- * 1 x 1, stride 2 convolution of x, conv.h) writes its input gradient into a buffer of its
- * own, which residual_backward then adds into dx in the same way. */
+ * x has two readers, the branch's first layer and the sum (or, with a projection shortcut, the
+ * branch's first convolution and the 1 x 1 projection), and its gradient is the sum of
+ * theirs. The backward walk meets the sum first, which writes dx; the other reader writes its
+ * share into the model's gradient scratch, and residual_backward(dx, scratch) adds it in
+ * (model.h: bn_layer.add_input_grad). */
 #ifndef BNTRAIN_RESIDUAL_H
 #define BNTRAIN_RESIDUAL_H
 

@@ -196,6 +196,11 @@ static int run_grid(int argc, char **argv, grid_args *a) {
     bn_model_spec spec;
     if (experiment_model_spec(&g->experiment, &spec, &err))
         return usage_error("grid", "%s", err.msg);
+    if (arch_is_deep(spec.arch))
+        return usage_error("grid",
+                           "--arch %s: a grid overlays the mean-field theory, which covers "
+                           "fc and cnn only; train deep networks with `bntrain train`",
+                           arch_name(spec.arch));
     if (!g->out_dir) {
         snprintf(a->default_out, sizeof a->default_out, "grid-%s-%s%s", g->experiment.dataset,
                  arch_name(g->experiment.arch), g->experiment.batchnorm ? "" : "-nobn");

@@ -301,6 +301,9 @@ int cmd_theory(int argc, char **argv) {
     bn_model_spec spec;
     if (experiment_model_spec(&a.experiment, &spec, &err))
         return usage_error("theory", "%s", err.msg);
+    if (arch_is_deep(spec.arch))
+        return usage_error("theory", "--arch %s: the mean-field theory covers fc and cnn only",
+                           arch_name(spec.arch));
     double *gamma;
     size_t n;
     const char *gamma_text = a.gamma_text ? a.gamma_text

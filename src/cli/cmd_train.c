@@ -61,6 +61,18 @@ static void print_explosion(const bn_run_result *r, int json) {
                r->exploded_epoch, r->exploded_step);
 }
 
+/* The network trained, first: its name, width and parameter count (PyTorch's count). */
+static void print_network(const bn_model *m, int json) {
+    char label[32];
+    arch_label(&m->spec, label, sizeof label);
+    if (json)
+        printf("{\"arch\": \"%s\", \"width_mult\": %g, \"parameters\": %zu}\n", label,
+               m->spec.width_mult, model_parameter_count(m));
+    else
+        printf("# %s (width x%g): %zu parameters\n", label, m->spec.width_mult,
+               model_parameter_count(m));
+}
+
 int cmd_train(int argc, char **argv) {
     train_args a = {.json = 0};
     experiment_defaults(&a.experiment);
@@ -89,6 +101,7 @@ int cmd_train(int argc, char **argv) {
         return EXIT_RUNTIME;
     }
     bn_train_config cfg = experiment_train_config(&a.experiment, &cores);
+    print_network(&trainer.model, a.json);
     if (!a.json) printf("epoch    train_loss     test_loss  test_acc   seconds\n");
     bn_run_result result;
     /* One thread trains; the team's others take its kernels' tasks (parallel.h). */

@@ -373,6 +373,17 @@ static int set_hidden(void *field, const char *name, const char *arg, bn_error *
     return status;
 }
 
+/* field: the bn_experiment, whose arch and depth it sets together. */
+static int set_arch(void *field, const char *name, const char *arg, bn_error *err) {
+    bn_experiment *e = field;
+    if (arch_from_name(arg, &e->arch, &e->depth))
+        return bn_fail(err,
+                       "--%s: '%s' is not fc, cnn, vgg16, preact-resnet18 or preact-resnetN "
+                       "(N = 6n + 2 up to 1202: 20, 56, 110)",
+                       name, arg);
+    return 0;
+}
+
 /* Thread counts become OpenMP team sizes (int): bounded well below INT_MAX. */
 enum { MAX_THREADS = 100000 };
 
@@ -388,8 +399,8 @@ static int set_threads(void *field, const char *name, const char *arg, bn_error 
 #define EXPERIMENT(field) offsetof(bn_experiment, field)
 
 /* Choices, in the order of their enum's values. */
-static const char *const arch_names[] = {"fc", "cnn", NULL};
-_Static_assert(ARCH_FC == 0 && ARCH_CNN == 1, "arch_names follows bn_arch");
+static const char *const init_names[] = {"gaussian", "pytorch", NULL};
+_Static_assert(INIT_GAUSSIAN == 0 && INIT_PYTORCH == 1, "init_names follows bn_init");
 static const char *const loss_names[] = {"mse", "ce", NULL};
 _Static_assert(LOSS_MSE == 0 && LOSS_CE == 1, "loss_names follows bn_loss");
 static const char *const color_scale_names[] = {"linear", "log", NULL}; /* 1: log scale */
@@ -404,8 +415,14 @@ const cli_option options_model[] = {
     OPTION_VALUE("dataset", "NAME", set_dataset, EXPERIMENT(dataset),
                  "mnist, fashion-mnist, cifar10 or mnist-sample (bundled)"),
     OPTION_INCLUDE(options_data_dir, EXPERIMENT(data_dir)),
-    OPTION_CHOICE("arch", "fc|cnn", arch_names, EXPERIMENT(arch),
-                  "fc: 3 x 1000 units; cnn: 30, 60, 90 channels (default fc)"),
+    OPTION_VALUE("arch", "NAME", set_arch, 0,
+                 "fc: 3 x 1000 units; cnn: 30, 60, 90 channels (default fc);\n"
+                 "vgg16, preact-resnet18, preact-resnetN (N = 6n + 2): Fig. 4's"),
+    OPTION_VALUE("width-mult", "F", set_positive_double, EXPERIMENT(width_mult),
+                 "vgg16, preact-resnet: every channel count times F (default 1)"),
+    OPTION_CHOICE("init", "KIND", init_names, EXPERIMENT(init),
+                  "gaussian: N(0, sigma_w2/fan_in); pytorch: U(+-1/sqrt(fan_in))\n"
+                  "(default gaussian for fc and cnn, pytorch for the deep nets)"),
     OPTION_FLAG("no-bn", clear_flag, EXPERIMENT(batchnorm), "vanilla network: no BatchNorm"),
     OPTION_VALUE("hidden", "LIST", set_hidden, 0,
                  "widths (fc) or channels (cnn) of the hidden layers, e.g. 500,500"),

@@ -13,6 +13,8 @@ void experiment_defaults(bn_experiment *e) {
     e->kernel = 3;
     e->stride = 2;
     e->padding = 0;
+    e->width_mult = 1.0;
+    e->init = -1;
     e->sigma_w2 = 2.0;
     e->sigma_b2 = 0.5;
     e->momentum = 0.9;
@@ -29,14 +31,21 @@ int experiment_model_spec(const bn_experiment *e, bn_model_spec *spec, bn_error 
     size_t c, h, w;
     if (dataset_shape(e->dataset, &c, &h, &w))
         return bn_fail(err, "unknown dataset '%s'", e->dataset);
-    model_spec_paper(spec, e->arch, c, h, w, e->batchnorm);
-    if (e->n_hidden) {
-        spec->n_hidden = e->n_hidden;
-        memcpy(spec->hidden, e->hidden, sizeof spec->hidden);
+    if (arch_is_deep(e->arch)) {
+        model_spec_deep(spec, e->arch, e->depth, c, h, w);
+        spec->batchnorm = e->batchnorm;
+        spec->width_mult = e->width_mult;
+    } else {
+        model_spec_paper(spec, e->arch, c, h, w, e->batchnorm);
+        if (e->n_hidden) {
+            spec->n_hidden = e->n_hidden;
+            memcpy(spec->hidden, e->hidden, sizeof spec->hidden);
+        }
+        spec->kernel = e->kernel;
+        spec->stride = e->stride;
+        spec->padding = e->padding;
     }
-    spec->kernel = e->kernel;
-    spec->stride = e->stride;
-    spec->padding = e->padding;
+    if (e->init >= 0) spec->init = (bn_init)e->init;
     return model_spec_check(spec, err);
 }
 

@@ -51,7 +51,8 @@ void trainer_free(bn_trainer *t) {
 
 size_t trainer_bytes(const bn_trainer *t) {
     const bn_model *m = &t->model;
-    size_t floats = 3 * m->n_params + m->n_buffers + m->n_stats + 2 * m->n_acts;
+    size_t floats =
+        3 * m->n_params + m->n_buffers + m->n_stats + 2 * m->n_acts + m->n_grad_scratch;
     size_t batch_floats = m->max_batch * (model_input_size(m) + m->spec.n_classes);
     return (floats + batch_floats) * sizeof(float) + m->max_batch +
            t->n_order * sizeof *t->order;
@@ -62,6 +63,7 @@ int trainer_plan_bytes(const bn_model_spec *spec, size_t batch, size_t n_train, 
     bn_trainer plan = {.n_order = n_train};
     if (model_plan(&plan.model, spec, batch, err)) return -1;
     *bytes = trainer_bytes(&plan);
+    model_free(&plan.model);
     return 0;
 }
 

@@ -59,6 +59,9 @@ static void set_fc(bn_theory_layer *l, size_t in_units, size_t out_units) {
 static int layer_geometry(const bn_model_spec *spec, bn_theory_layer *layers, size_t *n_layers,
                           bn_error *err) {
     if (model_spec_check(spec, err)) return -1;
+    if (arch_is_deep(spec->arch))
+        return bn_fail(err, "no mean-field theory for %s: it covers the fc and cnn nets",
+                       arch_name(spec->arch));
     size_t c = spec->in_channels, h = spec->in_height, w = spec->in_width, locations, flat;
     if (bn_mul_size(h, w, &locations) || bn_mul_size(c, locations, &flat))
         return bn_fail(err, "input shape %zu x %zu x %zu overflows", c, h, w);
