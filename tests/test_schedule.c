@@ -5,58 +5,60 @@
 #include "bntrain/schedule.h"
 #include "check.h"
 
-/* The rates an optimiser has during each epoch, printed with repr() by PyTorch 1.13:
+/* The rates an optimiser has during epochs 1, 1 + stride, ..., printed with repr() by
+ * PyTorch 1.13:
  *   def lrs(make, epochs, lr=0.1):
  *       opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=lr); s = make(opt); out = []
  *       for e in range(epochs): out.append(opt.param_groups[0]['lr']); opt.step(); s.step()
  *       return out
- */
-static void check_rates(const char *text, size_t epochs, const size_t *at, const double *want,
-                        size_t n) {
-    bn_lr_schedule s;
-    bn_error err;
-    CHECK_MSG(lr_schedule_parse(text, &s, &err) == 0, "%s", text);
-    for (size_t i = 0; i < n; i++) {
-        double got = lr_schedule_at(&s, 0.1, at[i], epochs);
-        CHECK_MSG(got == want[i], "%s epoch %zu of %zu: %.17g, PyTorch %.17g", text, at[i], epochs,
-                  got, want[i]);
-    }
-}
+ *   lrs(lambda o: MultiStepLR(o, milestones=[2, 4], gamma=0.1), 6)
+ *   lrs(lambda o: CosineAnnealingLR(o, T_max=6), 6)
+ *   lrs(lambda o: CosineAnnealingLR(o, T_max=200), 200)[::37]
+ * and the constant rate, and a milestone past the run's end, which never fires in PyTorch. */
+static const struct {
+    const char *schedule;
+    size_t epochs, stride;
+    double lr[6];
+} pytorch_rates[] = {
+    {"step:2,4",
+     6,
+     1,
+     {0.1, 0.1, 0.010000000000000002, 0.010000000000000002, 0.0010000000000000002,
+      0.0010000000000000002}},
+    {"cosine",
+     6,
+     1,
+     {0.1, 0.09330127018922195, 0.07500000000000001, 0.05, 0.025000000000000012,
+      0.006698729810778065}},
+    {"cosine",
+     200,
+     37,
+     {0.1, 0.09179036806841355, 0.06985739453173906, 0.04140354498602954, 0.01577264470356557,
+      0.0013815039801161732}},
+    {"constant", 6, 1, {0.1, 0.1, 0.1, 0.1, 0.1, 0.1}},
+    {"step:7", 6, 1, {0.1, 0.1, 0.1, 0.1, 0.1, 0.1}},
+};
 
 static void check_against_pytorch(void) {
-    /* lrs(lambda o: MultiStepLR(o, milestones=[2, 4], gamma=0.1), 6) */
-    const size_t six[] = {1, 2, 3, 4, 5, 6};
-    const double step[] = {0.1,
-                           0.1,
-                           0.010000000000000002,
-                           0.010000000000000002,
-                           0.0010000000000000002,
-                           0.0010000000000000002};
-    check_rates("step:2,4", 6, six, step, 6);
-    /* lrs(lambda o: CosineAnnealingLR(o, T_max=6), 6) */
-    const double cosine[] = {0.1,  0.09330127018922195,  0.07500000000000001,
-                             0.05, 0.025000000000000012, 0.006698729810778065};
-    check_rates("cosine", 6, six, cosine, 6);
-    /* lrs(lambda o: CosineAnnealingLR(o, T_max=200), 200)[::37] */
-    const size_t long_run[] = {1, 38, 75, 112, 149, 186};
-    const double cosine_200[] = {0.1,
-                                 0.09179036806841355,
-                                 0.06985739453173906,
-                                 0.04140354498602954,
-                                 0.01577264470356557,
-                                 0.0013815039801161732};
-    check_rates("cosine", 200, long_run, cosine_200, 6);
-    const double constant[] = {0.1, 0.1, 0.1, 0.1, 0.1, 0.1};
-    check_rates("constant", 6, six, constant, 6);
-    /* A milestone past the run's end never fires, as in PyTorch. */
-    const size_t three[] = {1, 2, 3};
-    check_rates("step:5", 3, three, constant, 3);
+    for (size_t k = 0; k < sizeof pytorch_rates / sizeof *pytorch_rates; k++) {
+        bn_lr_schedule s;
+        bn_error err;
+        const char *text = pytorch_rates[k].schedule;
+        size_t epochs = pytorch_rates[k].epochs;
+        CHECK_MSG(lr_schedule_parse(text, &s, &err) == 0, "%s", text);
+        for (size_t i = 0; i < 6; i++) {
+            size_t epoch = 1 + i * pytorch_rates[k].stride;
+            double got = lr_schedule_at(&s, 0.1, epoch, epochs), want = pytorch_rates[k].lr[i];
+            CHECK_MSG(got == want, "%s epoch %zu of %zu: %.17g, PyTorch %.17g", text, epoch, epochs,
+                      got, want);
+        }
+    }
 }
 
 static void check_format(const char *text, const char *canonical) {
     bn_lr_schedule s;
     bn_error err;
-    char buf[200];
+    char buf[BN_LR_SCHEDULE_TEXT];
     CHECK_MSG(lr_schedule_parse(text, &s, &err) == 0, "%s: %s", text, err.msg);
     CHECK_MSG(lr_schedule_format(&s, buf, sizeof buf) == (int)strlen(canonical) &&
                   strcmp(buf, canonical) == 0,
@@ -72,6 +74,13 @@ static void check_parse(void) {
     bn_lr_schedule s;
     lr_schedule_parse("step:100,200", &s, NULL);
     CHECK(lr_schedule_format(&s, buf, sizeof buf) == -1);
+    /* The longest schedule fits in BN_LR_SCHEDULE_TEXT. */
+    check_format("step:999999985,999999986,999999987,999999988,999999989,999999990,999999991,"
+                 "999999992,999999993,999999994,999999995,999999996,999999997,999999998,"
+                 "999999999,1000000000",
+                 "step:999999985,999999986,999999987,999999988,999999989,999999990,999999991,"
+                 "999999992,999999993,999999994,999999995,999999996,999999997,999999998,"
+                 "999999999,1000000000");
 
     const char *bad[] = {"",
                          "Constant",

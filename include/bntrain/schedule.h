@@ -14,6 +14,8 @@
 #include "bntrain/error.h"
 
 #define BN_MAX_MILESTONES 16
+/* Bytes that hold any schedule's text: "step:" and 16 milestones of up to 10 digits. */
+#define BN_LR_SCHEDULE_TEXT 200
 
 typedef enum { LR_CONSTANT, LR_STEP, LR_COSINE } bn_lr_schedule_kind;
 
@@ -29,7 +31,7 @@ typedef struct {
 int lr_schedule_parse(const char *text, bn_lr_schedule *s, bn_error *err);
 
 /* The canonical text of s ("step:30,60"), which lr_schedule_parse reads back; returns the
- * length, or -1 if it does not fit in capacity. */
+ * length, or -1 if it does not fit in capacity (BN_LR_SCHEDULE_TEXT always does). */
 int lr_schedule_format(const bn_lr_schedule *s, char *buf, size_t capacity);
 
 /* The learning rate of 1-based epoch `epoch` of a run of `epochs` epochs whose base rate is
