@@ -14,7 +14,8 @@ typedef struct {
     bn_experiment experiment;
     int verbose, json;
     size_t threads;      /* 0: all cores */
-    char json_tail[BN_LR_SCHEDULE_TEXT + 60]; /* what every --json line says of the training: augment, schedule */
+    /* What every --json line says of the training: its augmentation and schedule. */
+    char json_tail[BN_LR_SCHEDULE_TEXT + 60];
 } train_args;
 
 static const cli_option train_options[] = {
