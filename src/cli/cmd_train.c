@@ -13,7 +13,7 @@
 typedef struct {
     bn_experiment experiment;
     int verbose, json;
-    size_t threads;      /* 0: all cores */
+    size_t threads; /* 0: all cores */
     /* What every --json line says of the training: its augmentation and schedule. */
     char json_tail[BN_LR_SCHEDULE_TEXT + 60];
 } train_args;
