@@ -23,7 +23,8 @@ check "help for an unknown command exits 2" test "$(status_of "$bin" help frobni
 t=(train --dataset mnist-sample --train-subset 256 --batch 32 --epochs 1 --hidden 32)
 usage_cases=("--lr 0" "--lr -1" "--lr abc" "--gamma x" "--gamma 1e400" "--dataset nope"
              "--arch rnn" "--loss hinge" "--batch 0" "--epochs -2" "--bogus" "--momentum 1"
-             "--hidden 10,0" "--arch cnn --kernel 40" "--batch 100000")
+             "--hidden 10,0" "--arch cnn --kernel 40" "--batch 100000"
+             "--augment maybe" "--lr-schedule step:5,2" "--lr-schedule exp")
 for c in "${usage_cases[@]}"; do
     # shellcheck disable=SC2086
     check "train $c exits 2" test "$(status_of "$bin" "${t[@]}" $c)" -eq 2
@@ -51,6 +52,11 @@ sed 's/"seconds.*//' "$work/out" > "$work/first"
 check "same seed and options: identical output" cmp -s "$work/first" "$work/second"
 "$bin" "${t[@]}" --gamma 0.5 --lr 0.05 --json --seed 2 | sed 's/"seconds.*//' > "$work/third"
 check "another seed: other output" test -n "$(cmp "$work/first" "$work/third")"
+check "--json reports the rate, augmentation and schedule" \
+    grep -q '"lr": 0.05, "augment": false, "lr_schedule": "constant", ' "$work/first"
+"$bin" "${t[@]}" --epochs 2 --lr 0.05 --lr-schedule step:1 --augment on --json > "$work/step"
+check "--lr-schedule step:1: the second epoch at a tenth of the rate" \
+    grep -q '"epoch": 2, .*"lr": 0.005, "augment": true, "lr_schedule": "step:1"' "$work/step"
 
 check "an explosion exits 0" test "$(status_of "$bin" "${t[@]}" --gamma 4 --lr 10)" -eq 0
 check "an explosion says when" grep -Eq "exploded at epoch 1, step [0-9]+" "$work/out"

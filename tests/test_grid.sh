@@ -113,6 +113,22 @@ check "mismatched config: results untouched" cmp -s "$work/before.csv" "$work/t1
 "$bin" "${grid[@]}" --epochs 2 --restarts 1 --gamma 0.5 --log10-lr -2 --out "$work/t1" --force
 check "--force starts afresh" test "$(data_lines "$work/t1/runs.csv")" -eq 1
 
+# A grid from before --augment and --lr-schedule (its config.json without those keys) is the
+# same grid: resumed with nothing to do. Augmenting it, or scheduling its rate, is another.
+cp -r "$work/t1-before" "$work/pre-augment"
+grep -q '"augment": false' "$work/pre-augment/config.json" &&
+    grep -q '"lr_schedule": "constant"' "$work/pre-augment/config.json"
+check "config.json says augment false and lr_schedule constant" test $? -eq 0
+sed -i '/"augment"/d; /"lr_schedule"/d' "$work/pre-augment/config.json"
+"$bin" "${grid[@]}" --out "$work/pre-augment" 2> "$work/pre-augment.err"
+check "a grid from before augment and lr_schedule resumes" test $? -eq 0
+check "... keeping its runs and identity" cmp -s "$work/before.csv" "$work/pre-augment/runs.csv"
+"$bin" "${grid[@]}" --augment on --lr-schedule step:1 --out "$work/pre-augment" \
+    2> "$work/augment.err"
+check "augmenting a finished grid: exit 2" test $? -eq 2
+check "augmenting a finished grid: names both differences" \
+    grep -q 'augment false (now true); lr_schedule "constant" (now "step:1")' "$work/augment.err"
+
 # runs.csv without its config.json is refused, never adopted by another configuration.
 cp -r "$work/t1-before" "$work/nocfg"
 rm "$work/nocfg/config.json"

@@ -177,7 +177,8 @@ static void check_shared_options(void) {
                     "--stride 1 --padding 2 --sigma-w2 1.5 --sigma-b2 0 --momentum 0.5 "
                     "--loss ce --batch 32 --epochs 3 --seed 42 --train-subset 500 "
                     "--weight-decay 1e-4 --gamma -0.5 --lr 0.2 --threads 3 --color-scale log "
-                    "--out dir --json --verbose --data-dir somewhere") == -1);
+                    "--out dir --json --verbose --data-dir somewhere --augment on "
+                    "--lr-schedule step:10,20") == -1);
     const bn_experiment *e = &a.experiment;
     CHECK(strcmp(e->dataset, "mnist-sample") == 0 && strcmp(e->data_dir, "somewhere") == 0);
     CHECK(e->arch == ARCH_CNN && e->batchnorm == 0 && e->loss == LOSS_CE);
@@ -186,6 +187,8 @@ static void check_shared_options(void) {
     CHECK(e->sigma_w2 == 1.5 && e->sigma_b2 == 0.0 && e->momentum == 0.5);
     CHECK(e->batch == 32 && e->epochs == 3 && e->seed == 42 && e->train_subset == 500);
     CHECK(e->weight_decay == 1e-4 && e->gamma == -0.5 && e->lr == 0.2);
+    CHECK(e->augment == 1 && e->lr_schedule.kind == LR_STEP && e->lr_schedule.n_milestones == 2 &&
+          e->lr_schedule.milestones[0] == 10 && e->lr_schedule.milestones[1] == 20);
     CHECK(a.threads == 3 && a.log_scale == 1 && strcmp(a.out, "dir") == 0 && a.json == 1 &&
           a.verbose == 1);
     CHECK(out[0] == '\0' && err_text[0] == '\0');
@@ -197,6 +200,9 @@ static void check_shared_options(void) {
           e->epochs == 5 && e->seed == 1 && e->gamma == 1.0 && e->lr == 0.01 &&
           e->sigma_w2 == 2.0 && e->sigma_b2 == 0.5 && e->momentum == 0.9 && e->kernel == 3 &&
           e->stride == 2 && e->loss == LOSS_MSE && e->n_hidden == 0);
+    CHECK(e->augment == -1 && e->lr_schedule.kind == LR_CONSTANT);
+    CHECK(parse(&a, "--augment on --augment off --lr-schedule cosine") == -1 &&
+          a.experiment.augment == 0 && a.experiment.lr_schedule.kind == LR_COSINE);
     CHECK(a.threads == 0 && a.log_scale == 0 && a.out == NULL && a.json == 0);
     CHECK(parse(&a, "--color-scale log --color-scale linear") == -1 && a.log_scale == 0);
     /* The deep networks by name: arch and depth together, width and initialisation. */
@@ -245,6 +251,13 @@ static void check_usage_errors(void) {
         {"--momentum 1", "--momentum: must be below 1, got '1'"},
         {"--hidden 10,0", "--hidden: '0' is not a layer size from 1 to 100000"},
         {"--hidden 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17", "--hidden: at most 16 layers"},
+        {"--augment yes", "--augment: 'yes' is not off or on"},
+        {"--augment", "unknown option or missing value: '--augment'"},
+        {"--lr-schedule linear",
+         "--lr-schedule: 'linear' is not constant, step:E1,E2,... or cosine"},
+        {"--lr-schedule step:", "--lr-schedule: 'step:': milestones are whole epochs"},
+        {"--lr-schedule step:20,10", "--lr-schedule: 'step:20,10': milestones must increase"},
+        {"--lr-schedule step:0", "--lr-schedule: 'step:0': a milestone must be an epoch from 1"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         test_args a;
@@ -334,6 +347,15 @@ static void check_experiment(void) {
           cfg.weight_decay == 1e-3 && cfg.sigma_w2 == 2.0 && cfg.sigma_b2 == 0.5 &&
           cfg.batch == 128 && cfg.epochs == 5 && cfg.seed == 9 && cfg.cores == &cores &&
           cfg.evaluate_last_epoch_only == 0);
+    /* Augmentation: off by default for the paper's networks, as asked otherwise. */
+    CHECK(cfg.augment == 0 && cfg.lr_schedule.kind == LR_CONSTANT);
+    CHECK(experiment_default_augment(ARCH_FC) == 0 && experiment_default_augment(ARCH_CNN) == 0);
+    e.augment = 1;
+    CHECK(experiment_augment(&e) == 1 && experiment_train_config(&e, NULL).augment == 1);
+    e.augment = 0;
+    CHECK(experiment_augment(&e) == 0);
+    e.lr_schedule.kind = LR_COSINE;
+    CHECK(experiment_train_config(&e, NULL).lr_schedule.kind == LR_COSINE);
 }
 
 int main(void) {

@@ -143,6 +143,35 @@ static void test_identity(void) {
     CHECK(identity_line(line, 20, id) == -1);
 }
 
+/* A config.json of one grid with `lines` between train_subset and seed. */
+static void config_with(char *json, size_t size, const char *lines) {
+    snprintf(json, size,
+             "{\n  \"dataset\": \"mnist\",\n  \"train_subset\": 0,\n%s  \"seed\": 1\n}\n", lines);
+}
+
+/* A config.json from before "augment" and "lr_schedule" means no augmentation and a constant
+ * rate: it keeps its identity beside today's text of the same grid, and reads as those values;
+ * any other value is another grid. */
+static void test_identity_of_older_grids(void) {
+    char old[200], now[200], augmented[200], cosine[200], value[40];
+    config_with(old, sizeof old, "");
+    config_with(now, sizeof now, "  \"augment\": false,\n  \"lr_schedule\": \"constant\",\n");
+    config_with(augmented, sizeof augmented,
+                "  \"augment\": true,\n  \"lr_schedule\": \"constant\",\n");
+    config_with(cosine, sizeof cosine, "  \"augment\": false,\n  \"lr_schedule\": \"cosine\",\n");
+    CHECK(config_identity(old) == config_identity(now));
+    CHECK(config_identity(augmented) != config_identity(now));
+    CHECK(config_identity(cosine) != config_identity(now));
+    CHECK(config_identity(cosine) != config_identity(augmented));
+    CHECK(config_json_value(old, "augment", value, sizeof value) == 0 &&
+          strcmp(value, "false") == 0);
+    CHECK(config_json_value(old, "lr_schedule", value, sizeof value) == 0 &&
+          strcmp(value, "\"constant\"") == 0);
+    CHECK(config_json_value(cosine, "lr_schedule", value, sizeof value) == 0 &&
+          strcmp(value, "\"cosine\"") == 0);
+    CHECK(config_json_value(old, "epochs", value, sizeof value) == -1);
+}
+
 static void test_log(const char *dir) {
     char path[1024];
     snprintf(path, sizeof path, "%s/runs.csv", dir);
@@ -280,6 +309,7 @@ int main(void) {
     test_malformed();
     test_run_key();
     test_identity();
+    test_identity_of_older_grids();
     test_log(dir);
     CHECK(nftw(dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS) == 0);
     return check_summary("test_results");

@@ -15,7 +15,8 @@
 #include "check.h"
 
 static bn_train_config small_config(void) {
-    bn_train_config cfg = {LOSS_MSE, 0.7, 0.05, 0.9, 0.0, 2.0, 0.5, 32, 2, 42, 0, NULL};
+    bn_train_config cfg = {LOSS_MSE, 0.7, 0.05, 0.9, 0.0,  2.0, 0.5,
+                           32,       2,   42,   0,   NULL, 0,   {LR_CONSTANT}};
     return cfg;
 }
 
@@ -207,13 +208,11 @@ static void test_backward_sgd(const bn_dataset *ds, bn_arch arch, size_t batch, 
     model_free(&combined);
 }
 
-/* One run of the paper's network on `cores` cores: its parameters and result. */
-static void run_on_cores(const bn_dataset *ds, bn_arch arch, size_t cores, float *params,
-                         bn_run_result *r) {
+/* One run of cfg with the paper's network on `cores` cores: its parameters and result. */
+static void run_on_cores(const bn_dataset *ds, bn_arch arch, bn_train_config cfg, size_t cores,
+                         float *params, bn_run_result *r) {
     bn_model_spec spec;
     model_spec_paper(&spec, arch, ds->channels, ds->height, ds->width, 1);
-    bn_train_config cfg = small_config();
-    cfg.epochs = 1;
     bn_core_share share = {.cores = cores};
     cfg.cores = &share;
     bn_trainer t;
@@ -226,10 +225,8 @@ static void run_on_cores(const bn_dataset *ds, bn_arch arch, size_t cores, float
     parallel_set_threads(1);
 }
 
-/* A run that uses 2 or 3 cores gives bitwise what it gives on one (3 on a 2-core machine is
- * oversubscribed: slower, still the same), and so does a run with the kernels limited to AVX2
- * or to the portable code instead of the widest level: the same losses and parameters. */
-static void test_same_bits_on_any_cores(const bn_dataset *ds, bn_arch arch) {
+/* Parameters of the paper's network (arch) on ds. */
+static size_t paper_params(const bn_dataset *ds, bn_arch arch) {
     bn_model_spec spec;
     model_spec_paper(&spec, arch, ds->channels, ds->height, ds->width, 1);
     bn_model probe;
@@ -237,19 +234,29 @@ static void test_same_bits_on_any_cores(const bn_dataset *ds, bn_arch arch) {
     CHECK(model_create(&probe, &spec, 1, &err) == 0);
     size_t n = probe.n_params;
     model_free(&probe);
+    return n;
+}
+
+/* A run that uses 2 or 3 cores gives bitwise what it gives on one (3 on a 2-core machine is
+ * oversubscribed: slower, still the same), and so does a run with the kernels limited to AVX2
+ * or to the portable code instead of the widest level: the same losses and parameters. */
+static void test_same_bits_on_any_cores(const bn_dataset *ds, bn_arch arch) {
+    bn_train_config cfg = small_config();
+    cfg.epochs = 1;
+    size_t n = paper_params(ds, arch);
     float *one = malloc(n * sizeof *one), *more = malloc(n * sizeof *more);
     bn_run_result r1, r;
-    run_on_cores(ds, arch, 1, one, &r1);
+    run_on_cores(ds, arch, cfg, 1, one, &r1);
     CHECK(r1.epochs_done == 1 && !r1.exploded);
     for (size_t cores = 2; cores <= 3; cores++) {
-        run_on_cores(ds, arch, cores, more, &r);
+        run_on_cores(ds, arch, cfg, cores, more, &r);
         CHECK_MSG(memcmp(one, more, n * sizeof *one) == 0 && same_results(&r1, &r),
                   "%s: %zu cores give other bits than 1", arch_name(arch), cores);
     }
     int best = cpu_limit_isa(CPU_ISA_AVX512);
     for (int level = best - 1; level >= CPU_ISA_PORTABLE; level--) {
         cpu_limit_isa(level);
-        run_on_cores(ds, arch, 2, more, &r);
+        run_on_cores(ds, arch, cfg, 2, more, &r);
         CHECK_MSG(memcmp(one, more, n * sizeof *one) == 0 && same_results(&r1, &r),
                   "%s: the %s kernel gives other bits than the widest", arch_name(arch),
                   cpu_isa_name());
@@ -257,6 +264,72 @@ static void test_same_bits_on_any_cores(const bn_dataset *ds, bn_arch arch) {
     cpu_limit_isa(best);
     free(one);
     free(more);
+}
+
+/* Augmented training gives the same bits on 1, 2 and 3 cores (the crops are drawn one sample
+ * after another from the run's own stream, whatever the split of the kernels), and other bits
+ * than training without it: the crops are made. */
+static void test_augment_same_bits(const bn_dataset *ds, bn_arch arch) {
+    size_t n = paper_params(ds, arch);
+    float *one = malloc(n * sizeof *one), *more = malloc(n * sizeof *more);
+    bn_train_config cfg = small_config();
+    cfg.augment = 1;
+    bn_run_result r1, r;
+    run_on_cores(ds, arch, cfg, 1, one, &r1);
+    CHECK(r1.epochs_done == cfg.epochs && !r1.exploded);
+    for (size_t cores = 2; cores <= 3; cores++) {
+        run_on_cores(ds, arch, cfg, cores, more, &r);
+        CHECK_MSG(memcmp(one, more, n * sizeof *one) == 0 && same_results(&r1, &r),
+                  "%s, augmented: %zu cores give other bits than 1", arch_name(arch), cores);
+    }
+    cfg.augment = 0;
+    run_on_cores(ds, arch, cfg, 1, more, &r);
+    CHECK_MSG(memcmp(one, more, n * sizeof *one) != 0 && !same_results(&r1, &r),
+              "%s: augmented training gives the bits of plain training", arch_name(arch));
+    free(one);
+    free(more);
+}
+
+static int record_lr(const bn_epoch_stats *s, void *ctx) {
+    ((double *)ctx)[s->epoch - 1] = s->lr;
+    return 0;
+}
+
+/* The schedule sets each epoch's rate: step:1 trains epoch 1 as the constant rate does, bit
+ * for bit, and epoch 2 at a tenth of it; each epoch reports its rate. */
+static void test_schedule(const bn_dataset *ds) {
+    size_t n = paper_params(ds, ARCH_FC);
+    float *constant = malloc(n * sizeof *constant), *stepped = malloc(n * sizeof *stepped);
+    bn_train_config cfg = small_config();
+    bn_error err;
+    cfg.epochs = 1;
+    bn_run_result r_constant, r_stepped;
+    run_on_cores(ds, ARCH_FC, cfg, 1, constant, &r_constant);
+    CHECK(lr_schedule_parse("step:1", &cfg.lr_schedule, &err) == 0);
+    run_on_cores(ds, ARCH_FC, cfg, 1, stepped, &r_stepped);
+    CHECK_MSG(memcmp(constant, stepped, n * sizeof *constant) == 0 &&
+                  same_results(&r_constant, &r_stepped),
+              "step:1 changes the first epoch");
+
+    cfg.epochs = 2;
+    run_on_cores(ds, ARCH_FC, cfg, 1, stepped, &r_stepped);
+    cfg.lr_schedule = (bn_lr_schedule){.kind = LR_CONSTANT};
+    run_on_cores(ds, ARCH_FC, cfg, 1, constant, &r_constant);
+    CHECK_MSG(memcmp(constant, stepped, n * sizeof *constant) != 0,
+              "step:1 leaves the second epoch's rate as it was");
+
+    bn_model_spec spec;
+    small_spec(&spec, ds, ARCH_FC);
+    CHECK(lr_schedule_parse("step:1", &cfg.lr_schedule, &err) == 0);
+    bn_trainer t;
+    CHECK(trainer_create(&t, &spec, cfg.batch, ds->train.n, &err) == 0);
+    double lrs[2] = {0.0, 0.0};
+    bn_run_result r;
+    trainer_run(&t, ds, &cfg, record_lr, lrs, NULL, &r);
+    CHECK_MSG(lrs[0] == cfg.lr && lrs[1] == cfg.lr * 0.1, "epochs' rates %g, %g", lrs[0], lrs[1]);
+    trainer_free(&t);
+    free(constant);
+    free(stepped);
 }
 
 /* The learning check on the full MNIST training set. */
@@ -270,7 +343,8 @@ static void test_learns_mnist(const char *shared) {
     }
     bn_model_spec spec;
     model_spec_paper(&spec, ARCH_FC, 1, 28, 28, 1);
-    bn_train_config cfg = {LOSS_CE, 0.5, 0.1, 0.9, 0.0, 2.0, 0.5, 128, 1, 1, 0, NULL};
+    bn_train_config cfg = {LOSS_CE, 0.5, 0.1, 0.9, 0.0,  2.0, 0.5,
+                           128,     1,   1,   0,   NULL, 0,   {LR_CONSTANT}};
     bn_trainer t;
     CHECK(trainer_create(&t, &spec, cfg.batch, ds.train.n, &err) == 0);
     bn_run_result r;
@@ -304,6 +378,9 @@ int main(void) {
     test_explosion(&sample);
     test_same_bits_on_any_cores(&sample, ARCH_FC);
     test_same_bits_on_any_cores(&sample, ARCH_CNN);
+    test_augment_same_bits(&sample, ARCH_FC);
+    test_augment_same_bits(&sample, ARCH_CNN);
+    test_schedule(&sample);
     test_stop(&sample);
     dataset_free(&sample);
     const char *shared = check_shared_data_with("mnist");

@@ -11,6 +11,7 @@
 #include "bntrain/error.h"
 #include "bntrain/loss.h"
 #include "bntrain/model.h"
+#include "bntrain/schedule.h"
 #include "bntrain/train.h"
 
 typedef struct {
@@ -32,11 +33,23 @@ typedef struct {
     uint64_t seed;
     size_t train_subset; /* 0: the whole training set */
     double gamma, lr;
+    int augment; /* 1 on, 0 off, -1: the architecture's default (experiment_augment) */
+    bn_lr_schedule lr_schedule;
 } bn_experiment;
 
 /* The paper's defaults: fc, BN on, sigma_w^2 = 2, sigma_b^2 = 0.5, mu = 0.9, batch 128,
- * mse loss, 3x3 kernels stride 2 no padding, seed 1, gamma 1, lr 0.01, 5 epochs; no dataset. */
+ * mse loss, 3x3 kernels stride 2 no padding, seed 1, gamma 1, lr 0.01 constant, 5 epochs,
+ * augmentation as the architecture has it by default; no dataset. */
 void experiment_defaults(bn_experiment *e);
+
+/* Whether an architecture trains on augmented batches unless told otherwise: not the paper's
+ * fc and cnn (its Fig. 2 and 3 train on the images as they are); the deep networks of its
+ * Fig. 4 as practitioners train them on CIFAR-10. */
+int experiment_default_augment(bn_arch arch);
+
+/* Whether the experiment's runs train on augmented batches: its augment, or its
+ * architecture's default if not given. */
+int experiment_augment(const bn_experiment *e);
 
 /* Fills spec with the network the experiment describes and checks that it fits the
  * dataset's input (a dataset must be named). */

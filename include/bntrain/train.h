@@ -12,6 +12,7 @@
 #include "bntrain/error.h"
 #include "bntrain/loss.h"
 #include "bntrain/model.h"
+#include "bntrain/schedule.h"
 
 /* Cores shared by the runs in progress (a grid's, or one `bntrain train`): each run's kernels
  * split into cores / runs_in_flight parts (parallel.h), re-read at every step, so that when
@@ -33,10 +34,15 @@ typedef struct {
                                      epoch (test_loss and test_acc are NaN before the last) */
     bn_core_share *cores;         /* NULL: the calling thread's thread budget
                                      as it is (gemm.h) */
+    int augment;                  /* training batches cropped and flipped (bntrain/augment.h:
+                                     padding BN_AUGMENT_PAD, the dataset's channel statistics);
+                                     the test set never */
+    bn_lr_schedule lr_schedule;   /* lr is epoch 1's rate; all zeros: constant */
 } bn_train_config;
 
 typedef struct {
     size_t epoch; /* 1-based */
+    double lr;    /* the epoch's learning rate (the config's lr_schedule) */
     double train_loss, test_loss, test_acc, seconds;
 } bn_epoch_stats;
 
@@ -84,8 +90,8 @@ void trainer_run(bn_trainer *t, const bn_dataset *ds, const bn_train_config *cfg
 void trainer_evaluate(bn_trainer *t, const bn_split *split, size_t input_size, size_t n_classes,
                       bn_loss loss, double *mean_loss, double *accuracy);
 
-/* Streams of randomness derived from a run's seed, so that init and batch order are
- * independent of each other. */
+/* Streams of randomness derived from a run's seed, so that init, batch order and augmentation
+ * are independent of each other. */
 uint64_t train_stream_seed(uint64_t run_seed, uint64_t stream);
 
 #endif

@@ -1,4 +1,5 @@
-/* bntrain train: one network, per-epoch train loss, test loss, test accuracy and seconds. */
+/* bntrain train: one network, per-epoch train loss, test loss, test accuracy, learning rate
+ * and seconds. */
 #include <stddef.h>
 #include <stdio.h>
 
@@ -13,6 +14,8 @@ typedef struct {
     bn_experiment experiment;
     int verbose, json;
     size_t threads; /* 0: all cores */
+    /* What every --json line says of the training: its augmentation and schedule. */
+    char json_tail[BN_LR_SCHEDULE_TEXT + 60];
 } train_args;
 
 static const cli_option train_options[] = {
@@ -32,8 +35,9 @@ static const cli_command train_command = {
     .about =
         "usage: bntrain train --dataset NAME [options]\n\n"
         "Trains one network and prints, per epoch, the mean training loss, the test loss\n"
-        "(eval mode, whole test set), the test accuracy and the seconds it took. A run whose\n"
-        "loss or parameters become non-finite stops and reports when it exploded (exit 0).\n"
+        "(eval mode, whole test set), the test accuracy, the learning rate and the seconds\n"
+        "it took. A run whose loss or parameters become non-finite stops and reports when\n"
+        "it exploded (exit 0).\n"
         "--threads above 4x the cores is capped with a note; a run that does not fit in\n"
         "memory (free memory, ulimit -v, cgroup limit) is refused before it starts (exit 1).\n\n",
     .options = train_options,
@@ -43,11 +47,12 @@ static int print_epoch(const bn_epoch_stats *s, void *ctx) {
     const train_args *out = ctx;
     if (out->json)
         printf("{\"epoch\": %zu, \"train_loss\": %.9g, \"test_loss\": %.9g, "
-               "\"test_acc\": %.6f, \"seconds\": %.3f}\n",
-               s->epoch, s->train_loss, s->test_loss, s->test_acc, s->seconds);
+               "\"test_acc\": %.6f, \"lr\": %.9g, %s\"seconds\": %.3f}\n",
+               s->epoch, s->train_loss, s->test_loss, s->test_acc, s->lr, out->json_tail,
+               s->seconds);
     else
-        printf("%5zu  %12.6f  %12.6f  %8.4f  %8.2f\n", s->epoch, s->train_loss, s->test_loss,
-               s->test_acc, s->seconds);
+        printf("%5zu  %12.6f  %12.6f  %8.4f  %10.4g  %8.2f\n", s->epoch, s->train_loss,
+               s->test_loss, s->test_acc, s->lr, s->seconds);
     fflush(stdout);
     return 0;
 }
@@ -101,8 +106,12 @@ int cmd_train(int argc, char **argv) {
         return EXIT_RUNTIME;
     }
     bn_train_config cfg = experiment_train_config(&a.experiment, &cores);
+    char schedule[BN_LR_SCHEDULE_TEXT];
+    lr_schedule_format(&cfg.lr_schedule, schedule, sizeof schedule);
+    snprintf(a.json_tail, sizeof a.json_tail, "\"augment\": %s, \"lr_schedule\": \"%s\", ",
+             cfg.augment ? "true" : "false", schedule);
     print_network(&trainer.model, a.json);
-    if (!a.json) printf("epoch    train_loss     test_loss  test_acc   seconds\n");
+    if (!a.json) printf("epoch    train_loss     test_loss  test_acc          lr   seconds\n");
     bn_run_result result;
     /* One thread trains; the team's others take its kernels' tasks (parallel.h). */
 #pragma omp parallel num_threads((int)cores.cores)

@@ -384,6 +384,12 @@ static int set_arch(void *field, const char *name, const char *arg, bn_error *er
     return 0;
 }
 
+static int set_lr_schedule(void *field, const char *name, const char *arg, bn_error *err) {
+    bn_error why;
+    if (lr_schedule_parse(arg, field, &why)) return bn_fail(err, "--%s: %s", name, why.msg);
+    return 0;
+}
+
 /* Thread counts become OpenMP team sizes (int): bounded well below INT_MAX. */
 enum { MAX_THREADS = 100000 };
 
@@ -404,6 +410,7 @@ _Static_assert(INIT_GAUSSIAN == 0 && INIT_PYTORCH == 1, "init_names follows bn_i
 static const char *const loss_names[] = {"mse", "ce", NULL};
 _Static_assert(LOSS_MSE == 0 && LOSS_CE == 1, "loss_names follows bn_loss");
 static const char *const color_scale_names[] = {"linear", "log", NULL}; /* 1: log scale */
+static const char *const off_on_names[] = {"off", "on", NULL};               /* 1: on */
 
 const cli_option options_data_dir[] = {
     OPTION_VALUE("data-dir", "DIR", option_set_text, 0,
@@ -451,6 +458,12 @@ const cli_option options_training[] = {
                  "train on the first N training images only (default: all)"),
     OPTION_VALUE("weight-decay", "WD", set_nonnegative_double, EXPERIMENT(weight_decay),
                  "L2 weight decay (default 0)"),
+    OPTION_CHOICE("augment", "on|off", off_on_names, EXPERIMENT(augment),
+                  "random crop (4-pixel padding) and horizontal flip of the\n"
+                  "training images (default off for fc and cnn)"),
+    OPTION_VALUE("lr-schedule", "S", set_lr_schedule, EXPERIMENT(lr_schedule),
+                 "constant, step:E1,E2,... (lr x 0.1 after each epoch Ei)\n"
+                 "or cosine over the epochs (default constant)"),
     OPTION_END,
 };
 

@@ -75,7 +75,8 @@ int options_apply(const cli_option *table, void *target, const char *name, const
 
 /* The options that describe an experiment (bntrain/experiment.h, target a bn_experiment):
  * the network (dataset, data-dir, arch, no-bn, hidden, kernel, stride, padding, sigma-w2,
- * sigma-b2, momentum), its training (loss, batch, epochs, seed, train-subset, weight-decay),
+ * sigma-b2, momentum), its training (loss, batch, epochs, seed, train-subset, weight-decay,
+ * augment, lr-schedule),
  * and one point of the phase diagram (gamma, lr). */
 extern const cli_option options_model[];
 extern const cli_option options_training[];

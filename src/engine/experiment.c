@@ -24,6 +24,24 @@ void experiment_defaults(bn_experiment *e) {
     e->seed = 1;
     e->gamma = 1.0;
     e->lr = 0.01;
+    e->augment = -1;
+    e->lr_schedule = (bn_lr_schedule){.kind = LR_CONSTANT};
+}
+
+int experiment_default_augment(bn_arch arch) {
+    switch (arch) {
+    case ARCH_FC:
+    case ARCH_CNN:
+        return 0;
+    case ARCH_VGG16:
+    case ARCH_PREACT_RESNET:
+        return 1; /* as the networks' reference training on CIFAR-10 */
+    }
+    return 0;
+}
+
+int experiment_augment(const bn_experiment *e) {
+    return e->augment < 0 ? experiment_default_augment(e->arch) : e->augment != 0;
 }
 
 int experiment_model_spec(const bn_experiment *e, bn_model_spec *spec, bn_error *err) {
@@ -60,5 +78,7 @@ bn_train_config experiment_train_config(const bn_experiment *e, bn_core_share *c
                              .batch = e->batch,
                              .epochs = e->epochs,
                              .seed = e->seed,
-                             .cores = cores};
+                             .cores = cores,
+                             .augment = experiment_augment(e),
+                             .lr_schedule = e->lr_schedule};
 }

@@ -5,14 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bntrain/augment.h"
 #include "bntrain/loss.h"
 #include "bntrain/optim.h"
 #include "bntrain/rng.h"
 #include "base/runtime.h"
 #include "engine/parallel.h"
 
-enum { STREAM_INIT = 1, STREAM_SHUFFLE = 2 };
-
+enum { STREAM_INIT = 1, STREAM_SHUFFLE = 2, STREAM_AUGMENT = 3 };
 
 uint64_t train_stream_seed(uint64_t run_seed, uint64_t stream) {
     return rng_mix(rng_mix(run_seed) ^ (stream * 0xd1b54a32d192ed03ULL));
@@ -67,13 +67,18 @@ int trainer_plan_bytes(const bn_model_spec *spec, size_t batch, size_t n_train, 
     return 0;
 }
 
+/* Gathers the mini-batch into the trainer's buffers, each image cropped and flipped with
+ * draws from augment_rng if augment is not NULL. */
 static void gather_batch(bn_trainer *t, const bn_split *split, const size_t *indices, size_t n,
-                         size_t input_size) {
-    for (size_t i = 0; i < n; i++) {
+                         size_t input_size, const bn_augment *augment, bn_rng *augment_rng) {
+    for (size_t i = 0; i < n; i++) t->batch_labels[i] = split->labels[indices[i]];
+    if (augment) {
+        augment_gather(augment, augment_rng, split->images, indices, n, t->batch_images);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
         memcpy(t->batch_images + i * input_size, split->images + indices[i] * input_size,
                input_size * sizeof(float));
-        t->batch_labels[i] = split->labels[indices[i]];
-    }
 }
 
 void trainer_evaluate(bn_trainer *t, const bn_split *split, size_t input_size, size_t n_classes,
@@ -91,13 +96,14 @@ void trainer_evaluate(bn_trainer *t, const bn_split *split, size_t input_size, s
 
 /* One SGD step on the gathered batch; returns 0, or -1 if the loss or parameters are no
  * longer finite. */
-static int train_step(bn_trainer *t, const bn_train_config *cfg, size_t n, double *loss) {
+static int train_step(bn_trainer *t, const bn_train_config *cfg, double lr, size_t n,
+                      double *loss) {
     bn_model *m = &t->model;
     const float *logits = model_forward(m, t->batch_images, n, 1);
     *loss = loss_forward_backward(cfg->loss, t->dlogits, logits, t->batch_labels, n,
                                   m->spec.n_classes);
     if (!isfinite(*loss)) return -1;
-    int non_finite = model_backward_sgd(m, t->batch_images, t->dlogits, n, (float)cfg->lr,
+    int non_finite = model_backward_sgd(m, t->batch_images, t->dlogits, n, (float)lr,
                                         (float)cfg->momentum, (float)cfg->weight_decay);
     return non_finite ? -1 : 0;
 }
@@ -121,9 +127,12 @@ void trainer_run(bn_trainer *t, const bn_dataset *ds, const bn_train_config *cfg
     double run_start = wall_seconds();
     if (cfg->cores) cfg->cores->runs_in_flight++;
     memset(result, 0, sizeof *result);
-    bn_rng init_rng, shuffle_rng;
+    bn_rng init_rng, shuffle_rng, augment_rng;
     rng_seed(&init_rng, train_stream_seed(cfg->seed, STREAM_INIT));
     rng_seed(&shuffle_rng, train_stream_seed(cfg->seed, STREAM_SHUFFLE));
+    rng_seed(&augment_rng, train_stream_seed(cfg->seed, STREAM_AUGMENT));
+    bn_augment augment;
+    augment_setup(&augment, ds, BN_AUGMENT_PAD);
     model_init(&t->model, cfg->gamma, cfg->sigma_w2, cfg->sigma_b2, &init_rng);
 
     size_t input_size = model_input_size(&t->model), n_train = ds->train.n;
@@ -133,6 +142,7 @@ void trainer_run(bn_trainer *t, const bn_dataset *ds, const bn_train_config *cfg
 
     for (size_t epoch = 1; epoch <= cfg->epochs && !result->exploded; epoch++) {
         double epoch_start = wall_seconds(), loss_sum = 0.0;
+        double lr = lr_schedule_at(&cfg->lr_schedule, cfg->lr, epoch, cfg->epochs);
         rng_shuffle(&shuffle_rng, t->order, n_train);
         for (size_t step = 0; step < steps; step++) {
             if (stop && *stop) {
@@ -141,14 +151,16 @@ void trainer_run(bn_trainer *t, const bn_dataset *ds, const bn_train_config *cfg
             }
             double loss;
             take_core_share(cfg->cores);
-            gather_batch(t, &ds->train, t->order + step * cfg->batch, cfg->batch, input_size);
-            if (train_step(t, cfg, cfg->batch, &loss)) {
+            gather_batch(t, &ds->train, t->order + step * cfg->batch, cfg->batch, input_size,
+                         cfg->augment ? &augment : NULL, &augment_rng);
+            if (train_step(t, cfg, lr, cfg->batch, &loss)) {
                 mark_exploded(result, epoch, step + 1);
                 goto done;
             }
             loss_sum += loss;
         }
-        bn_epoch_stats stats = {.epoch = epoch, .train_loss = steps ? loss_sum / steps : NAN,
+        bn_epoch_stats stats = {.epoch = epoch, .lr = lr,
+                                .train_loss = steps ? loss_sum / steps : NAN,
                                 .test_loss = NAN, .test_acc = NAN};
         take_core_share(cfg->cores);
         if (!cfg->evaluate_last_epoch_only || epoch == cfg->epochs)

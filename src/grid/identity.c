@@ -8,10 +8,24 @@
 #include <string.h>
 
 const char *const config_result_keys[] = {
-    "dataset",    "arch",   "batchnorm", "hidden",       "kernel",   "stride",
-    "padding",    "input",  "sigma_w2",  "sigma_b2",     "momentum", "weight_decay",
-    "loss",       "batch",  "epochs",    "train_subset", "seed",     "seed_mode",
-    "n_restarts", "x_name", "gamma",     "x_values",     "log10_lr", NULL};
+    "dataset",  "arch",      "batchnorm",  "hidden",       "kernel",   "stride",
+    "padding",  "input",     "sigma_w2",   "sigma_b2",     "momentum", "weight_decay",
+    "loss",     "batch",     "epochs",     "train_subset", "augment",  "lr_schedule",
+    "seed",     "seed_mode", "n_restarts", "x_name",       "gamma",    "x_values",
+    "log10_lr", NULL};
+
+/* Keys that came after the first grids, with the value a config.json without them means: the
+ * training they were written with. A key at that value is hashed as if absent, so that the
+ * grids written before it keep their identity and can be resumed. */
+static const struct {
+    const char *key, *value;
+} implied_values[] = {{"augment", "false"}, {"lr_schedule", "\"constant\""}};
+
+static const char *implied_value(const char *key) {
+    for (size_t i = 0; i < sizeof implied_values / sizeof *implied_values; i++)
+        if (strcmp(key, implied_values[i].key) == 0) return implied_values[i].value;
+    return NULL;
+}
 
 /* Where the value of `key` starts in json, and its length; NULL if the key is absent. */
 static const char *find_value(const char *json, const char *key, size_t *length) {
@@ -29,6 +43,7 @@ static const char *find_value(const char *json, const char *key, size_t *length)
 int config_json_value(const char *json, const char *key, char *value, size_t capacity) {
     size_t n;
     const char *p = find_value(json, key, &n);
+    if (!p && (p = implied_value(key)) != NULL) n = strlen(p);
     if (!p) return -1;
     if (n >= capacity) n = capacity - 1;
     memcpy(value, p, n);
@@ -47,7 +62,9 @@ uint64_t config_identity(const char *json) {
     for (const char *const *key = config_result_keys; *key; key++) {
         size_t length;
         const char *value = find_value(json, *key, &length);
-        if (!value) continue;
+        const char *implied = implied_value(*key);
+        if (!value || (implied && length == strlen(implied) && !memcmp(value, implied, length)))
+            continue;
         hash = fnv1a(hash, *key, strlen(*key));
         hash = fnv1a(hash, "=", 1);
         hash = fnv1a(hash, value, length);

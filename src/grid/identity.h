@@ -12,10 +12,13 @@
 extern const char *const config_result_keys[];
 
 /* Copies the raw value of `key` (without the trailing comma) from a config.json text written
- * by grid_config_json (one key per line); -1 if the key is absent. */
+ * by grid_config_json (one key per line); -1 if the key is absent. A key newer than the first
+ * grids ("augment", "lr_schedule") reads, when absent, as the value it then implied. */
 int config_json_value(const char *json, const char *key, char *value, size_t capacity);
 
-/* The hash of "key=value\n" over config_result_keys in order (absent keys skipped). */
+/* The hash of "key=value\n" over config_result_keys in order (absent keys skipped, and so are
+ * the newer keys at the value their absence implies: a config.json from before them keeps
+ * its identity). */
 uint64_t config_identity(const char *json);
 
 /* "# bntrain grid config <16 hex digits>\n"; returns the length or -1 if it does not fit. */

@@ -82,6 +82,10 @@ int grid_config_json(const bn_grid_config *g, char *buf, size_t capacity) {
                   "  \"epochs\": %zu,\n  \"train_subset\": %zu,\n",
                   o->sigma_w2, o->sigma_b2, o->momentum, o->weight_decay,
                   o->loss == LOSS_MSE ? "mse" : "ce", o->batch, o->epochs, o->train_subset);
+    char schedule[BN_LR_SCHEDULE_TEXT];
+    bad |= lr_schedule_format(&o->lr_schedule, schedule, sizeof schedule) < 0;
+    bad |= append(buf, capacity, &used, "  \"augment\": %s,\n  \"lr_schedule\": \"%s\",\n",
+                  experiment_augment(o) ? "true" : "false", schedule);
     bad |= append(buf, capacity, &used,
                   "  \"seed\": %" PRIu64 ",\n  \"seed_mode\": \"%s\",\n  \"n_restarts\": %zu,\n"
                   "  \"x_name\": \"%s\",\n",
