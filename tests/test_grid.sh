@@ -34,6 +34,7 @@ identity=$(head -1 "$work/t1/runs.csv")
 check "runs.csv begins with the configuration's identity" \
     grep -qE '^# bntrain grid config [0-9a-f]{16}$' <<< "$identity"
 check "cells.csv carries the same identity" test "$(head -1 "$work/t1/cells.csv")" = "$identity"
+check "theory.csv carries the same identity" test "$(head -1 "$work/t1/theory.csv")" = "$identity"
 check "runs.csv header" test "$(sed -n 2p "$work/t1/runs.csv")" = \
     "gamma,log10_lr,lr,restart,seed,exploded,exploded_at,train_loss,test_loss,test_acc,seconds"
 check "every cell has both restarts" \

@@ -131,11 +131,10 @@ static size_t config_differences(const char *old, const char *now, char *differs
 static int check_config_file(const bn_grid_config *g, const char *now, int *present,
                              bn_error *err) {
     char path[4200], *old;
-    size_t length;
     snprintf(path, sizeof path, "%s/config.json", g->out_dir);
     *present = access(path, F_OK) == 0;
     if (!*present) return 0;
-    if (read_file(path, &old, &length, err)) return -1;
+    if (config_json_read(path, &old, err)) return -1;
     char differs[400];
     size_t n = config_differences(old, now, differs, sizeof differs);
     free(old);
@@ -270,7 +269,8 @@ static pending_run *list_pending(const bn_grid_config *g, const bn_model_spec *s
     return pending;
 }
 
-static int write_theory(const bn_grid_config *g, const bn_model_spec *spec, bn_error *err) {
+static int write_theory(const bn_grid_config *g, const bn_model_spec *spec, uint64_t identity,
+                        bn_error *err) {
     enum { N_POINTS = 221 };
     double lo = g->x_values[0], hi = g->x_values[0], x[N_POINTS];
     for (size_t i = 1; i < g->n_x; i++) {
@@ -282,7 +282,9 @@ static int write_theory(const bn_grid_config *g, const bn_model_spec *spec, bn_e
     char path[4200];
     snprintf(path, sizeof path, "%s/theory.csv", g->out_dir);
     const bn_experiment *e = &g->experiment;
-    return theory_write_csv(path, spec, x, n, x_is_sigma_w2(g), e->gamma, e->sigma_w2,
+    char first_line[64];
+    identity_line(first_line, sizeof first_line, identity);
+    return theory_write_csv(path, first_line, spec, x, n, x_is_sigma_w2(g), e->gamma, e->sigma_w2,
                             e->sigma_b2, e->momentum, err);
 }
 
@@ -308,13 +310,21 @@ static void remove_outputs(const char *dir, const char *const *names) {
 
 static const char *const heatmap_files[] = {"heatmap.png", "heatmap.svg", NULL};
 
+/* Draws the heatmap from the folder's files, each checked to be this grid's first (cells.csv
+ * and theory.csv are this process's, but a boundary.csv may come from elsewhere). */
+static int draw_heatmap(const grid_state *s, bn_error *err) {
+    const char *dir = s->g->out_dir;
+    if (grid_check_identities(dir, s->store.shape.identity, err)) return -1;
+    return plot_heatmap_dir(dir, s->g->log_color_scale, err);
+}
+
 /* Rewrites cells.csv and the heatmap while runs go on. A failure to write cells.csv stops the
  * grid; a failure to draw is said and the grid goes on (the next refresh may succeed). */
 static int refresh_outputs(grid_state *s, bn_error *err) {
     s->last_refresh = wall_seconds();
     if (grid_store_write_cells(&s->store, s->g->out_dir, err)) return -1;
     bn_error plot_err;
-    if (plot_heatmap_dir(s->g->out_dir, s->g->log_color_scale, &plot_err) == 0) return 0;
+    if (draw_heatmap(s, &plot_err) == 0) return 0;
     fprintf(stderr, "bntrain grid: warning: heatmap not drawn: %s\n", plot_err.msg);
     return 0;
 }
@@ -420,7 +430,7 @@ static int finish_outputs(grid_state *s, const bn_grid_summary *summary, int fai
         if (grid_store_write_cells(&s->store, dir, out_err)) {
             remove_outputs(dir, cells_and_heatmap);
             removed = "cells.csv and the heatmap were";
-        } else if (plot_heatmap_dir(dir, s->g->log_color_scale, out_err)) {
+        } else if (draw_heatmap(s, out_err)) {
             remove_outputs(dir, heatmap_files);
             removed = "the heatmap was";
         }
@@ -453,7 +463,7 @@ static int prepare_outputs(grid_state *s, const bn_model_spec *spec, const char 
     free(records);
     snprintf(path, sizeof path, "%s/config.json", g->out_dir);
     if (write_file_atomic(path, json, strlen(json), err)) return -1;
-    return write_theory(g, spec, err);
+    return write_theory(g, spec, s->store.shape.identity, err);
 }
 
 /* The axes of g, as the store indexes them (identity 0: not checked). */
