@@ -25,7 +25,7 @@ cifar=(train --dataset cifar10 --data-dir "$data" --train-subset 256 --batch 32 
        --hidden 32)
 grid=(grid --dataset mnist-sample --gamma 0.5,1 --log10-lr -2,-1 --restarts 2 --epochs 1
       --train-subset 200 --batch 50 --hidden 16 --quiet --out "$dir")
-skip_reason="" skipped=0
+skip_reason="" skipped=0 case_stdout=""
 # A tmpfs mounted on the grid folder by the full-disk case is unmounted on every way out.
 trap 'umount "$dir" 2> /dev/null; rm -rf "$work"' EXIT
 trap 'exit 130' INT
@@ -79,6 +79,7 @@ cifar_batch() { # cifar_batch BYTES [FIRST_LABEL]: data_batch_1.bin of that many
             > "$data/cifar10/cifar-10-batches-bin/data_batch_1.bin"
 }
 nothing() { :; }
+stdout_full() { case_stdout=/dev/full; }
 
 # A finished grid, made once; each folder case starts from a copy of it.
 made_grid="$work/made-grid"
@@ -130,8 +131,9 @@ bad() {
     fi
     local had_folder=0
     [ -e "$dir/runs.csv" ] && had_folder=1 && cp -r "$dir" "$work/dir-before"
-    "$bin" "$@" > "$work/out" 2> "$work/err"
+    "$bin" "$@" > "${case_stdout:-$work/out}" 2> "$work/err"
     local got=$? said
+    case_stdout=
     said=$(normalise < "$work/err")
     check "$input: exit $status (got $got)" test $got -eq "$status"
     check "$input: says exactly the one line of the table (said: $said)" \
@@ -216,6 +218,9 @@ bad "\`--restarts 100000000\` (grid)" 2 \
     "bntrain grid: --restarts: 100000000 is too many, at most 10000 (see bntrain help grid)" \
     nothing -- grid --dataset mnist-sample --restarts 100000000 --out "$dir"
 [ $table_only -eq 1 ] || check "bad grid options create no folder" test ! -e "$dir"
+bad "standard output on a full disk (\`theory --csv > /dev/full\`)" 1 \
+    "bntrain theory: standard output: cannot write: No space left on device" \
+    stdout_full -- theory --arch fc --dataset mnist --csv
 
 bad "grid folder: \`config.json\` missing, \`runs.csv\` there" 2 \
     "bntrain grid: DIR/config.json is missing but DIR/runs.csv holds results: restore it, or use --force to discard those results (or choose another --out) (see bntrain help grid)" \
