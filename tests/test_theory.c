@@ -286,8 +286,8 @@ static void test_write_csv(void) {
     model_spec_paper(&spec, ARCH_FC, 1, 28, 28, 1);
     const double gammas[] = {0.5, 1.0, 2.0};
     bn_error err;
-    CHECK(theory_write_csv(path, NULL, &spec, gammas, 3, 0, 1.0, SIGMA_W2, SIGMA_B2, MOMENTUM, &err) ==
-          0);
+    CHECK(theory_write_csv(path, NULL, &spec, gammas, 3, 0, 1.0, SIGMA_W2, SIGMA_B2, MOMENTUM,
+                           &err) == 0);
     CHECK(read_file(path, text, sizeof text) == 0);
     CHECK(strncmp(text, "gamma,lambda_max,eta_bar,log10_eta_bar\n", 39) == 0);
     const char *line = strchr(text, '\n');
@@ -323,12 +323,13 @@ static void test_write_csv(void) {
     /* A bad value fails before the rename: the old file stays, no temp file is left. */
     const double bad[] = {1.0, -1.0};
     spec.batchnorm = 1;
-    CHECK(theory_write_csv(path, NULL, &spec, bad, 2, 0, 1.0, SIGMA_W2, SIGMA_B2, MOMENTUM, &err) == -1);
+    CHECK(theory_write_csv(path, NULL, &spec, bad, 2, 0, 1.0, SIGMA_W2, SIGMA_B2, MOMENTUM, &err) ==
+          -1);
     CHECK(read_file(path, text, sizeof text) == 0 && strncmp(text, first, strlen(first)) == 0);
     CHECK(count_entries(dir) == 1);
     snprintf(path, sizeof path, "%s/missing/theory.csv", dir);
-    CHECK(theory_write_csv(path, NULL, &spec, gammas, 3, 0, 1.0, SIGMA_W2, SIGMA_B2, MOMENTUM, &err) ==
-          -1);
+    CHECK(theory_write_csv(path, NULL, &spec, gammas, 3, 0, 1.0, SIGMA_W2, SIGMA_B2, MOMENTUM,
+                           &err) == -1);
     CHECK_MSG(strstr(err.msg, "missing") != NULL, "%s", err.msg);
     snprintf(path, sizeof path, "%s/theory.csv", dir);
     unlink(path);

@@ -276,8 +276,8 @@ int theory_write_csv(const char *path, const char *first_line, const bn_model_sp
     if (atomic_file_open(&out, path, err)) return -1;
     int failed = first_line && fputs(first_line, out.file) < 0
                      ? bn_fail(err, "%s: write failed: %s", path, strerror(errno))
-                     : write_rows(out.file, path, spec, x_values, n, x_is_sigma_w2, gamma,
-                                  sigma_w2, sigma_b2, momentum, err);
+                     : write_rows(out.file, path, spec, x_values, n, x_is_sigma_w2, gamma, sigma_w2,
+                                  sigma_b2, momentum, err);
     if (failed) {
         atomic_file_abort(&out);
         return -1;
