@@ -112,6 +112,33 @@ check "resumed with space again: the results of an uninterrupted run" \
 check "resumed with space again: every file as the uninterrupted run's" \
     same_outputs "$work/ref" "$disk/g"
 
+# A heatmap drawn by an earlier session (stopped by SIGTERM, which draws what is done), then a
+# disk that fills while the grid resumes: that picture of fewer runs must not stay as if current.
+# 640 runs: 12 pages of runs.csv. Room for rewriting theory.csv (4 pages), not for a new heatmap.
+rm -rf "$disk/g"
+rm -f "$disk/filler"
+"$bin" "${grid[@]}" --restarts 40 --threads 1 --out "$disk/h" &
+pid=$!
+for _ in $(seq 1 2000); do
+    [ -f "$disk/h/runs.csv" ] && [ "$(records "$disk/h")" -ge 2 ] && break
+    sleep 0.01
+done
+kill -TERM $pid
+wait $pid
+check "an earlier session left a heatmap" test -e "$disk/h/heatmap.png"
+fill_leaving 5
+"$bin" "${grid[@]}" --restarts 40 --out "$disk/h" 2> "$work/stale.err"
+status=$?
+error=$(tail -1 "$work/stale.err")
+check "a disk filling on resume: exit 1 (exit $status)" test $status -eq 1
+check "a disk filling on resume: one line naming the file and the cause ($error)" \
+    grep -q "^bntrain grid: $disk/h/[a-z.]*: cannot [a-z]*: No space left on device" <<< "$error"
+check "a disk filling on resume: runs.csv ends with a complete line" \
+    test "$(tail -c 1 "$disk/h/runs.csv" | od -An -c | tr -d ' ')" = '\n'
+check "a disk filling on resume: the earlier heatmap is not left as if current" \
+    outputs_current "$disk/h"
+rm -rf "$disk/h"
+
 # A disk full from the start: not a byte (runs.csv cannot be begun), then one page (runs.csv
 # begins, config.json cannot be written). Either way the folder resumes.
 for room in 0 1; do
