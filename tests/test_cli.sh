@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The command line: help and version, usage errors (exit 2), runtime errors (exit 1) with one
-# line naming the file or option, --json output, explosions as results, reproducible output.
+# The command line: help and version, usage errors (exit 2, one line), --json output,
+# explosions as results, reproducible output. (Bad data files and the other bad inputs of
+# README's table, message and all: tests/test_bad_input.sh.)
 set -u
 source "$(dirname "$0")/check.sh" test_cli
 
