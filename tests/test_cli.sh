@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The command line: help and version, usage errors (exit 2), runtime errors (exit 1) with one
-# line naming the file or option, --json output, explosions as results, reproducible output.
+# The command line: help and version, usage errors (exit 2, one line), --json output,
+# explosions as results, reproducible output. (Bad data files and the other bad inputs of
+# README's table, message and all: tests/test_bad_input.sh.)
 set -u
 source "$(dirname "$0")/check.sh" test_cli
 
@@ -21,8 +22,9 @@ check "unknown command is named" grep -q "frobnicate" "$work/err"
 check "help for an unknown command exits 2" test "$(status_of "$bin" help frobnicate)" -eq 2
 
 t=(train --dataset mnist-sample --train-subset 256 --batch 32 --epochs 1 --hidden 32)
-usage_cases=("--lr 0" "--lr -1" "--lr abc" "--gamma x" "--gamma 1e400" "--dataset nope"
-             "--arch rnn" "--loss hinge" "--batch 0" "--epochs -2" "--bogus" "--momentum 1"
+# (an unknown option, --lr abc and bad data files: tests/test_bad_input.sh, message and all)
+usage_cases=("--lr 0" "--lr -1" "--gamma x" "--gamma 1e400" "--dataset nope"
+             "--arch rnn" "--loss hinge" "--batch 0" "--epochs -2" "--momentum 1"
              "--hidden 10,0" "--arch cnn --kernel 40" "--batch 100000"
              "--augment maybe" "--lr-schedule step:5,2" "--lr-schedule exp")
 for c in "${usage_cases[@]}"; do
@@ -31,17 +33,6 @@ for c in "${usage_cases[@]}"; do
     check "train $c: one line on stderr" test "$(wc -l < "$work/err")" -eq 1
 done
 check "train without --dataset exits 2" test "$(status_of "$bin" train --lr 0.1)" -eq 2
-
-check "missing data exits 1" \
-    test "$(status_of "$bin" train --dataset mnist --data-dir "$work/none" --epochs 1)" -eq 1
-check "missing data names the file" grep -q "$work/none/mnist/train-images-idx3-ubyte" "$work/err"
-mkdir -p "$work/broken/mnist-sample"
-cp "$src"/data/mnist-sample/*.gz "$work/broken/mnist-sample/"
-head -c 1000 "$src/data/mnist-sample/t10k-images-idx3-ubyte.gz" \
-    > "$work/broken/mnist-sample/t10k-images-idx3-ubyte.gz"
-check "corrupt data exits 1" \
-    test "$(status_of "$bin" "${t[@]}" --data-dir "$work/broken")" -eq 1
-check "corrupt data: one line naming the file" grep -q "t10k-images-idx3-ubyte.gz" "$work/err"
 
 check "train exits 0" test "$(status_of "$bin" "${t[@]}" --gamma 0.5 --lr 0.05 --json)" -eq 0
 check "--json prints one object per epoch" \

@@ -129,6 +129,12 @@ static void test_read(const char *dir) {
     expect_failure(read_file(path, &data, &length, &err), &err, path,
                    "cannot open: No such file or directory");
     CHECK(data == NULL && length == 0);
+    /* a folder where a file should be opens, then fails to read: the cause is said */
+    snprintf(path, sizeof path, "%s/folder.json", dir);
+    CHECK(mkdir(path, 0755) == 0);
+    expect_failure(read_file(path, &data, &length, &err), &err, path,
+                   "cannot read: Is a directory");
+    CHECK(data == NULL && length == 0);
 
     /* larger than read_file's first buffer, so that it grows */
     static char text[10001];

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "grid/identity.h"
 #include "plot/font.h"
 #include "plot/plot.h"
 #include "check.h"
@@ -785,7 +786,47 @@ static void check_failures(const char *root, const char *dir) {
 
 /* ---- The command ---------------------------------------------------------------------- */
 
+/* Puts line before the content of DIR/name. */
+static void prefix_file(const char *dir, const char *name, const char *line) {
+    char path[1024];
+    size_t size;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    char *old = read_all(path, &size);
+    CHECK(old != NULL);
+    if (!old) return;
+    char *text = malloc(strlen(line) + size + 1);
+    CHECK(text != NULL);
+    if (text) {
+        snprintf(text, strlen(line) + size + 1, "%s%s", line, old);
+        write_text(dir, name, text);
+    }
+    free(text);
+    free(old);
+}
+
+/* plot reads only files that carry config.json's identity line: the synthetic folder gets it
+ * after a first refusal, and a theory.csv of another grid is refused. */
+static void check_command_identity(char *dir) {
+    char *plot[] = {"plot", dir, NULL};
+    CHECK(cmd_plot(2, plot) == EXIT_RUNTIME); /* written without identity lines */
+    uint64_t identity;
+    bn_error err;
+    char line[64], other[64];
+    CHECK_MSG(grid_folder_identity(dir, &identity, &err) == 0, "%s", err.msg);
+    identity_line(line, sizeof line, identity);
+    identity_line(other, sizeof other, identity + 1);
+    prefix_file(dir, "cells.csv", line);
+    prefix_file(dir, "theory.csv", other);
+    CHECK(grid_check_identities(dir, identity, &err) == -1);
+    CHECK_MSG(strstr(err.msg, "theory.csv: belongs to configuration") != NULL, "%s", err.msg);
+    CHECK(cmd_plot(2, plot) == EXIT_RUNTIME);
+    write_theory(dir);
+    prefix_file(dir, "theory.csv", line);
+    CHECK_MSG(grid_check_identities(dir, identity, &err) == 0, "%s", err.msg);
+}
+
 static void check_command(char *dir) {
+    check_command_identity(dir);
     char *help[] = {"plot", "--help", NULL};
     CHECK(cmd_plot(2, help) == 0);
     char *bad_scale[] = {"plot", dir, "--color-scale", "viridis", NULL};

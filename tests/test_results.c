@@ -216,6 +216,27 @@ static void test_log(const char *dir) {
     CHECK(run_log_read(path, &records, &n, &torn, &err) == 0 && n == 3 && torn == 0);
     free(records);
 
+    /* a full disk in the middle of a record (a file size limit lets part of the line in): the
+     * append fails naming the file, and the part written is cut, so the log holds complete
+     * records only, the same as before */
+    long before = file_size(path);
+    struct rlimit saved;
+    bn_run_record fourth = first;
+    fourth.restart = 0;
+    CHECK(run_log_open(&log, path, "gamma", identity, 0, &torn, &err) == 0);
+    CHECK(check_limit_file_size((rlim_t)before + 10, &saved) == 0);
+    err.msg[0] = '\0';
+    int appended = run_log_append(&log, &fourth, &stored, &err);
+    CHECK(setrlimit(RLIMIT_FSIZE, &saved) == 0);
+    run_log_close(&log);
+    CHECK(appended == -1);
+    CHECK_MSG(strstr(err.msg, path) && strstr(err.msg, "cannot append: File too large"), "%s",
+              err.msg);
+    CHECK_MSG(file_size(path) == before, "%ld bytes, %ld before the append", file_size(path),
+              before);
+    CHECK(run_log_read(path, &records, &n, &torn, &err) == 0 && n == 3 && torn == 0);
+    free(records);
+
     /* the log of another configuration is refused, named, and left alone */
     uint64_t found = 0;
     CHECK(run_log_identity(path, &found, &err) == RUN_LOG_IDENTIFIED && found == identity);

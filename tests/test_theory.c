@@ -286,8 +286,8 @@ static void test_write_csv(void) {
     model_spec_paper(&spec, ARCH_FC, 1, 28, 28, 1);
     const double gammas[] = {0.5, 1.0, 2.0};
     bn_error err;
-    CHECK(theory_write_csv(path, &spec, gammas, 3, 0, 1.0, SIGMA_W2, SIGMA_B2, MOMENTUM, &err) ==
-          0);
+    CHECK(theory_write_csv(path, NULL, &spec, gammas, 3, 0, 1.0, SIGMA_W2, SIGMA_B2, MOMENTUM,
+                           &err) == 0);
     CHECK(read_file(path, text, sizeof text) == 0);
     CHECK(strncmp(text, "gamma,lambda_max,eta_bar,log10_eta_bar\n", 39) == 0);
     const char *line = strchr(text, '\n');
@@ -306,25 +306,30 @@ static void test_write_csv(void) {
     /* The vanilla baseline of Fig. 3: x is sigma_w^2. */
     spec.batchnorm = 0;
     const double sigma_w2[] = {1.0, 2.0};
-    CHECK(theory_write_csv(path, &spec, sigma_w2, 2, 1, 1.0, SIGMA_W2, SIGMA_B2, MOMENTUM, &err) ==
-          0);
+    /* and a first line before the header, as a grid writes its identity line */
+    const char *first = "# bntrain grid config 00000000000000ab\n";
+    CHECK(theory_write_csv(path, first, &spec, sigma_w2, 2, 1, 1.0, SIGMA_W2, SIGMA_B2, MOMENTUM,
+                           &err) == 0);
     CHECK(read_file(path, text, sizeof text) == 0);
-    CHECK(strncmp(text, "sigma_w2,lambda_max,eta_bar,log10_eta_bar\n", 42) == 0);
+    CHECK(strncmp(text, first, strlen(first)) == 0);
+    const char *header = text + strlen(first);
+    CHECK(strncmp(header, "sigma_w2,lambda_max,eta_bar,log10_eta_bar\n", 42) == 0);
     bn_theory_result r;
     CHECK(theory_evaluate(&spec, 1.0, 1.0, SIGMA_B2, MOMENTUM, &r, &err) == 0);
     double x, lambda;
-    CHECK(sscanf(text + 42, "%lf,%lf", &x, &lambda) == 2 && x == 1.0);
+    CHECK(sscanf(header + 42, "%lf,%lf", &x, &lambda) == 2 && x == 1.0);
     CHECK_CLOSE(lambda, r.lambda_max, 1e-11);
 
     /* A bad value fails before the rename: the old file stays, no temp file is left. */
     const double bad[] = {1.0, -1.0};
     spec.batchnorm = 1;
-    CHECK(theory_write_csv(path, &spec, bad, 2, 0, 1.0, SIGMA_W2, SIGMA_B2, MOMENTUM, &err) == -1);
-    CHECK(read_file(path, text, sizeof text) == 0 && strncmp(text, "sigma_w2,", 9) == 0);
+    CHECK(theory_write_csv(path, NULL, &spec, bad, 2, 0, 1.0, SIGMA_W2, SIGMA_B2, MOMENTUM, &err) ==
+          -1);
+    CHECK(read_file(path, text, sizeof text) == 0 && strncmp(text, first, strlen(first)) == 0);
     CHECK(count_entries(dir) == 1);
     snprintf(path, sizeof path, "%s/missing/theory.csv", dir);
-    CHECK(theory_write_csv(path, &spec, gammas, 3, 0, 1.0, SIGMA_W2, SIGMA_B2, MOMENTUM, &err) ==
-          -1);
+    CHECK(theory_write_csv(path, NULL, &spec, gammas, 3, 0, 1.0, SIGMA_W2, SIGMA_B2, MOMENTUM,
+                           &err) == -1);
     CHECK_MSG(strstr(err.msg, "missing") != NULL, "%s", err.msg);
     snprintf(path, sizeof path, "%s/theory.csv", dir);
     unlink(path);

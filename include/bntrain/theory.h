@@ -89,10 +89,11 @@ int theory_evaluate(const bn_model_spec *spec, double gamma, double sigma_w2, do
 
 /* Writes "gamma,lambda_max,eta_bar,log10_eta_bar" (first column "sigma_w2" when
  * x_is_sigma_w2, where each x replaces sigma_w2 and gamma is held) for each of the n x values,
- * atomically: temp file in the same folder, fsync, rename. */
-int theory_write_csv(const char *path, const bn_model_spec *spec, const double *x_values, size_t n,
-                     int x_is_sigma_w2, double gamma, double sigma_w2, double sigma_b2,
-                     double momentum, bn_error *err);
+ * atomically: temp file in the same folder, fsync, rename. first_line (with its newline), if
+ * not NULL, goes before the header: a grid puts its identity line there. */
+int theory_write_csv(const char *path, const char *first_line, const bn_model_spec *spec,
+                     const double *x_values, size_t n, int x_is_sigma_w2, double gamma,
+                     double sigma_w2, double sigma_b2, double momentum, bn_error *err);
 
 /* The empirical check (src/theory_check.c): the plug-in sum (1/m^2) sum_{x,y} <d f_k(x) / d W_l,
  * d f_k(y) / d W_l> of eq. 152-155 measured on freshly initialised networks, BatchNorm in

@@ -110,12 +110,12 @@ int read_file(const char *path, char **data, size_t *length, bn_error *err) {
         buf = bigger;
         capacity *= 2;
     }
-    int failed = ferror(f);
+    int failed = ferror(f), cause = errno;
     fclose(f);
     if (!buf) return bn_fail(err, "%s: cannot read: out of memory", path);
     if (failed) {
         free(buf);
-        return bn_fail(err, "%s: cannot read", path);
+        return bn_fail(err, "%s: cannot read: %s", path, strerror(cause));
     }
     buf[n] = '\0';
     *data = buf;

@@ -1,9 +1,11 @@
 /* bntrain plot: re-renders a grid folder's heatmap (PNG and SVG) from its CSV files, without
  * training. */
+#include <stdint.h>
 #include <stdio.h>
 
 #include "cli/cli.h"
 #include "cli/options.h"
+#include "grid/identity.h"
 #include "plot/plot.h"
 
 static const cli_option plot_options[] = {
@@ -17,7 +19,8 @@ static const cli_command plot_command = {
     .about =
         "usage: bntrain plot DIR [--color-scale linear|log]\n\n"
         "Re-renders DIR/heatmap.png and DIR/heatmap.svg from DIR/cells.csv, DIR/theory.csv,\n"
-        "DIR/boundary.csv and DIR/config.json (all but cells.csv optional), without training.\n"
+        "DIR/boundary.csv and DIR/config.json (theory.csv and boundary.csv optional), without\n"
+        "training. Each CSV must carry config.json's identity line.\n"
         "The pictures are replaced atomically: on failure the previous ones stay.\n\n",
     .options = plot_options,
     .takes_operands = 1,
@@ -31,7 +34,10 @@ int cmd_plot(int argc, char **argv) {
     if (argc - first > 1)
         return usage_error("plot", "expected one folder, got %d arguments", argc - first);
     bn_error err;
-    if (plot_heatmap_dir(argv[first], log_color_scale, &err) != 0) {
+    uint64_t identity;
+    const char *dir = argv[first];
+    if (grid_folder_identity(dir, &identity, &err) || grid_check_identities(dir, identity, &err) ||
+        plot_heatmap_dir(dir, log_color_scale, &err) != 0) {
         fprintf(stderr, "bntrain plot: %s\n", err.msg);
         return EXIT_RUNTIME;
     }

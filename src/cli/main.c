@@ -1,4 +1,5 @@
 /* bntrain: dispatches on the first word to the subcommands in src/cli/cmd_*.c. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -28,6 +29,17 @@ static void print_usage(FILE *out) {
         fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
     fprintf(out, "  %-8s %s\n", "help", "help CMD prints the options of CMD");
     fprintf(out, "\nbntrain --version prints the version.\n");
+}
+
+/* What a command prints to stdout (train's epochs, theory's table) is a result, often
+ * redirected to a file: a write that failed (a full disk) fails the command, rather than leave
+ * a short file behind an exit status of 0. */
+static int check_stdout(const char *name, int status) {
+    errno = 0;
+    if (fflush(stdout) == 0 && !ferror(stdout)) return status;
+    fprintf(stderr, "bntrain %s: standard output: cannot write: %s\n", name,
+            errno ? strerror(errno) : "write error");
+    return status ? status : EXIT_RUNTIME;
 }
 
 static const command *find_command(const char *name) {
@@ -68,5 +80,5 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bntrain: unknown command '%s' (see bntrain --help)\n", name);
         return EXIT_USAGE;
     }
-    return cmd->run(argc - 1, argv + 1);
+    return check_stdout(name, cmd->run(argc - 1, argv + 1));
 }

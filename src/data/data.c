@@ -313,11 +313,18 @@ int idx_read_labels(const char *path, uint8_t **labels, size_t *n, bn_error *err
 }
 
 /* Puts <folder>/<base>.gz or, failing that, <folder>/<base> into path. */
+/* A folder where a data file should be: named as such, not as a file not found. */
+static int refuse_folder(const char *path, bn_error *err) {
+    return bn_fail(err, "%s: a folder, where a data file is expected", path);
+}
+
 static int idx_locate(const char *folder, const char *base, char *path, bn_error *err) {
     if (make_path(path, err, "%s/%s.gz", folder, base) != 0) return -1;
     if (file_exists(path)) return 0;
+    if (dir_exists(path)) return refuse_folder(path, err);
     if (make_path(path, err, "%s/%s", folder, base) != 0) return -1;
     if (file_exists(path)) return 0;
+    if (dir_exists(path)) return refuse_folder(path, err);
     return bn_fail(err, "%s/%s.gz: not found (nor without .gz); " MISSING_HINT, folder, base);
 }
 
@@ -562,6 +569,7 @@ static int cifar_load(const char *root, raw_split *train, raw_split *test, bn_er
         make_path(archive, err, "%s/cifar10/" CIFAR_ARCHIVE, root) != 0)
         return -1;
     int use_folder = dir_exists(batches);
+    if (!use_folder && dir_exists(archive)) return refuse_folder(archive, err);
     if (!use_folder && !file_exists(archive))
         return bn_fail(err, "%s: not found (nor the extracted %s/); " MISSING_HINT, archive,
                        batches);

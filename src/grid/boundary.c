@@ -6,8 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "plot/plot.h"
 #include "base/file.h"
+#include "grid/identity.h"
+#include "plot/plot.h"
 
 /* log10 eta_bar at x, linear between the theory's samples; NaN outside them. */
 static double theory_at(const plot_grid *g, double x) {
@@ -36,16 +37,20 @@ static double first_diverged(const plot_grid *g, size_t ix, double diverged_loss
 int boundary_write(const char *dir, double diverged_loss, bn_boundary_summary *summary,
                    bn_error *err) {
     plot_grid g;
+    uint64_t identity;
     memset(summary, 0, sizeof *summary);
-    if (plot_grid_read(dir, &g, err)) return -1;
+    if (grid_folder_identity(dir, &identity, err) || grid_check_identities(dir, identity, err) ||
+        plot_grid_read(dir, &g, err))
+        return -1;
     size_t capacity = 128 + g.n_x * 128, used = 0;
     char *csv = malloc(capacity);
     if (!csv) {
         plot_grid_free(&g);
         return bn_fail(err, "out of memory");
     }
-    used += (size_t)snprintf(csv, capacity, "%s,log10_lr_emp,log10_eta_bar,distance_decades\n",
-                             g.x_name);
+    used += (size_t)identity_line(csv, capacity, identity);
+    used += (size_t)snprintf(csv + used, capacity - used,
+                             "%s,log10_lr_emp,log10_eta_bar,distance_decades\n", g.x_name);
     double sum_abs = 0.0, sum = 0.0;
     summary->n_x = g.n_x;
     summary->lr_step_decades = g.n_y > 1 ? g.log10_lr[1] - g.log10_lr[0] : NAN;

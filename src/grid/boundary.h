@@ -17,8 +17,9 @@ typedef struct {
 /* For each column x of the grid in DIR (cells.csv, theory.csv), the empirical critical
  * learning rate: the smallest eta whose cell diverged, where a cell diverged if any restart
  * exploded (non-finite loss or parameters) or its mean test loss exceeds diverged_loss (a loss
- * that blew up without overflowing). Writes DIR/boundary.csv
- * (x,log10_lr_emp,log10_eta_bar,distance_decades; NaN where no cell of the column diverged)
+ * that blew up without overflowing). The folder's files must carry config.json's identity
+ * (grid/identity.h). Writes DIR/boundary.csv (the identity line, then
+ * x,log10_lr_emp,log10_eta_bar,distance_decades; NaN where no cell of the column diverged)
  * atomically, and fills the summary. */
 int boundary_write(const char *dir, double diverged_loss, bn_boundary_summary *summary,
                    bn_error *err);

@@ -1,11 +1,17 @@
-/* A grid configuration's identity: FNV-1a 64 over its result-deciding keys, and the identity
- * line that heads runs.csv and cells.csv. FNV-1a is enough: the hash guards against mixing up
- * results by mistake, not against forgery, and it needs no dependency. */
+/* A grid configuration's identity: FNV-1a 64 over its result-deciding keys, the identity line
+ * that heads a grid's results files, and the check of a folder's files against config.json.
+ * FNV-1a is enough: the hash guards against mixing up results by mistake, not against forgery,
+ * and it needs no dependency. */
 #include "grid/identity.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include "base/file.h"
 
 const char *const config_result_keys[] = {
     "dataset",  "arch",      "batchnorm",  "hidden",       "kernel",   "stride",
@@ -94,5 +100,69 @@ int identity_parse(const char *line, uint64_t *identity) {
     }
     if (hex[16] != '\0' && strcmp(hex + 16, "\n") != 0) return -1;
     *identity = v;
+    return 0;
+}
+
+int config_json_read(const char *path, char **json, bn_error *err) {
+    size_t length;
+    if (read_file(path, json, &length, err)) return -1;
+    /* grid_config_json ends the object with "}\n": anything else was cut short */
+    while (length > 0 && ((*json)[length - 1] == '\n' || (*json)[length - 1] == ' '))
+        length--;
+    if ((*json)[0] == '{' && length > 0 && (*json)[length - 1] == '}') return 0;
+    free(*json);
+    *json = NULL;
+    return bn_fail(err,
+                   "%s: truncated or corrupt (not a whole JSON object): restore it, or start "
+                   "the grid afresh with --force",
+                   path);
+}
+
+int grid_folder_identity(const char *dir, uint64_t *identity, bn_error *err) {
+    char path[4200], *json;
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    if (access(path, F_OK) != 0 && errno == ENOENT)
+        return bn_fail(err,
+                       "%s is missing: the results in %s cannot be tied to a configuration "
+                       "without it; restore it",
+                       path, dir);
+    if (config_json_read(path, &json, err)) return -1;
+    *identity = config_identity(json);
+    free(json);
+    return 0;
+}
+
+/* The identity line of one results file against the folder's; 0 also when the file is absent. */
+static int check_file_identity(const char *dir, const char *name, uint64_t identity,
+                               bn_error *err) {
+    char path[4200], line[128] = "";
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *file = fopen(path, "rb");
+    if (!file)
+        return errno == ENOENT ? 0 : bn_fail(err, "%s: cannot open: %s", path, strerror(errno));
+    int read_failed = !fgets(line, sizeof line, file) && ferror(file);
+    int cause = errno;
+    fclose(file);
+    if (read_failed) return bn_fail(err, "%s: cannot read: %s", path, strerror(cause));
+    uint64_t have;
+    if (identity_parse(line, &have))
+        return bn_fail(err,
+                       "%s: no identity line (written by an older bntrain, or not this "
+                       "grid's): it cannot be tied to config.json; delete it, and run the "
+                       "command that made %s again to write it anew",
+                       path, dir);
+    if (have != identity)
+        return bn_fail(err,
+                       "%s: belongs to configuration %016" PRIx64 ", not to this folder's "
+                       "%016" PRIx64 " (config.json): it comes from another grid; delete "
+                       "it, and run the command that made %s again to write it anew",
+                       path, have, identity, dir);
+    return 0;
+}
+
+int grid_check_identities(const char *dir, uint64_t identity, bn_error *err) {
+    static const char *const read_back[] = {"cells.csv", "theory.csv", "boundary.csv", NULL};
+    for (const char *const *name = read_back; *name; name++)
+        if (check_file_identity(dir, *name, identity, err)) return -1;
     return 0;
 }

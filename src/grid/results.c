@@ -244,9 +244,18 @@ int run_log_append(bn_run_log *log, const bn_run_record *r, bn_run_record *store
     char line[512];
     int n = run_format(line, sizeof line, r);
     if (n < 0) return bn_fail(err, "%s: record too long", log->path);
-    /* One write of the whole line: a kill can tear it, but never interleave two records. */
-    if (write_all(log->fd, line, (size_t)n) || fsync(log->fd))
-        return bn_fail(err, "%s: cannot append: %s", log->path, strerror(errno));
+    /* One write of the whole line: a kill can tear it, but never interleave two records. A
+     * full disk can take part of the line: that part is cut off again, so that the log holds
+     * complete records only (truncating frees space, so it works on a full disk). */
+    off_t end = lseek(log->fd, 0, SEEK_END);
+    if (end < 0) return bn_fail(err, "%s: cannot append: %s", log->path, strerror(errno));
+    if (write_all(log->fd, line, (size_t)n) || fsync(log->fd)) {
+        int cause = errno;
+        if (ftruncate(log->fd, end) || fsync(log->fd))
+            return bn_fail(err, "%s: cannot append: %s, and cannot cut the partial record: %s",
+                           log->path, strerror(cause), strerror(errno));
+        return bn_fail(err, "%s: cannot append: %s", log->path, strerror(cause));
+    }
     line[n - 1] = '\0';
     if (run_parse(line, stored)) return bn_fail(err, "%s: a record does not parse back", log->path);
     return 0;

@@ -135,11 +135,10 @@ static size_t config_differences(const char *old, const char *now, char *differs
 static int check_config_file(const bn_grid_config *g, const char *now, int *present,
                              bn_error *err) {
     char path[4200], *old;
-    size_t length;
     snprintf(path, sizeof path, "%s/config.json", g->out_dir);
     *present = access(path, F_OK) == 0;
     if (!*present) return 0;
-    if (read_file(path, &old, &length, err)) return -1;
+    if (config_json_read(path, &old, err)) return -1;
     char differs[400];
     size_t n = config_differences(old, now, differs, sizeof differs);
     free(old);
@@ -274,7 +273,8 @@ static pending_run *list_pending(const bn_grid_config *g, const bn_model_spec *s
     return pending;
 }
 
-static int write_theory(const bn_grid_config *g, const bn_model_spec *spec, bn_error *err) {
+static int write_theory(const bn_grid_config *g, const bn_model_spec *spec, uint64_t identity,
+                        bn_error *err) {
     enum { N_POINTS = 221 };
     double lo = g->x_values[0], hi = g->x_values[0], x[N_POINTS];
     for (size_t i = 1; i < g->n_x; i++) {
@@ -286,7 +286,9 @@ static int write_theory(const bn_grid_config *g, const bn_model_spec *spec, bn_e
     char path[4200];
     snprintf(path, sizeof path, "%s/theory.csv", g->out_dir);
     const bn_experiment *e = &g->experiment;
-    return theory_write_csv(path, spec, x, n, x_is_sigma_w2(g), e->gamma, e->sigma_w2,
+    char first_line[64];
+    identity_line(first_line, sizeof first_line, identity);
+    return theory_write_csv(path, first_line, spec, x, n, x_is_sigma_w2(g), e->gamma, e->sigma_w2,
                             e->sigma_b2, e->momentum, err);
 }
 
@@ -301,25 +303,32 @@ typedef struct {
     bn_core_share cores;
 } grid_state;
 
-/* Rewrites cells.csv and the heatmap. A failure to write cells.csv stops the grid. While runs
- * go on a failure to draw is said and the grid goes on (the next refresh may succeed); the
- * final drawing is an output like any other, and its failure is the grid's. */
-static int refresh_outputs(grid_state *s, int final, bn_error *err) {
+/* Removes DIR/name for each name, NULL-terminated (absent files are fine). */
+static void remove_outputs(const char *dir, const char *const *names) {
+    char path[4200];
+    for (; *names; names++) {
+        snprintf(path, sizeof path, "%s/%s", dir, *names);
+        unlink(path);
+    }
+}
+
+static const char *const heatmap_files[] = {"heatmap.png", "heatmap.svg", NULL};
+
+/* Draws the heatmap from the folder's files, each checked to be this grid's first (cells.csv
+ * and theory.csv are this process's, but a boundary.csv may come from elsewhere). */
+static int draw_heatmap(const grid_state *s, bn_error *err) {
+    const char *dir = s->g->out_dir;
+    if (grid_check_identities(dir, s->store.shape.identity, err)) return -1;
+    return plot_heatmap_dir(dir, s->g->log_color_scale, err);
+}
+
+/* Rewrites cells.csv and the heatmap while runs go on. A failure to write cells.csv stops the
+ * grid; a failure to draw is said and the grid goes on (the next refresh may succeed). */
+static int refresh_outputs(grid_state *s, bn_error *err) {
     s->last_refresh = wall_seconds();
     if (grid_store_write_cells(&s->store, s->g->out_dir, err)) return -1;
     bn_error plot_err;
-    if (plot_heatmap_dir(s->g->out_dir, s->g->log_color_scale, &plot_err) == 0) return 0;
-    if (final) {
-        /* an older picture must not pass for the finished grid's: removed, redrawn by plot */
-        char path[4200];
-        for (size_t i = 0; i < 2; i++) {
-            snprintf(path, sizeof path, "%s/heatmap.%s", s->g->out_dir, i ? "svg" : "png");
-            unlink(path);
-        }
-        return bn_fail(err, "%s; the heatmap was removed rather than left stale: draw it with "
-                            "bntrain plot %s",
-                       plot_err.msg, s->g->out_dir);
-    }
+    if (draw_heatmap(s, &plot_err) == 0) return 0;
     fprintf(stderr, "bntrain grid: warning: heatmap not drawn: %s\n", plot_err.msg);
     return 0;
 }
@@ -339,7 +348,7 @@ static void finish_run(grid_state *s, const bn_run_record *record) {
     /* the stored values, as a resumed grid reads them back: cells.csv is the same either way */
     grid_store_add(&s->store, &stored);
     progress_run_done(&s->progress, &stored);
-    if (wall_seconds() - s->last_refresh > REFRESH_SECONDS && refresh_outputs(s, 0, &err))
+    if (wall_seconds() - s->last_refresh > REFRESH_SECONDS && refresh_outputs(s, &err))
         record_failure(s, &err);
 }
 
@@ -409,6 +418,36 @@ static void run_pending(grid_state *s, const bn_dataset *ds, const bn_model_spec
     }
 }
 
+/* The end of a grid, finished, interrupted or failed (failed: err holds why) once the runs
+ * were read: cells.csv and the heatmap are brought up to date with the records on disk (after
+ * a failure only if runs were added), and whatever of them cannot be is removed rather than
+ * left to describe fewer runs than runs.csv holds (a full disk, say). A failure's message
+ * then says how many runs are safe and how to go on. */
+static int finish_outputs(grid_state *s, const bn_grid_summary *summary, int failed,
+                          bn_error *err) {
+    static const char *const cells_and_heatmap[] = {"cells.csv", "heatmap.png", "heatmap.svg",
+                                                    NULL};
+    const char *dir = s->g->out_dir, *removed = NULL;
+    bn_error cause = *err, ignored;
+    if (!failed || s->store.n_done > summary->done_before) {
+        bn_error *out_err = failed ? &ignored : &cause;
+        if (grid_store_write_cells(&s->store, dir, out_err)) {
+            remove_outputs(dir, cells_and_heatmap);
+            removed = "cells.csv and the heatmap were";
+        } else if (draw_heatmap(s, out_err)) {
+            remove_outputs(dir, heatmap_files);
+            removed = "the heatmap was";
+        }
+    }
+    if (!failed && !removed) return 0;
+    char note[96] = "";
+    if (removed) snprintf(note, sizeof note, "; %s removed rather than left stale", removed);
+    return bn_fail(err,
+                   "%s%s; %zu of %zu runs are on disk: once this is mended, run the same command "
+                   "again to resume and write what is missing",
+                   cause.msg, note, s->store.n_done, summary->total);
+}
+
 /* Checks the folder (unless --force), opens runs.csv (which refuses a log of another
  * configuration), reads the runs already done, and only then writes config.json and
  * theory.csv: a refused folder is left as it was. */
@@ -428,7 +467,7 @@ static int prepare_outputs(grid_state *s, const bn_model_spec *spec, const char 
     free(records);
     snprintf(path, sizeof path, "%s/config.json", g->out_dir);
     if (write_file_atomic(path, json, strlen(json), err)) return -1;
-    return write_theory(g, spec, err);
+    return write_theory(g, spec, s->store.shape.identity, err);
 }
 
 /* The axes of g, as the store indexes them (identity 0: not checked). */
@@ -496,7 +535,10 @@ int grid_run(const bn_grid_config *g, const bn_dataset *ds, volatile sig_atomic_
     }
     summary->total = g->n_x * g->n_lr * g->n_restarts;
     summary->done_before = s->store.n_done;
-    if (refresh_outputs(s, 0, err)) goto done;
+    if (refresh_outputs(s, err)) {
+        status = finish_outputs(s, summary, 1, err);
+        goto done;
+    }
     progress_start(&s->progress, summary->total, s->store.n_done, s->store.n_exploded,
                    g->x_name, g->quiet);
     run_pending(s, ds, &spec, pending, n_pending, stop);
@@ -504,11 +546,8 @@ int grid_run(const bn_grid_config *g, const bn_dataset *ds, volatile sig_atomic_
     summary->done_now = s->store.n_done - summary->done_before;
     summary->exploded = s->store.n_exploded;
     summary->interrupted = *stop;
-    if (s->failed) {
-        *err = s->failure;
-        goto done;
-    }
-    status = refresh_outputs(s, 1, err);
+    if (s->failed) *err = s->failure;
+    status = finish_outputs(s, summary, s->failed, err);
 done:
     summary->seconds = wall_seconds() - start;
     free(json);

@@ -271,14 +271,17 @@ static int write_rows(FILE *file, const char *name, const bn_model_spec *spec,
     return 0;
 }
 
-int theory_write_csv(const char *path, const bn_model_spec *spec, const double *x_values, size_t n,
-                     int x_is_sigma_w2, double gamma, double sigma_w2, double sigma_b2,
-                     double momentum, bn_error *err) {
+int theory_write_csv(const char *path, const char *first_line, const bn_model_spec *spec,
+                     const double *x_values, size_t n, int x_is_sigma_w2, double gamma,
+                     double sigma_w2, double sigma_b2, double momentum, bn_error *err) {
     /* The rows go to a temp file that replaces path only when every row is in. */
     atomic_file out;
     if (atomic_file_open(&out, path, err)) return -1;
-    if (write_rows(out.file, path, spec, x_values, n, x_is_sigma_w2, gamma, sigma_w2, sigma_b2,
-                   momentum, err)) {
+    int failed = first_line && fputs(first_line, out.file) < 0
+                     ? bn_fail(err, "%s: write failed: %s", path, strerror(errno))
+                     : write_rows(out.file, path, spec, x_values, n, x_is_sigma_w2, gamma, sigma_w2,
+                                  sigma_b2, momentum, err);
+    if (failed) {
         atomic_file_abort(&out);
         return -1;
     }
