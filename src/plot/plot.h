@@ -1,5 +1,6 @@
 /* Figures: the (gamma, log10 eta) heatmap of test loss with the theory line eta_bar (the
- * paper's Fig. 2) and the two-panel theory figure (its Fig. 1).
+ * paper's Fig. 2), the two-panel theory figure (its Fig. 1) and the learning curves (its
+ * Fig. 4).
  *
  * One layout, two renderers: a figure is first laid out as a list of primitives (rectangles,
  * polylines, polygons, text) in pixel coordinates; the PNG rasteriser and the SVG writer both
@@ -250,5 +251,41 @@ int plot_heatmap_dir(const char *dir, int log_color_scale, bn_error *err);
 int plot_theory_figure(const char *png_path, const char *title, const double *gamma, size_t n,
                        const double *lambda_bn, const double *lambda_vanilla,
                        const double *log10_eta_bn, const double *log10_eta_vanilla, bn_error *err);
+
+/* ---- The learning curves --------------------------------------------------------------- */
+
+/* One gamma's restarts: accuracy per epoch. */
+typedef struct {
+    double gamma;      /* the legend's label: "γ = 0.1" */
+    size_t n_restarts; /* rows of the arrays below */
+    /* [restart * n_epochs + epoch - 1], in [0, 1]; NaN: not run yet, or the run exploded before
+     * that epoch. NULL: nothing recorded. */
+    const double *train_acc;
+    const double *test_acc;
+    /* n_restarts entries, or NULL if none exploded: the epoch (1-based) in which the restart
+     * exploded, 0 if it did not (bn_run_result's exploded_epoch). */
+    const size_t *exploded_epoch;
+} plot_curve_series;
+
+/* Train and test accuracy against epoch for several gammas (the paper's Fig. 4). */
+typedef struct {
+    const char *title; /* e.g. "VGG16 (width x1/8) on CIFAR-10: 10000 images, batch 128" */
+    size_t n_epochs;   /* the x axis runs from 0 to n_epochs */
+    const plot_curve_series *series;
+    size_t n_series; /* 0 to PLOT_N_CATEGORIES */
+} plot_curves_figure;
+
+/* Lays the figure out: per gamma one colour, the mean over the restarts that have a value at
+ * an epoch drawn solid for test and dashed for train accuracy (in %), a translucent band from
+ * the least to the greatest restart behind each mean, a dot where a mean has no neighbour to
+ * join, a cross above the x axis at each epoch in which a restart exploded, and a legend that
+ * says how many restarts each gamma's points cover. axes receives the mapping of the plot area
+ * (x: epoch, y: accuracy in %). */
+int plot_curves_layout(const plot_curves_figure *figure, plot_layout *layout, plot_axes *axes,
+                       bn_error *err);
+
+/* Writes png_path and svg_path from one layout, both or neither (plot_write_pair). */
+int plot_curves(const plot_curves_figure *figure, const char *png_path, const char *svg_path,
+                bn_error *err);
 
 #endif
