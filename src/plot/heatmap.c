@@ -302,11 +302,10 @@ static void add_color_bar(plot_layout *layout, const color_scale *scale) {
 /* ---- Legend ---------------------------------------------------------------------------- */
 
 typedef enum { KEY_EXPLODED, KEY_NOT_RUN, KEY_THEORY, KEY_HALF, KEY_BOUNDARY } legend_key;
-enum { SWATCH_WIDTH = 30, SWATCH_HEIGHT = 16, SWATCH_GAP = 8, ENTRY_GAP = 28 };
 
 static void add_swatch(plot_layout *layout, legend_key key, double x, double y_mid) {
-    const double x1 = x + SWATCH_WIDTH, y0 = y_mid - SWATCH_HEIGHT / 2.0,
-                 y1 = y_mid + SWATCH_HEIGHT / 2.0;
+    const double x1 = x + PLOT_SWATCH_WIDTH, y0 = y_mid - PLOT_SWATCH_HEIGHT / 2.0,
+                 y1 = y_mid + PLOT_SWATCH_HEIGHT / 2.0;
     const plot_rgb border = {110, 110, 110};
     switch (key) {
     case KEY_EXPLODED:
@@ -327,15 +326,10 @@ static void add_swatch(plot_layout *layout, legend_key key, double x, double y_m
         break;
     }
     case KEY_BOUNDARY:
-        add_diamond(layout, x + SWATCH_WIDTH / 2.0, y_mid);
+        add_diamond(layout, x + PLOT_SWATCH_WIDTH / 2.0, y_mid);
         break;
     }
 }
-
-typedef struct {
-    legend_key key;
-    const char *label;
-} legend_entry;
 
 static size_t count_cells_run(const plot_grid *grid) {
     size_t n_run = 0;
@@ -347,37 +341,31 @@ static size_t count_cells_run(const plot_grid *grid) {
 /* Entries left to right, wrapping into a second row, each row centred under the cell area.
  * "not run yet" only while some cell has not run: a finished grid has none to explain. */
 static void add_legend(plot_layout *layout, const plot_grid *grid) {
-    legend_entry entries[5];
+    legend_key keys[5];
+    const char *labels[5];
     size_t n = 0;
-    entries[n++] = (legend_entry){KEY_EXPLODED, "exploded (any restart)"};
-    if (count_cells_run(grid) < grid->n_x * grid->n_y)
-        entries[n++] = (legend_entry){KEY_NOT_RUN, "not run yet"};
+    keys[n] = KEY_EXPLODED;
+    labels[n++] = "exploded (any restart)";
+    if (count_cells_run(grid) < grid->n_x * grid->n_y) {
+        keys[n] = KEY_NOT_RUN;
+        labels[n++] = "not run yet";
+    }
     if (grid->n_theory > 0) {
-        entries[n++] = (legend_entry){KEY_THEORY, PLOT_ETA_BAR " (theory)"};
-        entries[n++] = (legend_entry){KEY_HALF, PLOT_ETA_BAR "/2"};
+        keys[n] = KEY_THEORY;
+        labels[n++] = PLOT_ETA_BAR " (theory)";
+        keys[n] = KEY_HALF;
+        labels[n++] = PLOT_ETA_BAR "/2";
     }
-    if (grid->has_boundary) entries[n++] = (legend_entry){KEY_BOUNDARY, "measured boundary"};
-    double widths[5];
+    if (grid->has_boundary) {
+        keys[n] = KEY_BOUNDARY;
+        labels[n++] = "measured boundary";
+    }
+    const plot_legend_box box = {(AREA_LEFT + AREA_RIGHT) / 2.0, 20, FIGURE_WIDTH - 20,
+                                 LEGEND_FIRST_ROW, LEGEND_ROW_HEIGHT};
+    double x[5], y_mid[5];
+    plot_add_legend_labels(layout, &box, labels, n, x, y_mid);
     for (size_t i = 0; i < n; i++)
-        widths[i] = SWATCH_WIDTH + SWATCH_GAP + plot_text_width(entries[i].label, PLOT_TEXT_SCALE);
-    const double room = FIGURE_WIDTH - 40;
-    double y_mid = LEGEND_FIRST_ROW;
-    for (size_t first = 0; first < n; y_mid += LEGEND_ROW_HEIGHT) {
-        size_t last = first + 1;
-        double row_width = widths[first];
-        while (last < n && row_width + ENTRY_GAP + widths[last] <= room)
-            row_width += ENTRY_GAP + widths[last++];
-        double x = fmax(20, fmin((AREA_LEFT + AREA_RIGHT) / 2.0 - row_width / 2,
-                                 FIGURE_WIDTH - 20 - row_width));
-        for (size_t i = first; i < last; i++) {
-            add_swatch(layout, entries[i].key, round(x), round(y_mid));
-            plot_add_text(layout, round(x) + SWATCH_WIDTH + SWATCH_GAP,
-                          round(y_mid) + 3.5 * PLOT_TEXT_SCALE, entries[i].label, PLOT_TEXT_SCALE,
-                          PLOT_ANCHOR_START, 0, plot_black);
-            x += widths[i] + ENTRY_GAP;
-        }
-        first = last;
-    }
+        add_swatch(layout, keys[i], x[i], y_mid[i]);
 }
 
 /* ---- Titles ---------------------------------------------------------------------------- */
@@ -428,10 +416,7 @@ static void add_titles(plot_layout *layout, const plot_grid *grid) {
     format_title(grid, title, sizeof title);
     format_subtitle(grid, subtitle, sizeof subtitle);
     const double centre = (AREA_LEFT + AREA_RIGHT) / 2.0;
-    double scale =
-        plot_text_width(title, PLOT_TEXT_SCALE) <= FIGURE_WIDTH - 20 ? PLOT_TEXT_SCALE : 1.5;
-    plot_add_text(layout, centre, *subtitle ? 30 : 44, title, scale, PLOT_ANCHOR_MIDDLE, 0,
-                  plot_black);
+    plot_add_title(layout, centre, *subtitle ? 30 : 44, title, FIGURE_WIDTH - 20);
     if (*subtitle)
         plot_add_text(layout, centre, 56, subtitle, 1.5, PLOT_ANCHOR_MIDDLE, 0, grey_text);
 }
@@ -452,7 +437,8 @@ int plot_heatmap_layout(const plot_grid *grid, int log_color_scale, plot_layout 
     double x_min, x_max, y_min, y_max;
     outer_edges(grid->x, grid->n_x, &x_min, &x_max);
     outer_edges(grid->log10_lr, grid->n_y, &y_min, &y_max);
-    *axes = (plot_axes){AREA_LEFT, AREA_TOP, AREA_RIGHT, AREA_BOTTOM, x_min, x_max, y_min, y_max};
+    *axes =
+        (plot_axes){AREA_LEFT, AREA_TOP, AREA_RIGHT, AREA_BOTTOM, x_min, x_max, y_min, y_max, 0};
     color_scale scale;
     if (color_scale_init(&scale, grid, log_color_scale) != 0 ||
         add_cells(layout, grid, axes, &scale) != 0 || add_theory(layout, grid, axes) != 0)

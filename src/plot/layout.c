@@ -100,8 +100,8 @@ void plot_add_segment(plot_layout *layout, double x0, double y0, double x1, doub
     plot_add_line(layout, xy, 2, color, width);
 }
 
-void plot_add_polygon(plot_layout *layout, const double *xy, size_t n_points, plot_rgb fill,
-                      plot_rgb stroke, double stroke_width) {
+static void add_polygon(plot_layout *layout, const double *xy, size_t n_points, plot_rgb fill,
+                        double opacity, plot_rgb stroke, double stroke_width) {
     if (n_points < 3) return;
     size_t first = store_points(layout, xy, n_points);
     plot_item *item = first == SIZE_MAX ? NULL : new_item(layout, PLOT_POLYGON, fill);
@@ -110,6 +110,17 @@ void plot_add_polygon(plot_layout *layout, const double *xy, size_t n_points, pl
     item->polygon.count = n_points;
     item->polygon.stroke = stroke;
     item->polygon.stroke_width = stroke_width;
+    item->polygon.opacity = opacity;
+}
+
+void plot_add_polygon(plot_layout *layout, const double *xy, size_t n_points, plot_rgb fill,
+                      plot_rgb stroke, double stroke_width) {
+    add_polygon(layout, xy, n_points, fill, 1, stroke, stroke_width);
+}
+
+void plot_add_translucent_polygon(plot_layout *layout, const double *xy, size_t n_points,
+                                  plot_rgb fill, double opacity) {
+    add_polygon(layout, xy, n_points, fill, opacity, fill, 0);
 }
 
 void plot_add_text(plot_layout *layout, double x, double y, const char *markup, double scale,
@@ -128,6 +139,11 @@ void plot_add_text(plot_layout *layout, double x, double y, const char *markup, 
     item->text.scale = scale;
     item->text.anchor = anchor;
     item->text.vertical = vertical;
+}
+
+void plot_tag_items(plot_layout *layout, size_t first, const char *role) {
+    for (size_t i = first; i < layout->n_items; i++)
+        layout->items[i].role = role;
 }
 
 /* ---- Paths: clipping and dashing ------------------------------------------------------- */
@@ -299,6 +315,15 @@ double plot_axes_y_value(const plot_axes *axes, double y_px) {
            (axes->bottom - y_px) / (axes->bottom - axes->top) * (axes->y_max - axes->y_min);
 }
 
+/* The multiples of step in [lo, hi]; a tolerance of a millionth of a step keeps ticks that sit
+ * on the ends. */
+static size_t ticks_at_step(double lo, double hi, double step, double *ticks, size_t max_ticks) {
+    size_t n = 0;
+    for (double k = ceil(lo / step - 1e-6); k * step <= hi + step * 1e-6 && n < max_ticks; k++)
+        ticks[n++] = k * step;
+    return n;
+}
+
 size_t plot_nice_ticks(double lo, double hi, size_t target, double *ticks, size_t max_ticks,
                        double *step) {
     if (!(hi > lo) || target == 0) {
@@ -310,11 +335,7 @@ size_t plot_nice_ticks(double lo, double hi, size_t target, double *ticks, size_
     double raw = (hi - lo) / (double)target, magnitude = pow(10, floor(log10(raw)));
     double ratio = raw / magnitude;
     *step = magnitude * (ratio < 1.5 ? 1 : ratio < 3.5 ? 2 : ratio < 7.5 ? 5 : 10);
-    size_t n = 0;
-    /* a tolerance of a millionth of a step keeps ticks that sit on the ends */
-    for (double k = ceil(lo / *step - 1e-6); k * *step <= hi + *step * 1e-6 && n < max_ticks; k++)
-        ticks[n++] = k * *step;
-    return n;
+    return ticks_at_step(lo, hi, *step, ticks, max_ticks);
 }
 
 void plot_format_tick(double value, double step, char *out, size_t size) {
@@ -335,6 +356,10 @@ static void add_x_ticks(plot_layout *layout, const plot_axes *axes) {
     double ticks[32], step;
     size_t target = (size_t)fmax(2, (axes->right - axes->left) / 100);
     size_t n = plot_nice_ticks(axes->x_min, axes->x_max, target, ticks, 32, &step);
+    if (step < axes->x_step_min) {
+        step = axes->x_step_min;
+        n = ticks_at_step(axes->x_min, axes->x_max, step, ticks, 32);
+    }
     for (size_t i = 0; i < n; i++) {
         double x = floor(plot_axes_x_px(axes, ticks[i]));
         char label[32];
@@ -378,6 +403,45 @@ void plot_add_axes(plot_layout *layout, const plot_axes *axes, const char *x_tit
                   y_title, LABEL_SCALE, PLOT_ANCHOR_MIDDLE, 1, plot_black);
 }
 
+void plot_add_title(plot_layout *layout, double centre_x, double y, const char *markup,
+                    double room) {
+    double scale = plot_text_width(markup, PLOT_TEXT_SCALE) <= room ? PLOT_TEXT_SCALE : 1.5;
+    plot_add_text(layout, centre_x, y, markup, scale, PLOT_ANCHOR_MIDDLE, 0, plot_black);
+}
+
+/* ---- Legends --------------------------------------------------------------------------- */
+
+size_t plot_add_legend_labels(plot_layout *layout, const plot_legend_box *box,
+                              const char *const *labels, size_t n, double *swatch_x,
+                              double *swatch_y) {
+    const double room = box->right - box->left;
+    size_t n_rows = 0;
+    for (size_t first = 0; first < n; n_rows++) {
+        double y_mid = round(box->first_row + (double)n_rows * box->row_height);
+        size_t last = first;
+        double row_width = -PLOT_ENTRY_GAP;
+        do {
+            row_width += PLOT_ENTRY_GAP + PLOT_SWATCH_WIDTH + PLOT_SWATCH_GAP +
+                         plot_text_width(labels[last], PLOT_TEXT_SCALE);
+            last++;
+        } while (last < n && row_width + PLOT_ENTRY_GAP + PLOT_SWATCH_WIDTH + PLOT_SWATCH_GAP +
+                                     plot_text_width(labels[last], PLOT_TEXT_SCALE) <=
+                                 room);
+        double x = fmax(box->left, fmin(box->centre_x - row_width / 2, box->right - row_width));
+        for (size_t i = first; i < last; i++) {
+            swatch_x[i] = round(x);
+            swatch_y[i] = y_mid;
+            plot_add_text(layout, swatch_x[i] + PLOT_SWATCH_WIDTH + PLOT_SWATCH_GAP,
+                          y_mid + 3.5 * PLOT_TEXT_SCALE, labels[i], PLOT_TEXT_SCALE,
+                          PLOT_ANCHOR_START, 0, plot_black);
+            x += PLOT_SWATCH_WIDTH + PLOT_SWATCH_GAP + plot_text_width(labels[i], PLOT_TEXT_SCALE) +
+                 PLOT_ENTRY_GAP;
+        }
+        first = last;
+    }
+    return n_rows;
+}
+
 /* ---- Colour ---------------------------------------------------------------------------- */
 
 /* Degree-7 least-squares fit to viridis (van der Walt and Smith, CC0), sampled every eighth of
@@ -404,4 +468,14 @@ plot_rgb plot_viridis(double t) {
                       viridis_channel(viridis_coefficients[1], t),
                       viridis_channel(viridis_coefficients[2], t)};
     return color;
+}
+
+/* Okabe and Ito, "Color Universal Design" (2008): blue, vermillion, bluish green, reddish
+ * purple, orange, sky blue, black, yellow. */
+plot_rgb plot_category_color(size_t i) {
+    static const plot_rgb palette[PLOT_N_CATEGORIES] = {
+        {0, 114, 178}, {213, 94, 0},   {0, 158, 115}, {204, 121, 167},
+        {230, 159, 0}, {86, 180, 233}, {0, 0, 0},     {240, 228, 66},
+    };
+    return palette[i % PLOT_N_CATEGORIES];
 }

@@ -1,5 +1,6 @@
 /* Figures: the (gamma, log10 eta) heatmap of test loss with the theory line eta_bar (the
- * paper's Fig. 2) and the two-panel theory figure (its Fig. 1).
+ * paper's Fig. 2), the two-panel theory figure (its Fig. 1) and the learning curves (its
+ * Fig. 4).
  *
  * One layout, two renderers: a figure is first laid out as a list of primitives (rectangles,
  * polylines, polygons, text) in pixel coordinates; the PNG rasteriser and the SVG writer both
@@ -42,6 +43,7 @@ typedef struct {
             size_t first, count;
             plot_rgb stroke;
             double stroke_width; /* 0: no outline */
+            double opacity;      /* of the fill: 1 opaque, less lets what is below show */
         } polygon;
         struct {
             size_t offset; /* NUL-terminated markup in plot_layout.text */
@@ -79,6 +81,13 @@ void plot_add_polygon(plot_layout *layout, const double *xy, size_t n_points, pl
                       plot_rgb stroke, double stroke_width);
 void plot_add_text(plot_layout *layout, double x, double y, const char *markup, double scale,
                    plot_anchor anchor, int vertical, plot_rgb color);
+/* A filled polygon without outline through which what lies below shows (opacity in (0, 1]):
+ * overlapping bands stay readable. */
+void plot_add_translucent_polygon(plot_layout *layout, const double *xy, size_t n_points,
+                                  plot_rgb fill, double opacity);
+/* Gives the items added since item number `first` (layout->n_items before adding them) the
+ * role `role`: how a path, which may become several polylines, gets its SVG class. */
+void plot_tag_items(plot_layout *layout, size_t first, const char *role);
 
 /* A polyline through data points mapped to pixels, broken where a point is not finite, clipped
  * to the rectangle [clip_x0, clip_x1] x [clip_y0, clip_y1], and dashed if dash_on > 0 (dash and
@@ -117,6 +126,7 @@ double plot_text_width(const char *markup, double scale);
 typedef struct {
     double left, top, right, bottom; /* pixels */
     double x_min, x_max, y_min, y_max;
+    double x_step_min; /* the smallest step between x ticks: 1 for whole numbers; 0: any */
 } plot_axes;
 
 double plot_axes_x_px(const plot_axes *axes, double x);
@@ -138,8 +148,36 @@ void plot_format_tick(double value, double step, char *out, size_t size);
 void plot_add_axes(plot_layout *layout, const plot_axes *axes, const char *x_title,
                    const char *y_title);
 
+/* A title centred on centre_x with its baseline at y, at PLOT_TEXT_SCALE if it fits in `room`
+ * pixels, else smaller. */
+void plot_add_title(plot_layout *layout, double centre_x, double y, const char *markup,
+                    double room);
+
+/* ---- Legends --------------------------------------------------------------------------- */
+
+/* A legend entry is a swatch PLOT_SWATCH_WIDTH wide, drawn by the figure, then its label. */
+enum { PLOT_SWATCH_WIDTH = 30, PLOT_SWATCH_HEIGHT = 16, PLOT_SWATCH_GAP = 8, PLOT_ENTRY_GAP = 28 };
+
+/* Where legend rows go: centred on centre_x within [left, right], the first row's middle at
+ * first_row, later rows row_height below. */
+typedef struct {
+    double centre_x, left, right, first_row, row_height;
+} plot_legend_box;
+
+/* Lays entries out left to right, wrapping into further rows, and draws their labels; the
+ * swatch of entry i goes at swatch_x[i] (its left edge) and swatch_y[i] (its middle), whole
+ * pixels both. Returns the number of rows. */
+size_t plot_add_legend_labels(plot_layout *layout, const plot_legend_box *box,
+                              const char *const *labels, size_t n, double *swatch_x,
+                              double *swatch_y);
+
 /* Viridis: a perceptually uniform map from t in [0, 1] (clamped) to colour, dark to light. */
 plot_rgb plot_viridis(double t);
+
+/* Colours for up to PLOT_N_CATEGORIES series that stay apart for colour-blind readers: the
+ * Okabe-Ito palette, its yellow (faint on white) last. i wraps around. */
+#define PLOT_N_CATEGORIES 8
+plot_rgb plot_category_color(size_t i);
 
 /* Colours shared by the figures. */
 extern const plot_rgb plot_white, plot_black, plot_red, plot_blue, plot_not_run_fill,
@@ -159,8 +197,11 @@ int plot_write_svg(const plot_layout *layout, const char *path, bn_error *err);
  * yet in place; atomic_file_commit puts it there, atomic_file_abort drops it. */
 int plot_prepare_png(const plot_layout *layout, const char *path, atomic_file *out, bn_error *err);
 int plot_prepare_svg(const plot_layout *layout, const char *path, atomic_file *out, bn_error *err);
-/* Writes png_path and its SVG twin (".svg" in place of ".png", or appended), both prepared
- * before either replaces its old version: a failed write leaves the old pair. */
+/* Writes png_path and svg_path, both prepared before either replaces its old version: a
+ * failed write leaves the old pair. */
+int plot_write_pair(const plot_layout *layout, const char *png_path, const char *svg_path,
+                    bn_error *err);
+/* plot_write_pair to png_path and its SVG twin (".svg" in place of ".png", or appended). */
 int plot_write_figure(const plot_layout *layout, const char *png_path, bn_error *err);
 
 /* ---- The heatmap of a grid run --------------------------------------------------------- */
@@ -210,5 +251,41 @@ int plot_heatmap_dir(const char *dir, int log_color_scale, bn_error *err);
 int plot_theory_figure(const char *png_path, const char *title, const double *gamma, size_t n,
                        const double *lambda_bn, const double *lambda_vanilla,
                        const double *log10_eta_bn, const double *log10_eta_vanilla, bn_error *err);
+
+/* ---- The learning curves --------------------------------------------------------------- */
+
+/* One gamma's restarts: accuracy per epoch. */
+typedef struct {
+    double gamma;      /* the legend's label: "γ = 0.1" */
+    size_t n_restarts; /* rows of the arrays below */
+    /* [restart * n_epochs + epoch - 1], in [0, 1]; NaN: not run yet, or the run exploded before
+     * that epoch. NULL: nothing recorded. */
+    const double *train_acc;
+    const double *test_acc;
+    /* n_restarts entries, or NULL if none exploded: the epoch (1-based) in which the restart
+     * exploded, 0 if it did not (bn_run_result's exploded_epoch). */
+    const size_t *exploded_epoch;
+} plot_curve_series;
+
+/* Train and test accuracy against epoch for several gammas (the paper's Fig. 4). */
+typedef struct {
+    const char *title; /* e.g. "VGG16 (width x1/8) on CIFAR-10: 10000 images, batch 128" */
+    size_t n_epochs;   /* the x axis runs from 0 to n_epochs */
+    const plot_curve_series *series;
+    size_t n_series; /* 0 to PLOT_N_CATEGORIES */
+} plot_curves_figure;
+
+/* Lays the figure out: per gamma one colour, the mean over the restarts that have a value at
+ * an epoch drawn solid for test and dashed for train accuracy (in %), a translucent band from
+ * the least to the greatest restart behind each mean, a dot where a mean has no neighbour to
+ * join, a cross above the x axis at each epoch in which a restart exploded, and a legend that
+ * says how many restarts each gamma's points cover. axes receives the mapping of the plot area
+ * (x: epoch, y: accuracy in %). */
+int plot_curves_layout(const plot_curves_figure *figure, plot_layout *layout, plot_axes *axes,
+                       bn_error *err);
+
+/* Writes png_path and svg_path from one layout, both or neither (plot_write_pair). */
+int plot_curves(const plot_curves_figure *figure, const char *png_path, const char *svg_path,
+                bn_error *err);
 
 #endif

@@ -33,13 +33,14 @@ static int clamp_int(double v, int lo, int hi) {
     return v >= hi ? hi : v >= lo ? (int)v : lo;
 }
 
-/* Blends color into the covered pixels and clears the coverage for the next item. */
-static void blend_coverage(canvas *c, plot_rgb color) {
+/* Blends color into the covered pixels, at `opacity` where fully covered, and clears the
+ * coverage for the next item. */
+static void blend_coverage(canvas *c, plot_rgb color, float opacity) {
     const uint8_t ink[3] = {color.r, color.g, color.b};
     for (int y = c->y0; y < c->y1; y++) {
         for (int x = c->x0; x < c->x1; x++) {
             size_t i = (size_t)y * (size_t)c->width + (size_t)x;
-            float a = fminf(c->coverage[i], 1.0f);
+            float a = fminf(c->coverage[i], 1.0f) * opacity;
             if (a <= 0) continue;
             for (int k = 0; k < 3; k++) {
                 float v = c->rgb[3 * i + k] + (ink[k] - c->rgb[3 * i + k]) * a;
@@ -93,18 +94,38 @@ static void cover_polyline(canvas *c, const double *xy, size_t n, int closed, do
     if (closed && n > 2) cover_segment(c, &xy[2 * n - 2], xy, width);
 }
 
-/* Even-odd rule: is (x, y) inside the polygon? */
-static int inside_polygon(const double *xy, size_t n, double x, double y) {
-    int inside = 0;
-    for (size_t i = 0, j = n - 1; i < n; j = i++) {
-        double xi = xy[2 * i], yi = xy[2 * i + 1], xj = xy[2 * j], yj = xy[2 * j + 1];
-        if ((yi > y) != (yj > y) && x < xi + (y - yi) / (yj - yi) * (xj - xi)) inside = !inside;
-    }
-    return inside;
+static int compare_doubles(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
 }
 
-/* Polygon coverage from a 4x4 grid of samples per pixel: polygons here are small markers. */
-static void cover_polygon(canvas *c, const double *xy, size_t n) {
+/* The x where the polygon's edges cross the horizontal line at y, sorted: by the even-odd
+ * rule, [crossings[0], crossings[1]), [crossings[2], crossings[3]), ... are inside. */
+static size_t polygon_crossings(const double *xy, size_t n, double y, double *crossings) {
+    size_t n_crossings = 0;
+    for (size_t i = 0, j = n - 1; i < n; j = i++) {
+        double xi = xy[2 * i], yi = xy[2 * i + 1], xj = xy[2 * j], yj = xy[2 * j + 1];
+        if ((yi > y) != (yj > y)) crossings[n_crossings++] = xi + (y - yi) / (yj - yi) * (xj - xi);
+    }
+    qsort(crossings, n_crossings, sizeof(double), compare_doubles);
+    return n_crossings;
+}
+
+/* Adds 1/16 to each pixel of row y for each of its four samples at x + (s + 0.5) / 4 that
+ * falls in [from, to). */
+static void cover_samples(canvas *c, int y, double from, double to) {
+    float *row = c->coverage + (size_t)y * (size_t)c->width;
+    for (int x = clamp_int(floor(from), 0, c->width); x < c->width && x < to; x++)
+        for (int s = 0; s < 4; s++) {
+            double sample = x + (s + 0.5) / 4;
+            if (sample >= from && sample < to) row[x] += 1 / 16.0f;
+        }
+}
+
+/* Polygon coverage from a 4x4 grid of samples per pixel, found a sample row at a time from
+ * where the edges cross it, so that a band of thousands of vertices costs its edges times its
+ * rows, not times its pixels. Returns -1 if it cannot allocate its crossings. */
+static int cover_polygon(canvas *c, const double *xy, size_t n) {
     double left = xy[0], right = xy[0], top = xy[1], bottom = xy[1];
     for (size_t i = 1; i < n; i++) {
         left = fmin(left, xy[2 * i]);
@@ -114,15 +135,17 @@ static void cover_polygon(canvas *c, const double *xy, size_t n) {
     }
     int x0 = clamp_int(floor(left), 0, c->width), x1 = clamp_int(ceil(right), 0, c->width);
     int y0 = clamp_int(floor(top), 0, c->height), y1 = clamp_int(ceil(bottom), 0, c->height);
-    for (int y = y0; y < y1; y++) {
-        for (int x = x0; x < x1; x++) {
-            int hits = 0;
-            for (int s = 0; s < 16; s++)
-                hits += inside_polygon(xy, n, x + (s % 4 + 0.5) / 4, y + (s / 4 + 0.5) / 4);
-            c->coverage[(size_t)y * (size_t)c->width + (size_t)x] = hits / 16.0f;
+    double *crossings = malloc(n * sizeof(double));
+    if (!crossings) return -1;
+    for (int y = y0; y < y1; y++)
+        for (int s = 0; s < 4; s++) {
+            size_t n_crossings = polygon_crossings(xy, n, y + (s + 0.5) / 4, crossings);
+            for (size_t k = 0; k + 1 < n_crossings; k += 2)
+                cover_samples(c, y, crossings[k], crossings[k + 1]);
         }
-    }
+    free(crossings);
     touch(c, x0, y0, x1, y1);
+    return 0;
 }
 
 /* Adds the area of the rectangle that falls on each pixel: exact anti-aliasing for glyph
@@ -191,7 +214,7 @@ static void cover_text(canvas *c, const plot_layout *layout, const plot_item *it
     }
 }
 
-static void draw_item(canvas *c, const plot_layout *layout, const plot_item *item) {
+static int draw_item(canvas *c, const plot_layout *layout, const plot_item *item) {
     switch (item->kind) {
     case PLOT_RECT:
         fill_rect(c, item);
@@ -199,23 +222,24 @@ static void draw_item(canvas *c, const plot_layout *layout, const plot_item *ite
     case PLOT_LINE:
         cover_polyline(c, layout->points + 2 * item->line.first, item->line.count, 0,
                        item->line.width);
-        blend_coverage(c, item->color);
+        blend_coverage(c, item->color, 1);
         break;
     case PLOT_POLYGON: {
         const double *xy = layout->points + 2 * item->polygon.first;
-        cover_polygon(c, xy, item->polygon.count);
-        blend_coverage(c, item->color);
+        if (cover_polygon(c, xy, item->polygon.count) != 0) return -1;
+        blend_coverage(c, item->color, (float)item->polygon.opacity);
         if (item->polygon.stroke_width > 0) {
             cover_polyline(c, xy, item->polygon.count, 1, item->polygon.stroke_width);
-            blend_coverage(c, item->polygon.stroke);
+            blend_coverage(c, item->polygon.stroke, 1);
         }
         break;
     }
     case PLOT_TEXT:
         cover_text(c, layout, item);
-        blend_coverage(c, item->color);
+        blend_coverage(c, item->color, 1);
         break;
     }
+    return 0;
 }
 
 int plot_rasterize(const plot_layout *layout, uint8_t *rgb) {
@@ -223,8 +247,9 @@ int plot_rasterize(const plot_layout *layout, uint8_t *rgb) {
     c.coverage = calloc((size_t)layout->width * (size_t)layout->height, sizeof(float));
     if (!c.coverage) return -1;
     touch_reset(&c);
-    for (size_t i = 0; i < layout->n_items; i++)
-        draw_item(&c, layout, &layout->items[i]);
+    int status = 0;
+    for (size_t i = 0; status == 0 && i < layout->n_items; i++)
+        status = draw_item(&c, layout, &layout->items[i]);
     free(c.coverage);
-    return 0;
+    return status;
 }

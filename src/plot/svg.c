@@ -101,11 +101,16 @@ static void svg_points(svg_buffer *b, const double *xy, size_t n) {
     svg_puts(b, "\"");
 }
 
+/* The element's opening, with the item's role as its class. */
+static void svg_open(svg_buffer *b, const char *element, const plot_item *item) {
+    svg_printf(b, "<%s", element);
+    if (item->role) svg_printf(b, " class=\"%s\"", item->role);
+}
+
 static void svg_rect(svg_buffer *b, const plot_item *item) {
     /* the rasteriser fills whole pixels between rounded edges; say exactly that */
     double x0 = round(item->rect.x0), y0 = round(item->rect.y0);
-    svg_puts(b, "<rect");
-    if (item->role) svg_printf(b, " class=\"%s\"", item->role);
+    svg_open(b, "rect", item);
     svg_puts(b, " x=\"");
     svg_number(b, x0);
     svg_puts(b, "\" y=\"");
@@ -120,7 +125,7 @@ static void svg_rect(svg_buffer *b, const plot_item *item) {
 }
 
 static void svg_line(svg_buffer *b, const plot_layout *layout, const plot_item *item) {
-    svg_puts(b, "<polyline");
+    svg_open(b, "polyline", item);
     svg_points(b, layout->points + 2 * item->line.first, item->line.count);
     svg_puts(b, " fill=\"none\" stroke=\"");
     svg_color(b, item->color);
@@ -130,10 +135,14 @@ static void svg_line(svg_buffer *b, const plot_layout *layout, const plot_item *
 }
 
 static void svg_polygon(svg_buffer *b, const plot_layout *layout, const plot_item *item) {
-    svg_puts(b, "<polygon");
+    svg_open(b, "polygon", item);
     svg_points(b, layout->points + 2 * item->polygon.first, item->polygon.count);
     svg_puts(b, " fill=\"");
     svg_color(b, item->color);
+    if (item->polygon.opacity < 1) {
+        svg_puts(b, "\" fill-opacity=\"");
+        svg_number(b, item->polygon.opacity);
+    }
     if (item->polygon.stroke_width > 0) {
         svg_puts(b, "\" stroke=\"");
         svg_color(b, item->polygon.stroke);
@@ -153,7 +162,8 @@ static double svg_font_size(double scale) {
 static void svg_text_item(svg_buffer *b, const plot_layout *layout, const plot_item *item) {
     static const char *const anchors[] = {"start", "middle", "end"};
     const double scale = item->text.scale;
-    svg_puts(b, "<text xml:space=\"preserve\" x=\"");
+    svg_open(b, "text", item);
+    svg_puts(b, " xml:space=\"preserve\" x=\"");
     svg_number(b, item->text.x);
     svg_puts(b, "\" y=\"");
     svg_number(b, item->text.y);
@@ -257,8 +267,8 @@ static int flush_prepared(atomic_file *out, bn_error *err) {
 /* Both files are written and flushed before either replaces its old version, so a full disk
  * leaves the old pair, not a new PNG beside an old SVG; only a failure of the SVG's final
  * fsync or rename, after the PNG's, can still part them. */
-static int write_pair(const plot_layout *layout, const char *png_path, const char *svg_path,
-                      bn_error *err) {
+int plot_write_pair(const plot_layout *layout, const char *png_path, const char *svg_path,
+                    bn_error *err) {
     atomic_file png, svg;
     if (plot_prepare_png(layout, png_path, &png, err) != 0) return -1;
     if (plot_prepare_svg(layout, svg_path, &svg, err) != 0 || flush_prepared(&svg, err) != 0) {
@@ -279,7 +289,7 @@ int plot_write_figure(const plot_layout *layout, const char *png_path, bn_error 
     if (!svg_path) return bn_fail(err, "%s: out of memory", png_path);
     memcpy(svg_path, png_path, length + 1);
     strcpy(svg_path + (replace ? length - 4 : length), ".svg");
-    int status = write_pair(layout, png_path, svg_path, err);
+    int status = plot_write_pair(layout, png_path, svg_path, err);
     free(svg_path);
     return status;
 }

@@ -58,7 +58,7 @@ static int add_series(plot_layout *layout, const plot_axes *axes, const double *
 
 static int add_panel(plot_layout *layout, double left, const double *gamma, size_t n,
                      const double *bn, const double *vanilla, const char *y_title) {
-    plot_axes axes = {left, PANEL_TOP, left + PANEL_WIDTH, PANEL_BOTTOM, 0, 1, 0, 1};
+    plot_axes axes = {left, PANEL_TOP, left + PANEL_WIDTH, PANEL_BOTTOM, 0, 1, 0, 1, 0};
     if (!padded_range(gamma, NULL, n, &axes.x_min, &axes.x_max) ||
         !padded_range(bn, vanilla, n, &axes.y_min, &axes.y_max)) {
         /* nothing finite to draw: keep the empty axes so the figure still says what it is */
@@ -73,19 +73,14 @@ static int add_panel(plot_layout *layout, double left, const double *gamma, size
 }
 
 static void add_legend(plot_layout *layout) {
-    const char *labels[2] = {"BatchNorm", "vanilla"};
+    const char *const labels[2] = {"BatchNorm", "vanilla"};
     const plot_rgb colors[2] = {plot_red, plot_blue};
-    const double swatch = 30, gap = 8, entry_gap = 32;
-    double width = 2 * (swatch + gap) + entry_gap + plot_text_width(labels[0], PLOT_TEXT_SCALE) +
-                   plot_text_width(labels[1], PLOT_TEXT_SCALE);
-    double x = round(FIGURE_WIDTH / 2.0 - width / 2);
-    for (int i = 0; i < 2; i++) {
-        plot_add_segment(layout, x + 2, LEGEND_ROW, x + swatch - 2, LEGEND_ROW, colors[i],
-                         LINE_WIDTH);
-        plot_add_text(layout, x + swatch + gap, LEGEND_ROW + 3.5 * PLOT_TEXT_SCALE, labels[i],
-                      PLOT_TEXT_SCALE, PLOT_ANCHOR_START, 0, plot_black);
-        x += swatch + gap + plot_text_width(labels[i], PLOT_TEXT_SCALE) + entry_gap;
-    }
+    const plot_legend_box box = {FIGURE_WIDTH / 2.0, 20, FIGURE_WIDTH - 20, LEGEND_ROW, 30};
+    double x[2], y_mid[2];
+    plot_add_legend_labels(layout, &box, labels, 2, x, y_mid);
+    for (int i = 0; i < 2; i++)
+        plot_add_segment(layout, x[i] + 2, y_mid[i], x[i] + PLOT_SWATCH_WIDTH - 2, y_mid[i],
+                         colors[i], LINE_WIDTH);
 }
 
 int plot_theory_figure(const char *png_path, const char *title, const double *gamma, size_t n,
@@ -101,8 +96,7 @@ int plot_theory_figure(const char *png_path, const char *title, const double *ga
                   "log_{10} " PLOT_ETA_BAR) != 0)
         layout.out_of_memory = 1;
     add_legend(&layout);
-    plot_add_text(&layout, FIGURE_WIDTH / 2.0, 34, title ? title : "", PLOT_TEXT_SCALE,
-                  PLOT_ANCHOR_MIDDLE, 0, plot_black);
+    plot_add_title(&layout, FIGURE_WIDTH / 2.0, 34, title ? title : "", FIGURE_WIDTH - 20);
     if (layout.out_of_memory)
         status = bn_fail(err, "%s: out of memory while laying out the figure", png_path);
     else
