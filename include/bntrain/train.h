@@ -12,6 +12,7 @@
 #include "bntrain/error.h"
 #include "bntrain/loss.h"
 #include "bntrain/model.h"
+#include "bntrain/rng.h"
 #include "bntrain/schedule.h"
 
 /* Cores shared by the runs in progress (a grid's, or one `bntrain train`): each run's kernels
@@ -43,7 +44,9 @@ typedef struct {
 typedef struct {
     size_t epoch; /* 1-based */
     double lr;    /* the epoch's learning rate (the config's lr_schedule) */
-    double train_loss, test_loss, test_acc, seconds;
+    /* train_loss and train_acc: means over the epoch's steps, in train mode, each batch
+     * before its step (as a PyTorch loop that sums loss.item() and correct predictions) */
+    double train_loss, train_acc, test_loss, test_acc, seconds;
 } bn_epoch_stats;
 
 typedef struct {
@@ -66,6 +69,9 @@ typedef struct {
     float *batch_images;  /* gathered mini-batch */
     uint8_t *batch_labels;
     float *dlogits;
+    bn_rng shuffle_rng; /* the batch order's generator, as it is between epochs */
+    bn_rng augment_rng; /* the crops' and flips' generator (--augment), likewise */
+    size_t epochs_done; /* of the run in progress */
 } bn_trainer;
 
 int trainer_create(bn_trainer *t, const bn_model_spec *spec, size_t batch, size_t n_train,
@@ -86,6 +92,15 @@ void trainer_run(bn_trainer *t, const bn_dataset *ds, const bn_train_config *cfg
                  bn_epoch_callback on_epoch, void *ctx, volatile sig_atomic_t *stop,
                  bn_run_result *result);
 
+/* trainer_run in two parts, so that a run can resume from a checkpoint (checkpoint.h):
+ * trainer_start initialises the model and the batch order from cfg->seed (epochs_done = 0);
+ * trainer_continue trains epochs epochs_done + 1 to cfg->epochs. A trainer whose state was
+ * saved after epoch e and loaded into a started trainer continues bitwise as the run that
+ * never stopped. */
+void trainer_start(bn_trainer *t, const bn_train_config *cfg);
+void trainer_continue(bn_trainer *t, const bn_dataset *ds, const bn_train_config *cfg,
+                      bn_epoch_callback on_epoch, void *ctx, volatile sig_atomic_t *stop,
+                      bn_run_result *result);
 /* Eval-mode mean loss and accuracy over a split, in chunks of the trainer's batch size. */
 void trainer_evaluate(bn_trainer *t, const bn_split *split, size_t input_size, size_t n_classes,
                       bn_loss loss, double *mean_loss, double *accuracy);

@@ -94,15 +94,19 @@ void trainer_evaluate(bn_trainer *t, const bn_split *split, size_t input_size, s
     *accuracy = split->n ? (double)n_correct / (double)split->n : NAN;
 }
 
-/* One SGD step on the gathered batch; returns 0, or -1 if the loss or parameters are no
+/* One SGD step at rate lr on the gathered batch, counting its correct predictions (train
+ * mode, before the step) into n_correct; returns 0, or -1 if the loss or parameters are no
  * longer finite. */
 static int train_step(bn_trainer *t, const bn_train_config *cfg, double lr, size_t n,
-                      double *loss) {
+                      double *loss, size_t *n_correct) {
     bn_model *m = &t->model;
     const float *logits = model_forward(m, t->batch_images, n, 1);
     *loss = loss_forward_backward(cfg->loss, t->dlogits, logits, t->batch_labels, n,
                                   m->spec.n_classes);
     if (!isfinite(*loss)) return -1;
+    double unused_loss_sum = 0.0;
+    loss_eval(cfg->loss, logits, t->batch_labels, n, m->spec.n_classes, &unused_loss_sum,
+              n_correct);
     int non_finite = model_backward_sgd(m, t->batch_images, t->dlogits, n, (float)lr,
                                         (float)cfg->momentum, (float)cfg->weight_decay);
     return non_finite ? -1 : 0;
@@ -121,29 +125,41 @@ static void mark_exploded(bn_run_result *r, size_t epoch, size_t step) {
     r->exploded_step = step;
 }
 
+void trainer_start(bn_trainer *t, const bn_train_config *cfg) {
+    bn_rng init_rng;
+    rng_seed(&init_rng, train_stream_seed(cfg->seed, STREAM_INIT));
+    rng_seed(&t->shuffle_rng, train_stream_seed(cfg->seed, STREAM_SHUFFLE));
+    rng_seed(&t->augment_rng, train_stream_seed(cfg->seed, STREAM_AUGMENT));
+    model_init(&t->model, cfg->gamma, cfg->sigma_w2, cfg->sigma_b2, &init_rng);
+    for (size_t i = 0; i < t->n_order; i++) t->order[i] = i;
+    t->epochs_done = 0;
+}
+
 void trainer_run(bn_trainer *t, const bn_dataset *ds, const bn_train_config *cfg,
                  bn_epoch_callback on_epoch, void *ctx, volatile sig_atomic_t *stop,
                  bn_run_result *result) {
+    trainer_start(t, cfg);
+    trainer_continue(t, ds, cfg, on_epoch, ctx, stop, result);
+}
+
+void trainer_continue(bn_trainer *t, const bn_dataset *ds, const bn_train_config *cfg,
+                      bn_epoch_callback on_epoch, void *ctx, volatile sig_atomic_t *stop,
+                      bn_run_result *result) {
     double run_start = wall_seconds();
     if (cfg->cores) cfg->cores->runs_in_flight++;
     memset(result, 0, sizeof *result);
-    bn_rng init_rng, shuffle_rng, augment_rng;
-    rng_seed(&init_rng, train_stream_seed(cfg->seed, STREAM_INIT));
-    rng_seed(&shuffle_rng, train_stream_seed(cfg->seed, STREAM_SHUFFLE));
-    rng_seed(&augment_rng, train_stream_seed(cfg->seed, STREAM_AUGMENT));
+    result->epochs_done = t->epochs_done;
     bn_augment augment;
     augment_setup(&augment, ds, BN_AUGMENT_PAD);
-    model_init(&t->model, cfg->gamma, cfg->sigma_w2, cfg->sigma_b2, &init_rng);
-
     size_t input_size = model_input_size(&t->model), n_train = ds->train.n;
     if (n_train > t->n_order) n_train = t->n_order;
     size_t steps = cfg->batch ? n_train / cfg->batch : 0;
-    for (size_t i = 0; i < n_train; i++) t->order[i] = i;
 
-    for (size_t epoch = 1; epoch <= cfg->epochs && !result->exploded; epoch++) {
+    for (size_t epoch = t->epochs_done + 1; epoch <= cfg->epochs && !result->exploded; epoch++) {
         double epoch_start = wall_seconds(), loss_sum = 0.0;
         double lr = lr_schedule_at(&cfg->lr_schedule, cfg->lr, epoch, cfg->epochs);
-        rng_shuffle(&shuffle_rng, t->order, n_train);
+        size_t n_correct = 0;
+        rng_shuffle(&t->shuffle_rng, t->order, n_train);
         for (size_t step = 0; step < steps; step++) {
             if (stop && *stop) {
                 result->interrupted = 1;
@@ -152,8 +168,8 @@ void trainer_run(bn_trainer *t, const bn_dataset *ds, const bn_train_config *cfg
             double loss;
             take_core_share(cfg->cores);
             gather_batch(t, &ds->train, t->order + step * cfg->batch, cfg->batch, input_size,
-                         cfg->augment ? &augment : NULL, &augment_rng);
-            if (train_step(t, cfg, lr, cfg->batch, &loss)) {
+                         cfg->augment ? &augment : NULL, &t->augment_rng);
+            if (train_step(t, cfg, lr, cfg->batch, &loss, &n_correct)) {
                 mark_exploded(result, epoch, step + 1);
                 goto done;
             }
@@ -161,12 +177,15 @@ void trainer_run(bn_trainer *t, const bn_dataset *ds, const bn_train_config *cfg
         }
         bn_epoch_stats stats = {.epoch = epoch, .lr = lr,
                                 .train_loss = steps ? loss_sum / steps : NAN,
+                                .train_acc = steps ? (double)n_correct / (double)(steps * cfg->batch)
+                                                   : NAN,
                                 .test_loss = NAN, .test_acc = NAN};
         take_core_share(cfg->cores);
         if (!cfg->evaluate_last_epoch_only || epoch == cfg->epochs)
             trainer_evaluate(t, &ds->test, input_size, ds->n_classes, cfg->loss,
                              &stats.test_loss, &stats.test_acc);
         stats.seconds = wall_seconds() - epoch_start;
+        t->epochs_done = epoch;
         result->epochs_done = epoch;
         result->last = stats;
         /* Eval mode uses the running statistics, which can overflow on their own. */
