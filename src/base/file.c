@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -121,4 +122,58 @@ int read_file(const char *path, char **data, size_t *length, bn_error *err) {
     *data = buf;
     *length = n;
     return 0;
+}
+
+int folder_lock(const char *dir, const char *command, int *fd, bn_error *err) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/.lock", dir);
+    *fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (*fd < 0) return bn_fail(err, "%s: cannot open: %s", path, strerror(errno));
+    if (flock(*fd, LOCK_EX | LOCK_NB)) {
+        close(*fd);
+        *fd = -1;
+        return bn_fail(err, "%s: another bntrain %s is writing this folder", dir, command);
+    }
+    return 0;
+}
+
+int file_write_all(int fd, const char *data, size_t length) {
+    while (length > 0) {
+        ssize_t n = write(fd, data, length);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        data += n;
+        length -= (size_t)n;
+    }
+    return 0;
+}
+
+int file_complete_prefix(int fd, off_t size, off_t *prefix) {
+    char buf[4096];
+    off_t end = size;
+    while (end > 0) {
+        size_t chunk = end > (off_t)sizeof buf ? sizeof buf : (size_t)end;
+        if (pread(fd, buf, chunk, end - (off_t)chunk) != (ssize_t)chunk) return -1;
+        for (size_t i = chunk; i-- > 0;)
+            if (buf[i] == '\n') {
+                *prefix = end - (off_t)chunk + (off_t)i + 1;
+                return 0;
+            }
+        end -= (off_t)chunk;
+    }
+    *prefix = 0;
+    return 0;
+}
+
+int file_append_record(int fd, const char *line, size_t length, const char *path, bn_error *err) {
+    off_t end = lseek(fd, 0, SEEK_END);
+    if (end < 0) return bn_fail(err, "%s: cannot append: %s", path, strerror(errno));
+    if (file_write_all(fd, line, length) == 0 && fsync(fd) == 0) return 0;
+    int cause = errno;
+    if (ftruncate(fd, end) || fsync(fd))
+        return bn_fail(err, "%s: cannot append: %s, and cannot cut the partial record: %s", path,
+                       strerror(cause), strerror(errno));
+    return bn_fail(err, "%s: cannot append: %s", path, strerror(cause));
 }

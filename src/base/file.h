@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "bntrain/error.h"
 
@@ -32,5 +33,22 @@ int write_file_atomic(const char *path, const void *data, size_t length, bn_erro
 
 /* Reads a whole (small) file into a NUL-terminated malloc'd buffer. */
 int read_file(const char *path, char **data, size_t *length, bn_error *err);
+
+/* Append-only logs (runs.csv, curves.csv): a record is one line written with one call and
+ * fsync'd, so a kill leaves at most one torn last line. file_write_all writes all of data
+ * (retrying short writes and EINTR); file_complete_prefix gives the length of the file up to
+ * and including its last newline (0 if none), which is what a log keeps of a torn file. */
+int file_write_all(int fd, const char *data, size_t length);
+/* Appends one record (a whole line) to the log open on fd with one write, then fsync: a kill
+ * can tear it, but never interleave two records. A full disk can take part of the line: that
+ * part is cut off again, so that the log holds complete records only (truncating frees space,
+ * so it works on a full disk). path names the log in err. */
+int file_append_record(int fd, const char *line, size_t length, const char *path, bn_error *err);
+int file_complete_prefix(int fd, off_t size, off_t *prefix);
+
+/* An exclusive lock on DIR/.lock (flock), so that two commands never write one results folder;
+ * the lock goes with the process. `command` names the holder in the refusal ("another bntrain
+ * grid is writing this folder"). *fd is the lock to close(). */
+int folder_lock(const char *dir, const char *command, int *fd, bn_error *err);
 
 #endif

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,8 +65,12 @@ static uint64_t fnv1a(uint64_t hash, const char *bytes, size_t length) {
 }
 
 uint64_t config_identity(const char *json) {
+    return config_identity_of(json, config_result_keys);
+}
+
+uint64_t config_identity_of(const char *json, const char *const *keys) {
     uint64_t hash = 0xcbf29ce484222325ULL;
-    for (const char *const *key = config_result_keys; *key; key++) {
+    for (const char *const *key = keys; *key; key++) {
         size_t length;
         const char *value = find_value(json, *key, &length);
         const char *implied = implied_value(*key);
@@ -77,6 +82,37 @@ uint64_t config_identity(const char *json) {
         hash = fnv1a(hash, "\n", 1);
     }
     return hash;
+}
+
+/* Appends printf output at *used, never past capacity; -1 if it did not fit. */
+static int append(char *buf, size_t capacity, size_t *used, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int append(char *buf, size_t capacity, size_t *used, const char *fmt, ...) {
+    va_list args;
+    va_start(args, fmt);
+    int n = vsnprintf(buf + *used, capacity - *used, fmt, args);
+    va_end(args);
+    if (n < 0 || (size_t)n >= capacity - *used) return -1;
+    *used += (size_t)n;
+    return 0;
+}
+
+size_t config_differences(const char *old, const char *now, const char *const *keys,
+                          char *differs, size_t capacity) {
+    size_t used = 0;
+    differs[0] = '\0';
+    for (const char *const *key = keys; *key; key++) {
+        char a[1 << 12] = "", b[1 << 12] = "";
+        int has_a = config_json_value(old, *key, a, sizeof a) == 0;
+        int has_b = config_json_value(now, *key, b, sizeof b) == 0;
+        if (has_a == has_b && strcmp(a, b) == 0) continue;
+        if (strlen(a) > 40) snprintf(a + 36, 5, "...");
+        if (strlen(b) > 40) snprintf(b + 36, 5, "...");
+        append(differs, capacity, &used, "%s%s %s (now %s)", used ? "; " : "", *key,
+               has_a ? a : "unset", has_b ? b : "unset");
+    }
+    return used;
 }
 
 #define IDENTITY_PREFIX "# bntrain grid config "

@@ -24,6 +24,12 @@ int config_json_value(const char *json, const char *key, char *value, size_t cap
  * its identity). */
 uint64_t config_identity(const char *json);
 
+/* The same over another list of keys (NULL-terminated): another command's config.json. */
+uint64_t config_identity_of(const char *json, const char *const *keys);
+/* Lists, into differs, the keys whose values differ between two config.json texts, as
+ * "key old (now new)" separated by "; " (long values cut); returns the length. */
+size_t config_differences(const char *old, const char *now, const char *const *keys,
+                          char *differs, size_t capacity);
 /* "# bntrain grid config <16 hex digits>\n"; returns the length or -1 if it does not fit. */
 int identity_line(char *buf, size_t capacity, uint64_t identity);
 /* Parses an identity line (with or without its newline); 0 or -1 if it is not one. */

@@ -94,36 +94,7 @@ void run_key(char *buf, size_t capacity, double x, double log10_lr, size_t resta
     snprintf(buf, capacity, "%.12g|%.12g|%zu", x, log10_lr, restart);
 }
 
-static int write_all(int fd, const char *data, size_t length) {
-    while (length > 0) {
-        ssize_t n = write(fd, data, length);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        data += n;
-        length -= (size_t)n;
-    }
-    return 0;
-}
 
-/* Length of the complete-lines prefix of the file (up to and including its last newline). */
-static int complete_prefix(int fd, off_t size, off_t *prefix) {
-    char buf[4096];
-    off_t end = size;
-    while (end > 0) {
-        size_t chunk = end > (off_t)sizeof buf ? sizeof buf : (size_t)end;
-        if (pread(fd, buf, chunk, end - (off_t)chunk) != (ssize_t)chunk) return -1;
-        for (size_t i = chunk; i-- > 0;)
-            if (buf[i] == '\n') {
-                *prefix = end - (off_t)chunk + (off_t)i + 1;
-                return 0;
-            }
-        end -= (off_t)chunk;
-    }
-    *prefix = 0;
-    return 0;
-}
 
 /* Reads up to capacity - 1 bytes from the start of fd into buf, NUL-terminated. */
 static int read_start(int fd, char *buf, size_t capacity, size_t *length) {
@@ -215,7 +186,7 @@ int run_log_open(bn_run_log *log, const char *path, const char *x_name, uint64_t
     struct stat st;
     off_t prefix = 0;
     int rewrite = 0;
-    if (fstat(fd, &st) || complete_prefix(fd, st.st_size, &prefix)) {
+    if (fstat(fd, &st) || file_complete_prefix(fd, st.st_size, &prefix)) {
         close(fd);
         return bn_fail(err, "%s: cannot read: %s", path, strerror(errno));
     }
@@ -232,7 +203,7 @@ int run_log_open(bn_run_log *log, const char *path, const char *x_name, uint64_t
         }
         *torn_bytes = rewrite ? 0 : (size_t)(st.st_size - prefix);
     }
-    if (prefix == 0 && (write_all(fd, header, (size_t)header_length) || fsync(fd))) {
+    if (prefix == 0 && (file_write_all(fd, header, (size_t)header_length) || fsync(fd))) {
         close(fd);
         return bn_fail(err, "%s: cannot write: %s", path, strerror(errno));
     }
@@ -244,18 +215,7 @@ int run_log_append(bn_run_log *log, const bn_run_record *r, bn_run_record *store
     char line[512];
     int n = run_format(line, sizeof line, r);
     if (n < 0) return bn_fail(err, "%s: record too long", log->path);
-    /* One write of the whole line: a kill can tear it, but never interleave two records. A
-     * full disk can take part of the line: that part is cut off again, so that the log holds
-     * complete records only (truncating frees space, so it works on a full disk). */
-    off_t end = lseek(log->fd, 0, SEEK_END);
-    if (end < 0) return bn_fail(err, "%s: cannot append: %s", log->path, strerror(errno));
-    if (write_all(log->fd, line, (size_t)n) || fsync(log->fd)) {
-        int cause = errno;
-        if (ftruncate(log->fd, end) || fsync(log->fd))
-            return bn_fail(err, "%s: cannot append: %s, and cannot cut the partial record: %s",
-                           log->path, strerror(cause), strerror(errno));
-        return bn_fail(err, "%s: cannot append: %s", log->path, strerror(cause));
-    }
+    if (file_append_record(log->fd, line, (size_t)n, log->path, err)) return -1;
     line[n - 1] = '\0';
     if (run_parse(line, stored)) return bn_fail(err, "%s: a record does not parse back", log->path);
     return 0;

@@ -113,24 +113,6 @@ static char *config_text(const bn_grid_config *g, bn_error *err) {
     return json;
 }
 
-/* Lists the result keys whose values differ between two config.json texts into differs. */
-static size_t config_differences(const char *old, const char *now, char *differs,
-                                 size_t capacity) {
-    size_t used = 0;
-    differs[0] = '\0';
-    for (const char *const *key = config_result_keys; *key; key++) {
-        char a[1 << 12] = "", b[1 << 12] = "";
-        int has_a = config_json_value(old, *key, a, sizeof a) == 0;
-        int has_b = config_json_value(now, *key, b, sizeof b) == 0;
-        if (has_a == has_b && strcmp(a, b) == 0) continue;
-        if (strlen(a) > 40) snprintf(a + 36, 5, "...");
-        if (strlen(b) > 40) snprintf(b + 36, 5, "...");
-        append(differs, capacity, &used, "%s%s %s (now %s)", used ? "; " : "", *key,
-               has_a ? a : "unset", has_b ? b : "unset");
-    }
-    return used;
-}
-
 /* DIR/config.json against the configuration now: 0 equal or absent, 1 differs, -1 error. */
 static int check_config_file(const bn_grid_config *g, const char *now, int *present,
                              bn_error *err) {
@@ -140,7 +122,7 @@ static int check_config_file(const bn_grid_config *g, const char *now, int *pres
     if (!*present) return 0;
     if (config_json_read(path, &old, err)) return -1;
     char differs[400];
-    size_t n = config_differences(old, now, differs, sizeof differs);
+    size_t n = config_differences(old, now, config_result_keys, differs, sizeof differs);
     free(old);
     if (n == 0) return 0;
     bn_fail(err, "%s holds a grid with another configuration: %s; use another --out or --force "
@@ -197,20 +179,6 @@ int grid_make_dirs(const char *path, bn_error *err) {
     }
     if (mkdir(buf, 0755) && errno != EEXIST)
         return bn_fail(err, "%s: cannot create folder: %s", buf, strerror(errno));
-    return 0;
-}
-
-/* An exclusive lock on DIR/.lock, so two grids never write one folder. */
-static int lock_dir(const char *dir, int *fd, bn_error *err) {
-    char path[4200];
-    snprintf(path, sizeof path, "%s/.lock", dir);
-    *fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (*fd < 0) return bn_fail(err, "%s: cannot open: %s", path, strerror(errno));
-    if (flock(*fd, LOCK_EX | LOCK_NB)) {
-        close(*fd);
-        *fd = -1;
-        return bn_fail(err, "%s: another bntrain grid is writing this folder", dir);
-    }
     return 0;
 }
 
@@ -508,7 +476,7 @@ int grid_run(const bn_grid_config *g, const bn_dataset *ds, volatile sig_atomic_
     bn_model_spec spec;
     int lock_fd = -1;
     if (experiment_model_spec(&g->experiment, &spec, err) || grid_make_dirs(g->out_dir, err) ||
-        lock_dir(g->out_dir, &lock_fd, err))
+        folder_lock(g->out_dir, "grid", &lock_fd, err))
         return -1;
     grid_state *s = calloc(1, sizeof *s);
     char *json = s ? config_text(g, err) : NULL;
