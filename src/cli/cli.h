@@ -14,6 +14,7 @@
 
 int cmd_train(int argc, char **argv);
 int cmd_grid(int argc, char **argv);
+int cmd_curves(int argc, char **argv);
 int cmd_theory(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
 int cmd_figures(int argc, char **argv);
@@ -31,6 +32,9 @@ int usage_error(const char *command, const char *fmt, ...) __attribute__((format
 int cli_check_train_resources(const bn_experiment *e, const bn_model_spec *spec, size_t *threads);
 int cli_check_grid_resources(const char *command, bn_grid_config *g,
                              const bn_model_spec *spec);
+/* The same for `runs` runs of one experiment, at most one per thread (bntrain curves). */
+int cli_check_runs_resources(const char *command, const bn_experiment *e,
+                             const bn_model_spec *spec, size_t runs, size_t *threads);
 
 /* Loads the experiment's dataset, keeps its first train_subset training images and checks
  * that a batch fits in them. Returns 0, or the exit status after one line on stderr:

@@ -174,6 +174,11 @@ int cli_check_grid_resources(const char *command, bn_grid_config *g,
     return check_resources(command, &g->experiment, spec, left, left, &g->threads);
 }
 
+int cli_check_runs_resources(const char *command, const bn_experiment *e,
+                             const bn_model_spec *spec, size_t runs, size_t *threads) {
+    return check_resources(command, e, spec, runs, runs, threads);
+}
+
 volatile sig_atomic_t cli_stop_signal;
 
 static void on_stop_signal(int signo) {

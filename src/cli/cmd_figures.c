@@ -1,6 +1,7 @@
-/* bntrain figures: the paper's Fig. 1 (theory), Fig. 2 (four phase diagrams) and Fig. 3 (the
- * vanilla baseline), each heatmap with its measured boundary and its distance to eta_bar. A
- * set of grids, so it resumes like grid. */
+/* bntrain figures: the paper's Fig. 1 (theory), Fig. 2 (four phase diagrams), Fig. 3 (the
+ * vanilla baseline), each heatmap with its measured boundary and its distance to eta_bar, and
+ * Fig. 4 (learning curves of VGG16 and PreAct-ResNet18). A set of grids and curves folders, so
+ * it resumes like them. */
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -15,12 +16,14 @@
 #include "bntrain/train.h"
 #include "cli/cli.h"
 #include "cli/options.h"
+#include "curves/curves.h"
 #include "grid/boundary.h"
 #include "grid/runner.h"
 #include "plot/plot.h"
 
 /* One heatmap of the paper. */
 typedef struct {
+    int number;        /* the paper's figure: 2 or 3 */
     const char *name;  /* sub-folder of the output folder */
     const char *label; /* for the summary */
     const char *dataset;
@@ -30,11 +33,11 @@ typedef struct {
 
 /* Grouped by dataset so that each dataset is loaded once. */
 static const figure_grid figure_grids[] = {
-    {"fig2a_fc_mnist", "Fig. 2a FC/MNIST", "mnist", ARCH_FC, 1},
-    {"fig2c_cnn_mnist", "Fig. 2c CNN/MNIST", "mnist", ARCH_CNN, 1},
-    {"fig3_vanilla_fc_mnist", "Fig. 3 vanilla FC/MNIST", "mnist", ARCH_FC, 0},
-    {"fig2b_fc_cifar10", "Fig. 2b FC/CIFAR-10", "cifar10", ARCH_FC, 1},
-    {"fig2d_cnn_cifar10", "Fig. 2d CNN/CIFAR-10", "cifar10", ARCH_CNN, 1},
+    {2, "fig2a_fc_mnist", "Fig. 2a FC/MNIST", "mnist", ARCH_FC, 1},
+    {2, "fig2c_cnn_mnist", "Fig. 2c CNN/MNIST", "mnist", ARCH_CNN, 1},
+    {3, "fig3_vanilla_fc_mnist", "Fig. 3 vanilla FC/MNIST", "mnist", ARCH_FC, 0},
+    {2, "fig2b_fc_cifar10", "Fig. 2b FC/CIFAR-10", "cifar10", ARCH_FC, 1},
+    {2, "fig2d_cnn_cifar10", "Fig. 2d CNN/CIFAR-10", "cifar10", ARCH_CNN, 1},
 };
 #define N_FIGURE_GRIDS (sizeof figure_grids / sizeof figure_grids[0])
 
@@ -57,9 +60,33 @@ static const figure_settings quick_settings = {
     6000,
     "quick: 6000 train images, coarse grid (paper: all images, 5 epochs, 5 restarts)"};
 
+/* Fig. 4: learning curves of the deep networks at gamma 0.1 and 1 (bntrain curves). */
 typedef struct {
-    const char *out, *data_dir;
+    const char *name, *label;
+    bn_arch arch;
+    size_t depth;
+} figure_curves;
+
+static const figure_curves figure_curve_sets[] = {
+    {"fig4a_vgg16_cifar10", "Fig. 4a VGG16/CIFAR-10", ARCH_VGG16, 16},
+    {"fig4b_preact_resnet18_cifar10", "Fig. 4b PreAct-ResNet18/CIFAR-10", ARCH_PREACT_RESNET, 18},
+};
+#define N_FIGURE_CURVES (sizeof figure_curve_sets / sizeof figure_curve_sets[0])
+
+/* The paper's setting (section 6.5: lr 0.1, momentum 0.9, weight decay 5e-4, 5 trainings),
+ * 100 epochs on all 50000 images at full width; the quick one at 1/8 of the width. */
+typedef struct {
+    double width_mult;
+    size_t train_subset, epochs, restarts;
+} curves_settings;
+
+static const curves_settings full_curves = {1.0, 0, 100, 5};
+static const curves_settings quick_curves = {0.125, 10000, 10, 2};
+
+typedef struct {
+    const char *out, *data_dir, *only_text;
     int quick, force, quiet;
+    int only[5]; /* only[k]: figure k asked for (all of them without --only) */
     size_t threads;
 } figures_args;
 
@@ -72,6 +99,8 @@ static const cli_option figures_options[] = {
     OPTION_FLAG("quick", option_set_flag, FIGURES(quick),
                 "6000 training images, 2 epochs, 2 restarts, coarser grid:\n"
                 "minutes instead of a night"),
+    OPTION_VALUE("only", "LIST", option_set_text, FIGURES(only_text),
+                 "these figures only, e.g. 2,3 or 4 (default 1,2,3,4)"),
     OPTION_INCLUDE(options_threads, FIGURES(threads)),
     OPTION_FLAG("force", option_set_flag, FIGURES(force),
                 "discard earlier results in the output folder"),
@@ -93,7 +122,12 @@ static const cli_command figures_command = {
         "  fig3_vanilla_fc_mnist/       the vanilla FC baseline over (sigma_w^2, log10 eta)\n"
         "  boundary.csv (per figure) and summary.csv: the measured critical learning rate\n"
         "  per column and its distance to eta_bar in decades.\n"
-        "Each figure is a grid folder: running the command again resumes it.\n\n",
+        "  fig4*/curves.png             train (dashed) and test (solid) accuracy against epoch,\n"
+        "                              gamma 0.1 and 1, VGG16 and PreAct-ResNet18 on CIFAR-10\n"
+        "                              (lr 0.1, momentum 0.9, weight decay 5e-4, 100 epochs,\n"
+        "                              5 trainings; --quick: width x1/8, 10000 images, 10\n"
+        "                              epochs, 2 trainings)\n"
+        "Each figure is a grid or curves folder: running the command again resumes it.\n\n",
     .options = figures_options,
 };
 
@@ -158,17 +192,23 @@ static double diverged_loss(bn_loss loss) {
 
 typedef struct {
     bn_dataset ds;
-    const char *name; /* the dataset in ds, or NULL */
+    const char *name;    /* the dataset in ds, or NULL */
+    size_t train_subset; /* and its training subset */
 } dataset_cache;
 
-/* Loads the grid's dataset unless the cache holds it: the grids of one dataset share it (and
- * their training subset). Returns 0, or the exit status after saying what is wrong. */
-static int ensure_dataset(dataset_cache *cache, const bn_grid_config *g) {
-    if (cache->name && strcmp(cache->name, g->experiment.dataset) == 0) return 0;
+/* Loads the experiment's dataset unless the cache holds it: the figures of one dataset and
+ * training subset share it. Returns 0, or the exit status after saying what is wrong. */
+static int ensure_dataset(dataset_cache *cache, const bn_experiment *e) {
+    if (cache->name && strcmp(cache->name, e->dataset) == 0 &&
+        cache->train_subset == e->train_subset)
+        return 0;
     if (cache->name) dataset_free(&cache->ds);
     cache->name = NULL;
-    int status = cli_load_dataset("figures", &g->experiment, &cache->ds);
-    if (status == 0) cache->name = g->experiment.dataset;
+    int status = cli_load_dataset("figures", e, &cache->ds);
+    if (status == 0) {
+        cache->name = e->dataset;
+        cache->train_subset = e->train_subset;
+    }
     return status;
 }
 
@@ -231,7 +271,7 @@ static int make_figure(const figure_grid *f, const figure_settings *set, const f
     if (figure_config(f, set, a, dir, sizeof dir, &g, &err) == 0 &&
         (a->force || grid_check_config(&g, &err) == 0)) {
         load_status = check_resources(&g);
-        if (load_status == 0) load_status = ensure_dataset(cache, &g);
+        if (load_status == 0) load_status = ensure_dataset(cache, &g.experiment);
         if (load_status == 0) status = run_figure(f, &g, &cache->ds, &s, &err);
     }
     free(g.x_values);
@@ -253,6 +293,86 @@ static int make_figure(const figure_grid *f, const figure_settings *set, const f
     return 0;
 }
 
+static void curves_config(const figure_curves *f, const curves_settings *set,
+                          const figures_args *a, char *dir, size_t dir_capacity,
+                          bn_curves_config *c) {
+    static double gammas[2] = {0.1, 1.0};
+    memset(c, 0, sizeof *c);
+    experiment_defaults(&c->experiment);
+    bn_experiment *e = &c->experiment;
+    e->dataset = "cifar10";
+    e->data_dir = a->data_dir;
+    e->arch = f->arch;
+    e->depth = f->depth;
+    e->width_mult = set->width_mult;
+    e->train_subset = set->train_subset;
+    e->epochs = set->epochs;
+    e->lr = 0.1;
+    e->momentum = 0.9;
+    e->weight_decay = 5e-4;
+    e->loss = LOSS_CE;
+    c->gammas = gammas;
+    c->n_gammas = 2;
+    c->n_restarts = set->restarts;
+    c->threads = a->threads;
+    c->force = a->force;
+    c->quiet = 1;
+    snprintf(dir, dir_capacity, "%s/%s", a->out, f->name);
+    c->out_dir = dir;
+}
+
+/* One panel of Fig. 4: its curves, resumed where they stopped, and its numbers. Returns 0, or
+ * the exit status after saying what is wrong. */
+static int make_curves_figure(const figure_curves *f, const figures_args *a,
+                              dataset_cache *cache) {
+    char dir[4200];
+    bn_curves_config c;
+    bn_error err;
+    bn_model_spec spec;
+    curves_config(f, a->quick ? &quick_curves : &full_curves, a, dir, sizeof dir, &c);
+    int status = experiment_model_spec(&c.experiment, &spec, &err) || curves_check_config(&c, &err)
+                     ? EXIT_RUNTIME
+                     : 0;
+    if (status) fprintf(stderr, "bntrain figures: %s\n", err.msg);
+    if (status == 0)
+        status = cli_check_runs_resources("figures", &c.experiment, &spec,
+                                          curves_runs_left(&c), &c.threads);
+    if (status == 0) status = ensure_dataset(cache, &c.experiment);
+    if (status) return status;
+    if (!a->quiet) fprintf(stderr, "bntrain figures: %s in %s\n", f->label, dir);
+    bn_curves_summary summary;
+    if (curves_run(&c, &cache->ds, &cli_stop_signal, &summary, &err) ||
+        curves_report(&c, f->label, stdout, &err)) {
+        fprintf(stderr, "bntrain figures: %s\n", err.msg);
+        return EXIT_RUNTIME;
+    }
+    if (!summary.interrupted) return 0;
+    fprintf(stderr, "bntrain figures: interrupted by signal %d; run the same command again "
+                    "to resume\n", summary.interrupted);
+    return 128 + summary.interrupted;
+}
+
+/* --only's list into a->only; without it, every figure. Returns -1, or the exit status. */
+static int parse_only(figures_args *a) {
+    for (int k = 1; k <= 4; k++) a->only[k] = a->only_text == NULL;
+    if (!a->only_text) return -1;
+    double *values;
+    size_t n;
+    bn_error err;
+    if (parse_range("only", a->only_text, &values, &n, &err))
+        return usage_error("figures", "%s", err.msg);
+    int status = -1;
+    for (size_t i = 0; i < n && status < 0; i++) {
+        if (values[i] != 1 && values[i] != 2 && values[i] != 3 && values[i] != 4)
+            status = usage_error("figures", "--only: %g is not a figure of the paper (1 to 4)",
+                                 values[i]);
+        else
+            a->only[(int)values[i]] = 1;
+    }
+    free(values);
+    return status;
+}
+
 static int make_figures(const figures_args *a) {
     const figure_settings *set = a->quick ? &quick_settings : &full_settings;
     bn_error err;
@@ -264,19 +384,23 @@ static int make_figures(const figures_args *a) {
                                 "lr_step_decades\n");
     double start = wall_seconds();
     cli_catch_stop_signals();
-    if (grid_make_dirs(a->out, &err) || theory_figure(a->out, "mnist", ARCH_FC, &err) ||
-        theory_figure(a->out, "cifar10", ARCH_CNN, &err)) {
+    if (grid_make_dirs(a->out, &err) ||
+        (a->only[1] && (theory_figure(a->out, "mnist", ARCH_FC, &err) ||
+                        theory_figure(a->out, "cifar10", ARCH_CNN, &err)))) {
         fprintf(stderr, "bntrain figures: %s\n", err.msg);
         return EXIT_RUNTIME;
     }
     dataset_cache cache = {.name = NULL};
     int status = 0;
     for (size_t i = 0; i < N_FIGURE_GRIDS && status == 0; i++)
-        status = make_figure(&figure_grids[i], set, a, &cache, &csv);
+        if (a->only[figure_grids[i].number])
+            status = make_figure(&figure_grids[i], set, a, &cache, &csv);
+    for (size_t i = 0; i < N_FIGURE_CURVES && status == 0 && a->only[4]; i++)
+        status = make_curves_figure(&figure_curve_sets[i], a, &cache);
     if (cache.name) dataset_free(&cache.ds);
     if (status) return status;
     snprintf(path, sizeof path, "%s/summary.csv", a->out);
-    if (write_file_atomic(path, csv.text, csv.used, &err)) {
+    if ((a->only[2] || a->only[3]) && write_file_atomic(path, csv.text, csv.used, &err)) {
         fprintf(stderr, "bntrain figures: %s\n", err.msg);
         return EXIT_RUNTIME;
     }
@@ -291,5 +415,6 @@ int cmd_figures(int argc, char **argv) {
     int status = options_parse(&figures_command, &a, argc, argv, NULL);
     if (status >= 0) return status;
     if (!a.out) a.out = a.quick ? "figures-quick" : "figures";
-    return make_figures(&a);
+    status = parse_only(&a);
+    return status >= 0 ? status : make_figures(&a);
 }

@@ -467,10 +467,15 @@ const cli_option options_training[] = {
     OPTION_END,
 };
 
+const cli_option options_lr[] = {
+    OPTION_VALUE("lr", "ETA", set_positive_double, EXPERIMENT(lr), "learning rate (default 0.01)"),
+    OPTION_END,
+};
+
 const cli_option options_point[] = {
     OPTION_VALUE("gamma", "G", set_double, EXPERIMENT(gamma),
                  "BatchNorm scale at init (default 1)"),
-    OPTION_VALUE("lr", "ETA", set_positive_double, EXPERIMENT(lr), "learning rate (default 0.01)"),
+    OPTION_INCLUDE(options_lr, 0),
     OPTION_END,
 };
 

@@ -81,6 +81,7 @@ int options_apply(const cli_option *table, void *target, const char *name, const
 extern const cli_option options_model[];
 extern const cli_option options_training[];
 extern const cli_option options_point[];
+extern const cli_option options_lr[]; /* bn_experiment: --lr alone (options_point has it) */
 /* Options several commands share, each on its own field. */
 extern const cli_option options_verbose[];     /* int: say more on stderr */
 extern const cli_option options_threads[];     /* size_t: cores, 0 = all */
