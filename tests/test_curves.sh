@@ -21,6 +21,8 @@ done
 check "curves.csv starts with its identity line" \
     grep -q '^# bntrain curves config [0-9a-f]\{16\}$' <(head -1 "$work/ref/curves.csv")
 check "curves.csv has a line per run and epoch" test "$(records "$work/ref" | wc -l)" -eq $n_rows
+check "config.json reports the parameter count (PyTorch's count of this cnn)" \
+    grep -q '"parameters": 16426$' "$work/ref/config.json"
 check "a checkpoint per run" test "$(ls "$work/ref/checkpoints" | wc -l)" -eq 4
 check "the runs learn (test accuracy above 70 % at epoch 4)" \
     awk -F, 'NR > 2 && $4 == 4 && $9 < 0.7 { bad = 1 } END { exit bad }' "$work/ref/curves.csv"

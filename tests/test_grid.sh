@@ -25,6 +25,8 @@ same_outputs() {
 
 "$bin" "${grid[@]}" --threads 1 --out "$work/t1"
 check "grid exits 0" test $? -eq 0
+check "config.json reports the parameter count (784-64-64-10 with BN)" \
+    grep -q '"parameters": 55306,$' "$work/t1/config.json"
 for f in config.json runs.csv cells.csv theory.csv; do
     check "grid writes $f" test -s "$work/t1/$f"
 done

@@ -171,6 +171,8 @@ int model_calibrate_batchnorm(bn_model *model, const float *input, size_t n, bn_
 /* The number of trained parameters (weights, biases, BatchNorm scales and shifts), as PyTorch's
  * sum(p.numel() for p in model.parameters()) counts them. */
 size_t model_parameter_count(const bn_model *model);
+/* The same for the network a spec describes, without its arenas; 0 if the spec is refused. */
+size_t model_spec_parameters(const bn_model_spec *spec);
 
 /* The logits of the last forward, and the layer that produced them. */
 const float *model_logits(const bn_model *model);

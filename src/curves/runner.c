@@ -93,7 +93,9 @@ static int write_config(const bn_curves_config *c, const bn_model_spec *spec, ch
     bad |= append(buf, capacity, &used, "  \"augment\": %s,\n  \"lr_schedule\": \"%s\",\n",
                   experiment_augment(e) ? "true" : "false", schedule);
     bad |= append_list(buf, capacity, &used, "gammas", c->gammas, c->n_gammas);
-    bad |= append(buf, capacity, &used, "  \"n_restarts\": %zu\n}\n", c->n_restarts);
+    bad |= append(buf, capacity, &used, "  \"n_restarts\": %zu,\n", c->n_restarts);
+    /* what the network has, not what decides it: not part of the identity */
+    bad |= append(buf, capacity, &used, "  \"parameters\": %zu\n}\n", model_spec_parameters(spec));
     return bad ? -1 : 0;
 }
 

@@ -84,6 +84,15 @@ size_t model_parameter_count(const bn_model *m) {
     return count;
 }
 
+size_t model_spec_parameters(const bn_model_spec *spec) {
+    bn_model plan;
+    bn_error err;
+    if (model_plan(&plan, spec, 1, &err)) return 0;
+    size_t count = model_parameter_count(&plan);
+    model_free(&plan);
+    return count;
+}
+
 /* One draw of a weight or bias whose scale is `scale`: the standard deviation of the paper's
  * normal, or the bound of PyTorch's uniform. */
 static float draw(bn_init init, double scale, bn_rng *rng) {

@@ -95,6 +95,8 @@ int grid_config_json(const bn_grid_config *g, char *buf, size_t capacity) {
         bad |= append(buf, capacity, &used, "  \"gamma\": %.12g,\n", o->gamma);
     bad |= append_list(buf, capacity, &used, "x_values", g->x_values, g->n_x);
     bad |= append_list(buf, capacity, &used, "log10_lr", g->log10_lrs, g->n_lr);
+    /* what the network has, not what decides it: not part of the identity */
+    bad |= append(buf, capacity, &used, "  \"parameters\": %zu,\n", model_spec_parameters(&spec));
     bad |= append(buf, capacity, &used, "  \"title_note\": \"%s\"\n}\n",
                   g->title_note ? g->title_note : "");
     return bad ? -1 : (int)used;
