@@ -5,7 +5,8 @@
 # nothing torn), leave no cells.csv or heatmap that disagrees with runs.csv, and, once the
 # filler is gone, resume to exactly the results of an uninterrupted run. The same from a disk
 # full from the start (runs.csv or config.json cannot be written). Mounting needs root (or
-# CAP_SYS_ADMIN): elsewhere the test says so and is skipped (exit 77).
+# CAP_SYS_ADMIN): elsewhere the test says so and is skipped (exit 77). Last, `bntrain curves`
+# whose checkpoint writes fill the disk.
 set -u
 source "$(dirname "$0")/check.sh" test_full_disk
 
@@ -162,5 +163,37 @@ for room in 0 1; do
     check "... then resumed with space: every file as the uninterrupted run's" \
         same_outputs "$work/ref" "$disk/g"
 done
+
+# Learning curves whose checkpoints fill the disk: each run's checkpoint (165 KB here) is
+# written after its epoch's line; with room for the folder's small files and about one
+# checkpoint, a checkpoint write fails part-way. Exit 1 naming the checkpoint, every line of
+# curves.csv one of the uninterrupted run's, no temporary file; with room again, the resumed
+# curves are the uninterrupted ones.
+curves=(curves --dataset mnist-sample --arch cnn --hidden 16,32 --augment on --gamma 0.5,1
+        --restarts 2 --epochs 3 --batch 25 --lr 0.05 --loss ce --threads 2 --quiet)
+curve_lines() { tail -n +3 "$1/curves.csv" | cut -d, -f1-10 | sort; }
+"$bin" "${curves[@]}" --out "$work/cref"
+check "uninterrupted curves: exit 0" test $? -eq 0
+ckpt_pages=$(pages "$work/cref/checkpoints/gamma1_restart1.ckpt")
+rm -rf "$disk/c"
+fill_leaving $((ckpt_pages + 8))
+"$bin" "${curves[@]}" --out "$disk/c" 2> "$work/curves.err"
+status=$?
+error=$(head -1 "$work/curves.err")
+check "checkpoints fill the disk: exit 1 (exit $status)" test $status -eq 1
+check "checkpoints fill the disk: one line naming the checkpoint ($error)" \
+    grep -q "^bntrain curves: $disk/c/checkpoints/gamma[0-9.]*_restart[01].ckpt: .*No space left on device" \
+    <<< "$error"
+check "checkpoints fill the disk: every line of curves.csv is the uninterrupted run's" \
+    test -z "$(comm -23 <(curve_lines "$disk/c") <(curve_lines "$work/cref"))"
+check "checkpoints fill the disk: curves.csv ends with a whole line" \
+    test "$(tail -c 1 "$disk/c/curves.csv" | od -An -c | tr -d ' ')" = '\n'
+check "checkpoints fill the disk: no temporary file left" no_temp_files "$disk/c/checkpoints"
+rm -f "$disk/filler"
+"$bin" "${curves[@]}" --out "$disk/c"
+check "... then resumed with space: exit 0" test $? -eq 0
+check "... then resumed with space: the uninterrupted curves" \
+    cmp -s <(curve_lines "$work/cref") <(curve_lines "$disk/c")
+rm -rf "$disk/c"
 
 check_summary
