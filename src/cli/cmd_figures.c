@@ -80,7 +80,7 @@ static const cli_option figures_options[] = {
     OPTION_END,
 };
 
-static const cli_command figures_command = {
+const cli_command figures_command = {
     .name = "figures",
     .about =
         "usage: bntrain figures [--out DIR] [--quick] [--threads N] [--data-dir DIR]\n\n"
@@ -95,6 +95,7 @@ static const cli_command figures_command = {
         "  per column and its distance to eta_bar in decades.\n"
         "Each figure is a grid folder: running the command again resumes it.\n\n",
     .options = figures_options,
+    .target_bytes = sizeof(figures_args),
 };
 
 /* Fig. 1: the theory curves of the paper's two architectures. */

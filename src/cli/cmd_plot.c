@@ -12,7 +12,7 @@ static const cli_option plot_options[] = {
     OPTION_END,
 };
 
-static const cli_command plot_command = {
+const cli_command plot_command = {
     .name = "plot",
     .about =
         "usage: bntrain plot DIR [--color-scale linear|log]\n\n"
@@ -20,6 +20,7 @@ static const cli_command plot_command = {
         "DIR/boundary.csv and DIR/config.json (all but cells.csv optional), without training.\n"
         "The pictures are replaced atomically: on failure the previous ones stay.\n\n",
     .options = plot_options,
+    .target_bytes = sizeof(int), /* log_color_scale */
     .takes_operands = 1,
 };
 
