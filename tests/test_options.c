@@ -314,6 +314,18 @@ static void check_apply(void) {
     CHECK(options_apply(options_training, &e, "batch", "64", &err) == 1 && e.batch == 64);
     CHECK(options_apply(options_training, &e, "batch", "0", &err) == -1 &&
           strstr(err.msg, "--batch: '0' is not a positive integer"));
+    /* A refused --hidden changes nothing, and a size out of range is never converted: the
+     * fuzzer found (size_t)-1.5, undefined behaviour, in "--hidden 11,-1.5". */
+    const char *bad_hidden[] = {"500,-1.5", "7,1e300", "7,0.5"};
+    for (size_t i = 0; i < sizeof bad_hidden / sizeof bad_hidden[0]; i++) {
+        bn_experiment before;
+        experiment_defaults(&e);
+        before = e;
+        CHECK(options_apply(options_model, &e, "hidden", bad_hidden[i], &err) == -1);
+        CHECK_MSG(e.n_hidden == before.n_hidden &&
+                      memcmp(e.hidden, before.hidden, sizeof e.hidden) == 0,
+                  "--hidden %s changed the experiment", bad_hidden[i]);
+    }
 }
 
 static void check_experiment(void) {

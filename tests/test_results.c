@@ -307,6 +307,31 @@ static void test_log(const char *dir) {
     CHECK(run_log_read(path, &records, &n, &torn, &err) == -1);
     CHECK_MSG(strstr(err.msg, "no identity line"), "%s", err.msg);
 
+    /* A log whose first 2 KB hold a NUL byte, or no complete record (a header line longer than
+     * that), is not taken for empty: reopening it kept its header and cut its records (found
+     * by fuzzing, tests/fuzz/corpus/fuzz_runs_csv/nul_in_header). */
+    static const char nul_header[] = "gamma,log10_lr,lr,\0restart\n";
+    char long_header[3000];
+    memset(long_header, 'x', sizeof long_header - 1);
+    long_header[sizeof long_header - 2] = '\n';
+    long_header[sizeof long_header - 1] = '\0';
+    for (int k = 0; k < 2; k++) {
+        const char *odd = k == 0 ? nul_header : long_header;
+        size_t odd_length = k == 0 ? sizeof nul_header - 1 : strlen(long_header);
+        cut = fopen(path, "wb");
+        CHECK(cut && fputs("# bntrain grid config 000000000000feed\n", cut) >= 0 &&
+              fwrite(odd, 1, odd_length, cut) == odd_length && fputs(line, cut) >= 0 &&
+              fclose(cut) == 0);
+        long odd_size = file_size(path);
+        CHECK(run_log_read(path, &records, &n, &torn, &err) == 0 && n == 1);
+        free(records);
+        CHECK(run_log_identity(path, &found, &err) == RUN_LOG_IDENTIFIED && found == identity);
+        CHECK(run_log_open(&log, path, "gamma", identity, 0, &torn, &err) == 0);
+        run_log_close(&log);
+        CHECK_MSG(file_size(path) == odd_size, "%s header: %ld bytes, were %ld",
+                  k == 0 ? "NUL" : "long", file_size(path), odd_size);
+    }
+
     snprintf(path, sizeof path, "%s/no-such-folder/runs.csv", dir);
     err.msg[0] = '\0';
     CHECK(run_log_identity(path, &found, &err) == RUN_LOG_EMPTY);

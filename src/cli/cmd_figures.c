@@ -109,7 +109,7 @@ static const cli_option figures_options[] = {
     OPTION_END,
 };
 
-static const cli_command figures_command = {
+const cli_command figures_command = {
     .name = "figures",
     .about =
         "usage: bntrain figures [--out DIR] [--quick] [--threads N] [--data-dir DIR]\n\n"
@@ -129,6 +129,7 @@ static const cli_command figures_command = {
         "                              epochs, 2 trainings)\n"
         "Each figure is a grid or curves folder: running the command again resumes it.\n\n",
     .options = figures_options,
+    .target_bytes = sizeof(figures_args),
 };
 
 /* Fig. 1: the theory curves of the paper's two architectures. */

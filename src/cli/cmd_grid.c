@@ -57,7 +57,7 @@ static const cli_option grid_options[] = {
     OPTION_END,
 };
 
-static const cli_command grid_command = {
+const cli_command grid_command = {
     .name = "grid",
     .about = "usage: bntrain grid --dataset NAME [options]\n\n"
              "Trains a network for every (gamma, log10 eta) cell and restart, and writes to the\n"
@@ -66,6 +66,7 @@ static const cli_command grid_command = {
              "theory.csv (eta_bar of the mean-field theory) and heatmap.png / heatmap.svg.\n"
              "Running the same command again resumes: finished runs are skipped.\n\n",
     .options = grid_options,
+    .target_bytes = sizeof(grid_args),
 };
 
 /* Caps that keep a grid's bookkeeping (a record and a flag per run, held in memory) small

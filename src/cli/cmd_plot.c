@@ -14,7 +14,7 @@ static const cli_option plot_options[] = {
     OPTION_END,
 };
 
-static const cli_command plot_command = {
+const cli_command plot_command = {
     .name = "plot",
     .about =
         "usage: bntrain plot DIR [--color-scale linear|log]\n\n"
@@ -23,6 +23,7 @@ static const cli_command plot_command = {
         "training. Each CSV must carry config.json's identity line.\n"
         "The pictures are replaced atomically: on failure the previous ones stay.\n\n",
     .options = plot_options,
+    .target_bytes = sizeof(int), /* log_color_scale */
     .takes_operands = 1,
 };
 

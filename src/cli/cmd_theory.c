@@ -62,7 +62,7 @@ static const cli_option theory_options[] = {
     OPTION_END,
 };
 
-static const cli_command theory_command = {
+const cli_command theory_command = {
     .name = "theory",
     .about =
         "usage: bntrain theory --dataset NAME [options]\n\n"
@@ -71,6 +71,7 @@ static const cli_command theory_command = {
         "the BatchNorm network and for the vanilla one (which does not depend on gamma). The\n"
         "dataset only sets the input shape, except for --check. See docs/theory.md.\n\n",
     .options = theory_options,
+    .target_bytes = sizeof(theory_args),
 };
 
 static void describe_network(FILE *out, const bn_model_spec *s) {

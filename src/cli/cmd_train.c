@@ -30,7 +30,7 @@ static const cli_option train_options[] = {
     OPTION_END,
 };
 
-static const cli_command train_command = {
+const cli_command train_command = {
     .name = "train",
     .about =
         "usage: bntrain train --dataset NAME [options]\n\n"
@@ -41,6 +41,7 @@ static const cli_command train_command = {
         "--threads above 4x the cores is capped with a note; a run that does not fit in\n"
         "memory (free memory, ulimit -v, cgroup limit) is refused before it starts (exit 1).\n\n",
     .options = train_options,
+    .target_bytes = sizeof(train_args),
 };
 
 static int print_epoch(const bn_epoch_stats *s, void *ctx) {

@@ -362,13 +362,14 @@ static int set_hidden(void *field, const char *name, const char *arg, bn_error *
     if (parse_list(name, arg, &values, &n, err)) return -1;
     int status = 0;
     if (n > BN_MAX_HIDDEN) status = bn_fail(err, "--%s: at most %d layers", name, BN_MAX_HIDDEN);
-    for (size_t i = 0; i < n && !status; i++) {
+    for (size_t i = 0; i < n && !status; i++)
         if (values[i] < 1 || values[i] > 100000 || values[i] != floor(values[i]))
             status =
                 bn_fail(err, "--%s: '%g' is not a layer size from 1 to 100000", name, values[i]);
+    /* Only checked sizes are converted: (size_t) of a negative or huge double is undefined. */
+    for (size_t i = 0; i < n && !status; i++)
         e->hidden[i] = (size_t)values[i];
-    }
-    e->n_hidden = status ? 0 : n;
+    if (!status) e->n_hidden = n;
     free(values);
     return status;
 }

@@ -54,7 +54,9 @@ typedef struct {
     const char *name;  /* the command, as in "bntrain NAME: message" */
     const char *about; /* the help before the options: usage line and description */
     const cli_option *options;
-    int takes_operands; /* 0: any argument that is not an option is a usage error */
+    size_t target_bytes; /* sizeof the struct the options' offsets point into (the fuzz
+                            target of the parser allocates exactly that, for ASan) */
+    int takes_operands;  /* 0: any argument that is not an option is a usage error */
 } cli_command;
 
 /* Parses argv[1..] into target (the struct the command's table describes). Returns -1 to go

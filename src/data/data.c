@@ -18,8 +18,15 @@
 #define PATH_BYTES 4096
 #define MISSING_HINT "get the data with scripts/fetch_data.sh or point --data-dir at it"
 
-/* zlib reads 8 KB at a time by default; 1 MB turns a 170 MB archive into a few hundred reads. */
+/* The sizes marked "fuzz build" below are smaller there (BNTRAIN_FUZZ in CMakeLists.txt): under
+ * ASan every large allocation costs milliseconds, a small first buffer lets a small input reach
+ * the code that grows it, and short batches let a whole CIFAR-10 archive fit in a fuzz input. */
+
+/* zlib reads 8 KB at a time by default; 1 MB turns a 170 MB archive into a few hundred reads.
+ * (fuzz build) */
+#ifndef GZ_BUFFER_BYTES
 #define GZ_BUFFER_BYTES (1u << 20)
+#endif
 /* gzread takes an unsigned length and returns an int count: stay well below INT_MAX. */
 #define GZ_MAX_READ_BYTES ((size_t)1 << 30)
 
@@ -29,7 +36,10 @@
 #define IDX_LABELS_HEADER_BYTES 8
 #define IDX_MAX_COUNT 10000000u /* 166x MNIST: a larger count means a corrupt header */
 #define IDX_MAX_SIDE 1024u
+/* The first buffer of an IDX payload, grown as data arrives. (fuzz build) */
+#ifndef IDX_FIRST_ALLOC_BYTES
 #define IDX_FIRST_ALLOC_BYTES ((size_t)1 << 20)
+#endif
 #define MNIST_SIDE 28
 #define FASHION_SYSTEM_DIR "/usr/share/datasets/fashion-mnist"
 
@@ -41,14 +51,19 @@ static const char *const IDX_TEST_LABELS = "t10k-labels-idx1-ubyte";
 #define CIFAR_SIDE 32
 #define CIFAR_IMAGE_BYTES (3 * CIFAR_SIDE * CIFAR_SIDE)
 #define CIFAR_RECORD_BYTES (1 + CIFAR_IMAGE_BYTES) /* label, then R, G and B planes */
+/* Records per batch file. (fuzz build) */
+#ifndef CIFAR_BATCH_RECORDS
 #define CIFAR_BATCH_RECORDS 10000
+#endif
 #define CIFAR_BATCH_BYTES ((size_t)CIFAR_BATCH_RECORDS * CIFAR_RECORD_BYTES)
 #define CIFAR_TRAIN_BATCHES 5
 #define CIFAR_N_BATCHES 6
 #define CIFAR_FOLDER "cifar-10-batches-bin"
 #define CIFAR_ARCHIVE "cifar-10-binary.tar.gz"
-/* Records staged per read (3 MB): large enough that per-call overhead vanishes. */
+/* Records staged per read (3 MB): large enough that per-call overhead vanishes. (fuzz build) */
+#ifndef CIFAR_CHUNK_RECORDS
 #define CIFAR_CHUNK_RECORDS 1024
+#endif
 #define CIFAR_STAGING_BYTES ((size_t)CIFAR_CHUNK_RECORDS * CIFAR_RECORD_BYTES)
 
 static const char *const CIFAR_BATCH_FILES[CIFAR_N_BATCHES] = {

@@ -105,28 +105,33 @@ static int read_start(int fd, char *buf, size_t capacity, size_t *length) {
     return 0;
 }
 
-static size_t count_newlines(const char *text, size_t at_most) {
+/* Newlines among the first length bytes of text, NUL bytes included, counting up to at_most. */
+static size_t count_newlines(const char *text, size_t length, size_t at_most) {
     size_t n = 0;
-    for (const char *c = text; *c && n < at_most; c++)
-        n += *c == '\n';
+    for (size_t i = 0; i < length && n < at_most; i++)
+        n += text[i] == '\n';
     return n;
 }
 
-/* The identity of a log from its first bytes (see run_log_identity): a log without a complete
- * record is empty, whatever its header says (a kill as it was created, or an older header
- * alone), so that it can be started again; one with records names its configuration or not. */
-static int identity_of(const char *start, uint64_t *identity) {
+/* Enough of a log's start for its two header lines and a first record (at most 512 bytes). */
+enum { LOG_START_BYTES = 2048 };
+
+/* The identity of a log from its first length bytes (see run_log_identity): a log without a
+ * complete record is empty, whatever its header says (a kill as it was created, or an older
+ * header alone), so that it can be started again; one with records names its configuration or
+ * not. A start that fills LOG_START_BYTES without a record is not a log bntrain left empty (its
+ * lines are shorter): it is never taken for empty, since an empty log is started again. */
+static int identity_of(const char *start, size_t length, uint64_t *identity) {
     char line[128] = "";
     size_t n = strcspn(start, "\n");
     if (n < sizeof line) memcpy(line, start, n);
     int identified = identity_parse(line, identity) == 0;
     size_t header_lines = identified ? 2 : 1;
-    if (count_newlines(start, header_lines + 1) <= header_lines) return RUN_LOG_EMPTY;
+    if (length < LOG_START_BYTES - 1 &&
+        count_newlines(start, length, header_lines + 1) <= header_lines)
+        return RUN_LOG_EMPTY;
     return identified ? RUN_LOG_IDENTIFIED : RUN_LOG_UNIDENTIFIED;
 }
-
-/* Enough of a log's start for its two header lines and a first record (at most 512 bytes). */
-enum { LOG_START_BYTES = 2048 };
 
 int run_log_identity(const char *path, uint64_t *identity, bn_error *err) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -139,7 +144,7 @@ int run_log_identity(const char *path, uint64_t *identity, bn_error *err) {
     int status = read_start(fd, start, sizeof start, &length);
     close(fd);
     if (status) return bn_fail(err, "%s: cannot read: %s", path, strerror(errno));
-    return identity_of(start, identity);
+    return identity_of(start, length, identity);
 }
 
 /* The two header lines of a log: its identity, then the CSV header. */
@@ -157,7 +162,7 @@ static int check_header(int fd, const char *path, uint64_t want, int *rewrite, b
     uint64_t have = 0;
     if (read_start(fd, start, sizeof start, &length))
         return bn_fail(err, "%s: cannot read: %s", path, strerror(errno));
-    int state = identity_of(start, &have);
+    int state = identity_of(start, length, &have);
     *rewrite = state == RUN_LOG_EMPTY;
     if (state == RUN_LOG_UNIDENTIFIED)
         return bn_fail(err,
