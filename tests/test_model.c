@@ -15,9 +15,9 @@ static const struct {
     double width_mult;
     size_t parameters;
 } pytorch_counts[] = {
-    {ARCH_VGG16, 16, 1.0, 14724042},          {ARCH_VGG16, 16, 0.125, 231746},
-    {ARCH_PREACT_RESNET, 18, 1.0, 11171146},  {ARCH_PREACT_RESNET, 18, 0.125, 176050},
-    {ARCH_PREACT_RESNET, 20, 1.0, 272282},    {ARCH_PREACT_RESNET, 56, 1.0, 855578},
+    {ARCH_VGG16, 16, 1.0, 14724042},         {ARCH_VGG16, 16, 0.125, 231746},
+    {ARCH_PREACT_RESNET, 18, 1.0, 11171146}, {ARCH_PREACT_RESNET, 18, 0.125, 176050},
+    {ARCH_PREACT_RESNET, 20, 1.0, 272282},   {ARCH_PREACT_RESNET, 56, 1.0, 855578},
     {ARCH_PREACT_RESNET, 110, 1.0, 1730522},
 };
 
@@ -48,7 +48,8 @@ static void test_parameter_counts(void) {
 
 static size_t count_kind(const bn_model *m, bn_layer_kind kind) {
     size_t n = 0;
-    for (size_t i = 0; i < m->n_layers; i++) n += m->layers[i].kind == kind;
+    for (size_t i = 0; i < m->n_layers; i++)
+        n += m->layers[i].kind == kind;
     return n;
 }
 
@@ -83,8 +84,8 @@ static void test_resnet_layout(void) {
     /* the 6n + 2 networks end with BatchNorm and ReLU, as He et al. 2016a's */
     CHECK(plan(&m, ARCH_PREACT_RESNET, 20, 1.0, 32, &err) == 0);
     CHECK(m.layers[m.n_layers - 3].kind == LAYER_RELU &&
-          m.layers[m.n_layers - 4].kind == LAYER_BATCHNORM &&
-          count_kind(&m, LAYER_RESIDUAL) == 9 && m.layers[m.n_layers - 2].in_h == 8);
+          m.layers[m.n_layers - 4].kind == LAYER_BATCHNORM && count_kind(&m, LAYER_RESIDUAL) == 9 &&
+          m.layers[m.n_layers - 2].in_h == 8);
     model_free(&m);
 }
 
@@ -134,8 +135,13 @@ static void test_names(void) {
     CHECK(arch_from_name("preact-resnet56", &arch, &depth) == 0 && arch == ARCH_PREACT_RESNET &&
           depth == 56);
     CHECK(arch_from_name("cnn", &arch, &depth) == 0 && arch == ARCH_CNN && depth == 0);
-    const char *bad[] = {"preact-resnet", "preact-resnet18x", "preact-resnet-20", "VGG16",
-                         "preact-resnet2", "resnet18", ""};
+    const char *bad[] = {"preact-resnet",
+                         "preact-resnet18x",
+                         "preact-resnet-20",
+                         "VGG16",
+                         "preact-resnet2",
+                         "resnet18",
+                         ""};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         CHECK_MSG(arch_from_name(bad[i], &arch, &depth) == -1, "'%s' accepted", bad[i]);
     bn_model_spec spec;

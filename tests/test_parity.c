@@ -210,7 +210,8 @@ static int list_tensors(parity_case *pc) {
             pc->tensors[n++] = (param_tensor){l->bias, l->out_c, NULL, 0, 0};
         } else if (l->kind == LAYER_CONV) {
             pc->tensors[n++] = (param_tensor){l->weight, l->n_weight, NULL, 0, 0};
-            if (l->bias != BN_NONE) pc->tensors[n++] = (param_tensor){l->bias, l->out_c, NULL, 0, 0};
+            if (l->bias != BN_NONE)
+                pc->tensors[n++] = (param_tensor){l->bias, l->out_c, NULL, 0, 0};
         } else if (l->kind == LAYER_BATCHNORM) {
             pc->tensors[n++] = (param_tensor){l->gamma, l->out_c, NULL, 0, 0};
             pc->tensors[n++] = (param_tensor){l->beta, l->out_c, NULL, 0, 0};

@@ -6,8 +6,8 @@
  *
  * Format (native byte order, little-endian on every machine bntrain targets): "BNTRCKPT",
  * u32 version (1), u32 0, u64 identity, seed, epochs_done, n_params, n_buffers, n_order,
- * u64 shuffle_rng[4], u64 augment_rng[4], float params[n_params], float velocity[n_params], float buffers[n_buffers],
- * u64 order[n_order], u64 FNV-1a 64 of every byte before it. */
+ * u64 shuffle_rng[4], u64 augment_rng[4], float params[n_params], float velocity[n_params], float
+ * buffers[n_buffers], u64 order[n_order], u64 FNV-1a 64 of every byte before it. */
 #ifndef BNTRAIN_CHECKPOINT_H
 #define BNTRAIN_CHECKPOINT_H
 

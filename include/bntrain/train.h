@@ -101,6 +101,21 @@ void trainer_start(bn_trainer *t, const bn_train_config *cfg);
 void trainer_continue(bn_trainer *t, const bn_dataset *ds, const bn_train_config *cfg,
                       bn_epoch_callback on_epoch, void *ctx, volatile sig_atomic_t *stop,
                       bn_run_result *result);
+/* Independent runs spread over threads, as a grid's and the curves' are: `threads` threads take
+ * items 0..n_items-1 one at a time, each thread making its trainer (for spec, batch, n_train)
+ * when it gets its first item and calling run(ctx, trainer, item). While there are more runs
+ * than threads each run is single-threaded; at the tail (or with fewer runs than threads from
+ * the start) a run's kernels split into tasks (bn_core_share, parallel.h) that the threads
+ * without a run take from the loop's closing barrier; the results are the same bits either
+ * way. cores is reset to `threads` cores and no run in flight. A trainer that cannot be made is
+ * reported once per thread through failed(ctx, err), serialised; run decides itself whether to
+ * go on (a stop flag, an earlier failure). */
+typedef void (*bn_pool_run)(void *ctx, bn_trainer *t, size_t item);
+typedef void (*bn_pool_failed)(void *ctx, const bn_error *err);
+void trainer_pool_run(bn_core_share *cores, size_t threads, const bn_model_spec *spec,
+                      size_t batch, size_t n_train, size_t n_items, bn_pool_run run,
+                      bn_pool_failed failed, void *ctx);
+
 /* Eval-mode mean loss and accuracy over a split, in chunks of the trainer's batch size. */
 void trainer_evaluate(bn_trainer *t, const bn_split *split, size_t input_size, size_t n_classes,
                       bn_loss loss, double *mean_loss, double *accuracy);

@@ -22,7 +22,8 @@ int cmd_figures(int argc, char **argv);
 
 /* Their option tables, as cmd_* hands them to options_parse: for the fuzz target of the option
  * parser (tests/fuzz/fuzz_options.c), which parses command lines without running them. */
-extern const cli_command train_command, grid_command, theory_command, plot_command, figures_command;
+extern const cli_command train_command, grid_command, curves_command, theory_command,
+    plot_command, figures_command;
 
 /* Prints a usage error ("bntrain CMD: message" and a pointer to help) and returns EXIT_USAGE. */
 int usage_error(const char *command, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

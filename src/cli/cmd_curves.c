@@ -41,14 +41,16 @@ static const cli_option curves_options[] = {
     OPTION_END,
 };
 
-static const cli_command curves_command = {
+const cli_command curves_command = {
     .name = "curves",
-    .about = "usage: bntrain curves --dataset NAME --arch NAME [options]\n\n"
-             "Trains every gamma x restart run and writes to the output folder: config.json,\n"
-             "curves.csv (one line per run and epoch: train and test loss and accuracy, appended\n"
-             "at once), checkpoints/ (each run's state after its last epoch) and curves.png /\n"
-             "curves.svg (accuracy against epoch, as the paper's Fig. 4). Running the same\n"
-             "command again resumes every run from its checkpoint, bitwise as if never stopped.\n\n",
+    .target_bytes = sizeof(curves_args),
+    .about =
+        "usage: bntrain curves --dataset NAME --arch NAME [options]\n\n"
+        "Trains every gamma x restart run and writes to the output folder: config.json,\n"
+        "curves.csv (one line per run and epoch: train and test loss and accuracy, appended\n"
+        "at once), checkpoints/ (each run's state after its last epoch) and curves.png /\n"
+        "curves.svg (accuracy against epoch, as the paper's Fig. 4). Running the same\n"
+        "command again resumes every run from its checkpoint, bitwise as if never stopped.\n\n",
     .options = curves_options,
 };
 

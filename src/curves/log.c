@@ -14,7 +14,7 @@
 #include "base/file.h"
 
 #define IDENTITY_PREFIX "# bntrain curves config "
-#define HEADER                                                                                   \
+#define HEADER                                                                                     \
     "gamma,restart,seed,epoch,lr,train_loss,train_acc,test_loss,test_acc,exploded,seconds\n"
 
 int curves_record_format(char *buf, size_t capacity, const curves_record *r) {
@@ -90,11 +90,13 @@ static int check_head(const char *path, const char *text, const char *expected, 
     size_t head = strlen(expected);
     if (strncmp(text, expected, head) == 0) return 0;
     if (strncmp(text, IDENTITY_PREFIX, strlen(IDENTITY_PREFIX)) == 0)
-        return bn_fail(err, "%s belongs to another configuration (its first line: %.*s); use "
-                            "another --out, or --force to start afresh",
+        return bn_fail(err,
+                       "%s belongs to another configuration (its first line: %.*s); use "
+                       "another --out, or --force to start afresh",
                        path, (int)strcspn(text, "\n"), text);
-    return bn_fail(err, "%s does not start with a curves identity line: not a curves log of "
-                        "bntrain; use another --out, or --force to start afresh",
+    return bn_fail(err,
+                   "%s does not start with a curves identity line: not a curves log of "
+                   "bntrain; use another --out, or --force to start afresh",
                    path);
 }
 
@@ -165,8 +167,10 @@ static int parse_lines(const char *path, char *text, curves_record **records, si
         if (curves_record_parse(line, &r))
             return bn_fail(err, "%s: line %zu is not a curves record", path, line_number);
         if (find_key(*records, *n, &r) >= 0)
-            return bn_fail(err, "%s: line %zu: gamma %g, restart %zu, epoch %zu is recorded "
-                                "twice", path, line_number, r.gamma, r.restart, r.epoch);
+            return bn_fail(err,
+                           "%s: line %zu: gamma %g, restart %zu, epoch %zu is recorded "
+                           "twice",
+                           path, line_number, r.gamma, r.restart, r.epoch);
         if (*n == capacity) {
             capacity = capacity ? 2 * capacity : 256;
             curves_record *grown = realloc(*records, capacity * sizeof *grown);

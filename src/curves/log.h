@@ -14,8 +14,8 @@ typedef struct {
     double gamma;
     size_t restart;
     uint64_t seed;
-    size_t epoch; /* 1-based */
-    double lr;    /* the learning rate of that epoch */
+    size_t epoch;                                      /* 1-based */
+    double lr;                                         /* the learning rate of that epoch */
     double train_loss, train_acc, test_loss, test_acc; /* NaN where the run exploded */
     int exploded; /* the run's loss or parameters became non-finite in this epoch: its last */
     double seconds;
@@ -39,8 +39,7 @@ typedef struct {
 /* Opens DIR/curves.csv for appending, creating it (identity line and header) if it holds no
  * line; cuts a torn last line off. A log of another configuration, or without an identity
  * line, is refused (naming the file) and left alone. */
-int curves_log_open(curves_log *log, const char *path, uint64_t identity, int fresh,
-                    bn_error *err);
+int curves_log_open(curves_log *log, const char *path, uint64_t identity, int fresh, bn_error *err);
 /* Appends one record (one write, then fsync); *stored is the record as the file holds it. */
 int curves_log_append(curves_log *log, const curves_record *r, curves_record *stored,
                       bn_error *err);

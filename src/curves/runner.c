@@ -5,7 +5,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +13,7 @@
 
 #include "base/file.h"
 #include "base/runtime.h"
+#include "base/text.h"
 #include "bntrain/checkpoint.h"
 #include "bntrain/rng.h"
 #include "bntrain/schedule.h"
@@ -25,11 +25,11 @@
 
 /* The keys of config.json that decide the curves (all but the version). */
 static const char *const curves_result_keys[] = {
-    "kind",     "dataset",  "arch",     "width_mult",   "init",   "batchnorm",
-    "hidden",   "kernel",   "stride",   "padding",      "input",  "sigma_w2",
-    "sigma_b2", "momentum", "weight_decay", "loss",     "batch",  "epochs",
-    "train_subset", "seed", "lr",       "augment",      "lr_schedule", "gammas",
-    "n_restarts", NULL};
+    "kind",         "dataset",  "arch",         "width_mult", "init",        "batchnorm",
+    "hidden",       "kernel",   "stride",       "padding",    "input",       "sigma_w2",
+    "sigma_b2",     "momentum", "weight_decay", "loss",       "batch",       "epochs",
+    "train_subset", "seed",     "lr",           "augment",    "lr_schedule", "gammas",
+    "n_restarts",   NULL};
 
 /* The figure is redrawn at most this often while runs go on (and once at the end). */
 #define REFRESH_SECONDS 30.0
@@ -38,64 +38,46 @@ uint64_t curves_run_seed(const bn_curves_config *c, size_t restart) {
     return train_stream_seed(c->experiment.seed, 1000 + (uint64_t)restart);
 }
 
-static int append(char *buf, size_t capacity, size_t *used, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int append(char *buf, size_t capacity, size_t *used, const char *fmt, ...) {
-    va_list args;
-    va_start(args, fmt);
-    int n = vsnprintf(buf + *used, capacity - *used, fmt, args);
-    va_end(args);
-    if (n < 0 || (size_t)n >= capacity - *used) return -1;
-    *used += (size_t)n;
-    return 0;
-}
-
-static int append_list(char *buf, size_t capacity, size_t *used, const char *key,
-                       const double *v, size_t n) {
-    int bad = append(buf, capacity, used, "  \"%s\": [", key);
-    for (size_t i = 0; i < n; i++) bad |= append(buf, capacity, used, "%s%.12g", i ? ", " : "", v[i]);
-    return bad | append(buf, capacity, used, "],\n");
-}
-
 static int write_config(const bn_curves_config *c, const bn_model_spec *spec, char *buf,
                         size_t capacity) {
     const bn_experiment *e = &c->experiment;
     char label[32];
     arch_label(spec, label, sizeof label);
     double hidden[BN_MAX_HIDDEN];
-    for (size_t i = 0; i < spec->n_hidden; i++) hidden[i] = (double)spec->hidden[i];
+    for (size_t i = 0; i < spec->n_hidden; i++)
+        hidden[i] = (double)spec->hidden[i];
     size_t used = 0;
-    int bad = append(buf, capacity, &used, "{\n  \"version\": \"%s\",\n  \"kind\": \"curves\",\n",
-                     BNTRAIN_VERSION);
-    bad |= append(buf, capacity, &used,
-                  "  \"dataset\": \"%s\",\n  \"arch\": \"%s\",\n  \"width_mult\": %.12g,\n"
-                  "  \"init\": \"%s\",\n  \"batchnorm\": %s,\n",
-                  e->dataset, label, spec->width_mult,
-                  spec->init == INIT_PYTORCH ? "pytorch" : "gaussian",
-                  spec->batchnorm ? "true" : "false");
-    bad |= append_list(buf, capacity, &used, "hidden", hidden, spec->n_hidden);
-    bad |= append(buf, capacity, &used,
-                  "  \"kernel\": %zu,\n  \"stride\": %zu,\n  \"padding\": %zu,\n"
-                  "  \"input\": [%zu, %zu, %zu],\n",
-                  spec->kernel, spec->stride, spec->padding, spec->in_channels, spec->in_height,
-                  spec->in_width);
-    bad |= append(buf, capacity, &used,
-                  "  \"sigma_w2\": %.12g,\n  \"sigma_b2\": %.12g,\n  \"momentum\": %.12g,\n"
-                  "  \"weight_decay\": %.12g,\n  \"loss\": \"%s\",\n  \"batch\": %zu,\n"
-                  "  \"epochs\": %zu,\n  \"train_subset\": %zu,\n  \"seed\": %" PRIu64 ",\n"
-                  "  \"lr\": %.12g,\n",
-                  e->sigma_w2, e->sigma_b2, e->momentum, e->weight_decay,
-                  e->loss == LOSS_MSE ? "mse" : "ce", e->batch, e->epochs, e->train_subset,
-                  e->seed, e->lr);
+    int bad = text_append(buf, capacity, &used,
+                          "{\n  \"version\": \"%s\",\n  \"kind\": \"curves\",\n", BNTRAIN_VERSION);
+    bad |= text_append(buf, capacity, &used,
+                       "  \"dataset\": \"%s\",\n  \"arch\": \"%s\",\n  \"width_mult\": %.12g,\n"
+                       "  \"init\": \"%s\",\n  \"batchnorm\": %s,\n",
+                       e->dataset, label, spec->width_mult,
+                       spec->init == INIT_PYTORCH ? "pytorch" : "gaussian",
+                       spec->batchnorm ? "true" : "false");
+    bad |= text_append_json_list(buf, capacity, &used, "hidden", hidden, spec->n_hidden);
+    bad |= text_append(buf, capacity, &used,
+                       "  \"kernel\": %zu,\n  \"stride\": %zu,\n  \"padding\": %zu,\n"
+                       "  \"input\": [%zu, %zu, %zu],\n",
+                       spec->kernel, spec->stride, spec->padding, spec->in_channels,
+                       spec->in_height, spec->in_width);
+    bad |= text_append(buf, capacity, &used,
+                       "  \"sigma_w2\": %.12g,\n  \"sigma_b2\": %.12g,\n  \"momentum\": %.12g,\n"
+                       "  \"weight_decay\": %.12g,\n  \"loss\": \"%s\",\n  \"batch\": %zu,\n"
+                       "  \"epochs\": %zu,\n  \"train_subset\": %zu,\n  \"seed\": %" PRIu64 ",\n"
+                       "  \"lr\": %.12g,\n",
+                       e->sigma_w2, e->sigma_b2, e->momentum, e->weight_decay,
+                       e->loss == LOSS_MSE ? "mse" : "ce", e->batch, e->epochs, e->train_subset,
+                       e->seed, e->lr);
     char schedule[BN_LR_SCHEDULE_TEXT];
     bad |= lr_schedule_format(&e->lr_schedule, schedule, sizeof schedule) < 0;
-    bad |= append(buf, capacity, &used, "  \"augment\": %s,\n  \"lr_schedule\": \"%s\",\n",
-                  experiment_augment(e) ? "true" : "false", schedule);
-    bad |= append_list(buf, capacity, &used, "gammas", c->gammas, c->n_gammas);
-    bad |= append(buf, capacity, &used, "  \"n_restarts\": %zu,\n", c->n_restarts);
+    bad |= text_append(buf, capacity, &used, "  \"augment\": %s,\n  \"lr_schedule\": \"%s\",\n",
+                       experiment_augment(e) ? "true" : "false", schedule);
+    bad |= text_append_json_list(buf, capacity, &used, "gammas", c->gammas, c->n_gammas);
+    bad |= text_append(buf, capacity, &used, "  \"n_restarts\": %zu,\n", c->n_restarts);
     /* what the network has, not what decides it: not part of the identity */
-    bad |= append(buf, capacity, &used, "  \"parameters\": %zu\n}\n", model_spec_parameters(spec));
+    bad |= text_append(buf, capacity, &used, "  \"parameters\": %zu\n}\n",
+                       model_spec_parameters(spec));
     return bad ? -1 : 0;
 }
 
@@ -187,7 +169,8 @@ static int load_log(curves_table *t, const char *path, bn_error *err) {
     curves_record *records;
     size_t n;
     if (curves_log_read(path, t->identity, &records, &n, err)) return -1;
-    for (size_t i = 0; i < n; i++) table_put(t, &records[i]);
+    for (size_t i = 0; i < n; i++)
+        table_put(t, &records[i]);
     free(records);
     return 0;
 }
@@ -209,7 +192,8 @@ size_t curves_runs_left(const bn_curves_config *c) {
     size_t left = total;
     if (load_log(&t, path, &err) == 0) {
         left = 0;
-        for (size_t run = 0; run < total; run++) left += !run_finished(&t, run);
+        for (size_t run = 0; run < total; run++)
+            left += !run_finished(&t, run);
     }
     free(json);
     table_free(&t);
@@ -223,7 +207,8 @@ size_t curves_runs_left(const bn_curves_config *c) {
 static void series_values(const curves_table *t, size_t g, double *train, double *test,
                           size_t *exploded_epoch) {
     size_t n_restarts = t->c->n_restarts, per_gamma = n_restarts * t->n_epochs;
-    for (size_t r = 0; r < n_restarts; r++) exploded_epoch[r] = 0;
+    for (size_t r = 0; r < n_restarts; r++)
+        exploded_epoch[r] = 0;
     for (size_t i = 0; i < per_gamma; i++) {
         const curves_record *r = &t->table[g * per_gamma + i];
         int have = t->have[g * per_gamma + i], ok = have && !r->exploded;
@@ -258,14 +243,16 @@ static int draw(const curves_table *t, bn_error *err) {
     for (size_t g = 0; g < n_series; g++) {
         double *train = values + 2 * g * per_gamma, *test = train + per_gamma;
         series_values(t, g, train, test, exploded + g * c->n_restarts);
-        series[g] = (plot_curve_series){.gamma = c->gammas[g], .n_restarts = c->n_restarts,
-                                        .train_acc = train, .test_acc = test,
+        series[g] = (plot_curve_series){.gamma = c->gammas[g],
+                                        .n_restarts = c->n_restarts,
+                                        .train_acc = train,
+                                        .test_acc = test,
                                         .exploded_epoch = exploded + g * c->n_restarts};
     }
     char title[256], png[4200], svg[4200];
     figure_title(c, title, sizeof title);
-    plot_curves_figure figure = {.title = title, .n_epochs = t->n_epochs, .series = series,
-                                 .n_series = n_series};
+    plot_curves_figure figure = {
+        .title = title, .n_epochs = t->n_epochs, .series = series, .n_series = n_series};
     snprintf(png, sizeof png, "%s/curves.png", c->out_dir);
     snprintf(svg, sizeof svg, "%s/curves.svg", c->out_dir);
     status = plot_curves(&figure, png, svg, err);
@@ -316,9 +303,11 @@ static int store_record(curves_state *s, const curves_record *r, bn_error *err) 
         if (curves_record_round_trip(r, &as_stored) == 0 &&
             curves_record_same(&s->table.table[slot], &as_stored))
             return 0;
-        return bn_fail(err, "%s: gamma %g, restart %zu, epoch %zu is recorded with other values "
-                            "than the resumed run gives: the folder mixes two runs; use --force "
-                            "to start afresh", s->log.path, r->gamma, r->restart, r->epoch);
+        return bn_fail(err,
+                       "%s: gamma %g, restart %zu, epoch %zu is recorded with other values "
+                       "than the resumed run gives: the folder mixes two runs; use --force "
+                       "to start afresh",
+                       s->log.path, r->gamma, r->restart, r->epoch);
     }
     curves_record stored;
     if (curves_log_append(&s->log, r, &stored, err)) return -1;
@@ -364,14 +353,15 @@ static int on_epoch(const bn_epoch_stats *stats, void *ctx) {
     curves_record r = record_of(x, stats, exploded);
     bn_error err;
     if (store_and_draw(x->s, &r, &err) ||
-        (!exploded && checkpoint_save(x->checkpoint, x->trainer, x->s->table.identity, x->seed,
-                                      &err))) {
+        (!exploded &&
+         checkpoint_save(x->checkpoint, x->trainer, x->s->table.identity, x->seed, &err))) {
         record_failure(x->s, &err);
         return 1;
     }
     if (!x->s->quiet)
-        fprintf(stderr, "bntrain curves: gamma %g restart %zu epoch %zu: train acc %.2f %%, "
-                        "test acc %.2f %% (%.1f s)\n",
+        fprintf(stderr,
+                "bntrain curves: gamma %g restart %zu epoch %zu: train acc %.2f %%, "
+                "test acc %.2f %% (%.1f s)\n",
                 x->gamma, x->restart, stats->epoch, 100.0 * stats->train_acc,
                 100.0 * stats->test_acc, stats->seconds);
     return x->s->failed;
@@ -384,8 +374,9 @@ static int resume(run_context *x, bn_error *err) {
     if (loaded < 0) return -1;
     if (loaded == 1) return 0;
     if (!run_recorded_through(&x->s->table, x->run, x->trainer->epochs_done))
-        return bn_fail(err, "%s has done %zu epochs but %s lacks some of them: delete the "
-                            "checkpoint to train that run again",
+        return bn_fail(err,
+                       "%s has done %zu epochs but %s lacks some of them: delete the "
+                       "checkpoint to train that run again",
                        x->checkpoint, x->trainer->epochs_done, x->s->log.path);
     return 0;
 }
@@ -394,7 +385,10 @@ static void run_one(curves_state *s, bn_trainer *trainer, const bn_dataset *ds, 
                     volatile sig_atomic_t *stop) {
     const bn_curves_config *c = s->table.c;
     size_t g = run / c->n_restarts;
-    run_context x = {.s = s, .trainer = trainer, .run = run, .restart = run % c->n_restarts,
+    run_context x = {.s = s,
+                     .trainer = trainer,
+                     .run = run,
+                     .restart = run % c->n_restarts,
                      .gamma = c->gammas[g]};
     x.seed = curves_run_seed(c, x.restart);
     snprintf(x.checkpoint, sizeof x.checkpoint, "%s/checkpoints/gamma%.12g_restart%zu.ckpt",
@@ -412,9 +406,9 @@ static void run_one(curves_state *s, bn_trainer *trainer, const bn_dataset *ds, 
     trainer_continue(trainer, ds, &cfg, on_epoch, &x, stop, &result);
     if (s->failed || result.interrupted) return;
     /* an explosion inside an epoch ends the run before that epoch's record */
-    bn_epoch_stats last = {.epoch = result.exploded_epoch,
-                           .lr = lr_schedule_at(&cfg.lr_schedule, cfg.lr, result.exploded_epoch,
-                                                cfg.epochs)};
+    bn_epoch_stats last = {
+        .epoch = result.exploded_epoch,
+        .lr = lr_schedule_at(&cfg.lr_schedule, cfg.lr, result.exploded_epoch, cfg.epochs)};
     curves_record r = record_of(&x, &last, 1);
     if (result.exploded && slot_of(&s->table, &r) >= 0 && store_and_draw(s, &r, &err)) {
         record_failure(s, &err);
@@ -428,39 +422,29 @@ static void run_one(curves_state *s, bn_trainer *trainer, const bn_dataset *ds, 
     }
 }
 
+/* What the curves' pool of trainers works through (trainer_pool_run). */
+typedef struct {
+    curves_state *s;
+    const bn_dataset *ds;
+    const size_t *pending;
+    volatile sig_atomic_t *stop;
+} curves_pool;
+
+static void pool_run(void *ctx, bn_trainer *t, size_t item) {
+    curves_pool *p = ctx;
+    if (!*p->stop && !p->s->failed) run_one(p->s, t, p->ds, p->pending[item], p->stop);
+}
+
+static void pool_failed(void *ctx, const bn_error *err) {
+    record_failure(((curves_pool *)ctx)->s, err);
+}
+
 static void run_pending(curves_state *s, const bn_dataset *ds, const bn_model_spec *spec,
                         const size_t *pending, size_t n_pending, size_t threads,
                         volatile sig_atomic_t *stop) {
-    s->cores.cores = threads;
-    s->cores.runs_in_flight = 0;
-#pragma omp parallel num_threads((int)threads)
-    {
-        bn_trainer trainer;
-        bn_error err;
-        int state = 0; /* 0: no trainer yet, 1: ready, -1: could not be made */
-#pragma omp for schedule(dynamic, 1)
-        for (size_t i = 0; i < n_pending; i++) {
-            if (state == 0) {
-                state = trainer_create(&trainer, spec, s->table.c->experiment.batch, ds->train.n,
-                                       &err) == 0
-                            ? 1
-                            : -1;
-                if (state < 0) record_failure(s, &err);
-            }
-            if (state > 0 && !*stop && !s->failed) run_one(s, &trainer, ds, pending[i], stop);
-        }
-        if (state > 0) trainer_free(&trainer);
-    }
-}
-
-static int check_config(const bn_curves_config *c, const char *json, bn_error *err);
-
-int curves_check_config(const bn_curves_config *c, bn_error *err) {
-    char *json = curves_config_json(c, err);
-    if (!json) return -1;
-    int status = check_config(c, json, err);
-    free(json);
-    return status;
+    curves_pool pool = {s, ds, pending, stop};
+    trainer_pool_run(&s->cores, threads, spec, s->table.c->experiment.batch, ds->train.n,
+                     n_pending, pool_run, pool_failed, &pool);
 }
 
 /* config.json against this configuration: 1 (err filled) if it names another one (unless
@@ -475,10 +459,19 @@ static int check_config(const bn_curves_config *c, const char *json, bn_error *e
     size_t n = config_differences(old, json, curves_result_keys, differs, sizeof differs);
     free(old);
     if (n == 0) return 0;
-    bn_fail(err, "%s holds curves of another configuration: %s; use another --out or --force "
-                 "to start afresh",
+    bn_fail(err,
+            "%s holds curves of another configuration: %s; use another --out or --force "
+            "to start afresh",
             path, differs);
     return 1;
+}
+
+int curves_check_config(const bn_curves_config *c, bn_error *err) {
+    char *json = curves_config_json(c, err);
+    if (!json) return -1;
+    int status = check_config(c, json, err);
+    free(json);
+    return status;
 }
 
 /* Folder, lock, configuration check, log and checkpoints folder; then config.json. */
@@ -508,8 +501,8 @@ static size_t *list_pending(curves_state *s, size_t *n_pending) {
             size_t run = g * c->n_restarts + r;
             if (c->force) {
                 char path[4200];
-                snprintf(path, sizeof path, "%s/checkpoints/gamma%.12g_restart%zu.ckpt",
-                         c->out_dir, c->gammas[g], r);
+                snprintf(path, sizeof path, "%s/checkpoints/gamma%.12g_restart%zu.ckpt", c->out_dir,
+                         c->gammas[g], r);
                 unlink(path);
             }
             if (!run_finished(&s->table, run)) pending[n++] = run;
@@ -527,8 +520,10 @@ int curves_run(const bn_curves_config *c, const bn_dataset *ds, volatile sig_ato
     char *json = curves_config_json(c, err);
     curves_state *s = json ? calloc(1, sizeof *s) : NULL;
     if (!s || table_create(&s->table, c)) {
-        if (json && !s) bn_fail(err, "out of memory");
-        else if (s) bn_fail(err, "out of memory for the curves table");
+        if (json && !s)
+            bn_fail(err, "out of memory");
+        else if (s)
+            bn_fail(err, "out of memory for the curves table");
         if (s) table_free(&s->table);
         free(s);
         free(json);
@@ -571,8 +566,8 @@ done:
 
 /* Mean, min and max of one epoch's accuracy over the restarts that recorded it (not exploded);
  * the number of those restarts. */
-static size_t accuracy_spread(const curves_table *t, size_t g, size_t epoch, int test,
-                              double *mean, double *lo, double *hi) {
+static size_t accuracy_spread(const curves_table *t, size_t g, size_t epoch, int test, double *mean,
+                              double *lo, double *hi) {
     size_t n = 0;
     double sum = 0.0;
     *lo = INFINITY;
@@ -599,8 +594,8 @@ static void report_gamma(const curves_table *t, size_t g, const char *label, FIL
         double mean, lo, hi, train_mean, train_lo, train_hi;
         size_t n = accuracy_spread(t, g, epochs[i], 1, &mean, &lo, &hi);
         accuracy_spread(t, g, epochs[i], 0, &train_mean, &train_lo, &train_hi);
-        fprintf(out, " | epoch %zu: test %.1f %% (%.1f-%.1f), train %.1f %%, %zu runs",
-                epochs[i], mean, n ? lo : NAN, n ? hi : NAN, train_mean, n);
+        fprintf(out, " | epoch %zu: test %.1f %% (%.1f-%.1f), train %.1f %%, %zu runs", epochs[i],
+                mean, n ? lo : NAN, n ? hi : NAN, train_mean, n);
     }
     fputc('\n', out);
 }
@@ -616,7 +611,8 @@ int curves_report(const bn_curves_config *c, const char *label, FILE *out, bn_er
         snprintf(path, sizeof path, "%s/curves.csv", c->out_dir);
         status = load_log(&t, path, err);
     }
-    for (size_t g = 0; status == 0 && g < c->n_gammas; g++) report_gamma(&t, g, label, out);
+    for (size_t g = 0; status == 0 && g < c->n_gammas; g++)
+        report_gamma(&t, g, label, out);
     table_free(&t);
     free(json);
     return status;

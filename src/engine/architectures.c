@@ -157,8 +157,10 @@ static int check_deep_spec(const bn_model_spec *spec, bn_error *err) {
     /* VGG16's five 2x2 poolings need 32 pixels a side; a ResNet's stride-2 convolutions
      * (padding 1) fit any side. */
     if (spec->arch == ARCH_VGG16 && (spec->in_height < 32 || spec->in_width < 32))
-        return bn_fail(err, "%s needs inputs of at least 32x32 pixels (five 2x2 poolings), not "
-                       "%zux%zu", label, spec->in_height, spec->in_width);
+        return bn_fail(err,
+                       "%s needs inputs of at least 32x32 pixels (five 2x2 poolings), not "
+                       "%zux%zu",
+                       label, spec->in_height, spec->in_width);
     if (spec->in_height == 0 || spec->in_width == 0 || spec->in_channels == 0)
         return bn_fail(err, "%s: empty input shape", label);
     return 0;
@@ -203,8 +205,8 @@ static size_t conv3x3(bn_model *m, size_t x, size_t channels, size_t stride) {
 }
 
 static void build_vgg16(bn_model *m) {
-    static const size_t config[] = {64,  64,  0,   128, 128, 0,   256, 256, 256,
-                                    0,   512, 512, 512, 0,   512, 512, 512, 0}; /* 0: pool */
+    static const size_t config[] = {64, 64,  0,   128, 128, 0,   256, 256, 256,
+                                    0,  512, 512, 512, 0,   512, 512, 512, 0}; /* 0: pool */
     size_t x = BN_NONE;
     for (size_t i = 0; i < sizeof config / sizeof config[0]; i++)
         x = config[i] ? norm_relu(m, conv3x3(m, x, scaled_channels(&m->spec, config[i]), 1))

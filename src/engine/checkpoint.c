@@ -23,7 +23,8 @@ typedef struct {
 
 static uint64_t fnv1a(uint64_t hash, const void *data, size_t length) {
     const unsigned char *bytes = data;
-    for (size_t i = 0; i < length; i++) hash = (hash ^ bytes[i]) * FNV_PRIME;
+    for (size_t i = 0; i < length; i++)
+        hash = (hash ^ bytes[i]) * FNV_PRIME;
     return hash;
 }
 
@@ -49,7 +50,8 @@ static int put_order(hashed_stream *s, const size_t *order, size_t n) {
     uint64_t block[512];
     for (size_t start = 0; start < n; start += 512) {
         size_t count = n - start < 512 ? n - start : 512;
-        for (size_t i = 0; i < count; i++) block[i] = order[start + i];
+        for (size_t i = 0; i < count; i++)
+            block[i] = order[start + i];
         if (put(s, block, count * sizeof *block)) return -1;
     }
     return 0;
@@ -142,8 +144,9 @@ int checkpoint_load(const char *path, bn_trainer *t, uint64_t identity, uint64_t
     if (!why && read_body(&s, t, &h)) why = "cut short or corrupt (checksum mismatch)";
     fclose(file);
     if (why)
-        return bn_fail(err, "%s: checkpoint refused: %s; delete it to train that run again "
-                            "from its first epoch",
+        return bn_fail(err,
+                       "%s: checkpoint refused: %s; delete it to train that run again "
+                       "from its first epoch",
                        path, why);
     return 0;
 }

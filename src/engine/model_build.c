@@ -70,8 +70,8 @@ size_t build_conv(bn_model *m, size_t input, size_t out_channels, size_t kernel,
     l->out_c = out_channels;
     l->out_h = conv_out_size(l->in_h, kernel, stride, padding);
     l->out_w = conv_out_size(l->in_w, kernel, stride, padding);
-    l->conv = (conv_shape){l->in_c, l->in_h, l->in_w, l->out_c, l->out_h, l->out_w,
-                           kernel,  stride,  padding};
+    l->conv = (conv_shape){l->in_c,  l->in_h, l->in_w, l->out_c, l->out_h,
+                           l->out_w, kernel,  stride,  padding};
     l->fan_in = l->in_c * kernel * kernel;
     l->n_weight = out_channels * l->fan_in;
     l->weight = m->n_params;
@@ -141,8 +141,7 @@ static void mark_gradient_writers(bn_model *m) {
     for (size_t i = m->n_layers; i-- > 0;) {
         bn_layer *l = &m->layers[i];
         if (l->input != BN_NONE) l->add_input_grad = m->layers[l->input].n_consumers++ > 0;
-        if (l->shortcut != BN_NONE)
-            l->add_shortcut_grad = m->layers[l->shortcut].n_consumers++ > 0;
+        if (l->shortcut != BN_NONE) l->add_shortcut_grad = m->layers[l->shortcut].n_consumers++ > 0;
     }
 }
 

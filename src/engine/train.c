@@ -175,10 +175,10 @@ void trainer_continue(bn_trainer *t, const bn_dataset *ds, const bn_train_config
             }
             loss_sum += loss;
         }
+        double n_seen = (double)(steps * cfg->batch);
         bn_epoch_stats stats = {.epoch = epoch, .lr = lr,
                                 .train_loss = steps ? loss_sum / steps : NAN,
-                                .train_acc = steps ? (double)n_correct / (double)(steps * cfg->batch)
-                                                   : NAN,
+                                .train_acc = steps ? (double)n_correct / n_seen : NAN,
                                 .test_loss = NAN, .test_acc = NAN};
         take_core_share(cfg->cores);
         if (!cfg->evaluate_last_epoch_only || epoch == cfg->epochs)
@@ -199,4 +199,30 @@ void trainer_continue(bn_trainer *t, const bn_dataset *ds, const bn_train_config
 done:
     if (cfg->cores) cfg->cores->runs_in_flight--;
     result->seconds = wall_seconds() - run_start;
+}
+
+void trainer_pool_run(bn_core_share *cores, size_t threads, const bn_model_spec *spec,
+                      size_t batch, size_t n_train, size_t n_items, bn_pool_run run,
+                      bn_pool_failed failed, void *ctx) {
+    if (n_items == 0) return;
+    cores->cores = threads;
+    cores->runs_in_flight = 0;
+#pragma omp parallel num_threads((int)threads)
+    {
+        bn_trainer trainer;
+        bn_error err;
+        int state = 0; /* 0: no trainer yet, 1: ready, -1: could not be made */
+#pragma omp for schedule(dynamic, 1)
+        for (size_t i = 0; i < n_items; i++) {
+            if (state == 0) {
+                state = trainer_create(&trainer, spec, batch, n_train, &err) == 0 ? 1 : -1;
+                if (state < 0) {
+#pragma omp critical(trainer_pool_failed)
+                    failed(ctx, &err);
+                }
+            }
+            if (state > 0) run(ctx, &trainer, i);
+        }
+        if (state > 0) trainer_free(&trainer);
+    }
 }

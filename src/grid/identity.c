@@ -6,13 +6,13 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "base/file.h"
+#include "base/text.h"
 
 const char *const config_result_keys[] = {
     "dataset",  "arch",      "batchnorm",  "hidden",       "kernel",   "stride",
@@ -85,19 +85,6 @@ uint64_t config_identity_of(const char *json, const char *const *keys) {
 }
 
 /* Appends printf output at *used, never past capacity; -1 if it did not fit. */
-static int append(char *buf, size_t capacity, size_t *used, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int append(char *buf, size_t capacity, size_t *used, const char *fmt, ...) {
-    va_list args;
-    va_start(args, fmt);
-    int n = vsnprintf(buf + *used, capacity - *used, fmt, args);
-    va_end(args);
-    if (n < 0 || (size_t)n >= capacity - *used) return -1;
-    *used += (size_t)n;
-    return 0;
-}
-
 size_t config_differences(const char *old, const char *now, const char *const *keys,
                           char *differs, size_t capacity) {
     size_t used = 0;
@@ -109,7 +96,7 @@ size_t config_differences(const char *old, const char *now, const char *const *k
         if (has_a == has_b && strcmp(a, b) == 0) continue;
         if (strlen(a) > 40) snprintf(a + 36, 5, "...");
         if (strlen(b) > 40) snprintf(b + 36, 5, "...");
-        append(differs, capacity, &used, "%s%s %s (now %s)", used ? "; " : "", *key,
+        text_append(differs, capacity, &used, "%s%s %s (now %s)", used ? "; " : "", *key,
                has_a ? a : "unset", has_b ? b : "unset");
     }
     return used;

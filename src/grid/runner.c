@@ -8,7 +8,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +20,7 @@
 #include "plot/plot.h"
 #include "grid/progress.h"
 #include "base/file.h"
+#include "base/text.h"
 #include "base/runtime.h"
 #include "bntrain/theory.h"
 #include "bntrain/train.h"
@@ -38,27 +38,6 @@ uint64_t grid_run_seed(const bn_grid_config *g, double x, double log10_lr, size_
     return seed;
 }
 
-static int append(char *buf, size_t capacity, size_t *used, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int append(char *buf, size_t capacity, size_t *used, const char *fmt, ...) {
-    va_list args;
-    va_start(args, fmt);
-    int n = vsnprintf(buf + *used, capacity - *used, fmt, args);
-    va_end(args);
-    if (n < 0 || (size_t)n >= capacity - *used) return -1;
-    *used += (size_t)n;
-    return 0;
-}
-
-static int append_list(char *buf, size_t capacity, size_t *used, const char *key,
-                       const double *v, size_t n) {
-    if (append(buf, capacity, used, "  \"%s\": [", key)) return -1;
-    for (size_t i = 0; i < n; i++)
-        if (append(buf, capacity, used, "%s%.12g", i ? ", " : "", v[i])) return -1;
-    return append(buf, capacity, used, "],\n");
-}
-
 int grid_config_json(const bn_grid_config *g, char *buf, size_t capacity) {
     const bn_experiment *o = &g->experiment;
     bn_model_spec spec;
@@ -66,17 +45,17 @@ int grid_config_json(const bn_grid_config *g, char *buf, size_t capacity) {
     double hidden[BN_MAX_HIDDEN];
     for (size_t i = 0; i < spec.n_hidden; i++) hidden[i] = (double)spec.hidden[i];
     size_t used = 0;
-    int bad = append(buf, capacity, &used, "{\n  \"version\": \"%s\",\n", BNTRAIN_VERSION);
-    bad |= append(buf, capacity, &used,
+    int bad = text_append(buf, capacity, &used, "{\n  \"version\": \"%s\",\n", BNTRAIN_VERSION);
+    bad |= text_append(buf, capacity, &used,
                   "  \"dataset\": \"%s\",\n  \"arch\": \"%s\",\n  \"batchnorm\": %s,\n",
                   o->dataset, arch_name(o->arch), o->batchnorm ? "true" : "false");
-    bad |= append_list(buf, capacity, &used, "hidden", hidden, spec.n_hidden);
-    bad |= append(buf, capacity, &used,
+    bad |= text_append_json_list(buf, capacity, &used, "hidden", hidden, spec.n_hidden);
+    bad |= text_append(buf, capacity, &used,
                   "  \"kernel\": %zu,\n  \"stride\": %zu,\n  \"padding\": %zu,\n"
                   "  \"input\": [%zu, %zu, %zu],\n",
                   spec.kernel, spec.stride, spec.padding, spec.in_channels, spec.in_height,
                   spec.in_width);
-    bad |= append(buf, capacity, &used,
+    bad |= text_append(buf, capacity, &used,
                   "  \"sigma_w2\": %.12g,\n  \"sigma_b2\": %.12g,\n  \"momentum\": %.12g,\n"
                   "  \"weight_decay\": %.12g,\n  \"loss\": \"%s\",\n  \"batch\": %zu,\n"
                   "  \"epochs\": %zu,\n  \"train_subset\": %zu,\n",
@@ -84,20 +63,21 @@ int grid_config_json(const bn_grid_config *g, char *buf, size_t capacity) {
                   o->loss == LOSS_MSE ? "mse" : "ce", o->batch, o->epochs, o->train_subset);
     char schedule[BN_LR_SCHEDULE_TEXT];
     bad |= lr_schedule_format(&o->lr_schedule, schedule, sizeof schedule) < 0;
-    bad |= append(buf, capacity, &used, "  \"augment\": %s,\n  \"lr_schedule\": \"%s\",\n",
+    bad |= text_append(buf, capacity, &used, "  \"augment\": %s,\n  \"lr_schedule\": \"%s\",\n",
                   experiment_augment(o) ? "true" : "false", schedule);
-    bad |= append(buf, capacity, &used,
+    bad |= text_append(buf, capacity, &used,
                   "  \"seed\": %" PRIu64 ",\n  \"seed_mode\": \"%s\",\n  \"n_restarts\": %zu,\n"
                   "  \"x_name\": \"%s\",\n",
                   o->seed, g->seed_mode == SEED_PER_CELL ? "per-cell" : "per-restart",
                   g->n_restarts, g->x_name);
     if (strcmp(g->x_name, "sigma_w2") == 0)
-        bad |= append(buf, capacity, &used, "  \"gamma\": %.12g,\n", o->gamma);
-    bad |= append_list(buf, capacity, &used, "x_values", g->x_values, g->n_x);
-    bad |= append_list(buf, capacity, &used, "log10_lr", g->log10_lrs, g->n_lr);
+        bad |= text_append(buf, capacity, &used, "  \"gamma\": %.12g,\n", o->gamma);
+    bad |= text_append_json_list(buf, capacity, &used, "x_values", g->x_values, g->n_x);
+    bad |= text_append_json_list(buf, capacity, &used, "log10_lr", g->log10_lrs, g->n_lr);
     /* what the network has, not what decides it: not part of the identity */
-    bad |= append(buf, capacity, &used, "  \"parameters\": %zu,\n", model_spec_parameters(&spec));
-    bad |= append(buf, capacity, &used, "  \"title_note\": \"%s\"\n}\n",
+    bad |= text_append(buf, capacity, &used, "  \"parameters\": %zu,\n",
+                       model_spec_parameters(&spec));
+    bad |= text_append(buf, capacity, &used, "  \"title_note\": \"%s\"\n}\n",
                   g->title_note ? g->title_note : "");
     return bad ? -1 : (int)used;
 }
@@ -352,40 +332,32 @@ static void run_one(grid_state *s, bn_trainer *t, const bn_dataset *ds, const pe
     finish_run(s, &rec);
 }
 
+/* What the grid's pool of trainers works through (trainer_pool_run). */
+typedef struct {
+    grid_state *s;
+    const bn_dataset *ds;
+    const pending_run *pending;
+    volatile sig_atomic_t *stop;
+} grid_pool;
+
+static void pool_run(void *ctx, bn_trainer *t, size_t item) {
+    grid_pool *p = ctx;
+    if (!*p->stop && !p->s->failed) run_one(p->s, t, p->ds, &p->pending[item], p->stop);
+}
+
+static void pool_failed(void *ctx, const bn_error *err) {
+    grid_pool *p = ctx;
+#pragma omp critical(grid_results)
+    record_failure(p->s, err);
+}
+
 static void run_pending(grid_state *s, const bn_dataset *ds, const bn_model_spec *spec,
                         const pending_run *pending, size_t n_pending,
                         volatile sig_atomic_t *stop) {
-    if (n_pending == 0) return;
     size_t cores = s->g->threads ? s->g->threads : runtime_cores();
-    /* Runs are the unit of parallelism: while there are more runs than threads each run is
-     * single-threaded. At the tail (or when there are fewer runs than cores from the start),
-     * a run's kernels split into tasks (bn_core_share, parallel.h) that the threads without a
-     * run take from the loop's closing barrier; the results are the same bits either way.
-     * So the team has a thread per core even with fewer runs, and a thread builds its trainer
-     * only when it gets a run. */
-    s->cores.cores = cores;
-    s->cores.runs_in_flight = 0;
-#pragma omp parallel num_threads((int)cores)
-    {
-        bn_trainer trainer;
-        bn_error err;
-        int state = 0; /* 0: no trainer yet, 1: ready, -1: could not be made */
-#pragma omp for schedule(dynamic, 1)
-        for (size_t i = 0; i < n_pending; i++) {
-            if (state == 0) {
-                state = trainer_create(&trainer, spec, s->g->experiment.batch, ds->train.n,
-                                       &err) == 0
-                            ? 1
-                            : -1;
-                if (state < 0) {
-#pragma omp critical(grid_results)
-                    record_failure(s, &err);
-                }
-            }
-            if (state > 0 && !*stop && !s->failed) run_one(s, &trainer, ds, &pending[i], stop);
-        }
-        if (state > 0) trainer_free(&trainer);
-    }
+    grid_pool pool = {s, ds, pending, stop};
+    trainer_pool_run(&s->cores, cores, spec, s->g->experiment.batch, ds->train.n, n_pending,
+                     pool_run, pool_failed, &pool);
 }
 
 /* The end of a grid, finished, interrupted or failed (failed: err holds why) once the runs

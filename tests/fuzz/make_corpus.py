@@ -9,6 +9,8 @@ library only; a few KB per file):
                     of 8 records (the fuzz build's batch size, CMakeLists.txt) of synthetic
                     pixels: whole, missing the test batch, and with ./ and ustar
                     prefix member names
+  fuzz_curves_csv   curves.csv of a tiny real `bntrain curves` run (with an exploded run), cut
+                    copies of it
   fuzz_runs_csv     runs.csv of two tiny real grids (`bntrain grid` on the sample, one of them a
   fuzz_config_json  vanilla sigma_w^2 sweep), and their config.json; a log with a torn last
                     line, one without its identity line, one with its header alone
@@ -133,6 +135,28 @@ def grid_seeds(bntrain):
         shutil.rmtree(work)
 
 
+def curves_seeds(bntrain):
+    """curves.csv of a tiny real `bntrain curves` run (gamma 8 at lr 2 explodes: an exploded
+    line), and cut copies of it."""
+    work = tempfile.mkdtemp(prefix="bntrain-corpus-")
+    try:
+        out = os.path.join(work, "curves")
+        subprocess.run([bntrain, "curves", "--dataset", "mnist-sample", "--data-dir",
+                        os.path.join(ROOT, "data"), "--hidden", "8", "--epochs", "2",
+                        "--train-subset", "256", "--batch", "64", "--gamma", "0.5,8",
+                        "--restarts", "2", "--lr", "2", "--threads", "1", "--quiet", "--out", out],
+                       check=True, stdout=subprocess.DEVNULL)
+        with open(os.path.join(out, "curves.csv"), "rb") as f:
+            log = f.read()
+        write("fuzz_curves_csv", "curves", log)
+        lines = log.split(b"\n")
+        write("fuzz_curves_csv", "torn", b"\n".join(lines[:3]) + b"\n" + lines[3][:20])
+        write("fuzz_curves_csv", "no_identity", b"\n".join(lines[1:]))
+        write("fuzz_curves_csv", "header_only", b"\n".join(lines[:2]) + b"\n")
+    finally:
+        shutil.rmtree(work)
+
+
 OPTION_LINES = [
     ["train", "--dataset", "mnist", "--arch", "fc", "--gamma", "0.5", "--lr", "0.1", "--epochs",
      "1", "--loss", "ce", "--json", "--threads", "2"],
@@ -153,6 +177,11 @@ OPTION_LINES = [
     ["figures", "--quick", "--out", "figures-quick", "--threads", "2", "--force", "--quiet",
      "--data-dir", "data"],
     ["grid", "--dataset", "mnist", "--gam", "1", "-h"],
+    ["curves", "--dataset", "cifar10", "--arch", "vgg16", "--gamma", "0.1,1", "--restarts", "5",
+     "--epochs", "100", "--lr", "0.1", "--weight-decay", "5e-4", "--loss", "ce",
+     "--width-mult", "0.125", "--out", "curves-x", "--force", "--quiet"],
+    ["train", "--dataset", "cifar10", "--arch", "preact-resnet110", "--init", "gaussian",
+     "--augment", "on", "--lr-schedule", "step:50,75", "--width-mult", "0.5"],
 ]
 
 
@@ -168,6 +197,7 @@ def main():
     idx_seeds()
     cifar_seeds()
     grid_seeds(bntrain)
+    curves_seeds(bntrain)
     option_seeds()
 
 
