@@ -164,6 +164,14 @@ eval "set -- ${line#*: }" 2> /dev/null
 check "the logged command line round-trips through eval" \
     test "${2-}" = "--title-note" -a "${3-}" = "$note"
 check "one run: singular in the log" grep -q "1 run done (1 new), 0 exploded" "$work/one.err"
+# The note is the user's free text: config.json stays valid JSON and gives it back as typed.
+if command -v python3 > /dev/null; then
+    check "a quoted title note keeps config.json valid JSON" python3 -c \
+        'import json, sys; assert json.load(open(sys.argv[1]))["title_note"] == sys.argv[2]' \
+        "$work/one/config.json" "$note"
+else
+    echo "test_grid: SKIPPED the config.json JSON check: python3 is not installed" >&2
+fi
 
 # Bad ranges and options are usage errors (--gamma -1, --gamma 1,1 and --restarts 100000000,
 # with their messages: tests/test_bad_input.sh).

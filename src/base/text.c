@@ -21,3 +21,18 @@ int text_append_json_list(char *buf, size_t capacity, size_t *used, const char *
         if (text_append(buf, capacity, used, "%s%.12g", i ? ", " : "", values[i])) return -1;
     return text_append(buf, capacity, used, "],\n");
 }
+
+int text_append_json_string(char *buf, size_t capacity, size_t *used, const char *value) {
+    if (text_append(buf, capacity, used, "\"")) return -1;
+    for (const unsigned char *c = (const unsigned char *)value; *c; c++) {
+        int bad;
+        if (*c == '"' || *c == '\\')
+            bad = text_append(buf, capacity, used, "\\%c", *c);
+        else if (*c < 0x20)
+            bad = text_append(buf, capacity, used, "\\u%04x", *c);
+        else
+            bad = text_append(buf, capacity, used, "%c", *c);
+        if (bad) return -1;
+    }
+    return text_append(buf, capacity, used, "\"");
+}

@@ -11,5 +11,8 @@ int text_append(char *buf, size_t capacity, size_t *used, const char *fmt, ...)
 /* A config.json line `  "key": [v0, v1, ...],` with each value as %.12g. */
 int text_append_json_list(char *buf, size_t capacity, size_t *used, const char *key,
                           const double *values, size_t n);
+/* value as a JSON string literal, quotes included: quotes, backslashes and control characters
+ * escaped (a title note is the user's free text and must not break config.json). */
+int text_append_json_string(char *buf, size_t capacity, size_t *used, const char *value);
 
 #endif

@@ -77,8 +77,9 @@ int grid_config_json(const bn_grid_config *g, char *buf, size_t capacity) {
     /* what the network has, not what decides it: not part of the identity */
     bad |= text_append(buf, capacity, &used, "  \"parameters\": %zu,\n",
                        model_spec_parameters(&spec));
-    bad |= text_append(buf, capacity, &used, "  \"title_note\": \"%s\"\n}\n",
-                  g->title_note ? g->title_note : "");
+    bad |= text_append(buf, capacity, &used, "  \"title_note\": ");
+    bad |= text_append_json_string(buf, capacity, &used, g->title_note ? g->title_note : "");
+    bad |= text_append(buf, capacity, &used, "\n}\n");
     return bad ? -1 : (int)used;
 }
 
