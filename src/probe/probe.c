@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bntrain/linear.h"
 #include "probe/spectrum.h"
 
 /* Examples gathered per pass over a moment matrix: large enough to amortise a pass over its
@@ -100,17 +101,27 @@ static int channel_rows(bn_probe_report *r, size_t layer, const tensor_view *out
     return bad ? -1 : 0;
 }
 
-static double norm_of(const float *v, size_t n) {
+/* The Frobenius norm of a weight-shaped tensor of layer l: a linear layer's by its entries
+ * (the panel layout's padding is not part of W, and its gradient there is not written). */
+static double weight_norm(const float *w, const bn_layer *l) {
     double s = 0.0;
-    for (size_t i = 0; i < n; i++)
-        s += (double)v[i] * v[i];
+    if (l->kind == LAYER_LINEAR) {
+        for (size_t o = 0; o < l->out_c; o++)
+            for (size_t i = 0; i < l->fan_in; i++) {
+                double v = w[linear_weight_at(l->fan_in, o, i)];
+                s += v * v;
+            }
+    } else {
+        for (size_t i = 0; i < l->n_weight; i++)
+            s += (double)w[i] * w[i];
+    }
     return sqrt(s);
 }
 
 static int gradient_rows(bn_probe_report *r, size_t layer, const bn_model *m, const bn_layer *l,
                          double *grad_sq_total, bn_error *err) {
-    double grad = norm_of(m->grads + l->weight, l->n_weight);
-    double weight = norm_of(m->params + l->weight, l->n_weight);
+    double grad = weight_norm(m->grads + l->weight, l);
+    double weight = weight_norm(m->params + l->weight, l);
     *grad_sq_total += grad * grad;
     if (probe_report_add(r, layer, "grad_norm", grad, NAN, err) ||
         probe_report_add(r, layer, "weight_norm", weight, NAN, err) ||
