@@ -82,6 +82,16 @@ check "unknown --arch" bad --arch --arch resnet7
 check "--steps x batch above the dataset" bad --steps --steps 1000
 check "--out missing" bash -c "'$bin' probe --dataset mnist-sample 2>&1 >/dev/null | grep -q -- --out"
 
+# bntrain plot on probe folders: BN and vanilla in one figure, in the first folder.
+"$bin" plot "$work/bn" "$work/plain" > "$work/plot.out" 2>&1
+check "plot of probe folders exits 0" [ $? -eq 0 ]
+check "plot writes a PNG" bash -c "head -c 8 '$work/bn/probe.png' | od -An -tx1 | grep -q '89 50 4e 47'"
+check "plot writes an SVG with both folders" \
+    bash -c "grep -q 'BN: bn' '$work/bn/probe.svg' && grep -q 'vanilla: plain' '$work/bn/probe.svg'"
+"$bin" plot "$work/bn" "$work" > /dev/null 2> "$work/plot.err"
+check "plot refuses a folder without probe.csv (exit 2)" \
+    bash -c "[ $? -eq 2 ] && grep -q 'no probe.csv' '$work/plot.err'"
+
 # The shared MNIST: a depth-10 probe, BN and vanilla.
 if [ -f "$shared/mnist/train-images-idx3-ubyte.gz" ]; then
     mnist=(probe --dataset mnist --data-dir "$shared" --hidden 64,64,64,64,64,64,64,64,64,64
