@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Writes the PyTorch reference fixtures that tests/test_parity.c compares the C engine against.
+"""Writes the PyTorch reference fixtures that tests/test_parity.c compares the C engine against
+(and tests/test_probe.c the probe's statistics: probe_fc_*.bin, --only probe).
 
 Regenerate from the repository root with Debian's python3-torch (not a pyenv python):
 
