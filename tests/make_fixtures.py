@@ -128,16 +128,15 @@ def spec_record(case):
             LOSS_CODE[case["loss"]]]
 
 
-def run_case(case, seed):
+def setup_case(case, seed):
+    """The case's network with its drawn parameters, a drawn batch and labels, and the records
+    that describe them (spec, hidden, optim, input, labels, init/*)."""
     torch.manual_seed(seed)
     model = build_model(case)
     init_parameters(model)
     inputs = torch.randn(case["batch"], *case["shape"], dtype=torch.float32)
     labels = torch.randint(0, N_CLASSES, (case["batch"],))
     named = list(model.named_parameters())
-    bn_modules = [(str(i), m) for i, m in enumerate(model)
-                  if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d))]
-
     records = [
         ("spec", torch.tensor(spec_record(case), dtype=torch.float32)),
         ("hidden", torch.tensor(case["hidden"], dtype=torch.float32)),
@@ -146,6 +145,13 @@ def run_case(case, seed):
         ("labels", labels.to(torch.float32)),
     ]
     records += [("init/" + name, p.detach().clone()) for name, p in named]
+    return model, inputs, labels, named, records
+
+
+def run_case(case, seed):
+    model, inputs, labels, named, records = setup_case(case, seed)
+    bn_modules = [(str(i), m) for i, m in enumerate(model)
+                  if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d))]
 
     optimizer = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM,
                                 weight_decay=case["weight_decay"])
@@ -427,20 +433,7 @@ def probe_records(case, seed):
     channels (ddof 0) of |channel mean| and biased channel variance of its output, |dL/dW| and
     |dL/dW| / |W|, the eigenvalues (descending) of E[x x^T] over its inputs and of E[g g^T]
     over g = batch * dL/dh; per class |mean_b batch * dL/dz_j| and its std (ddof 0)."""
-    torch.manual_seed(seed)
-    model = build_model(case)
-    init_parameters(model)
-    inputs = torch.randn(case["batch"], *case["shape"], dtype=torch.float32)
-    labels = torch.randint(0, N_CLASSES, (case["batch"],))
-    named = list(model.named_parameters())
-    records = [
-        ("spec", torch.tensor(spec_record(case), dtype=torch.float32)),
-        ("hidden", torch.tensor(case["hidden"], dtype=torch.float32)),
-        ("optim", torch.tensor([LR, MOMENTUM, 0.0], dtype=torch.float32)),
-        ("input", inputs),
-        ("labels", labels.to(torch.float32)),
-    ]
-    records += [("init/" + name, p.detach().clone()) for name, p in named]
+    model, inputs, labels, _, records = setup_case(case, seed)
     linears = [m for m in model if isinstance(m, nn.Linear)]
     seen = {}
 
