@@ -57,19 +57,19 @@ static const cli_option probe_options[] = {
 
 const cli_command probe_command = {
     .name = "probe",
-    .about =
-        "usage: bntrain probe --dataset NAME --out DIR [options]\n\n"
-        "One train-mode forward and backward pass over M training images, and per weight\n"
-        "layer (numbered from 1 at the input): the mean and spread over channels of |channel\n"
-        "mean| and channel variance of the pre-activations (channel_mean_abs, channel_var),\n"
-        "the Frobenius norm of dL/dW (grad_norm) and its ratio to |W| (grad_to_weight), the\n"
-        "Kronecker factors of the Fisher block (input_cov_*, outgrad_cov_*: dimension,\n"
-        "lambda_max, lambda_min over the non-zero spectrum, condition number, rank;\n"
-        "fisher_block_*: their products), and at the output layer, per class j,\n"
-        "|mean_b dL_b/dz_j| with its std over the batch (dlogit_class_j). Rows at layer\n"
-        "`all`: loss, grad_norm, dlogit_mean_to_std.\n"
-        "Writes DIR/probe.csv (layer,quantity,value,spread), DIR/eigenvalues.csv and\n"
-        "DIR/config.json atomically, and prints a table. `bntrain plot DIR [DIR2]` draws it.\n\n",
+    .about = "usage: bntrain probe --dataset NAME --out DIR [options]\n\n"
+             "One train-mode forward and backward pass over M training images, and per weight\n"
+             "layer (numbered from 1 at the input): the mean and spread over channels of |channel\n"
+             "mean| and channel variance of the pre-activations (channel_mean_abs, channel_var),\n"
+             "the Frobenius norm of dL/dW (grad_norm) and its ratio to |W| (grad_to_weight), the\n"
+             "Kronecker factors of the Fisher block (input_cov_*, outgrad_cov_*: dimension,\n"
+             "lambda_max, lambda_min over the non-zero spectrum, condition number, rank;\n"
+             "fisher_block_*: their products), and at the output layer, per class j,\n"
+             "|mean_b dL_b/dz_j| with its std over the batch (dlogit_class_j). Rows at layer\n"
+             "`all`: loss, grad_norm, dlogit_mean_to_std.\n"
+             "Writes DIR/probe.csv (layer,quantity,value,spread), DIR/eigenvalues.csv and\n"
+             "DIR/config.json atomically, and prints a table. `bntrain plot DIR [DIR2]` draws it.\n"
+             "--epochs is not used (--steps says how long to train).\n\n",
     .options = probe_options,
     .target_bytes = sizeof(probe_args),
 };

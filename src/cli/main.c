@@ -3,8 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli/cli.h"
 #include "base/runtime.h"
+#include "cli/cli.h"
 
 typedef struct {
     const char *name;
@@ -18,14 +18,15 @@ static const command commands[] = {
     {"curves", cmd_curves, "learning curves of gammas x restarts, checkpointed (Fig. 4)"},
     {"theory", cmd_theory, "mean-field lambda_max bound and maximal learning rate eta_bar"},
     {"probe", cmd_probe, "per-layer statistics, gradients and Fisher factors of one network"},
-    {"plot", cmd_plot, "re-render a grid's heatmap from its results"},
+    {"plot", cmd_plot, "re-render a grid's heatmap; draw probe folders"},
     {"figures", cmd_figures, "regenerate the paper's figures (--quick: in minutes)"},
 };
 static const size_t n_commands = sizeof commands / sizeof commands[0];
 
 static void print_usage(FILE *out) {
-    fprintf(out, "bntrain %s: phase diagrams of batch-normalised networks\n\n"
-                 "usage: bntrain COMMAND [options]\n\ncommands:\n",
+    fprintf(out,
+            "bntrain %s: phase diagrams of batch-normalised networks\n\n"
+            "usage: bntrain COMMAND [options]\n\ncommands:\n",
             BNTRAIN_VERSION);
     for (size_t i = 0; i < n_commands; i++)
         fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
