@@ -3,8 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "base/runtime.h"
 #include "cli/cli.h"
+#include "base/runtime.h"
 
 typedef struct {
     const char *name;
@@ -24,9 +24,8 @@ static const command commands[] = {
 static const size_t n_commands = sizeof commands / sizeof commands[0];
 
 static void print_usage(FILE *out) {
-    fprintf(out,
-            "bntrain %s: phase diagrams of batch-normalised networks\n\n"
-            "usage: bntrain COMMAND [options]\n\ncommands:\n",
+    fprintf(out, "bntrain %s: phase diagrams of batch-normalised networks\n\n"
+                 "usage: bntrain COMMAND [options]\n\ncommands:\n",
             BNTRAIN_VERSION);
     for (size_t i = 0; i < n_commands; i++)
         fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
