@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/runtime.h"
 #include "bntrain/layers.h"
 #include "bntrain/rng.h"
+#include "base/runtime.h"
 
 /* LAPACK: eigenvalues and eigenvectors of a symmetric tridiagonal matrix (ascending). */
 extern void dstev_(const char *jobz, const int *n, double *d, double *e, double *z, const int *ldz,
