@@ -18,7 +18,7 @@ extern void dstev_(const char *jobz, const int *n, double *d, double *e, double 
 void fisher_options_default(fisher_options *o) {
     o->bn_mode = FISHER_BN_POPULATION;
     o->tolerance = 1e-3;
-    o->max_iterations = 60;
+    o->max_iterations = 40;
     o->seed = 1;
 }
 
