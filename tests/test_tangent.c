@@ -1,6 +1,8 @@
 /* Forward-mode derivatives (J v): every layer's *_tangent and the model's model_tangent against
  * central differences of the forward pass along the same direction, f(x + h v) - f(x - h v)
- * over 2h, evaluated in double from float outputs. */
+ * over 2h, evaluated in double from float outputs; and a tiny fc BN net's J v against
+ * PyTorch's torch.autograd.functional.jvp (tests/fixtures/tangent_fc.bin, written by
+ * tests/make_fixtures.py). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,6 +11,7 @@
 #include "bntrain/rng.h"
 #include "check.h"
 #include "finite_diff.h"
+#include "fixture.h"
 
 /* Every output is tried with four steps and the closest agreement kept: a ReLU or a max-pool
  * window can change side at one step and not at the next (a kink then spoils that one
@@ -400,6 +403,109 @@ static void check_deep_network(bn_arch arch, size_t depth, double width_mult, si
     check_network(&spec, train, DEEP_DIRECTION_SCALE, DEEP_TOL, label);
 }
 
+/* ---- PyTorch parity ---- */
+
+/* The fixture's tensor `name`, which must hold `count` floats; NULL (and a failed check) if
+ * not. */
+static const float *fixture_floats(const fixture *fx, const char *name, size_t count) {
+    const fixture_tensor *t = fixture_get(fx, name);
+    CHECK_MSG(t && t->count == count, "tangent_fc.bin: %s missing or of the wrong size", name);
+    return t && t->count == count ? t->data : NULL;
+}
+
+/* The fixture's param/K or dir/K tensors into an arena laid out as the model's parameters
+ * (linear weights from PyTorch's rows into panels). */
+static int fixture_parameters(const fixture *fx, const bn_model *m, const char *prefix,
+                              float *arena) {
+    memset(arena, 0, m->n_params * sizeof *arena);
+    size_t k = 0;
+    char name[32];
+    for (size_t i = 0; i < m->n_layers; i++) {
+        const bn_layer *l = &m->layers[i];
+        const float *a, *b;
+        size_t n_first = l->kind == LAYER_LINEAR ? l->fan_in * l->out_c : l->out_c;
+        if (l->kind != LAYER_LINEAR && l->kind != LAYER_BATCHNORM) continue;
+        snprintf(name, sizeof name, "%s/%zu", prefix, k++);
+        if (!(a = fixture_floats(fx, name, n_first))) return -1;
+        snprintf(name, sizeof name, "%s/%zu", prefix, k++);
+        if (!(b = fixture_floats(fx, name, l->out_c))) return -1;
+        if (l->kind == LAYER_LINEAR) {
+            linear_weight_from_rows(arena + l->weight, a, l->fan_in, l->out_c);
+            memcpy(arena + l->bias, b, l->out_c * sizeof *arena);
+        } else {
+            memcpy(arena + l->gamma, a, l->out_c * sizeof *arena);
+            memcpy(arena + l->beta, b, l->out_c * sizeof *arena);
+        }
+    }
+    return 0;
+}
+
+/* J v in both BatchNorm modes against PyTorch's float64 jvp. Tolerance 1e-4 of the largest
+ * output: float rounding over three layers (observed below 1e-6). */
+static void check_pytorch_jvp(void) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/tests/fixtures/tangent_fc.bin", check_source_dir());
+    fixture fx;
+    bn_error err;
+    int loaded = fixture_load(&fx, path, &err) == 0;
+    CHECK_MSG(loaded, "%s", err.msg);
+    if (!loaded) return;
+    const float *spec_values = fixture_floats(&fx, "spec", 5);
+    const float *hidden = fixture_floats(&fx, "hidden", 2);
+    bn_model model;
+    size_t batch = spec_values ? (size_t)spec_values[0] : 0;
+    bn_model_spec spec;
+    if (spec_values && hidden) {
+        model_spec_paper(&spec, ARCH_FC, (size_t)spec_values[1], (size_t)spec_values[2],
+                         (size_t)spec_values[3], 1);
+        spec.n_classes = (size_t)spec_values[4];
+        spec.n_hidden = 2, spec.hidden[0] = (size_t)hidden[0], spec.hidden[1] = (size_t)hidden[1];
+    }
+    if (!spec_values || !hidden || model_create(&model, &spec, batch, &err)) {
+        CHECK_MSG(0, "tangent_fc.bin: cannot build its network");
+        fixture_free(&fx);
+        return;
+    }
+    size_t no = batch * spec.n_classes;
+    const float *input = fixture_floats(&fx, "input", batch * model_input_size(&model));
+    float *dir = malloc(model.n_params * sizeof *dir);
+    float *tangents = malloc(model.n_acts * sizeof *tangents);
+    float *scratch = malloc(model_tangent_scratch_floats(&model, batch) * sizeof *scratch);
+    int ready = input && fixture_parameters(&fx, &model, "param", model.params) == 0 &&
+                fixture_parameters(&fx, &model, "dir", dir) == 0;
+    for (int train = 1; ready && train >= 0; train--) {
+        size_t j = 0;
+        char name[32];
+        for (size_t i = 0; i < model.n_layers && !train; i++) {
+            const bn_layer *l = &model.layers[i];
+            if (l->kind != LAYER_BATCHNORM) continue;
+            snprintf(name, sizeof name, "running_mean/%zu", j);
+            const float *mean = fixture_floats(&fx, name, l->out_c);
+            snprintf(name, sizeof name, "running_var/%zu", j++);
+            const float *var = fixture_floats(&fx, name, l->out_c);
+            if (mean) memcpy(model.buffers + l->running_mean, mean, l->out_c * sizeof(float));
+            if (var) memcpy(model.buffers + l->running_var, var, l->out_c * sizeof(float));
+        }
+        const float *expected = fixture_floats(&fx, train ? "jv_train" : "jv_eval", no);
+        if (!expected) continue;
+        model_forward(&model, input, batch, train);
+        const float *jv = model_tangent(&model, input, dir, tangents, scratch, batch, train);
+        double worst = 0.0, scale = 0.0;
+        for (size_t i = 0; i < no; i++) {
+            if (fabs(expected[i]) > scale) scale = fabs(expected[i]);
+            if (fabs(jv[i] - expected[i]) > worst) worst = fabs(jv[i] - expected[i]);
+        }
+        CHECK_MSG(worst <= 1e-4 * scale, "PyTorch jvp, train=%d: error %g of %g", train, worst,
+                  scale);
+        if (getenv("BNTRAIN_FD_REPORT"))
+            printf("PyTorch jvp train=%d: error %.3g of the largest\n", train, worst / scale);
+    }
+    CHECK(ready);
+    free(dir), free(tangents), free(scratch);
+    model_free(&model);
+    fixture_free(&fx);
+}
+
 int main(void) {
     rng_seed(&rng, 2024);
     check_linear(5, 7, 4, 1);
@@ -427,5 +533,6 @@ int main(void) {
     check_deep_network(ARCH_PREACT_RESNET, 20, 0.25, 8, 1);
     check_deep_network(ARCH_PREACT_RESNET, 20, 0.25, 8, 0);
     check_deep_network(ARCH_VGG16, 16, 1.0 / 64, 32, 1);
+    check_pytorch_jvp();
     return check_summary("test_tangent");
 }
