@@ -23,7 +23,7 @@
 
 typedef enum {
     /* running statistics set to the m samples' mean and biased variance, then held fixed
-     * (model_calibrate_batchnorm on a copy): the theory's population mode */
+     * (model_calibrate_batchnorm_with on a copy): the theory's population mode */
     FISHER_BN_POPULATION,
     /* the model's running statistics as they are, held fixed (eval mode) */
     FISHER_BN_RUNNING,
@@ -92,6 +92,7 @@ typedef struct {
     float *dlogits;  /* max_samples x n_classes */
     float *mask;     /* n_params: 1 for a trained parameter, 0 for padding */
     float *start;    /* n_params */
+    double *calibration; /* model_calibrate_scratch_doubles: population mode's sums */
     lanczos_workspace lanczos;
     const float *input; /* of the measurement in progress */
     size_t n;

@@ -179,6 +179,10 @@ size_t model_tangent_scratch_floats(const bn_model *model, size_t n);
  * (biased) variance to the statistics of its input over the n given samples, layer by layer,
  * with the earlier layers already in population mode. */
 int model_calibrate_batchnorm(bn_model *model, const float *input, size_t n, bn_error *err);
+/* The same without allocating: sums has model_calibrate_scratch_doubles(model) doubles (what
+ * a caller that calibrates repeatedly, the Fisher's population mode, allocates once). */
+size_t model_calibrate_scratch_doubles(const bn_model *model);
+void model_calibrate_batchnorm_with(bn_model *model, const float *input, size_t n, double *sums);
 
 /* The number of trained parameters (weights, biases, BatchNorm scales and shifts), as PyTorch's
  * sum(p.numel() for p in model.parameters()) counts them. */

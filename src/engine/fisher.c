@@ -214,7 +214,9 @@ int fisher_create(fisher_workspace *fw, const bn_model_spec *spec, size_t max_sa
     fw->dlogits = malloc(max_samples * spec->n_classes * sizeof(float));
     fw->mask = malloc(m->n_params * sizeof(float));
     fw->start = malloc(m->n_params * sizeof(float));
-    if (!fw->tangents || !fw->scratch || !fw->dlogits || !fw->mask || !fw->start) {
+    fw->calibration = malloc((model_calibrate_scratch_doubles(m) + 1) * sizeof(double));
+    if (!fw->tangents || !fw->scratch || !fw->dlogits || !fw->mask || !fw->start ||
+        !fw->calibration) {
         fisher_free(fw);
         return bn_fail(err, "out of memory for the Fisher of %zu samples", max_samples);
     }
@@ -233,6 +235,7 @@ void fisher_free(fisher_workspace *fw) {
     free(fw->dlogits);
     free(fw->mask);
     free(fw->start);
+    free(fw->calibration);
     lanczos_free(&fw->lanczos);
     memset(fw, 0, sizeof *fw);
 }
@@ -251,8 +254,8 @@ int fisher_prepare(fisher_workspace *fw, const bn_model *model, const float *inp
         return bn_fail(err, "Fisher: the model is not the workspace's network");
     memcpy(m->params, model->params, m->n_params * sizeof(float));
     if (m->n_buffers) memcpy(m->buffers, model->buffers, m->n_buffers * sizeof(float));
-    if (fw->options.bn_mode == FISHER_BN_POPULATION && model_calibrate_batchnorm(m, input, n, err))
-        return -1;
+    if (fw->options.bn_mode == FISHER_BN_POPULATION)
+        model_calibrate_batchnorm_with(m, input, n, fw->calibration);
     fw->input = input;
     fw->n = n;
     model_forward(m, input, n, batch_mode(fw));

@@ -452,12 +452,18 @@ static void population_moments(bn_model *m, size_t i, const float *input, size_t
     }
 }
 
-int model_calibrate_batchnorm(bn_model *m, const float *input, size_t n, bn_error *err) {
+size_t model_calibrate_scratch_doubles(const bn_model *m) {
+    size_t doubles = 0;
+    for (size_t i = 0; i < m->n_layers; i++)
+        if (m->layers[i].kind == LAYER_BATCHNORM && 2 * m->layers[i].in_c > doubles)
+            doubles = 2 * m->layers[i].in_c;
+    return doubles;
+}
+
+void model_calibrate_batchnorm_with(bn_model *m, const float *input, size_t n, double *sums) {
     for (size_t i = 0; i < m->n_layers; i++) {
         bn_layer *l = &m->layers[i];
         if (l->kind != LAYER_BATCHNORM) continue;
-        double *sums = calloc(2 * l->in_c, sizeof(double));
-        if (!sums) return bn_fail(err, "out of memory for BatchNorm calibration");
         population_moments(m, i, input, n, sums, sums + l->in_c);
         double count = (double)(n * l->in_h * l->in_w);
         for (size_t c = 0; c < l->in_c; c++) {
@@ -465,7 +471,14 @@ int model_calibrate_batchnorm(bn_model *m, const float *input, size_t n, bn_erro
             m->buffers[l->running_mean + c] = (float)mean;
             m->buffers[l->running_var + c] = (float)(var > 0.0 ? var : 0.0);
         }
-        free(sums);
     }
+}
+
+int model_calibrate_batchnorm(bn_model *m, const float *input, size_t n, bn_error *err) {
+    size_t doubles = model_calibrate_scratch_doubles(m);
+    double *sums = malloc((doubles ? doubles : 1) * sizeof *sums);
+    if (!sums) return bn_fail(err, "out of memory for BatchNorm calibration");
+    model_calibrate_batchnorm_with(m, input, n, sums);
+    free(sums);
     return 0;
 }
