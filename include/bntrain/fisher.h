@@ -86,12 +86,12 @@ int lanczos_largest(lanczos_workspace *lz, lanczos_operator apply, void *ctx, co
 typedef struct {
     fisher_options options;
     size_t max_samples;
-    bn_model model;  /* the copy: parameters and running statistics copied per measurement */
-    float *tangents; /* model.n_acts */
-    float *scratch;  /* model_tangent_scratch_floats */
-    float *dlogits;  /* max_samples x n_classes */
-    float *mask;     /* n_params: 1 for a trained parameter, 0 for padding */
-    float *start;    /* n_params */
+    bn_model model;      /* the copy: parameters and running statistics copied per measurement */
+    float *tangents;     /* model.n_acts */
+    float *scratch;      /* model_tangent_scratch_floats */
+    float *dlogits;      /* max_samples x n_classes */
+    float *mask;         /* n_params: 1 for a trained parameter, 0 for padding */
+    float *start;        /* n_params */
     double *calibration; /* model_calibrate_scratch_doubles: population mode's sums */
     lanczos_workspace lanczos;
     const float *input; /* of the measurement in progress */
