@@ -30,6 +30,13 @@ NCHW layout, named layer/what: maxpool/ (MaxPool2d(2), an odd side and many ties
 through both of its consumers), and four convolutions, conv_k1s2p0_bias/, conv_k1s2p0_nobias/,
 conv_k3s1p1_bias/, conv_k3s1p1_nobias/ (a geometry record: kernel, stride, padding; weight, and
 bias where there is one; output, dout, din, dweight, dbias).
+
+And tangent_fc.bin (tests/test_tangent.c): J v of a tiny fc BN net, PyTorch's
+torch.autograd.functional.jvp in float64 with respect to every parameter, in train mode (batch
+statistics) and in eval mode (running statistics drawn here): spec (batch, channels, height,
+width, classes), hidden, input, param/K and dir/K (K = 0, 1, ... in parameters() order: the
+engine's layer order, a weight as PyTorch's rows), running_mean/J, running_var/J (J-th
+BatchNorm), jv_train, jv_eval.
 """
 
 import os
@@ -472,6 +479,49 @@ def probe_records(case, seed):
     return records
 
 
+TANGENT_CASE = dict(shape=(1, 4, 4), hidden=(6, 5), classes=3, batch=8)
+
+
+def tangent_records():
+    """J v of a tiny fc BN net in train and eval mode (module docstring: tangent_fc.bin)."""
+    from torch.nn.utils.stateless import functional_call
+    case = TANGENT_CASE
+    torch.manual_seed(2022)
+    layers, features = [nn.Flatten()], case["shape"][0] * case["shape"][1] * case["shape"][2]
+    for units in case["hidden"]:
+        layers += [nn.Linear(features, units), nn.BatchNorm1d(units), nn.ReLU()]
+        features = units
+    layers.append(nn.Linear(features, case["classes"]))
+    model = nn.Sequential(*layers).double()
+    init_parameters(model)
+    inputs = torch.randn(case["batch"], *case["shape"], dtype=torch.float64)
+    names = [name for name, _ in model.named_parameters()]
+    params = tuple(p.detach().clone() for p in model.parameters())
+    dirs = tuple(torch.randn_like(p) for p in params)
+
+    def logits(*values):
+        return functional_call(model, dict(zip(names, values)), (inputs,))
+
+    model.train()
+    _, jv_train = torch.autograd.functional.jvp(logits, params, dirs)
+    batchnorms = [m for m in model if isinstance(m, nn.BatchNorm1d)]
+    with torch.no_grad():
+        for bn in batchnorms:
+            bn.running_mean.copy_(0.2 * torch.randn_like(bn.running_mean))
+            bn.running_var.copy_(0.5 + torch.rand_like(bn.running_var))
+    model.eval()
+    _, jv_eval = torch.autograd.functional.jvp(logits, params, dirs)
+    spec = [case["batch"], *case["shape"], case["classes"]]
+    records = [("spec", torch.tensor(spec, dtype=torch.float32)),
+               ("hidden", torch.tensor(case["hidden"], dtype=torch.float32)),
+               ("input", inputs)]
+    records += [("param/%d" % k, p) for k, p in enumerate(params)]
+    records += [("dir/%d" % k, d) for k, d in enumerate(dirs)]
+    for j, bn in enumerate(batchnorms):
+        records += [("running_mean/%d" % j, bn.running_mean), ("running_var/%d" % j, bn.running_var)]
+    return records + [("jv_train", jv_train), ("jv_eval", jv_eval)]
+
+
 def encode(records):
     out = [b"BNFX", struct.pack("<II", FORMAT_VERSION, len(records))]
     for name, tensor in records:
@@ -495,7 +545,7 @@ def write_atomically(path, payload):
 def main():
     import argparse
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--only", choices=["small", "layers", "deep", "probe"],
+    parser.add_argument("--only", choices=["small", "layers", "deep", "probe", "tangent"],
                         help="write only these fixtures (default: all)")
     parser.add_argument("--data", default=os.path.join(
         os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data"),
@@ -532,6 +582,11 @@ def main():
         write_atomically(os.path.join(out_dir, "layers.bin"), payload)
         total += len(payload)
         print("%-14s %7d bytes" % ("layers", len(payload)))
+    if args.only in (None, "tangent"):
+        payload = encode(tangent_records())
+        write_atomically(os.path.join(out_dir, "tangent_fc.bin"), payload)
+        total += len(payload)
+        print("%-14s %7d bytes" % ("tangent_fc", len(payload)))
     print("total %d bytes (torch %s)" % (total, torch.__version__))
 
 

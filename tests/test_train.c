@@ -16,7 +16,7 @@
 
 static bn_train_config small_config(void) {
     bn_train_config cfg = {LOSS_MSE, 0.7, 0.05, 0.9, 0.0,  2.0, 0.5,
-                           32,       2,   42,   0,   NULL, 0,   {LR_CONSTANT}};
+                           32,       2,   42,   0,   NULL, 0,   {LR_CONSTANT}, NULL, 0, NULL};
     return cfg;
 }
 
@@ -344,7 +344,7 @@ static void test_learns_mnist(const char *shared) {
     bn_model_spec spec;
     model_spec_paper(&spec, ARCH_FC, 1, 28, 28, 1);
     bn_train_config cfg = {LOSS_CE, 0.5, 0.1, 0.9, 0.0,  2.0, 0.5,
-                           128,     1,   1,   0,   NULL, 0,   {LR_CONSTANT}};
+                           128,     1,   1,   0,   NULL, 0,   {LR_CONSTANT}, NULL, 0, NULL};
     bn_trainer t;
     CHECK(trainer_create(&t, &spec, cfg.batch, ds.train.n, &err) == 0);
     bn_run_result r;

@@ -17,4 +17,8 @@ void global_avgpool_forward(float *out, const float *in, size_t batch, size_t ch
 void global_avgpool_backward(float *din, const float *dout, size_t batch, size_t channels,
                              size_t pixels);
 
+/* Forward-mode derivative (J v): pooling is linear, so the tangent is the pooled din. */
+void global_avgpool_tangent(float *dout, const float *din, size_t batch, size_t channels,
+                            size_t pixels);
+
 #endif

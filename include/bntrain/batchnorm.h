@@ -55,4 +55,19 @@ void batchnorm_backward_eval(float *din, float *dgamma, float *dbeta, const floa
                              const float *running_var, size_t batch, size_t channels,
                              size_t spatial, int accumulate);
 
+/* Forward-mode derivatives (J v): the change of BatchNorm's output when its input moves along
+ * din and gamma, beta along dgamma, dbeta. Train mode differentiates through the batch
+ * statistics (mean and rstd of the forward pass): with xhat = (x - mean) rstd,
+ * dout = gamma rstd (din - mean(din) - xhat mean(din xhat)) + dgamma xhat + dbeta, the means
+ * over the channel's batch * spatial locations. Eval mode holds the running statistics fixed:
+ * dout = gamma din / sqrt(running_var + eps) + dgamma xhat + dbeta. Same addressing as the
+ * forward passes. */
+void batchnorm_tangent(float *dout, const float *in, const float *din, const float *mean,
+                       const float *rstd, const float *gamma, const float *dgamma,
+                       const float *dbeta, size_t batch, size_t channels, size_t spatial);
+void batchnorm_tangent_eval(float *dout, const float *in, const float *din, const float *gamma,
+                            const float *dgamma, const float *dbeta, const float *running_mean,
+                            const float *running_var, size_t batch, size_t channels,
+                            size_t spatial);
+
 #endif

@@ -32,4 +32,11 @@ void conv_backward(float *din, float *dweight, float *dbias, const float *dout, 
                    int in_channel_major, const float *weight, const conv_shape *shape,
                    size_t batch, int accumulate);
 
+/* Forward-mode derivative (J v): dout = conv(din, W) + conv(in, dW) + db, in the output's
+ * layout. din may be NULL (the network input); dbias may be NULL (no bias). scratch holds
+ * one output (out_channels * out_height * out_width * batch floats) for the second product. */
+void conv_tangent(float *dout, float *scratch, const float *in, const float *din,
+                  int in_channel_major, const float *weight, const float *dweight,
+                  const float *dbias, const conv_shape *shape, size_t batch);
+
 #endif

@@ -11,4 +11,8 @@ void flatten_forward(float *out, const float *in, size_t batch, size_t channels,
 void flatten_backward(float *din, const float *dout, size_t batch, size_t channels,
                       size_t pixels);
 
+/* Forward-mode derivative (J v): flatten is a reordering, so the tangent is din reordered. */
+void flatten_tangent(float *dout, const float *din, size_t batch, size_t channels,
+                     size_t pixels);
+
 #endif

@@ -36,4 +36,11 @@ void linear_backward(float *din, float *dweight, float *dbias, const float *dout
 int linear_weight_grad_consume(const float *dout, const float *in, size_t batch, size_t in_dim,
                                size_t out_dim, gemm_consumer consumer);
 
+/* Forward-mode derivative (the tangent, J v): the change of out when in, the weight and the
+ * bias move along din, dweight (the weight's layout) and dbias: out = din W^T + in dW^T + db.
+ * din may be NULL (the network input, which no parameter moves). */
+void linear_tangent(float *dout, const float *in, const float *din, const float *weight,
+                    const float *dweight, const float *dbias, size_t batch, size_t in_dim,
+                    size_t out_dim);
+
 #endif

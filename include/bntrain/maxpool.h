@@ -26,4 +26,9 @@ void maxpool_forward(float *out, const float *in, size_t planes, size_t height, 
 void maxpool_backward(float *din, const float *dout, const float *in, size_t planes, size_t height,
                       size_t width);
 
+/* Forward-mode derivative (J v): each window's output tangent is the input tangent din of the
+ * element the forward pass picked (recomputed from in with the same rule). */
+void maxpool_tangent(float *dout, const float *din, const float *in, size_t planes,
+                     size_t height, size_t width);
+
 #endif

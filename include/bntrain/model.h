@@ -166,10 +166,26 @@ void model_backward_overwrite(bn_model *model, const float *input, const float *
 int model_backward_sgd(bn_model *model, const float *input, const float *dlogits, size_t n,
                        float lr, float momentum, float weight_decay);
 
+/* Forward-mode derivative of the last model_forward (model_tangent.c): the change of every
+ * layer's output when the parameters move along dparams (laid out as params and grads), with
+ * the same n and train as that forward, whose activations (and, train = 1, batch statistics)
+ * it reads. train = 1 differentiates through BatchNorm's batch statistics, train = 0 holds
+ * the running ones fixed. tangents has n_acts floats, laid out as acts; scratch has
+ * model_tangent_scratch_floats(model, n). Returns the logits' tangent J v (n x n_classes,
+ * inside tangents). Allocates nothing. */
+const float *model_tangent(const bn_model *model, const float *input, const float *dparams,
+                           float *tangents, float *scratch, size_t n, int train);
+/* At least 1, so that it can be allocated as it is. */
+size_t model_tangent_scratch_floats(const bn_model *model, size_t n);
+
 /* Population-mode BatchNorm (the paper's eq. 13-15): sets every BN layer's running mean and
  * (biased) variance to the statistics of its input over the n given samples, layer by layer,
  * with the earlier layers already in population mode. */
 int model_calibrate_batchnorm(bn_model *model, const float *input, size_t n, bn_error *err);
+/* The same without allocating: sums has model_calibrate_scratch_doubles(model) doubles (what
+ * a caller that calibrates repeatedly, the Fisher's population mode, allocates once). */
+size_t model_calibrate_scratch_doubles(const bn_model *model);
+void model_calibrate_batchnorm_with(bn_model *model, const float *input, size_t n, double *sums);
 
 /* The number of trained parameters (weights, biases, BatchNorm scales and shifts), as PyTorch's
  * sum(p.numel() for p in model.parameters()) counts them. */

@@ -22,4 +22,7 @@ void residual_forward(float *out, const float *branch, const float *shortcut, si
  * buffer's gradient. */
 void residual_backward(float *dsaved, const float *dout, size_t n);
 
+/* Forward-mode derivative (J v): the sum of the operands' tangents. */
+void residual_tangent(float *dout, const float *dbranch, const float *dshortcut, size_t n);
+
 #endif

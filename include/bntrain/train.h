@@ -24,6 +24,15 @@ typedef struct {
     _Atomic size_t runs_in_flight;
 } bn_core_share;
 
+/* After every step_every-th training step: the step counted from 1 over the whole run, its
+ * epoch, the batch's loss before the step, and the model after it (read-only). A non-zero
+ * return stops the run (treated as interrupted). */
+typedef struct {
+    size_t step, epoch;
+    double loss;
+} bn_step_stats;
+typedef int (*bn_step_callback)(const bn_step_stats *stats, const bn_model *model, void *ctx);
+
 typedef struct {
     bn_loss loss;
     double gamma, lr, momentum, weight_decay;
@@ -39,6 +48,9 @@ typedef struct {
                                      padding BN_AUGMENT_PAD, the dataset's channel statistics);
                                      the test set never */
     bn_lr_schedule lr_schedule;   /* lr is epoch 1's rate; all zeros: constant */
+    bn_step_callback on_step;     /* NULL, or called every step_every steps (bn_step_stats) */
+    size_t step_every;
+    void *step_ctx;
 } bn_train_config;
 
 typedef struct {

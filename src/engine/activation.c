@@ -43,3 +43,8 @@ void relu_backward(float *din, const float *dout, const float *out, size_t n) {
     relu_call call = {din, dout, out, n};
     parallel_parts(loop_parts(n), relu_backward_part, &call);
 }
+
+/* The same mask as the backward pass: ReLU's Jacobian is diagonal, so J v and J^T v agree. */
+void relu_tangent(float *dout, const float *din, const float *out, size_t n) {
+    relu_backward(dout, din, out, n);
+}

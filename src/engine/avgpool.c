@@ -54,3 +54,8 @@ void global_avgpool_backward(float *din, const float *dout, size_t batch, size_t
     avgpool_call call = {din, dout, batch, channels, pixels, 1};
     parallel_parts(avgpool_parts(batch, channels, pixels), avgpool_part, &call);
 }
+
+void global_avgpool_tangent(float *dout, const float *din, size_t batch, size_t channels,
+                            size_t pixels) {
+    global_avgpool_forward(dout, din, batch, channels, pixels);
+}

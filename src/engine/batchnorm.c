@@ -551,3 +551,53 @@ void batchnorm_backward_eval(float *din, float *dgamma, float *dbeta, const floa
                              rstd, scale, zero, zero);
     }
 }
+
+/* ---- forward-mode derivatives: plain loops, sums in double (the Fisher's F v, not a hot
+ * path of training) ---- */
+
+/* dout = scale din + dgamma xhat + dbeta - (shift_din + shift_xhat xhat), per location of
+ * channel c, xhat = (x - mean) rstd. */
+static void tangent_channel(float *dout, const float *in, const float *din, size_t c,
+                            size_t batch, size_t channels, size_t spatial, double mean,
+                            double rstd, double scale, double dgamma, double dbeta,
+                            double shift_din, double shift_xhat) {
+    for (size_t n = 0; n < batch; n++) {
+        size_t at = (n * channels + c) * spatial;
+        for (size_t p = 0; p < spatial; p++) {
+            double xhat = ((double)in[at + p] - mean) * rstd;
+            dout[at + p] = (float)(scale * ((double)din[at + p] - shift_din - shift_xhat * xhat) +
+                                   dgamma * xhat + dbeta);
+        }
+    }
+}
+
+void batchnorm_tangent(float *dout, const float *in, const float *din, const float *mean,
+                       const float *rstd, const float *gamma, const float *dgamma,
+                       const float *dbeta, size_t batch, size_t channels, size_t spatial) {
+    double count = (double)(batch * spatial);
+    for (size_t c = 0; c < channels; c++) {
+        double sum_din = 0.0, sum_din_xhat = 0.0;
+        for (size_t n = 0; n < batch; n++) {
+            size_t at = (n * channels + c) * spatial;
+            for (size_t p = 0; p < spatial; p++) {
+                double xhat = ((double)in[at + p] - mean[c]) * rstd[c];
+                sum_din += din[at + p];
+                sum_din_xhat += din[at + p] * xhat;
+            }
+        }
+        tangent_channel(dout, in, din, c, batch, channels, spatial, mean[c], rstd[c],
+                        (double)gamma[c] * rstd[c], dgamma[c], dbeta[c], sum_din / count,
+                        sum_din_xhat / count);
+    }
+}
+
+void batchnorm_tangent_eval(float *dout, const float *in, const float *din, const float *gamma,
+                            const float *dgamma, const float *dbeta, const float *running_mean,
+                            const float *running_var, size_t batch, size_t channels,
+                            size_t spatial) {
+    for (size_t c = 0; c < channels; c++) {
+        double rstd = 1.0 / sqrt((double)running_var[c] + BN_EPS);
+        tangent_channel(dout, in, din, c, batch, channels, spatial, running_mean[c], rstd,
+                        (double)gamma[c] * rstd, dgamma[c], dbeta[c], 0.0, 0.0);
+    }
+}

@@ -30,6 +30,7 @@
 #include <stddef.h>
 
 #include "bntrain/gemm.h"
+#include "bntrain/residual.h"
 #include "engine/conv_internal.h"
 #include "engine/parallel.h"
 #include "engine/settings.h"
@@ -154,4 +155,15 @@ void conv_backward(float *din, float *dweight, float *dbias, const float *dout, 
     conv_plan_taps(&call.plan, s);
     size_t groups = din || call.plan.direct_grad ? s->in_channels : patch_size(s);
     parallel_parts(conv_pass_parts(s, batch, groups), backward_part, &call);
+}
+
+/* Two forward passes: the convolution is bilinear in (input, weight). */
+void conv_tangent(float *dout, float *scratch, const float *in, const float *din,
+                  int in_channel_major, const float *weight, const float *dweight,
+                  const float *dbias, const conv_shape *shape, size_t batch) {
+    conv_forward(dout, in, in_channel_major, dweight, dbias, shape, batch);
+    if (!din) return;
+    conv_forward(scratch, din, in_channel_major, weight, NULL, shape, batch);
+    residual_forward(dout, dout, scratch,
+                     shape->out_channels * shape->out_height * shape->out_width * batch);
 }

@@ -30,3 +30,8 @@ void flatten_backward(float *din, const float *dout, size_t batch, size_t channe
             copy_floats(din + (c * batch + n) * pixels, dout + n * channels * pixels + c * pixels,
                         pixels);
 }
+
+void flatten_tangent(float *dout, const float *din, size_t batch, size_t channels,
+                     size_t pixels) {
+    flatten_forward(dout, din, batch, channels, pixels);
+}

@@ -59,3 +59,13 @@ int linear_weight_grad_consume(const float *dout, const float *in, size_t batch,
     return gemm_consume(0, in_dim, out_dim, batch, matrix_transposed(in, in_dim),
                         matrix_rows(dout, out_dim), consumer);
 }
+
+void linear_tangent(float *dout, const float *in, const float *din, const float *weight,
+                    const float *dweight, const float *dbias, size_t batch, size_t in_dim,
+                    size_t out_dim) {
+    gemm_biased(0, batch, out_dim, in_dim, matrix_rows(in, in_dim),
+                matrix_panels(dweight, in_dim), dbias, 0, dout, out_dim);
+    if (din)
+        gemm(batch, out_dim, in_dim, matrix_rows(din, in_dim), matrix_panels(weight, in_dim),
+             dout, out_dim, 1);
+}

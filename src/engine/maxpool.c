@@ -103,3 +103,17 @@ void maxpool_backward(float *din, const float *dout, const float *in, size_t pla
     maxpool_call call = {din, dout, in, planes, height, width};
     parallel_parts(pool_parts(planes, height, width), backward_part, &call);
 }
+
+void maxpool_tangent(float *dout, const float *din, const float *in, size_t planes,
+                     size_t height, size_t width) {
+    size_t out_h = height / 2, out_w = width / 2;
+    for (size_t p = 0; p < planes; p++, in += height * width, din += height * width)
+        for (size_t oy = 0; oy < out_h; oy++) {
+            const float *top = in + 2 * oy * width, *bottom = top + width;
+            const float *dtop = din + 2 * oy * width, *dbottom = dtop + width;
+            for (size_t ox = 0; ox < out_w; ox++, dout++) {
+                int pick = window_pick(top + 2 * ox, bottom + 2 * ox);
+                *dout = (pick < 2 ? dtop : dbottom)[2 * ox + (pick & 1)];
+            }
+        }
+}

@@ -10,6 +10,7 @@
 #include "bntrain/layers.h"
 #include "bntrain/optim.h"
 #include "base/runtime.h"
+#include "engine/model_access.h"
 #include "engine/model_build.h"
 
 /* Zeroed, on a cache line (a panel row of a linear weight then fills two lines). */
@@ -139,35 +140,6 @@ void model_init(bn_model *m, double gamma, double sigma_w2, double sigma_b2, bn_
     }
     memset(m->velocity, 0, m->n_params * sizeof(float));
     memset(m->grads, 0, m->n_params * sizeof(float));
-}
-
-static size_t out_floats(const bn_layer *l, size_t n) {
-    return n * l->out_c * l->out_h * l->out_w;
-}
-
-static const float *layer_output(const bn_model *m, const float *input, size_t layer) {
-    return layer == BN_NONE ? input : m->acts + m->layers[layer].output;
-}
-
-static const float *layer_input(const bn_model *m, const float *input, size_t i) {
-    return layer_output(m, input, m->layers[i].input);
-}
-
-/* Whether layer i's input is channel-major (the network input is NCHW). */
-static int input_channel_major(const bn_model *m, size_t i) {
-    size_t from = m->layers[i].input;
-    return from != BN_NONE && m->layers[from].channel_major;
-}
-
-static const float *bias_of(const bn_model *m, const bn_layer *l) {
-    return l->bias == BN_NONE ? NULL : m->params + l->bias;
-}
-
-/* BatchNorm's (batch, spatial) view of n samples of layer l: a channel-major activation is
- * one "sample" of n * H * W locations per channel (see layers.h). */
-static void batchnorm_view(const bn_layer *l, size_t n, size_t *batch, size_t *spatial) {
-    *batch = l->channel_major ? 1 : n;
-    *spatial = l->out_h * l->out_w * (l->channel_major ? n : 1);
 }
 
 static void batchnorm_layer_forward(bn_model *m, const bn_layer *l, float *out, const float *in,
@@ -480,12 +452,18 @@ static void population_moments(bn_model *m, size_t i, const float *input, size_t
     }
 }
 
-int model_calibrate_batchnorm(bn_model *m, const float *input, size_t n, bn_error *err) {
+size_t model_calibrate_scratch_doubles(const bn_model *m) {
+    size_t doubles = 0;
+    for (size_t i = 0; i < m->n_layers; i++)
+        if (m->layers[i].kind == LAYER_BATCHNORM && 2 * m->layers[i].in_c > doubles)
+            doubles = 2 * m->layers[i].in_c;
+    return doubles;
+}
+
+void model_calibrate_batchnorm_with(bn_model *m, const float *input, size_t n, double *sums) {
     for (size_t i = 0; i < m->n_layers; i++) {
         bn_layer *l = &m->layers[i];
         if (l->kind != LAYER_BATCHNORM) continue;
-        double *sums = calloc(2 * l->in_c, sizeof(double));
-        if (!sums) return bn_fail(err, "out of memory for BatchNorm calibration");
         population_moments(m, i, input, n, sums, sums + l->in_c);
         double count = (double)(n * l->in_h * l->in_w);
         for (size_t c = 0; c < l->in_c; c++) {
@@ -493,7 +471,14 @@ int model_calibrate_batchnorm(bn_model *m, const float *input, size_t n, bn_erro
             m->buffers[l->running_mean + c] = (float)mean;
             m->buffers[l->running_var + c] = (float)(var > 0.0 ? var : 0.0);
         }
-        free(sums);
     }
+}
+
+int model_calibrate_batchnorm(bn_model *m, const float *input, size_t n, bn_error *err) {
+    size_t doubles = model_calibrate_scratch_doubles(m);
+    double *sums = malloc((doubles ? doubles : 1) * sizeof *sums);
+    if (!sums) return bn_fail(err, "out of memory for BatchNorm calibration");
+    model_calibrate_batchnorm_with(m, input, n, sums);
+    free(sums);
     return 0;
 }

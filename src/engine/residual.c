@@ -37,3 +37,7 @@ void residual_forward(float *out, const float *branch, const float *shortcut, si
 void residual_backward(float *dsaved, const float *dout, size_t n) {
     add(dsaved, dsaved, dout, n);
 }
+
+void residual_tangent(float *dout, const float *dbranch, const float *dshortcut, size_t n) {
+    residual_forward(dout, dbranch, dshortcut, n);
+}

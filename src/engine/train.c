@@ -112,6 +112,14 @@ static int train_step(bn_trainer *t, const bn_train_config *cfg, double lr, size
     return non_finite ? -1 : 0;
 }
 
+/* cfg->on_step after every step_every-th step (global_step from 1); its verdict. */
+static int step_callback(const bn_train_config *cfg, const bn_model *model, size_t epoch,
+                         size_t global_step, double loss) {
+    if (!cfg->on_step || !cfg->step_every || global_step % cfg->step_every) return 0;
+    bn_step_stats stats = {.step = global_step, .epoch = epoch, .loss = loss};
+    return cfg->on_step(&stats, model, cfg->step_ctx);
+}
+
 /* This run's share of the cores for the next step. */
 static void take_core_share(bn_core_share *share) {
     if (!share) return;
@@ -174,6 +182,10 @@ void trainer_continue(bn_trainer *t, const bn_dataset *ds, const bn_train_config
                 goto done;
             }
             loss_sum += loss;
+            if (step_callback(cfg, &t->model, epoch, (epoch - 1) * steps + step + 1, loss)) {
+                result->interrupted = 1;
+                goto done;
+            }
         }
         double n_seen = (double)(steps * cfg->batch);
         bn_epoch_stats stats = {.epoch = epoch, .lr = lr,
