@@ -41,8 +41,8 @@ check "table on stdout" grep -q '^    4 ' "$work/bn.out"
 check "probe --no-bn exits 0" [ $? -eq 0 ]
 check "vanilla probe.csv well-formed" csv_ok "$work/plain/probe.csv" 4
 
-# The same bytes on 1 and 2 threads: a cnn after 3 training steps.
-cnn=(probe --dataset mnist-sample --arch cnn --samples 64 --steps 3 --batch 32)
+# The same bytes on 1 and 2 threads: a cnn after 3 training steps, with the Fisher's lambda_max.
+cnn=(probe --dataset mnist-sample --arch cnn --samples 64 --steps 3 --batch 32 --lambda)
 "$bin" "${cnn[@]}" --threads 1 --out "$work/t1" > /dev/null 2>&1
 s1=$?
 "$bin" "${cnn[@]}" --threads 2 --out "$work/t2" > /dev/null 2>&1
@@ -51,6 +51,16 @@ check "cnn probe.csv well-formed" csv_ok "$work/t1/probe.csv" 4
 check "probe.csv bitwise the same on 1 and 2 threads" cmp -s "$work/t1/probe.csv" "$work/t2/probe.csv"
 check "eigenvalues.csv the same on 1 and 2 threads" \
     cmp -s "$work/t1/eigenvalues.csv" "$work/t2/eigenvalues.csv"
+# --lambda: lambda_max > 0, eta_bar = 2(1 + 0.9)/lambda_max, and the cnn's bound beside it
+lambda_ok() { # lambda_ok FILE
+    awk -F, '$1 == "all" { v[$2] = $3 }
+        END { l = v["lambda_max"]; e = v["eta_bar_measured"]
+              exit !(l > 0 && e > 0 && (e * l - 3.8) ^ 2 < 1e-12 && v["lambda_bound"] > 0 &&
+                     v["eta_bar_bound"] > 0 && v["lambda_iterations"] >= 1) }' "$1"
+}
+check "--lambda rows: lambda_max, eta_bar = 2(1+mu)/lambda_max, the bound" lambda_ok "$work/t1/probe.csv"
+"$bin" "${run[@]}" --lambda --lambda-bn-mode batch --out "$work/lb" > "$work/lb.out" 2>&1
+check "--lambda-bn-mode batch exits 0 with the line on stdout" grep -q "^lambda_max .*theory" "$work/lb.out"
 
 # --eig-max-dim: the 784-dimensional input factor of layer 1 skipped, with a note.
 "$bin" "${run[@]}" --eig-max-dim 100 --out "$work/cap" > /dev/null 2> "$work/cap.err"
@@ -79,6 +89,7 @@ check "depth 0 --hidden 0" bad --hidden --hidden 0
 check "--samples 0" bad --samples --samples 0
 check "--samples above the dataset" bad --samples --samples 4001
 check "unknown --arch" bad --arch --arch resnet7
+check "unknown --lambda-bn-mode" bad --lambda-bn-mode --lambda --lambda-bn-mode train
 check "--steps x batch above the dataset" bad --steps --steps 1000
 check "--out missing" bash -c "'$bin' probe --dataset mnist-sample 2>&1 >/dev/null | grep -q -- --out"
 

@@ -3,6 +3,7 @@
  * the weight gradient's norm, the output gradient's input-independence and the Kronecker
  * factors of the Fisher block (bntrain/probe.h), into DIR/probe.csv and a table on stdout. */
 #include <errno.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +14,9 @@
 #include "base/runtime.h"
 #include "base/text.h"
 #include "bntrain/experiment.h"
+#include "bntrain/fisher.h"
 #include "bntrain/probe.h"
+#include "bntrain/theory.h"
 #include "bntrain/train.h"
 #include "cli/cli.h"
 #include "cli/options.h"
@@ -25,7 +28,12 @@ typedef struct {
     size_t threads; /* 0: all cores */
     size_t steps, samples, eig_max_dim;
     const char *out_dir;
+    int lambda;                    /* --lambda: also the Fisher's lambda_max */
+    fisher_bn_mode lambda_bn_mode; /* --lambda-bn-mode */
 } probe_args;
+
+/* In fisher_bn_mode's order (OPTION_CHOICE writes the index). */
+static const char *const lambda_bn_modes[] = {"population", "running", "batch", NULL};
 
 /* A whole number >= 0 (size_t): --steps 0 probes the initial network. */
 static int set_steps(void *field, const char *name, const char *arg, bn_error *err) {
@@ -46,6 +54,14 @@ static const cli_option probe_options[] = {
                  "(default 0: the network at initialisation)"),
     OPTION_VALUE("eig-max-dim", "D", option_set_count, offsetof(probe_args, eig_max_dim),
                  "skip Kronecker factors of dimension above D (default 2048)"),
+    OPTION_FLAG("lambda", option_set_flag, offsetof(probe_args, lambda),
+                "also measure lambda_max of the Fisher of the Gaussian (mse) model over\n"
+                "all weights and biases on the M samples (Lanczos, relative tolerance 1e-3),\n"
+                "with 2(1 + momentum)/lambda_max and the theory's bound where it has one"),
+    OPTION_CHOICE("lambda-bn-mode", "MODE", lambda_bn_modes,
+                  offsetof(probe_args, lambda_bn_mode),
+                  "BatchNorm statistics of --lambda's Jacobian: population (the M samples'\n"
+                  "statistics held fixed, the theory's; default), running or batch"),
     OPTION_TITLE("network and training options:"),
     OPTION_INCLUDE(options_model, offsetof(probe_args, experiment)),
     OPTION_INCLUDE(options_training, offsetof(probe_args, experiment)),
@@ -94,10 +110,12 @@ static int write_config(const probe_args *a, const bn_model_spec *spec, bn_error
                        "  \"gamma\": %.12g,\n  \"sigma_w2\": %.12g,\n  \"sigma_b2\": %.12g,\n"
                        "  \"loss\": \"%s\",\n  \"batch\": %zu,\n  \"lr\": %.12g,\n"
                        "  \"momentum\": %.12g,\n  \"weight_decay\": %.12g,\n  \"steps\": %zu,\n"
-                       "  \"samples\": %zu,\n  \"seed\": %llu,\n  \"eig_max_dim\": %zu\n}\n",
+                       "  \"samples\": %zu,\n  \"seed\": %llu,\n  \"eig_max_dim\": %zu,\n"
+                       "  \"lambda\": %s,\n  \"lambda_bn_mode\": \"%s\"\n}\n",
                        e->gamma, e->sigma_w2, e->sigma_b2, e->loss == LOSS_CE ? "ce" : "mse",
                        e->batch, e->lr, e->momentum, e->weight_decay, a->steps, a->samples,
-                       (unsigned long long)e->seed, a->eig_max_dim);
+                       (unsigned long long)e->seed, a->eig_max_dim, a->lambda ? "true" : "false",
+                       fisher_bn_mode_name(a->lambda_bn_mode));
     if (bad) return bn_fail(err, "%s/config.json: too long", a->out_dir);
     snprintf(path, sizeof path, "%s/config.json", a->out_dir);
     return write_file_atomic(path, json, used, err);
@@ -189,6 +207,74 @@ static void note_skipped(const bn_probe_report *r, size_t max_dim) {
     }
 }
 
+/* The Fisher's lambda_max on the probe's samples, measured before probe_run (which overwrites
+ * the running statistics that --lambda-bn-mode running reads). */
+static int measure_lambda(const probe_args *a, const bn_model *model, const bn_dataset *ds,
+                          fisher_result *fr) {
+    fisher_options options;
+    fisher_options_default(&options);
+    options.bn_mode = a->lambda_bn_mode;
+    options.seed = a->experiment.seed;
+    bn_error err;
+    if (fisher_measure(model, ds->train.images, a->samples, &options, fr, &err)) {
+        fprintf(stderr, "bntrain probe: --lambda: %s\n", err.msg);
+        return EXIT_RUNTIME;
+    }
+    if (!fr->converged)
+        fprintf(stderr,
+                "bntrain probe: note: lambda_max did not reach the tolerance in %zu Lanczos "
+                "steps (residual %.3g)\n",
+                fr->iterations, fr->residual);
+    return 0;
+}
+
+/* Rows all,lambda_* of probe.csv: the measured lambda_max, eta_bar = 2(1 + mu)/lambda_max, and
+ * the mean-field bound of Claim 3.1 beside them where the theory covers the network (the
+ * paper's fc and cnn nets). */
+static int add_lambda_rows(const probe_args *a, const bn_model_spec *spec,
+                           const fisher_result *fr, bn_probe_report *report) {
+    bn_error err;
+    double mu = a->experiment.momentum, none = (double)NAN;
+    int bad = probe_report_add(report, BN_PROBE_ALL, "lambda_max", fr->lambda_max, none, &err);
+    bad |= probe_report_add(report, BN_PROBE_ALL, "lambda_iterations", (double)fr->iterations,
+                            none, &err);
+    bad |= probe_report_add(report, BN_PROBE_ALL, "lambda_residual", fr->residual, none, &err);
+    bad |= probe_report_add(report, BN_PROBE_ALL, "eta_bar_measured",
+                            2 * (1 + mu) / fr->lambda_max, none, &err);
+    bn_theory_result bound;
+    bn_error theory_err;
+    if (theory_evaluate(spec, a->experiment.gamma, a->experiment.sigma_w2,
+                        a->experiment.sigma_b2, mu, &bound, &theory_err) == 0) {
+        bad |= probe_report_add(report, BN_PROBE_ALL, "lambda_bound", bound.lambda_max, none,
+                                &err);
+        bad |= probe_report_add(report, BN_PROBE_ALL, "eta_bar_bound", bound.eta_bar, none, &err);
+    } else {
+        fprintf(stderr, "bntrain probe: note: no theory bound for this network (%s)\n",
+                theory_err.msg);
+    }
+    if (bad) {
+        fprintf(stderr, "bntrain probe: %s\n", err.msg);
+        return EXIT_RUNTIME;
+    }
+    return 0;
+}
+
+/* One line under the table: the measured lambda_max and eta_bar beside the bound's. */
+static void print_lambda(const bn_probe_report *r) {
+    const bn_probe_row *l = probe_report_find(r, BN_PROBE_ALL, "lambda_max");
+    const bn_probe_row *e = probe_report_find(r, BN_PROBE_ALL, "eta_bar_measured");
+    const bn_probe_row *it = probe_report_find(r, BN_PROBE_ALL, "lambda_iterations");
+    if (!l || !e || !it) return;
+    printf("lambda_max %.6g (Lanczos, %.0f steps), eta_bar = 2(1+mu)/lambda_max %.5g", l->value,
+           it->value, e->value);
+    const bn_probe_row *lb = probe_report_find(r, BN_PROBE_ALL, "lambda_bound");
+    const bn_probe_row *eb = probe_report_find(r, BN_PROBE_ALL, "eta_bar_bound");
+    if (lb && eb)
+        printf("; theory: lambda_max >= %.6g, eta_bar <= %.5g (measured/bound %.3g)", lb->value,
+               eb->value, l->value / lb->value);
+    printf("\n");
+}
+
 static int probe_and_report(const probe_args *a, const bn_model_spec *spec, const bn_dataset *ds) {
     bn_error err;
     bn_model model;
@@ -200,13 +286,14 @@ static int probe_and_report(const probe_args *a, const bn_model_spec *spec, cons
     bn_probe_report report = {0};
     bn_probe_config cfg = {.eig_max_dim = a->eig_max_dim, .threads = a->threads};
     parallel_set_threads(a->threads);
+    fisher_result lambda;
+    if (!status && a->lambda) status = measure_lambda(a, &model, ds, &lambda);
     if (!status && probe_run(&model, ds->train.images, ds->train.labels, a->samples,
                              a->experiment.loss, &cfg, &report, &err)) {
         fprintf(stderr, "bntrain probe: %s\n", err.msg);
         status = EXIT_RUNTIME;
     }
-    /* `probe --lambda` (issue 22 item 2) adds the Fisher's lambda_max here, from
-     * engine/fisher.h, with probe_report_add(&report, BN_PROBE_ALL, "lambda_max", ...). */
+    if (!status && a->lambda) status = add_lambda_rows(a, spec, &lambda, &report);
     if (!status) status = write_results(a, spec, &report);
     if (!status) {
         note_skipped(&report, a->eig_max_dim);
@@ -215,6 +302,7 @@ static int probe_and_report(const probe_args *a, const bn_model_spec *spec, cons
         printf("# %s%s, %zu samples, %zu steps: %s/probe.csv\n", label,
                spec->batchnorm ? "" : " (no BN)", a->samples, a->steps, a->out_dir);
         probe_print_table(stdout, &report);
+        print_lambda(&report);
     }
     probe_report_free(&report);
     model_free(&model);
