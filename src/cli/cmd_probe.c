@@ -58,8 +58,7 @@ static const cli_option probe_options[] = {
                 "also measure lambda_max of the Fisher of the Gaussian (mse) model over\n"
                 "all weights and biases on the M samples (Lanczos, relative tolerance 1e-3),\n"
                 "with 2(1 + momentum)/lambda_max and the theory's bound where it has one"),
-    OPTION_CHOICE("lambda-bn-mode", "MODE", lambda_bn_modes,
-                  offsetof(probe_args, lambda_bn_mode),
+    OPTION_CHOICE("lambda-bn-mode", "MODE", lambda_bn_modes, offsetof(probe_args, lambda_bn_mode),
                   "BatchNorm statistics of --lambda's Jacobian: population (the M samples'\n"
                   "statistics held fixed, the theory's; default), running or batch"),
     OPTION_TITLE("network and training options:"),
@@ -231,22 +230,21 @@ static int measure_lambda(const probe_args *a, const bn_model *model, const bn_d
 /* Rows all,lambda_* of probe.csv: the measured lambda_max, eta_bar = 2(1 + mu)/lambda_max, and
  * the mean-field bound of Claim 3.1 beside them where the theory covers the network (the
  * paper's fc and cnn nets). */
-static int add_lambda_rows(const probe_args *a, const bn_model_spec *spec,
-                           const fisher_result *fr, bn_probe_report *report) {
+static int add_lambda_rows(const probe_args *a, const bn_model_spec *spec, const fisher_result *fr,
+                           bn_probe_report *report) {
     bn_error err;
     double mu = a->experiment.momentum, none = (double)NAN;
     int bad = probe_report_add(report, BN_PROBE_ALL, "lambda_max", fr->lambda_max, none, &err);
-    bad |= probe_report_add(report, BN_PROBE_ALL, "lambda_iterations", (double)fr->iterations,
-                            none, &err);
+    bad |= probe_report_add(report, BN_PROBE_ALL, "lambda_iterations", (double)fr->iterations, none,
+                            &err);
     bad |= probe_report_add(report, BN_PROBE_ALL, "lambda_residual", fr->residual, none, &err);
-    bad |= probe_report_add(report, BN_PROBE_ALL, "eta_bar_measured",
-                            2 * (1 + mu) / fr->lambda_max, none, &err);
+    bad |= probe_report_add(report, BN_PROBE_ALL, "eta_bar_measured", 2 * (1 + mu) / fr->lambda_max,
+                            none, &err);
     bn_theory_result bound;
     bn_error theory_err;
-    if (theory_evaluate(spec, a->experiment.gamma, a->experiment.sigma_w2,
-                        a->experiment.sigma_b2, mu, &bound, &theory_err) == 0) {
-        bad |= probe_report_add(report, BN_PROBE_ALL, "lambda_bound", bound.lambda_max, none,
-                                &err);
+    if (theory_evaluate(spec, a->experiment.gamma, a->experiment.sigma_w2, a->experiment.sigma_b2,
+                        mu, &bound, &theory_err) == 0) {
+        bad |= probe_report_add(report, BN_PROBE_ALL, "lambda_bound", bound.lambda_max, none, &err);
         bad |= probe_report_add(report, BN_PROBE_ALL, "eta_bar_bound", bound.eta_bar, none, &err);
     } else {
         fprintf(stderr, "bntrain probe: note: no theory bound for this network (%s)\n",
