@@ -49,6 +49,10 @@ for k in 1 2 3; do
 done
 check "the shards' runs are the single grid's runs" \
     cmp -s <(sorted_runs "$work/single/runs.csv") <(sorted_runs "$work/seq"/runs.*-of-3.csv)
+"$bin" plot "$work/seq" > /dev/null 2> "$work/plot.err"
+check "plot before the merge: exit 1" test $? -eq 1
+check "... saying to merge" grep -q "no cells.csv: join them with the grid's command and --merge" \
+    "$work/plot.err"
 merge "$work/seq" 2> "$work/seq-merge.err"
 check "merge exits 0" test $? -eq 0
 check "merged outputs are byte-identical to the single grid's" same_outputs "$work/single" "$work/seq"
@@ -148,6 +152,11 @@ merge "$work/splits" 2> "$work/splits.err"
 check "shards of two splits: merge exit 1" test $? -eq 1
 check "... naming a file of each" grep -q "runs.1-of-2.csv (2 shards) and runs.1-of-3.csv (3 shards)" \
     "$work/splits.err"
+
+shard "$work/seq" 1/2 2> "$work/split.err"
+check "a shard of another split than the folder's: exit 2" test $? -eq 2
+check "... saying so" grep -q "a shard of a split into 3, not 2" "$work/split.err"
+check "... writing no log" test ! -e "$work/seq/runs.1-of-2.csv"
 
 # A run recorded in two shard logs: the same results are counted once, with a note; other
 # results are refused, naming both files and lines.

@@ -444,6 +444,7 @@ static int prepare_outputs(grid_state *s, const bn_model_spec *spec, const char 
     const bn_grid_config *g = s->g;
     char path[4200];
     int check = g->force ? 0 : grid_check_config(g, err);
+    if (check == 0 && g->n_shards) check = shard_check_split(g->out_dir, g->n_shards, err);
     if (check) return check;
     run_log_path(g, path, sizeof path);
     if (run_log_open(&s->log, path, g->x_name, s->store.shape.identity, g->force, torn_bytes,

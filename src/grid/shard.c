@@ -138,7 +138,40 @@ static int list_logs(const char *dir, log_file **logs, size_t *n_logs, bn_error 
         (*logs)[(*n_logs)++] = f;
     }
     closedir(d);
-    if (status == 0 && *n_logs) qsort(*logs, *n_logs, sizeof **logs, compare_logs);
+    if (status) {
+        free(*logs);
+        *logs = NULL;
+        *n_logs = 0;
+    } else if (*n_logs) {
+        qsort(*logs, *n_logs, sizeof **logs, compare_logs);
+    }
+    return status;
+}
+
+int shard_logs_present(const char *dir) {
+    log_file *logs;
+    size_t n_logs, shards = 0;
+    if (list_logs(dir, &logs, &n_logs, NULL)) return -1;
+    for (size_t i = 0; i < n_logs; i++)
+        shards += logs[i].n > 0;
+    free(logs);
+    return shards > 0;
+}
+
+int shard_check_split(const char *dir, size_t n, bn_error *err) {
+    log_file *logs;
+    size_t n_logs;
+    if (list_logs(dir, &logs, &n_logs, err)) return -1;
+    int status = 0;
+    for (size_t i = 0; i < n_logs && status == 0; i++)
+        if (logs[i].n && logs[i].n != n)
+            status = bn_fail(err,
+                             "%s holds %s, a shard of a split into %zu, not %zu: a grid is split "
+                             "one way; use the same N, or another --out",
+                             dir, logs[i].name, logs[i].n, n)
+                         ? 1
+                         : 0;
+    free(logs);
     return status;
 }
 

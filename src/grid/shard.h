@@ -28,6 +28,13 @@ void shard_log_name(char *buf, size_t capacity, size_t k, size_t n);
 /* 0 and K, N if name is a shard's run log as shard_log_name writes it; -1 otherwise. */
 int shard_parse_log_name(const char *name, size_t *k, size_t *n);
 
+/* Whether DIR holds a shard's run log (1), none (0), or cannot be listed (-1). */
+int shard_logs_present(const char *dir);
+
+/* 0 if DIR holds no shard log of a split other than N shards; 1 naming one if it does (a
+ * merge would refuse the folder); -1 if DIR cannot be listed. */
+int shard_check_split(const char *dir, size_t n, bn_error *err);
+
 /* What grid_logs_collect read. */
 typedef struct {
     size_t n_logs;             /* run logs read (runs.csv and shard files) */
