@@ -84,17 +84,30 @@ int atomic_file_commit(atomic_file *out, bn_error *err) {
     return fsync_folder_of_target(out, err);
 }
 
+void atomic_file_abort(atomic_file *out) {
+    if (out->file) fclose(out->file);
+    out->file = NULL;
+    unlink(out->temp_path);
+}
+
+/* A temp file beside path holding data[0, length), still open (atomic_file_open). */
+static int temp_file_with(atomic_file *out, const char *path, const void *data, size_t length,
+                          bn_error *err) {
+    if (atomic_file_open(out, path, err)) return -1;
+    if (length > 0 && fwrite(data, 1, length, out->file) != length) {
+        int cause = errno;
+        atomic_file_abort(out);
+        return bn_fail(err, "%s: cannot write: %s", path, strerror(cause));
+    }
+    return 0;
+}
+
 int write_file_exclusive(const char *path, const void *data, size_t length, int *existed,
                          bn_error *err) {
     atomic_file out;
     *existed = 0;
-    if (atomic_file_open(&out, path, err)) return -1;
-    if (length > 0 && fwrite(data, 1, length, out.file) != length) {
-        int cause = errno;
-        atomic_file_abort(&out);
-        return bn_fail(err, "%s: cannot write: %s", path, strerror(cause));
-    }
-    if (atomic_file_close_temp(&out, err)) return -1;
+    if (temp_file_with(&out, path, data, length, err) || atomic_file_close_temp(&out, err))
+        return -1;
     /* link() fails with EEXIST rather than replace: the one exclusive create that NFS makes
      * atomic between clients (O_EXCL was not, before NFSv3). */
     if (link(out.temp_path, path) != 0) {
@@ -105,20 +118,9 @@ int write_file_exclusive(const char *path, const void *data, size_t length, int 
     return *existed ? 0 : fsync_folder_of_target(&out, err);
 }
 
-void atomic_file_abort(atomic_file *out) {
-    if (out->file) fclose(out->file);
-    out->file = NULL;
-    unlink(out->temp_path);
-}
-
 int write_file_atomic(const char *path, const void *data, size_t length, bn_error *err) {
     atomic_file out;
-    if (atomic_file_open(&out, path, err)) return -1;
-    if (length > 0 && fwrite(data, 1, length, out.file) != length) {
-        int cause = errno;
-        atomic_file_abort(&out);
-        return bn_fail(err, "%s: cannot write: %s", path, strerror(cause));
-    }
+    if (temp_file_with(&out, path, data, length, err)) return -1;
     return atomic_file_commit(&out, err);
 }
 
