@@ -469,6 +469,8 @@ static grid_shape shape_of(const bn_grid_config *g) {
 
 size_t grid_runs_left(const bn_grid_config *g) {
     size_t total = g->n_x * g->n_lr * g->n_restarts;
+    /* a shard's slice: the positions K-1, K-1+N, ... below total */
+    if (g->n_shards) total = total >= g->shard ? (total - g->shard) / g->n_shards + 1 : 0;
     if (g->force) return total;
     grid_shape shape = shape_of(g);
     grid_store store;
@@ -483,7 +485,7 @@ size_t grid_runs_left(const bn_grid_config *g) {
             grid_store_add(&store, &records[i]);
         free(records);
     }
-    size_t left = total - store.n_done;
+    size_t left = total > store.n_done ? total - store.n_done : 0;
     grid_store_free(&store);
     return left;
 }

@@ -73,8 +73,8 @@ int grid_write_theory(const bn_grid_config *g, const bn_model_spec *spec, uint64
  * identity line); -1 on a read error. */
 int grid_check_config(const bn_grid_config *g, bn_error *err);
 
-/* Runs of the grid not yet in DIR/runs.csv (all of them with --force, or when it cannot be
- * read: grid_run then says why), for sizing the work before it starts. */
+/* Runs of the grid (of its shard) not yet in its run log (all of them with --force, or when it
+ * cannot be read: grid_run then says why), for sizing the work before it starts. */
 size_t grid_runs_left(const bn_grid_config *g);
 
 /* Runs the missing runs of the grid (of its shard); results in g->out_dir. stop is set by
