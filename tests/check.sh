@@ -16,6 +16,19 @@ check() { # check DESCRIPTION COMMAND...
     if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $what" >&2; fi
 }
 
+# Grid folders. Run logs (runs.csv, runs.K-of-N.csv) begin with the identity line and the CSV
+# header. data_lines FILE: its records. sorted_runs FILE...: the records of the logs together
+# without the seconds column, sorted: what must not depend on threads, order or shards.
+# same_outputs DIR1 DIR2: every output file but the run logs, byte for byte.
+data_lines() { tail -n +3 "$1" | grep -c .; }
+sorted_runs() { tail -q -n +3 "$@" | cut -d, -f1-10 | sort; }
+same_outputs() {
+    local f
+    for f in config.json cells.csv theory.csv heatmap.png heatmap.svg; do
+        cmp -s "$1/$f" "$2/$f" || { echo "differs: $f" >&2; return 1; }
+    done
+}
+
 # Prints the closing line and returns the verdict: use as the script's last command.
 check_summary() {
     echo "$check_name: $passed passed, $failed failed"

@@ -32,12 +32,6 @@ page=4096
 records() { tail -n +3 "$1/runs.csv" | grep -c .; }
 # runs.csv without the seconds column, sorted: what must not depend on interruptions.
 results() { tail -n +3 "$1/runs.csv" | cut -d, -f1-10 | sort; }
-same_outputs() {
-    local f
-    for f in config.json cells.csv theory.csv heatmap.png heatmap.svg; do
-        cmp -s "$1/$f" "$2/$f" || { echo "differs: $f" >&2; return 1; }
-    done
-}
 pages() { echo $((($(stat -c %s "$1") + page - 1) / page)); }
 free_kib() { df --output=avail -k "$disk" | tail -1 | tr -d ' '; }
 # Leaves n pages free on the disk (a filler file takes the rest).

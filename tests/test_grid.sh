@@ -11,17 +11,8 @@ grid=(grid --dataset mnist-sample --gamma 0.5:2:0.5 --log10-lr -2,-1.5,-1,0
       --restarts 2 --epochs 1 --train-subset 1000 --batch 50 --hidden 64,64 --quiet)
 n_runs=32
 
-# Sorted runs.csv without the seconds column: what must not depend on threads or order.
-# Both files begin with the identity line and the CSV header.
-results() { tail -n +3 "$1/runs.csv" | cut -d, -f1-10 | sort; }
-data_lines() { tail -n +3 "$1" | grep -c .; }
-# Every output file but runs.csv (compared by results) byte for byte.
-same_outputs() {
-    local f
-    for f in config.json cells.csv theory.csv heatmap.png heatmap.svg; do
-        cmp -s "$1/$f" "$2/$f" || return 1
-    done
-}
+# Sorted runs.csv without the seconds column (data_lines, same_outputs: tests/check.sh).
+results() { sorted_runs "$1/runs.csv"; }
 
 "$bin" "${grid[@]}" --threads 1 --out "$work/t1"
 check "grid exits 0" test $? -eq 0

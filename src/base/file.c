@@ -55,7 +55,8 @@ static int remove_temp_and_fail(atomic_file *out, const char *what, int cause, b
     return bn_fail(err, "%s: %s: %s", out->path, what, cause ? strerror(cause) : "write error");
 }
 
-int atomic_file_commit(atomic_file *out, bn_error *err) {
+/* Flush, fsync and close the temp file; on failure it is removed. */
+static int atomic_file_close_temp(atomic_file *out, bn_error *err) {
     /* fflush first: it writes what is buffered, and a full disk fails here with ENOSPC. errno
      * is cleared so that a stream whose earlier write failed does not report a stale cause. */
     errno = 0;
@@ -66,13 +67,21 @@ int atomic_file_commit(atomic_file *out, bn_error *err) {
         cause = errno;
     }
     out->file = NULL;
-    if (failed) return remove_temp_and_fail(out, "cannot write", cause, err);
-    if (rename(out->temp_path, out->path) != 0)
-        return remove_temp_and_fail(out, "cannot replace", errno, err);
+    return failed ? remove_temp_and_fail(out, "cannot write", cause, err) : 0;
+}
+
+static int fsync_folder_of_target(const atomic_file *out, bn_error *err) {
     if (fsync_folder(out->path) != 0)
         return bn_fail(err, "%s: written, but cannot fsync its folder: %s", out->path,
                        strerror(errno));
     return 0;
+}
+
+int atomic_file_commit(atomic_file *out, bn_error *err) {
+    if (atomic_file_close_temp(out, err)) return -1;
+    if (rename(out->temp_path, out->path) != 0)
+        return remove_temp_and_fail(out, "cannot replace", errno, err);
+    return fsync_folder_of_target(out, err);
 }
 
 void atomic_file_abort(atomic_file *out) {
@@ -81,14 +90,37 @@ void atomic_file_abort(atomic_file *out) {
     unlink(out->temp_path);
 }
 
-int write_file_atomic(const char *path, const void *data, size_t length, bn_error *err) {
-    atomic_file out;
-    if (atomic_file_open(&out, path, err)) return -1;
-    if (length > 0 && fwrite(data, 1, length, out.file) != length) {
+/* A temp file beside path holding data[0, length), still open (atomic_file_open). */
+static int temp_file_with(atomic_file *out, const char *path, const void *data, size_t length,
+                          bn_error *err) {
+    if (atomic_file_open(out, path, err)) return -1;
+    if (length > 0 && fwrite(data, 1, length, out->file) != length) {
         int cause = errno;
-        atomic_file_abort(&out);
+        atomic_file_abort(out);
         return bn_fail(err, "%s: cannot write: %s", path, strerror(cause));
     }
+    return 0;
+}
+
+int write_file_exclusive(const char *path, const void *data, size_t length, int *existed,
+                         bn_error *err) {
+    atomic_file out;
+    *existed = 0;
+    if (temp_file_with(&out, path, data, length, err) || atomic_file_close_temp(&out, err))
+        return -1;
+    /* link() fails with EEXIST rather than replace: the one exclusive create that NFS makes
+     * atomic between clients (O_EXCL was not, before NFSv3). */
+    if (link(out.temp_path, path) != 0) {
+        if (errno != EEXIST) return remove_temp_and_fail(&out, "cannot create", errno, err);
+        *existed = 1;
+    }
+    unlink(out.temp_path);
+    return *existed ? 0 : fsync_folder_of_target(&out, err);
+}
+
+int write_file_atomic(const char *path, const void *data, size_t length, bn_error *err) {
+    atomic_file out;
+    if (temp_file_with(&out, path, data, length, err)) return -1;
     return atomic_file_commit(&out, err);
 }
 
@@ -124,17 +156,24 @@ int read_file(const char *path, char **data, size_t *length, bn_error *err) {
     return 0;
 }
 
-int folder_lock(const char *dir, const char *command, int *fd, bn_error *err) {
+int folder_lock_named(const char *dir, const char *lock_name, int shared, const char *holder,
+                      int *fd, bn_error *err) {
     char path[4200];
-    snprintf(path, sizeof path, "%s/.lock", dir);
+    snprintf(path, sizeof path, "%s/%s", dir, lock_name);
     *fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (*fd < 0) return bn_fail(err, "%s: cannot open: %s", path, strerror(errno));
-    if (flock(*fd, LOCK_EX | LOCK_NB)) {
+    if (flock(*fd, (shared ? LOCK_SH : LOCK_EX) | LOCK_NB)) {
         close(*fd);
         *fd = -1;
-        return bn_fail(err, "%s: another bntrain %s is writing this folder", dir, command);
+        return bn_fail(err, "%s: %s", dir, holder);
     }
     return 0;
+}
+
+int folder_lock(const char *dir, const char *command, int *fd, bn_error *err) {
+    char holder[128];
+    snprintf(holder, sizeof holder, "another bntrain %s is writing this folder", command);
+    return folder_lock_named(dir, ".lock", 0, holder, fd, err);
 }
 
 int file_write_all(int fd, const char *data, size_t length) {

@@ -31,6 +31,12 @@ void atomic_file_abort(atomic_file *out);
 /* Replaces path with data[0, length) atomically, as above. */
 int write_file_atomic(const char *path, const void *data, size_t length, bn_error *err);
 
+/* Creates path with data[0, length) if it does not exist, atomically (a temp file linked to
+ * path): a reader sees no file or the whole file, and of several processes creating it at
+ * once (on NFS too) exactly one succeeds; the others get *existed = 1 and path as it is. */
+int write_file_exclusive(const char *path, const void *data, size_t length, int *existed,
+                         bn_error *err);
+
 /* Reads a whole (small) file into a NUL-terminated malloc'd buffer. */
 int read_file(const char *path, char **data, size_t *length, bn_error *err);
 
@@ -50,5 +56,9 @@ int file_complete_prefix(int fd, off_t size, off_t *prefix);
  * the lock goes with the process. `command` names the holder in the refusal ("another bntrain
  * grid is writing this folder"). *fd is the lock to close(). */
 int folder_lock(const char *dir, const char *command, int *fd, bn_error *err);
+/* The same on DIR/lock_name, shared (several holders) or exclusive; `holder` is the refusal's
+ * text after "DIR: ". */
+int folder_lock_named(const char *dir, const char *lock_name, int shared, const char *holder,
+                      int *fd, bn_error *err);
 
 #endif

@@ -11,11 +11,15 @@
 #include "bntrain/train.h"
 #include "cli/cli.h"
 #include "cli/options.h"
+#include "grid/merge.h"
 #include "grid/runner.h"
+#include "grid/shard.h"
 
 typedef struct {
     bn_grid_config grid;
     const char *gamma_text, *lr_text, *sigma_text;
+    const char *shard_text; /* --shard K/N or auto */
+    int merge, partial;
     char default_out[256]; /* grid-DATASET-ARCH[-nobn] when --out is not given */
 } grid_args;
 
@@ -49,6 +53,15 @@ static const cli_option grid_options[] = {
     OPTION_VALUE("title-note", "TEXT", option_set_text, GRID(title_note),
                  "words added to the heatmap title"),
     OPTION_FLAG("quiet", option_set_flag, GRID(quiet), "no progress output"),
+    OPTION_TITLE("cluster options (README, section Cluster):"),
+    OPTION_VALUE("shard", "K/N|auto", option_set_text, offsetof(grid_args, shard_text),
+                 "run shard K of N of the grid (every N-th run) into DIR/runs.K-of-N.csv;\n"
+                 "auto: K and N from the Slurm job array (SLURM_ARRAY_TASK_*)"),
+    OPTION_FLAG("merge", option_set_flag, offsetof(grid_args, merge),
+                "train nothing: join the shards' runs in DIR and write cells.csv,\n"
+                "theory.csv and the heatmap (exit 1 if runs are missing)"),
+    OPTION_FLAG("partial", option_set_flag, offsetof(grid_args, partial),
+                "with --merge: draw even if runs are missing"),
     OPTION_TITLE("network and training options:"),
     OPTION_INCLUDE(options_model, GRID(experiment)),
     /* Accepted as by train; the grid's log describes the runtime unless --quiet. */
@@ -64,7 +77,9 @@ const cli_command grid_command = {
              "output folder: config.json, runs.csv (one line per finished run, appended at once),\n"
              "cells.csv (per cell: mean and std of the test loss over restarts, explosions),\n"
              "theory.csv (eta_bar of the mean-field theory) and heatmap.png / heatmap.svg.\n"
-             "Running the same command again resumes: finished runs are skipped.\n\n",
+             "Running the same command again resumes: finished runs are skipped.\n"
+             "On a cluster, --shard K/N runs a slice of the grid per job and --merge joins\n"
+             "the slices; the whole grid (no --shard) counts the shards' runs as done.\n\n",
     .options = grid_options,
     .target_bytes = sizeof(grid_args),
 };
@@ -90,6 +105,21 @@ static int check_size(const bn_grid_config *g) {
     double runs = (double)g->n_x * (double)g->n_lr * (double)g->n_restarts;
     if (runs > MAX_GRID_RUNS)
         return usage_error("grid", "the grid has %.0f runs, at most %d", runs, MAX_GRID_RUNS);
+    return -1;
+}
+
+/* --shard, --merge and --partial, checked before anything is read or written. */
+static int resolve_cluster_options(grid_args *a) {
+    bn_grid_config *g = &a->grid;
+    if (a->partial && !a->merge) return usage_error("grid", "--partial goes with --merge");
+    if (!a->shard_text) return -1;
+    if (a->merge) return usage_error("grid", "--shard and --merge: merge once, after every shard");
+    if (g->force)
+        return usage_error("grid", "--shard and --force: shards cannot start afresh over each "
+                                   "other; remove DIR, or choose another --out");
+    bn_error err;
+    if (shard_parse(a->shard_text, &g->shard, &g->n_shards, &err))
+        return usage_error("grid", "%s", err.msg);
     return -1;
 }
 
@@ -191,6 +221,58 @@ static void log_end(const bn_grid_summary *s, const bn_grid_config *g) {
                 cpu, (double)runtime_peak_rss_bytes() / (1024.0 * 1024.0));
 }
 
+/* Names the default folder if --out is not given, and checks the folder's config.json and run
+ * log against the command (unless --force): 0, or the exit status after a message. */
+static int check_folder(grid_args *a) {
+    bn_grid_config *g = &a->grid;
+    bn_error err;
+    if (!g->out_dir) {
+        snprintf(a->default_out, sizeof a->default_out, "grid-%s-%s%s", g->experiment.dataset,
+                 arch_name(g->experiment.arch), g->experiment.batchnorm ? "" : "-nobn");
+        g->out_dir = a->default_out;
+    }
+    if (g->force) return 0;
+    int check = grid_check_config(g, &err);
+    if (check > 0) return usage_error("grid", "%s", err.msg);
+    if (check < 0) {
+        fprintf(stderr, "bntrain grid: %s\n", err.msg);
+        return EXIT_RUNTIME;
+    }
+    return 0;
+}
+
+/* grid --merge: the shards' runs joined, and the whole grid's outputs drawn. */
+static int merge_grid(grid_args *a) {
+    bn_grid_config *g = &a->grid;
+    int check = check_folder(a);
+    if (check) return check;
+    grid_merge_summary m;
+    bn_error err;
+    int status = grid_merge(g, a->partial, &m, &err);
+    if (m.logs.torn_lines)
+        fprintf(stderr, "bntrain grid: skipped %zu torn last %s (a shard killed mid-write)\n",
+                m.logs.torn_lines, m.logs.torn_lines == 1 ? "line" : "lines");
+    if (m.logs.deduplicated)
+        fprintf(stderr,
+                "bntrain grid: note: %zu %s recorded twice with the same results, counted once "
+                "(first: %s)\n",
+                m.logs.deduplicated, runs_word(m.logs.deduplicated), m.logs.first_duplicate);
+    if (status) {
+        fprintf(stderr, "bntrain grid: %s\n", err.msg);
+        return EXIT_RUNTIME;
+    }
+    if (m.missing)
+        fprintf(stderr, "bntrain grid: warning: drawn with %zu of %zu runs missing (%s)\n",
+                m.missing, m.total, m.logs.n_shards ? m.missing_by_shard : "runs.csv only");
+    if (!g->quiet || m.missing)
+        fprintf(stderr,
+                "bntrain grid: merged %zu %s from %zu run %s (%zu shards), %zu exploded; "
+                "results in %s\n",
+                m.done, runs_word(m.done), m.logs.n_logs, m.logs.n_logs == 1 ? "log" : "logs",
+                m.logs.n_shards, m.exploded, g->out_dir);
+    return 0;
+}
+
 static int run_grid(int argc, char **argv, grid_args *a) {
     bn_grid_config *g = &a->grid;
     bn_error err;
@@ -202,19 +284,8 @@ static int run_grid(int argc, char **argv, grid_args *a) {
                            "--arch %s: a grid overlays the mean-field theory, which covers "
                            "fc and cnn only; train deep networks with `bntrain train`",
                            arch_name(spec.arch));
-    if (!g->out_dir) {
-        snprintf(a->default_out, sizeof a->default_out, "grid-%s-%s%s", g->experiment.dataset,
-                 arch_name(g->experiment.arch), g->experiment.batchnorm ? "" : "-nobn");
-        g->out_dir = a->default_out;
-    }
-    if (!g->force) {
-        int check = grid_check_config(g, &err);
-        if (check > 0) return usage_error("grid", "%s", err.msg);
-        if (check < 0) {
-            fprintf(stderr, "bntrain grid: %s\n", err.msg);
-            return EXIT_RUNTIME;
-        }
-    }
+    int check = check_folder(a);
+    if (check) return check;
     int limits = cli_check_grid_resources("grid", g, &spec);
     if (limits) return limits;
     size_t threads = g->threads ? g->threads : runtime_cores();
@@ -232,7 +303,7 @@ static int run_grid(int argc, char **argv, grid_args *a) {
                 summary.torn_bytes);
     if (status) {
         fprintf(stderr, "bntrain grid: %s\n", err.msg);
-        return EXIT_RUNTIME;
+        return status > 0 ? EXIT_USAGE : EXIT_RUNTIME;
     }
     log_end(&summary, g);
     return summary.interrupted ? 128 + summary.interrupted : 0;
@@ -247,8 +318,9 @@ int cmd_grid(int argc, char **argv) {
     if (status < 0 && !a.grid.experiment.dataset)
         status = usage_error("grid", "--dataset is required");
     if (status < 0) status = resolve_axes(&a);
+    if (status < 0) status = resolve_cluster_options(&a);
     if (status < 0) status = check_size(&a.grid);
-    if (status < 0) status = run_grid(argc, argv, &a);
+    if (status < 0) status = a.merge ? merge_grid(&a) : run_grid(argc, argv, &a);
     free(a.grid.x_values);
     free(a.grid.log10_lrs);
     return status;

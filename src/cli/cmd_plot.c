@@ -1,5 +1,6 @@
 /* bntrain plot: re-renders a grid folder's heatmap (PNG and SVG) from its CSV files, without
  * training; or draws probe folders (bntrain probe) in one figure. */
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -7,6 +8,7 @@
 #include "cli/cli.h"
 #include "cli/options.h"
 #include "grid/identity.h"
+#include "grid/shard.h"
 #include "plot/plot.h"
 
 static const cli_option plot_options[] = {
@@ -22,7 +24,8 @@ const cli_command plot_command = {
         "       bntrain plot PROBE_DIR [PROBE_DIR2 ...]\n\n"
         "Re-renders DIR/heatmap.png and DIR/heatmap.svg from DIR/cells.csv, DIR/theory.csv,\n"
         "DIR/boundary.csv and DIR/config.json (theory.csv and boundary.csv optional), without\n"
-        "training. Each CSV must carry config.json's identity line.\n"
+        "training. Each CSV must carry config.json's identity line. A grid run in shards\n"
+        "(grid --shard) has its cells.csv once `bntrain grid ... --merge` has joined them.\n"
         "The pictures are replaced atomically: on failure the previous ones stay.\n"
         "Folders of bntrain probe (holding probe.csv): PROBE_DIR/probe.png and probe.svg, each\n"
         "quantity against the layer, one colour per folder (e.g. BN and vanilla), error bars\n"
@@ -69,6 +72,16 @@ int cmd_plot(int argc, char **argv) {
     bn_error err;
     uint64_t identity;
     const char *dir = argv[first];
+    char cells[4200];
+    snprintf(cells, sizeof cells, "%s/cells.csv", dir);
+    if (access(cells, F_OK) != 0 && errno == ENOENT && shard_logs_present(dir) > 0) {
+        fprintf(stderr,
+                "bntrain plot: %s holds shards of a grid (runs.K-of-N.csv) but no cells.csv: "
+                "join them with the grid's command and --merge (--partial to draw before every "
+                "shard has finished)\n",
+                dir);
+        return EXIT_RUNTIME;
+    }
     if (grid_folder_identity(dir, &identity, &err) || grid_check_identities(dir, identity, &err) ||
         plot_heatmap_dir(dir, log_color_scale, &err) != 0) {
         fprintf(stderr, "bntrain plot: %s\n", err.msg);

@@ -304,18 +304,27 @@ static int refuse_duplicates(const char *path, const char *text, const bn_run_re
 
 int run_log_read(const char *path, bn_run_record **records, size_t *n, size_t *torn,
                  bn_error *err) {
+    size_t *lines;
+    int status = run_log_read_lines(path, records, &lines, n, torn, err);
+    free(lines);
+    return status;
+}
+
+int run_log_read_lines(const char *path, bn_run_record **records, size_t **lines, size_t *n,
+                       size_t *torn, bn_error *err) {
     *records = NULL;
+    *lines = NULL;
     *n = 0;
     *torn = 0;
     if (access(path, F_OK) != 0) return 0;
     char *text;
     size_t length;
     if (read_file(path, &text, &length, err)) return -1;
-    size_t lines = 1;
+    size_t count = 1;
     for (size_t i = 0; i < length; i++)
-        lines += text[i] == '\n';
-    bn_run_record *r = malloc(lines * sizeof *r);
-    size_t *line = malloc(lines * sizeof *line);
+        count += text[i] == '\n';
+    bn_run_record *r = malloc(count * sizeof *r);
+    size_t *line = malloc(count * sizeof *line);
     if (!r || !line) {
         free(text);
         free(r);
@@ -325,12 +334,13 @@ int run_log_read(const char *path, bn_run_record **records, size_t *n, size_t *t
     int status = parse_records(path, text, length, r, line, n, torn, err);
     if (status == 0) status = refuse_duplicates(path, text, r, line, *n, err);
     free(text);
-    free(line);
     if (status) {
         free(r);
+        free(line);
         *n = 0;
         return -1;
     }
     *records = r;
+    *lines = line;
     return 0;
 }

@@ -60,5 +60,8 @@ void run_log_close(bn_run_log *log);
  * log10_lr and restart: which one to trust cannot be known), is an error naming the file and
  * the lines. *records is malloc'd. A missing file reads as zero records. */
 int run_log_read(const char *path, bn_run_record **records, size_t *n, size_t *torn, bn_error *err);
+/* The same, with (*lines)[i] the line number of record i (malloc'd too). */
+int run_log_read_lines(const char *path, bn_run_record **records, size_t **lines, size_t *n,
+                       size_t *torn, bn_error *err);
 
 #endif

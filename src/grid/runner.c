@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "grid/identity.h"
+#include "grid/shard.h"
 #include "grid/store.h"
 #include "plot/plot.h"
 #include "grid/progress.h"
@@ -113,12 +114,19 @@ static int check_config_file(const bn_grid_config *g, const char *now, int *pres
     return 1;
 }
 
-/* DIR/runs.csv against the configuration now (see grid_check_config). */
+/* DIR/runs.csv, or this shard's runs.K-of-N.csv. */
+static void run_log_path(const bn_grid_config *g, char *path, size_t capacity) {
+    char name[64];
+    shard_log_name(name, sizeof name, g->shard, g->n_shards);
+    snprintf(path, capacity, "%s/%s", g->out_dir, name);
+}
+
+/* DIR's run log against the configuration now (see grid_check_config). */
 static int check_run_log(const bn_grid_config *g, uint64_t identity, int config_present,
                          bn_error *err) {
     char path[4200];
     uint64_t have = 0;
-    snprintf(path, sizeof path, "%s/runs.csv", g->out_dir);
+    run_log_path(g, path, sizeof path);
     int state = run_log_identity(path, &have, err);
     if (state < 0) return -1;
     if (state == RUN_LOG_EMPTY) return 0;
@@ -165,13 +173,8 @@ int grid_make_dirs(const char *path, bn_error *err) {
     return 0;
 }
 
-typedef struct {
-    size_t ix, ilr, restart;
-    int predicted_unstable; /* above the theory's eta_bar: likely to explode early */
-} pending_run;
-
-static int compare_pending(const void *a, const void *b) {
-    const pending_run *p = a, *q = b;
+static int compare_slots(const void *a, const void *b) {
+    const grid_run_slot *p = a, *q = b;
     if (p->predicted_unstable != q->predicted_unstable)
         return p->predicted_unstable - q->predicted_unstable;
     if (p->restart != q->restart) return p->restart < q->restart ? -1 : 1;
@@ -192,13 +195,12 @@ static void column_parameters(const bn_grid_config *g, double x, double *gamma,
 
 /* Runs that the theory expects to be stable go first: they are the long ones (diverging runs
  * stop early), so starting them first keeps every core busy until the end. */
-static pending_run *list_pending(const bn_grid_config *g, const bn_model_spec *spec,
-                                 const grid_store *store, size_t *n_pending) {
+grid_run_slot *grid_run_order(const bn_grid_config *g, const bn_model_spec *spec) {
     size_t total = g->n_x * g->n_lr * g->n_restarts, n = 0;
-    pending_run *pending = malloc((total ? total : 1) * sizeof *pending);
+    grid_run_slot *order = malloc((total ? total : 1) * sizeof *order);
     double *log10_eta_bar = malloc((g->n_x ? g->n_x : 1) * sizeof *log10_eta_bar);
-    if (!pending || !log10_eta_bar) {
-        free(pending);
+    if (!order || !log10_eta_bar) {
+        free(order);
         free(log10_eta_bar);
         return NULL;
     }
@@ -213,19 +215,33 @@ static pending_run *list_pending(const bn_grid_config *g, const bn_model_spec *s
     }
     for (size_t r = 0; r < g->n_restarts; r++)
         for (size_t ilr = 0; ilr < g->n_lr; ilr++)
-            for (size_t ix = 0; ix < g->n_x; ix++) {
-                long i = grid_store_index(store, g->x_values[ix], g->log10_lrs[ilr], r);
-                if (store->done[i]) continue;
-                pending[n++] = (pending_run){ix, ilr, r, g->log10_lrs[ilr] > log10_eta_bar[ix]};
-            }
+            for (size_t ix = 0; ix < g->n_x; ix++)
+                order[n++] = (grid_run_slot){ix, ilr, r, g->log10_lrs[ilr] > log10_eta_bar[ix]};
     free(log10_eta_bar);
-    qsort(pending, n, sizeof *pending, compare_pending);
-    *n_pending = n;
-    return pending;
+    qsort(order, n, sizeof *order, compare_slots);
+    return order;
 }
 
-static int write_theory(const bn_grid_config *g, const bn_model_spec *spec, uint64_t identity,
-                        bn_error *err) {
+/* The runs of the grid (of this shard) not yet in the store, in grid_run_order. */
+static grid_run_slot *list_pending(const bn_grid_config *g, const bn_model_spec *spec,
+                                   const grid_store *store, size_t *n_pending, size_t *n_slice) {
+    size_t total = g->n_x * g->n_lr * g->n_restarts, n = 0;
+    grid_run_slot *order = grid_run_order(g, spec);
+    if (!order) return NULL;
+    size_t first = g->n_shards ? g->shard - 1 : 0, step = g->n_shards ? g->n_shards : 1;
+    *n_slice = 0;
+    for (size_t i = first; i < total; i += step) {
+        const grid_run_slot *p = &order[i];
+        long k = grid_store_index(store, g->x_values[p->ix], g->log10_lrs[p->ilr], p->restart);
+        ++*n_slice;
+        if (!store->done[k]) order[n++] = *p;
+    }
+    *n_pending = n;
+    return order;
+}
+
+int grid_write_theory(const bn_grid_config *g, const bn_model_spec *spec, uint64_t identity,
+                      bn_error *err) {
     enum { N_POINTS = 221 };
     double lo = g->x_values[0], hi = g->x_values[0], x[N_POINTS];
     for (size_t i = 1; i < g->n_x; i++) {
@@ -299,7 +315,8 @@ static void finish_run(grid_state *s, const bn_run_record *record) {
     /* the stored values, as a resumed grid reads them back: cells.csv is the same either way */
     grid_store_add(&s->store, &stored);
     progress_run_done(&s->progress, &stored);
-    if (wall_seconds() - s->last_refresh > REFRESH_SECONDS && refresh_outputs(s, &err))
+    if (!s->g->n_shards && wall_seconds() - s->last_refresh > REFRESH_SECONDS &&
+        refresh_outputs(s, &err))
         record_failure(s, &err);
 }
 
@@ -313,7 +330,7 @@ static void fill_record(bn_run_record *rec, const bn_run_result *result) {
     rec->seconds = result->seconds;
 }
 
-static void run_one(grid_state *s, bn_trainer *t, const bn_dataset *ds, const pending_run *p,
+static void run_one(grid_state *s, bn_trainer *t, const bn_dataset *ds, const grid_run_slot *p,
                     volatile sig_atomic_t *stop) {
     const bn_grid_config *g = s->g;
     double x = g->x_values[p->ix], log10_lr = g->log10_lrs[p->ilr];
@@ -337,7 +354,7 @@ static void run_one(grid_state *s, bn_trainer *t, const bn_dataset *ds, const pe
 typedef struct {
     grid_state *s;
     const bn_dataset *ds;
-    const pending_run *pending;
+    const grid_run_slot *pending;
     volatile sig_atomic_t *stop;
 } grid_pool;
 
@@ -353,7 +370,7 @@ static void pool_failed(void *ctx, const bn_error *err) {
 }
 
 static void run_pending(grid_state *s, const bn_dataset *ds, const bn_model_spec *spec,
-                        const pending_run *pending, size_t n_pending,
+                        const grid_run_slot *pending, size_t n_pending,
                         volatile sig_atomic_t *stop) {
     size_t cores = s->g->threads ? s->g->threads : runtime_cores();
     grid_pool pool = {s, ds, pending, stop};
@@ -391,26 +408,53 @@ static int finish_outputs(grid_state *s, const bn_grid_summary *summary, int fai
                    cause.msg, note, s->store.n_done, summary->total);
 }
 
-/* Checks the folder (unless --force), opens runs.csv (which refuses a log of another
+/* config.json for a shard: created by exactly one of the shards that start at once, and
+ * checked by the others (1 if it describes another grid). */
+static int create_config_once(const bn_grid_config *g, const char *json, bn_error *err) {
+    char path[4200];
+    int existed, present;
+    snprintf(path, sizeof path, "%s/config.json", g->out_dir);
+    if (write_file_exclusive(path, json, strlen(json), &existed, err)) return -1;
+    return existed ? check_config_file(g, json, &present, err) : 0;
+}
+
+/* The runs already done: those of the run log, and for the whole grid (unless --force) those
+ * of the shard files too, so that a grid run in shards can be finished or redrawn whole. */
+static int read_done_runs(grid_state *s, const char *path, bn_error *err) {
+    const bn_grid_config *g = s->g;
+    if (!g->n_shards && !g->force) {
+        grid_logs_report report;
+        return grid_logs_collect(g->out_dir, s->store.shape.identity, &s->store, &report, err);
+    }
+    bn_run_record *records;
+    size_t n, torn;
+    if (run_log_read(path, &records, &n, &torn, err)) return -1;
+    for (size_t i = 0; i < n; i++)
+        grid_store_add(&s->store, &records[i]);
+    free(records);
+    return 0;
+}
+
+/* Checks the folder (unless --force), opens the run log (which refuses a log of another
  * configuration), reads the runs already done, and only then writes config.json and
- * theory.csv: a refused folder is left as it was. */
+ * theory.csv (a shard: config.json alone, if no other shard has): a refused folder is left as
+ * it was. -1 on failure, 1 if refused for holding another configuration. */
 static int prepare_outputs(grid_state *s, const bn_model_spec *spec, const char *json,
                            size_t *torn_bytes, bn_error *err) {
     const bn_grid_config *g = s->g;
     char path[4200];
-    if (!g->force && grid_check_config(g, err)) return -1;
-    snprintf(path, sizeof path, "%s/runs.csv", g->out_dir);
+    int check = g->force ? 0 : grid_check_config(g, err);
+    if (check == 0 && g->n_shards) check = shard_check_split(g->out_dir, g->n_shards, err);
+    if (check) return check;
+    run_log_path(g, path, sizeof path);
     if (run_log_open(&s->log, path, g->x_name, s->store.shape.identity, g->force, torn_bytes,
-                     err))
+                     err) ||
+        read_done_runs(s, path, err))
         return -1;
-    bn_run_record *records;
-    size_t n, torn;
-    if (run_log_read(path, &records, &n, &torn, err)) return -1;
-    for (size_t i = 0; i < n; i++) grid_store_add(&s->store, &records[i]);
-    free(records);
+    if (g->n_shards) return create_config_once(g, json, err);
     snprintf(path, sizeof path, "%s/config.json", g->out_dir);
     if (write_file_atomic(path, json, strlen(json), err)) return -1;
-    return write_theory(g, spec, s->store.shape.identity, err);
+    return grid_write_theory(g, spec, s->store.shape.identity, err);
 }
 
 /* The axes of g, as the store indexes them (identity 0: not checked). */
@@ -425,13 +469,15 @@ static grid_shape shape_of(const bn_grid_config *g) {
 
 size_t grid_runs_left(const bn_grid_config *g) {
     size_t total = g->n_x * g->n_lr * g->n_restarts;
+    /* a shard's slice: the positions K-1, K-1+N, ... below total */
+    if (g->n_shards) total = total >= g->shard ? (total - g->shard) / g->n_shards + 1 : 0;
     if (g->force) return total;
     grid_shape shape = shape_of(g);
     grid_store store;
     bn_error err;
     if (grid_store_create(&store, &shape, &err)) return total;
     char path[4200];
-    snprintf(path, sizeof path, "%s/runs.csv", g->out_dir);
+    run_log_path(g, path, sizeof path);
     bn_run_record *records;
     size_t n, torn;
     if (run_log_read(path, &records, &n, &torn, &err) == 0) {
@@ -439,9 +485,31 @@ size_t grid_runs_left(const bn_grid_config *g) {
             grid_store_add(&store, &records[i]);
         free(records);
     }
-    size_t left = total - store.n_done;
+    size_t left = total > store.n_done ? total - store.n_done : 0;
     grid_store_free(&store);
     return left;
+}
+
+/* The whole grid (and grid --merge) locks DIR/.lock; a shard shares that lock with the other
+ * shards, so that they run together but never beside a whole grid or a merge, and holds
+ * DIR/.lock.K-of-N alone, so that the same shard never runs twice at once. */
+static int lock_folder(const bn_grid_config *g, int *lock_fd, int *shard_lock_fd, bn_error *err) {
+    if (!g->n_shards) return folder_lock(g->out_dir, "grid", lock_fd, err);
+    char name[64], holder[160];
+    if (folder_lock_named(g->out_dir, ".lock", 1,
+                          "a bntrain grid without --shard, or grid "
+                          "--merge, is writing this folder",
+                          lock_fd, err))
+        return -1;
+    snprintf(name, sizeof name, ".lock.%zu-of-%zu", g->shard, g->n_shards);
+    snprintf(holder, sizeof holder, "shard %zu/%zu is already running on this folder", g->shard,
+             g->n_shards);
+    if (folder_lock_named(g->out_dir, name, 0, holder, shard_lock_fd, err)) {
+        close(*lock_fd);
+        *lock_fd = -1;
+        return -1;
+    }
+    return 0;
 }
 
 int grid_run(const bn_grid_config *g, const bn_dataset *ds, volatile sig_atomic_t *stop,
@@ -449,9 +517,9 @@ int grid_run(const bn_grid_config *g, const bn_dataset *ds, volatile sig_atomic_
     memset(summary, 0, sizeof *summary);
     double start = wall_seconds();
     bn_model_spec spec;
-    int lock_fd = -1;
+    int lock_fd = -1, shard_lock_fd = -1;
     if (experiment_model_spec(&g->experiment, &spec, err) || grid_make_dirs(g->out_dir, err) ||
-        folder_lock(g->out_dir, "grid", &lock_fd, err))
+        lock_folder(g, &lock_fd, &shard_lock_fd, err))
         return -1;
     grid_state *s = calloc(1, sizeof *s);
     char *json = s ? config_text(g, err) : NULL;
@@ -459,26 +527,27 @@ int grid_run(const bn_grid_config *g, const bn_dataset *ds, volatile sig_atomic_
         if (!s) bn_fail(err, "out of memory");
         free(s);
         close(lock_fd);
+        close(shard_lock_fd);
         return -1;
     }
     s->g = g;
     s->log.fd = -1;
     int status = -1;
     size_t n_pending = 0;
-    pending_run *pending = NULL;
+    grid_run_slot *pending = NULL;
     grid_shape shape = shape_of(g);
     shape.identity = config_identity(json);
-    if (grid_store_create(&s->store, &shape, err) ||
-        prepare_outputs(s, &spec, json, &summary->torn_bytes, err))
-        goto done;
-    pending = list_pending(g, &spec, &s->store, &n_pending);
+    if (grid_store_create(&s->store, &shape, err)) goto done;
+    status = prepare_outputs(s, &spec, json, &summary->torn_bytes, err);
+    if (status) goto done;
+    status = -1;
+    pending = list_pending(g, &spec, &s->store, &n_pending, &summary->total);
     if (!pending) {
         bn_fail(err, "out of memory for the run list");
         goto done;
     }
-    summary->total = g->n_x * g->n_lr * g->n_restarts;
     summary->done_before = s->store.n_done;
-    if (refresh_outputs(s, err)) {
+    if (!g->n_shards && refresh_outputs(s, err)) {
         status = finish_outputs(s, summary, 1, err);
         goto done;
     }
@@ -490,7 +559,11 @@ int grid_run(const bn_grid_config *g, const bn_dataset *ds, volatile sig_atomic_
     summary->exploded = s->store.n_exploded;
     summary->interrupted = *stop;
     if (s->failed) *err = s->failure;
-    status = finish_outputs(s, summary, s->failed, err);
+    /* a shard's results are its run log alone: grid --merge draws them with the others' */
+    if (g->n_shards)
+        status = s->failed ? -1 : 0;
+    else
+        status = finish_outputs(s, summary, s->failed, err);
 done:
     summary->seconds = wall_seconds() - start;
     free(json);
@@ -499,5 +572,6 @@ done:
     grid_store_free(&s->store);
     free(s);
     close(lock_fd);
+    close(shard_lock_fd);
     return status;
 }

@@ -30,6 +30,10 @@ typedef struct {
     int log_color_scale;   /* heatmap colour scale */
     const char *title_note; /* extra words for the heatmap title (NULL: none) */
     int quiet;             /* no progress output */
+    size_t shard, n_shards; /* --shard K/N: this process runs the runs of grid_run_order at
+                               K-1, K-1+N, ... into runs.K-of-N.csv, and writes neither
+                               theory.csv, cells.csv nor the heatmap; n_shards 0: the whole
+                               grid, reading every shard's runs as done (grid/shard.h) */
 } bn_grid_config;
 
 typedef struct {
@@ -46,6 +50,22 @@ uint64_t grid_run_seed(const bn_grid_config *g, double x, double log10_lr, size_
  * title note); its result keys give the grid's identity (grid/identity.h). */
 int grid_config_json(const bn_grid_config *g, char *buf, size_t capacity);
 
+/* One run of a grid: the indices of its x value, learning rate and restart. */
+typedef struct {
+    size_t ix, ilr, restart;
+    int predicted_unstable; /* above the theory's eta_bar: likely to explode early */
+} grid_run_slot;
+
+/* Every run of the grid (n_x * n_lr * n_restarts) in the order the runner starts them: the
+ * runs the theory expects to be stable first (the long ones), then by restart, learning rate
+ * and x. Shard K of N takes positions K-1, K-1+N, ...: a mix of long and short runs. malloc'd;
+ * NULL if out of memory. */
+grid_run_slot *grid_run_order(const bn_grid_config *g, const bn_model_spec *spec);
+
+/* Writes DIR/theory.csv (eta_bar of the theory across the x axis) under `identity`. */
+int grid_write_theory(const bn_grid_config *g, const bn_model_spec *spec, uint64_t identity,
+                      bn_error *err);
+
 /* Checks DIR against this configuration, reading only: config.json must be absent or say the
  * same, and runs.csv must be absent, empty, or carry this configuration's identity (and then
  * have its config.json). Returns 0 if DIR may be used; 1 if not (err says why and what to do:
@@ -53,11 +73,13 @@ int grid_config_json(const bn_grid_config *g, char *buf, size_t capacity);
  * identity line); -1 on a read error. */
 int grid_check_config(const bn_grid_config *g, bn_error *err);
 
-/* Runs of the grid not yet in DIR/runs.csv (all of them with --force, or when it cannot be
- * read: grid_run then says why), for sizing the work before it starts. */
+/* Runs of the grid (of its shard) not yet in its run log (all of them with --force, or when it
+ * cannot be read: grid_run then says why), for sizing the work before it starts. */
 size_t grid_runs_left(const bn_grid_config *g);
 
-/* Runs the missing runs of the grid; results in g->out_dir. stop is set by signal handlers. */
+/* Runs the missing runs of the grid (of its shard); results in g->out_dir. stop is set by
+ * signal handlers. -1 on failure; 1 if refused because DIR holds another configuration (a
+ * shard that lost the race to create config.json to a shard of another grid). */
 int grid_run(const bn_grid_config *g, const bn_dataset *ds, volatile sig_atomic_t *stop,
              bn_grid_summary *summary, bn_error *err);
 
