@@ -155,8 +155,15 @@ run_logged() {
                  printf "%d", (p < 0) ? 0 : p }')
 }
 
+# Whether PyTorch runs here, asked once: importing torch takes seconds on a busy machine.
+torch_found=""
 have_torch() {
-    [ "$with_pytorch" = 1 ] && [ -x "$python" ] && "$python" -c 'import torch' 2> /dev/null
+    if [ -z "$torch_found" ]; then
+        torch_found=no
+        [ "$with_pytorch" = 1 ] && [ -x "$python" ] && "$python" -c 'import torch' 2> /dev/null &&
+            torch_found=yes
+    fi
+    [ "$torch_found" = yes ]
 }
 
 rows=()
