@@ -1,15 +1,17 @@
 /* bench_throughput: how many training samples per second bntrain processes on real data, and
  * how close that is to the machine's GEMM ceiling.
  *
- *   bench_throughput --arch fc --dataset mnist --threads 1 --steps 300
+ *   bench_throughput --arch fc --dataset mnist --threads 1
  *   bench_throughput --arch cnn --dataset cifar10 --threads 2
+ *   bench_throughput --arch vgg16 --width-mult 0.25 --profile
  *   bench_throughput --gemm --threads 2
  *
  * Training: the dataset is loaded once; each of --threads concurrent runs owns a trainer and
- * single-threaded BLAS, as `bntrain grid` runs them. Each run trains --warmup steps, then
- * --steps timed steps, both through trainer_run (so the timed code is the engine's own loop,
- * batch gathering and SGD included, model initialisation and data loading excluded), then
- * evaluates the whole test set, timed on its own. The report ends with one
+ * single-threaded BLAS, as `bntrain grid` runs them. Each run trains windows of --window steps
+ * through trainer_run (so the timed code is the engine's own loop, batch gathering, augmentation
+ * and SGD included, model initialisation and data loading excluded) until it runs at a steady
+ * speed (steady_state.h), waits for the other runs, then times windows for at least
+ * --min-seconds, then evaluates the whole test set, timed on its own. The report ends with one
  * `result key=value ...` line for scripts (bench/run.sh). */
 #include <getopt.h>
 #include <omp.h>
@@ -18,15 +20,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bntrain/data.h"
-#include "bntrain/experiment.h"
-#include "cli/options.h"
 #include "base/cpu.h"
 #include "base/runtime.h"
-#include "bntrain/train.h"
-#include "engine/parallel.h"
 #include "blas_runtime.h"
+#include "bntrain/data.h"
+#include "bntrain/experiment.h"
+#include "bntrain/train.h"
+#include "cli/options.h"
+#include "engine/parallel.h"
 #include "gemm_ceiling.h"
+#include "steady_state.h"
 
 enum { EXIT_USAGE = 2, EXIT_RUNTIME = 1 };
 
@@ -41,33 +44,39 @@ enum { EXIT_USAGE = 2, EXIT_RUNTIME = 1 };
 typedef struct {
     int gemm_only, layers;
     bn_experiment net; /* network and training options, the paper's defaults */
-    size_t threads, cores_per_run, steps, warmup, run_epochs;
+    size_t threads, cores_per_run, run_epochs;
+    steady_options steady;
     double ceiling_seconds;
 } bench_options;
 
 static void print_help(void) {
-    printf(
-        "usage: bench_throughput [--arch fc|cnn] [--dataset NAME] [options]\n"
-        "       bench_throughput --gemm [--threads N]\n\n"
-        "Training throughput of the paper's networks (batch 128, BN, ReLU, mse, SGD momentum\n"
-        "0.9) on real data, excluding data loading, initialisation and evaluation; the test-set\n"
-        "evaluation time; and the GEMM ceiling measured in the same process.\n\n"
-        "options:\n"
-        "  --arch fc|cnn        network (default fc)\n"
-        "  --dataset NAME       default mnist for fc, cifar10 for cnn\n"
-        "  --data-dir DIR       data root (default $BNTRAIN_DATA, else data/)\n"
-        "  --threads N          concurrent independent runs, one core each (default 1)\n"
-        "  --cores-per-run M    cores each run's kernels use (default 1; same results)\n"
-        "  --steps N            timed training steps per run (default 300)\n"
-        "  --warmup N           untimed steps first (default 20)\n"
-        "  --batch N            mini-batch size (default 128)\n"
-        "  --run-epochs E       epochs of the grid run that runs/hour counts (default 5)\n"
-        "  --ceiling-seconds S  seconds for each GEMM ceiling measurement (default 1)\n"
-        "  --layers             also the seconds of each layer's forward and backward pass\n"
-        "                       in the first run's timed steps, and their shares\n"
-        "  --gemm               only the GEMM ceiling: every sgemm of both networks' steps\n"
-        "                       and a %d^3 square, on 1 and on --threads threads\n",
-        SQUARE_SIZE);
+    printf("usage: bench_throughput [--arch NAME] [--dataset NAME] [options]\n"
+           "       bench_throughput --gemm [--threads N]\n\n"
+           "Steady-state training throughput (batch 128, BN, ReLU, mse, SGD momentum 0.9) on\n"
+           "real data, excluding data loading, initialisation and evaluation; the test-set\n"
+           "evaluation time; and the GEMM ceiling measured in the same process.\n\n"
+           "options:\n"
+           "  --arch NAME          fc, cnn, vgg16, preact-resnet18, preact-resnetN (default fc)\n"
+           "  --width-mult F       vgg16, preact-resnet: channel counts times F (default 1)\n"
+           "  --augment on|off     default on for vgg16 and preact-resnet, as bntrain trains them\n"
+           "  --dataset NAME       default mnist for fc, cifar10 for the others\n"
+           "  --data-dir DIR       data root (default $BNTRAIN_DATA, else data/)\n"
+           "  --threads N          concurrent independent runs, one core each (default 1)\n"
+           "  --cores-per-run M    cores each run's kernels use (default 1; same results)\n"
+           "  --window N           steps per timing window (default 50)\n"
+           "  --min-warmup N       warm up at least N steps, until two windows agree (200)\n"
+           "  --max-warmup N       stop waiting for two windows to agree after N steps (1000)\n"
+           "  --tolerance F        two windows agree if they differ by at most F (0.03)\n"
+           "  --min-seconds S      time whole windows for at least S seconds (default 5)\n"
+           "  --batch N            mini-batch size (default 128)\n"
+           "  --run-epochs E       epochs of the grid run that runs/hour counts (default 5)\n"
+           "  --ceiling-seconds S  seconds for each GEMM ceiling measurement (default 1)\n"
+           "  --profile            also the milliseconds per step of each layer's forward and\n"
+           "                       backward pass in the first run's timed steps, and their\n"
+           "                       shares (--layers: the same)\n"
+           "  --gemm               only the GEMM ceiling: every sgemm of both networks' steps\n"
+           "                       and a %d^3 square, on 1 and on --threads threads\n",
+           SQUARE_SIZE);
 }
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -86,8 +95,11 @@ enum {
     OPT_GEMM = 2000,
     OPT_THREADS,
     OPT_CORES_PER_RUN,
-    OPT_STEPS,
-    OPT_WARMUP,
+    OPT_WINDOW,
+    OPT_MIN_WARMUP,
+    OPT_MAX_WARMUP,
+    OPT_TOLERANCE,
+    OPT_MIN_SECONDS,
     OPT_RUN_EPOCHS,
     OPT_CEILING,
     OPT_LAYERS,
@@ -95,7 +107,9 @@ enum {
     OPT_ARCH,
     OPT_DATASET,
     OPT_DATA_DIR,
-    OPT_BATCH
+    OPT_BATCH,
+    OPT_WIDTH_MULT,
+    OPT_AUGMENT
 };
 
 static const struct option bench_long_options[] = {
@@ -103,14 +117,20 @@ static const struct option bench_long_options[] = {
     {"dataset", required_argument, NULL, OPT_DATASET},
     {"data-dir", required_argument, NULL, OPT_DATA_DIR},
     {"batch", required_argument, NULL, OPT_BATCH},
+    {"width-mult", required_argument, NULL, OPT_WIDTH_MULT},
+    {"augment", required_argument, NULL, OPT_AUGMENT},
     {"threads", required_argument, NULL, OPT_THREADS},
     {"cores-per-run", required_argument, NULL, OPT_CORES_PER_RUN},
-    {"steps", required_argument, NULL, OPT_STEPS},
-    {"warmup", required_argument, NULL, OPT_WARMUP},
+    {"window", required_argument, NULL, OPT_WINDOW},
+    {"min-warmup", required_argument, NULL, OPT_MIN_WARMUP},
+    {"max-warmup", required_argument, NULL, OPT_MAX_WARMUP},
+    {"tolerance", required_argument, NULL, OPT_TOLERANCE},
+    {"min-seconds", required_argument, NULL, OPT_MIN_SECONDS},
     {"run-epochs", required_argument, NULL, OPT_RUN_EPOCHS},
     {"ceiling-seconds", required_argument, NULL, OPT_CEILING},
     {"gemm", no_argument, NULL, OPT_GEMM},
     {"layers", no_argument, NULL, OPT_LAYERS},
+    {"profile", no_argument, NULL, OPT_LAYERS},
     {"help", no_argument, NULL, OPT_HELP_BENCH},
     {NULL, 0, NULL, 0},
 };
@@ -121,10 +141,12 @@ static size_t *size_option(bench_options *o, int code) {
         return &o->threads;
     case OPT_CORES_PER_RUN:
         return &o->cores_per_run;
-    case OPT_STEPS:
-        return &o->steps;
-    case OPT_WARMUP:
-        return &o->warmup;
+    case OPT_WINDOW:
+        return &o->steady.window_steps;
+    case OPT_MIN_WARMUP:
+        return &o->steady.min_warmup_steps;
+    case OPT_MAX_WARMUP:
+        return &o->steady.max_warmup_steps;
     case OPT_RUN_EPOCHS:
         return &o->run_epochs;
     default:
@@ -138,7 +160,7 @@ static int apply_option(bench_options *o, int code, const char *arg, const char 
     size_t *size = size_option(o, code);
     if (size) {
         if (parse_size(name, arg, size, &err)) return usage_error("%s", err.msg);
-        if (*size == 0 && code != OPT_WARMUP) return usage_error("--%s must be positive", name);
+        if (*size == 0 && code != OPT_MIN_WARMUP) return usage_error("--%s must be positive", name);
         return -1;
     }
     switch (code) {
@@ -152,8 +174,14 @@ static int apply_option(bench_options *o, int code, const char *arg, const char 
         print_help();
         return 0;
     case OPT_CEILING:
-        if (parse_double(name, arg, &o->ceiling_seconds, &err)) return usage_error("%s", err.msg);
-        return o->ceiling_seconds > 0.0 ? -1 : usage_error("--%s must be positive", name);
+    case OPT_TOLERANCE:
+    case OPT_MIN_SECONDS: {
+        double *value = code == OPT_CEILING     ? &o->ceiling_seconds
+                        : code == OPT_TOLERANCE ? &o->steady.tolerance
+                                                : &o->steady.min_seconds;
+        if (parse_double(name, arg, value, &err)) return usage_error("%s", err.msg);
+        return *value > 0.0 ? -1 : usage_error("--%s must be positive", name);
+    }
     default:
         if (options_apply(options_model, &o->net, name, arg, &err) < 0 ||
             options_apply(options_training, &o->net, name, arg, &err) < 0)
@@ -167,8 +195,7 @@ static int parse_args(int argc, char **argv, bench_options *o) {
     experiment_defaults(&o->net);
     o->threads = 1;
     o->cores_per_run = 1;
-    o->steps = 300;
-    o->warmup = 20;
+    steady_defaults(&o->steady);
     o->run_epochs = o->net.epochs;
     o->ceiling_seconds = 1.0;
     int code, index = 0;
@@ -184,6 +211,9 @@ static int parse_args(int argc, char **argv, bench_options *o) {
     }
     if (optind < argc) return usage_error("unexpected argument '%s'", argv[optind]);
     if (!o->net.dataset) o->net.dataset = o->net.arch == ARCH_FC ? "mnist" : "cifar10";
+    if (o->steady.max_warmup_steps < o->steady.min_warmup_steps)
+        return usage_error("--max-warmup %zu is below --min-warmup %zu", o->steady.max_warmup_steps,
+                           o->steady.min_warmup_steps);
     return -1;
 }
 
@@ -253,8 +283,8 @@ static int report_network(bn_arch arch, const char *dataset, const bench_options
 static int run_gemm_only(const bench_options *o) {
     gemm_op square = gemm_op_square(SQUARE_SIZE);
     gemm_timing one, all;
-    printf("GEMM ceiling: single-threaded OpenBLAS sgemm, %s kernels, %zu cores\n\n",
-           blas_kernel(), runtime_cores());
+    printf("GEMM ceiling: single-threaded OpenBLAS sgemm, %s kernels, %zu cores\n\n", blas_kernel(),
+           runtime_cores());
     if (time_ops(&square, 1, 1, o->ceiling_seconds, &one) ||
         time_ops(&square, 1, o->threads, o->ceiling_seconds, &all))
         return EXIT_RUNTIME;
@@ -271,15 +301,15 @@ static int run_gemm_only(const bench_options *o) {
            "square_gflops_per_core=%.2f square_gflops_total=%.2f fc_step_gflops_1t=%.2f "
            "fc_step_gflops_per_core=%.2f cnn_step_gflops_1t=%.2f cnn_step_gflops_per_core=%.2f "
            "max_error=%.3g\n",
-           blas_kernel(), runtime_cores(), o->threads, one.gflops_per_core,
-           all.gflops_per_core, all.gflops_total, fc_1t, fc_nt, cnn_1t, cnn_nt, max_error);
+           blas_kernel(), runtime_cores(), o->threads, one.gflops_per_core, all.gflops_per_core,
+           all.gflops_total, fc_1t, fc_nt, cnn_1t, cnn_nt, max_error);
     return max_error <= CHECK_TOLERANCE ? 0 : EXIT_RUNTIME;
 }
 
 /* ---- training throughput ---- */
 
 typedef struct {
-    double train_seconds; /* the timed steps (trainer_run's epoch time) */
+    steady_result steady; /* warm-up, timed steps and their seconds */
     double eval_seconds;  /* the whole test set, eval mode */
     int failed;
     /* --layers: the model's layer_seconds over the timed steps, and its layers */
@@ -293,9 +323,10 @@ static int keep_epoch_seconds(const bn_epoch_stats *stats, void *ctx) {
     return 0;
 }
 
-/* One epoch over the first `steps` batches of the training set. The test set is cut to one
- * image so that the epoch's time is training alone; trainer_run initialises the model before
- * the epoch's clock starts. Returns -1 if the run exploded. */
+/* One epoch over the first `steps` batches of the training set: one window of the steady-state
+ * timing. The test set is cut to one image so that the epoch's time is training alone;
+ * trainer_run initialises the model before the epoch's clock starts. Returns -1 if the run
+ * exploded. */
 static int timed_epoch(bn_trainer *t, const bn_dataset *ds, const bn_train_config *cfg,
                        size_t steps, double *seconds) {
     bn_dataset view = *ds;
@@ -314,11 +345,24 @@ static bn_train_config train_config(const bn_experiment *o, uint64_t seed) {
     return cfg;
 }
 
+/* One run's steps, as the steady-state timing runs them (steady_run_fn). */
+typedef struct {
+    bn_trainer *trainer;
+    const bn_dataset *ds;
+    const bn_train_config *cfg;
+} run_window;
+
+static double run_window_steps(void *ctx, size_t steps) {
+    run_window *w = ctx;
+    double seconds;
+    return timed_epoch(w->trainer, w->ds, w->cfg, steps, &seconds) ? -1.0 : seconds;
+}
+
 /* Every run starts its timed steps together, after all have warmed up, so that the runs
  * compete for memory bandwidth and caches all along, as a grid's runs do. */
 static void time_runs(const bench_options *o, const bn_model_spec *spec, const bn_dataset *ds,
                       run_timing *timings) {
-    size_t longest = o->steps > o->warmup ? o->steps : o->warmup;
+    size_t window = o->steady.window_steps;
     blas_set_threads(1);
     /* A thread per core: the first o->threads train, the others take the runs' kernel tasks
      * (parallel.h) from the barriers they wait at, as a grid's idle threads do. */
@@ -330,13 +374,13 @@ static void time_runs(const bench_options *o, const bn_model_spec *spec, const b
         bn_trainer trainer;
         bn_error err;
         bn_train_config cfg = train_config(&o->net, 1 + i);
-        double warmup_seconds;
+        run_window steps = {&trainer, ds, &cfg};
         parallel_set_threads(o->cores_per_run);
         if (trains) {
-            r->failed = trainer_create(&trainer, spec, o->net.batch, longest * o->net.batch, &err);
+            r->failed = trainer_create(&trainer, spec, o->net.batch, window * o->net.batch, &err);
             if (r->failed) fprintf(stderr, "bench_throughput: run %zu: %s\n", i, err.msg);
-            if (!r->failed && o->warmup)
-                r->failed = timed_epoch(&trainer, ds, &cfg, o->warmup, &warmup_seconds);
+            if (!r->failed)
+                r->failed = steady_warm_up(&o->steady, run_window_steps, &steps, &r->steady);
         }
 #pragma omp barrier
         if (trains && !r->failed && o->layers) {
@@ -346,9 +390,10 @@ static void time_runs(const bench_options *o, const bn_model_spec *spec, const b
             memcpy(r->layers, trainer.model.layers, r->n_layers * sizeof *r->layers);
         }
         if (trains && !r->failed)
-            r->failed = timed_epoch(&trainer, ds, &cfg, o->steps, &r->train_seconds);
+            r->failed = steady_time(&o->steady, run_window_steps, &steps, &r->steady);
         if (trains && !r->failed) trainer.model.layer_seconds = NULL;
-        if (trains && r->failed) fprintf(stderr, "bench_throughput: run %zu failed or exploded\n", i);
+        if (trains && r->failed)
+            fprintf(stderr, "bench_throughput: run %zu failed or exploded\n", i);
 #pragma omp barrier
         if (trains && !r->failed) {
             double start = wall_seconds(), loss, accuracy;
@@ -368,13 +413,17 @@ typedef struct {
     double runs_per_hour;         /* grid runs of run_epochs epochs, all threads */
 } throughput;
 
+static double run_samples_per_s(const bench_options *o, const run_timing *r) {
+    return (double)(r->steady.timed_steps * o->net.batch) / r->steady.timed_seconds;
+}
+
 static int summarise(const bench_options *o, const bn_dataset *ds, const run_timing *timings,
                      throughput *out) {
     memset(out, 0, sizeof *out);
-    double samples = (double)(o->steps * o->net.batch), n = (double)o->threads;
+    double n = (double)o->threads;
     for (size_t i = 0; i < o->threads; i++) {
         if (timings[i].failed) return -1;
-        out->samples_per_s += samples / timings[i].train_seconds;
+        out->samples_per_s += run_samples_per_s(o, &timings[i]);
         out->eval_seconds += timings[i].eval_seconds / n;
     }
     out->samples_per_s_per_run = out->samples_per_s / n;
@@ -435,7 +484,7 @@ static const char *layer_name(const bn_layer *layers, size_t i) {
 
 /* --layers: run 0's milliseconds per timed step in each layer, and the share of the step. */
 static void print_layers(const bench_options *o, const run_timing *r) {
-    double steps = (double)o->steps, step_ms = 1e3 * r->train_seconds / steps;
+    double steps = (double)r->steady.timed_steps, step_ms = 1e3 * r->steady.timed_seconds / steps;
     printf("layers of run 0, ms per step (of %.2f ms; the rest: loss, SGD outside the layers, "
            "batch copies):\n",
            step_ms);
@@ -449,18 +498,29 @@ static void print_layers(const bench_options *o, const run_timing *r) {
     }
 }
 
-static void print_report(const bench_options *o, const bn_dataset *ds, const run_timing *timings,
-                         const throughput *tp, const ceiling *c, double load_seconds) {
+static void print_report(const bench_options *o, const char *arch, const bn_dataset *ds,
+                         const run_timing *timings, const throughput *tp, const ceiling *c,
+                         double load_seconds) {
     const bn_experiment *net = &o->net;
     double per_core = tp->samples_per_s_per_run / (double)o->cores_per_run;
     double gflops = 1e-9 * c->flops_per_sample * per_core;
     printf("data: %s loaded in %.2f s (%zu train, %zu test images)\n", ds->name, load_seconds,
            ds->train.n, ds->test.n);
-    for (size_t i = 0; i < o->threads; i++)
-        printf("run %zu: %.1f samples/s training, test set evaluated in %.2f s\n", i,
-               (double)(o->steps * net->batch) / timings[i].train_seconds, timings[i].eval_seconds);
-    printf("training: %.1f samples/s in all, %.1f per run (%zu steps x %zu after %zu warm-up)\n",
-           tp->samples_per_s, tp->samples_per_s_per_run, o->steps, net->batch, o->warmup);
+    int all_steady = 1;
+    for (size_t i = 0; i < o->threads; i++) {
+        const steady_result *st = &timings[i].steady;
+        all_steady &= st->steady;
+        printf("run %zu: %.1f samples/s training (%zu steps in %.2f s after %zu warm-up steps, "
+               "%s), test set evaluated in %.2f s\n",
+               i, run_samples_per_s(o, &timings[i]), st->timed_steps, st->timed_seconds,
+               st->warmup_steps, st->steady ? "steady" : "NOT STEADY: windows never agreed",
+               timings[i].eval_seconds);
+    }
+    printf("training: %.1f samples/s in all, %.1f per run (batch %zu; warm-up in windows of %zu "
+           "steps until two agree within %.0f %% after at least %zu steps, then at least %.1f s "
+           "timed)\n",
+           tp->samples_per_s, tp->samples_per_s_per_run, net->batch, o->steady.window_steps,
+           100.0 * o->steady.tolerance, o->steady.min_warmup_steps, o->steady.min_seconds);
     if (o->layers) print_layers(o, &timings[0]);
     printf("full epoch per run (estimated: %zu steps at that rate + measured test evaluation): "
            "%.1f s\n",
@@ -472,27 +532,28 @@ static void print_report(const bench_options *o, const bn_dataset *ds, const run
            1e-6 * c->flops_per_sample, gflops);
     printf("GEMM ceiling per core (%zu at once): %d^3 square %.1f GFLOP/s -> %.0f %% of it; "
            "this network's sgemm calls alone %.1f GFLOP/s = %.1f samples/s -> %.0f %% of it\n",
-           o->threads * o->cores_per_run, SQUARE_SIZE, c->peak_gflops, 100.0 * gflops / c->peak_gflops, c->step_gflops,
-           c->gemm_samples_per_s, 100.0 * per_core / c->gemm_samples_per_s);
+           o->threads * o->cores_per_run, SQUARE_SIZE, c->peak_gflops,
+           100.0 * gflops / c->peak_gflops, c->step_gflops, c->gemm_samples_per_s,
+           100.0 * per_core / c->gemm_samples_per_s);
     printf("result mode=train arch=%s dataset=%s threads=%zu cores_per_run=%zu gemm=%s "
-           "batch=%zu steps=%zu kernel=%s "
+           "batch=%zu width_mult=%g augment=%d steps=%zu warmup_steps=%zu steady=%d kernel=%s "
            "samples_per_s=%.2f samples_per_s_per_run=%.2f mflop_per_sample=%.3f "
            "gflops_per_core=%.2f peak_gflops_per_core=%.2f frac_peak=%.4f "
            "gemm_bound_samples_per_s=%.2f frac_gemm_bound=%.4f eval_seconds=%.3f "
            "epoch_seconds=%.2f runs_per_hour=%.2f load_seconds=%.2f\n",
-           arch_name(net->arch), ds->name, o->threads, o->cores_per_run, cpu_isa_name(), net->batch,
-           o->steps, blas_kernel(),
-           tp->samples_per_s, tp->samples_per_s_per_run, 1e-6 * c->flops_per_sample, gflops,
-           c->peak_gflops, gflops / c->peak_gflops, c->gemm_samples_per_s,
-           per_core / c->gemm_samples_per_s, tp->eval_seconds, tp->epoch_seconds,
-           tp->runs_per_hour, load_seconds);
+           arch, ds->name, o->threads, o->cores_per_run, cpu_isa_name(), net->batch,
+           net->width_mult, experiment_augment(net), timings[0].steady.timed_steps,
+           timings[0].steady.warmup_steps, all_steady, blas_kernel(), tp->samples_per_s,
+           tp->samples_per_s_per_run, 1e-6 * c->flops_per_sample, gflops, c->peak_gflops,
+           gflops / c->peak_gflops, c->gemm_samples_per_s, per_core / c->gemm_samples_per_s,
+           tp->eval_seconds, tp->epoch_seconds, tp->runs_per_hour, load_seconds);
 }
 
 static int check_sizes(const bench_options *o, const bn_dataset *ds) {
-    size_t longest = o->steps > o->warmup ? o->steps : o->warmup, needed;
+    size_t longest = o->steady.window_steps, needed;
     if (bn_mul_size(longest, o->net.batch, &needed) || needed > ds->train.n) {
         fprintf(stderr,
-                "bench_throughput: %zu steps of %zu need more than the %zu training "
+                "bench_throughput: --window %zu steps of %zu need more than the %zu training "
                 "images of %s\n",
                 longest, o->net.batch, ds->train.n, ds->name);
         return -1;
@@ -504,12 +565,16 @@ static int run_training(const bench_options *o) {
     bn_error err;
     bn_model_spec spec;
     bn_dataset ds;
+    char arch[32];
     if (experiment_model_spec(&o->net, &spec, &err)) return usage_error("%s", err.msg);
-    printf("bench_throughput: %s on %s, batch %zu, %zu concurrent run(s) on %zu core(s) each, "
+    arch_label(&spec, arch, sizeof arch);
+    printf("bench_throughput: %s (width x%g, augmentation %s) on %s, batch %zu, %zu concurrent "
+           "run(s) on %zu core(s) each, "
            "bntrain's %s GEMM; ceiling: OpenBLAS %s kernels%s%s%s; %zu cores\n",
-           arch_name(o->net.arch), o->net.dataset, o->net.batch, o->threads, o->cores_per_run,
-           cpu_isa_name(), blas_kernel(), *blas_kernel_note() ? " (" : "",
-           blas_kernel_note(), *blas_kernel_note() ? ")" : "", runtime_cores());
+           arch, o->net.width_mult, experiment_augment(&o->net) ? "on" : "off", o->net.dataset,
+           o->net.batch, o->threads, o->cores_per_run, cpu_isa_name(), blas_kernel(),
+           *blas_kernel_note() ? " (" : "", blas_kernel_note(), *blas_kernel_note() ? ")" : "",
+           runtime_cores());
     double start = wall_seconds();
     if (dataset_load(&ds, o->net.dataset, o->net.data_dir, &err)) {
         fprintf(stderr, "bench_throughput: %s\n", err.msg);
@@ -535,7 +600,7 @@ static int run_training(const bench_options *o) {
         fprintf(stderr, "bench_throughput: a run failed or exploded: no throughput to report\n");
         goto done;
     }
-    print_report(o, &ds, timings, &tp, &c, load_seconds);
+    print_report(o, arch, &ds, timings, &tp, &c, load_seconds);
     status = 0;
 done:
     model_free(&model);

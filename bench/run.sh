@@ -1,55 +1,83 @@
 #!/usr/bin/env bash
-# One command for bntrain's throughput numbers: builds Release in build-bench/, then measures
-# the GEMM ceiling (single-threaded OpenBLAS sgemm with the widest kernel the CPU has, chosen
-# as bntrain chooses it), bntrain's training throughput (1 run on 1 core; one run per core at
-# once, as a grid runs; 1 run on all cores) and PyTorch's with the same OpenBLAS kernel, for
-# FC/MNIST and CNN/CIFAR-10, and prints one table. Full reports go to build-bench/bench-logs/.
+# One command for bntrain's throughput numbers, bntrain and PyTorch side by side: builds
+# Release in build-bench/, then measures the GEMM ceiling (single-threaded OpenBLAS sgemm with
+# the widest kernel the CPU has, chosen as bntrain chooses it), bntrain's training throughput
+# (1 run on 1 core; one run per core at once, as a grid runs; 1 run on all cores) and PyTorch's
+# (single; best of one process per core and one process with all threads; all threads) with
+# the same OpenBLAS kernel, for FC/MNIST and CNN/CIFAR-10 and, with --deep, vgg16 and
+# preact-resnet18 on CIFAR-10 at each of --widths (augmentation on, on both sides). Both sides
+# time steady state (bench/steady_state.h: windows of 50 steps until two agree within 3 % after
+# at least 200 steps, then at least 5 s), repeated R times, interleaved (bntrain, PyTorch,
+# bntrain, PyTorch, ...); the table shows each side's median and min-max. Full reports go to
+# build-bench/bench-logs/.
 #
-#   bash bench/run.sh [--steps N] [--repeat R] [--data-dir DIR] [--no-pytorch]
+#   bash bench/run.sh [--repeat R] [--deep] [--widths "1 0.25"] [--arch "fc cnn"]
+#                     [--quick] [--window N] [--min-warmup N] [--min-seconds S]
+#                     [--data-dir DIR] [--no-pytorch] [--bench BINARY] [--logs DIR]
 #
-# Every measurement runs R times (default 2), interleaved, and the table shows the best of the
-# R for each side: on a shared virtual machine one run can be 30 % slower than the next.
-# OPENBLAS_CORETYPE is set only for the PyTorch commands, never for tests or CI. About 2.5
-# minutes per repeat on an idle 2-core machine with --steps 200.
+# --quick: a smoke run (windows of 5 steps, 10 warm-up steps at least, 0.5 s timed, short GEMM
+# ceilings, 1 repeat unless --repeat follows): it checks that everything runs, its numbers are
+# not steady state. --bench: an existing bench_throughput instead of building one. --deep at
+# full width takes hours on 2 cores with the default windows. OPENBLAS_CORETYPE is set only for
+# the PyTorch commands, never for tests or CI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-steps=300
-repeat=2
+repeat=3
 data_dir=${BNTRAIN_DATA:-../shared/data}
 with_pytorch=1
+archs="fc cnn"
+deep=0
+quick=0
+widths="1 0.25"
+bench=""
+logs=""
+timing=() # steady-state options for both sides
+ceiling=()
 while [ $# -gt 0 ]; do
     case "$1" in
-        --steps) steps=$2; shift 2 ;;
         --repeat) repeat=$2; shift 2 ;;
         --data-dir) data_dir=$2; shift 2 ;;
         --no-pytorch) with_pytorch=0; shift ;;
-        -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --arch) archs=$2; shift 2 ;;
+        --deep) deep=1; shift ;;
+        --widths) widths=$2; shift 2 ;;
+        --bench) bench=$2; shift 2 ;;
+        --logs) logs=$2; shift 2 ;;
+        --window|--min-warmup|--max-warmup|--min-seconds|--tolerance)
+            timing+=("$1" "$2"); shift 2 ;;
+        --quick)
+            repeat=1 quick=1
+            timing+=(--window 5 --min-warmup 10 --max-warmup 50 --min-seconds 0.5)
+            ceiling=(--ceiling-seconds 0.1)
+            shift ;;
+        -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "bench/run.sh: unknown argument '$1'" >&2; exit 2 ;;
     esac
 done
+case "$repeat" in
+    ''|*[!0-9]*|0) echo "bench/run.sh: --repeat '$repeat' is not a positive integer" >&2; exit 2 ;;
+esac
+configs=()
+for arch in $archs; do
+    case "$arch" in
+        fc|cnn) configs+=("$arch:1") ;;
+        *) echo "bench/run.sh: --arch '$arch': fc or cnn (deep networks: --deep)" >&2; exit 2 ;;
+    esac
+done
+if [ "$deep" = 1 ]; then
+    for width in $widths; do configs+=("vgg16:$width" "preact-resnet18:$width"); done
+fi
 
 build="build-bench"
-logs=$build/bench-logs
+logs=${logs:-$build/bench-logs}
 python=/usr/bin/python3 # Debian's python3-torch; the pyenv python3 first on PATH has no torch
 cores=$(nproc)
-bench=$build/bench_throughput # or $build/bench/bench_throughput once CMake builds it
 
 build_bench() {
     cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release > "$logs/build.log" 2>&1
-    cmake --build "$build" -j "$cores" --target bntrain_lib >> "$logs/build.log" 2>&1
-    if grep -q '^ *add_subdirectory(bench)' CMakeLists.txt; then
-        cmake --build "$build" -j "$cores" --target bench_throughput >> "$logs/build.log" 2>&1
-        bench=$build/bench/bench_throughput
-    else
-        # Until the top-level CMakeLists.txt adds bench/: the same Release flags, by hand.
-        # shellcheck disable=SC2046
-        cc -std=c11 -D_DEFAULT_SOURCE -O3 -DNDEBUG -fopenmp -Wall -Wextra -Wshadow \
-            -Wno-unused-parameter -Iinclude $(pkg-config --cflags openblas) \
-            bench/bench_throughput.c bench/gemm_ceiling.c bench/blas_runtime.c \
-            "$build/libbntrain.a" \
-            $(pkg-config --libs openblas) -lpng -lz -lm -o "$bench" >> "$logs/build.log" 2>&1
-    fi
+    cmake --build "$build" -j "$cores" --target bench_throughput >> "$logs/build.log" 2>&1
+    bench=$build/bench/bench_throughput
 }
 
 # Percentage of all cores busy over one second, from /proc/stat: other people's jobs on the
@@ -127,69 +155,111 @@ run_logged() {
                  printf "%d", (p < 0) ? 0 : p }')
 }
 
+# Whether PyTorch runs here, asked once: importing torch takes seconds on a busy machine.
+torch_found=""
 have_torch() {
-    [ "$with_pytorch" = 1 ] && [ -x "$python" ] && "$python" -c 'import torch' 2> /dev/null
+    if [ -z "$torch_found" ]; then
+        torch_found=no
+        [ "$with_pytorch" = 1 ] && [ -x "$python" ] && "$python" -c 'import torch' 2> /dev/null &&
+            torch_found=yes
+    fi
+    [ "$torch_found" = yes ]
 }
 
 rows=()
 
-# best_line FIELD LOG...: the `result` line, among the logs', with the largest FIELD.
-best_line() {
-    local key=$1 best="" best_value=-1 log line value
+# median_line FIELD LOG...: the `result` line, among the logs', with the median FIELD (the
+# lower of the two middle ones for an even count); empty if no log has the field.
+median_line() {
+    local key=$1 log line value
     shift
     for log in "$@"; do
+        [ -f "$log" ] || continue
         line=$(result_line "$log")
         value=$(field "$line" "$key")
-        if [ -n "$value" ] && awk -v a="$value" -v b="$best_value" 'BEGIN { exit !(a > b) }'; then
-            best=$line; best_value=$value
-        fi
-    done
-    printf "%s" "$best"
+        [ -n "$value" ] && printf "%s\t%s\n" "$value" "$line"
+    done | sort -g | awk -F '\t' '{ lines[NR] = $2 } END { if (NR) print lines[int((NR + 1) / 2)] }'
 }
 
-# measure NAME ENV...: every measurement in one environment, --repeat times over, one table
-# row per (arch, layout) with the best of the repeats for each side: 1 run on 1 core; one run
-# per core at once (a grid); 1 run on all cores (bntrain train, or a grid's tail). PyTorch runs
-# with the OpenBLAS kernel that bntrain's process chose (the `kernel` field of its report), so
-# both sides use the same GEMM library settings.
+# spread FIELD LOG...: "min-max" of FIELD over the logs' result lines, as integers.
+spread() {
+    local key=$1 log
+    shift
+    for log in "$@"; do
+        [ -f "$log" ] && field "$(result_line "$log")" "$key"
+    done | sort -g |
+        awk 'NR == 1 { lo = $1 } { hi = $1 } END { if (NR) printf "%.0f-%.0f", lo, hi }'
+}
+
+# all_steady LOG...: "yes" if every log's result line says steady=1, else "NO".
+all_steady() {
+    local log
+    for log in "$@"; do
+        [ -f "$log" ] || continue
+        [ "$(field "$(result_line "$log")" steady)" = 1 ] || { echo NO; return; }
+    done
+    echo yes
+}
+
+# dataset_of ARCH: the dataset a network trains on here.
+dataset_of() {
+    if [ "$1" = fc ]; then echo mnist; else echo cifar10; fi
+}
+
+# measure NAME ENV...: every measurement in one environment, --repeat times over, interleaved
+# (bntrain's layouts, then PyTorch's configurations, for each network, in each repeat), then
+# one table row per (network, layout) with each side's median and spread: 1 run on 1 core;
+# one run per core at once (a grid); 1 run on all cores (bntrain train, or a grid's tail).
+# PyTorch runs with the OpenBLAS kernel that bntrain's process chose (the `kernel` field of its
+# report), so both sides use the same GEMM library settings.
 measure() {
     local name=$1; shift
     echo "environment $name: ${*:-as set}" >&2
-    local rep arch dataset layout kernel
-    local -A busy=()
+    local rep config arch width dataset layout tag
+    local -A busiest=()
+    local seen
     for rep in $(seq "$repeat"); do
-        local gemm_log=$logs/$name-gemm-r$rep.log
-        run_logged "$gemm_log" "$@" -- "$bench" --gemm --threads "$cores"
-        kernel=$(field "$(result_line "$gemm_log")" kernel)
-        for arch in fc cnn; do
-            dataset=mnist; [ "$arch" = cnn ] && dataset=cifar10
-            if have_torch; then
-                run_logged "$logs/$name-pytorch-$arch-r$rep.log" "$@" OPENBLAS_CORETYPE="$kernel" \
-                    -- "$python" bench/pytorch_bench.py --arch "$arch" --data-dir "$data_dir" \
-                    --steps "$steps" --cores "$cores"
-                busy[$arch]=$(( others_busy > ${busy[$arch]:-0} ? others_busy : ${busy[$arch]:-0} ))
-            fi
+        # --quick skips the GEMM report (checks and times every sgemm of both networks): the
+        # training reports measure their own ceilings and name the kernel.
+        [ "$quick" = 1 ] || run_logged "$logs/$name-gemm-r$rep.log" "$@" -- "$bench" --gemm \
+            --threads "$cores"
+        for config in "${configs[@]}"; do
+            arch=${config%:*} width=${config#*:} tag=$arch-w$width
+            dataset=$(dataset_of "$arch")
             for layout in "1 1" "$cores 1" "1 $cores"; do
                 local runs=${layout% *} per_run=${layout#* }
-                run_logged "$logs/$name-bntrain-$arch-${runs}x$per_run-r$rep.log" -- "$bench" \
-                    --arch "$arch" --dataset "$dataset" --data-dir "$data_dir" \
-                    --threads "$runs" --cores-per-run "$per_run" --steps "$steps"
-                busy[$arch]=$(( others_busy > ${busy[$arch]:-0} ? others_busy : ${busy[$arch]:-0} ))
+                run_logged "$logs/$name-bntrain-$tag-${runs}x$per_run-r$rep.log" "$@" -- "$bench" \
+                    --arch "$arch" --width-mult "$width" --dataset "$dataset" \
+                    --data-dir "$data_dir" --threads "$runs" --cores-per-run "$per_run" \
+                    ${timing[@]+"${timing[@]}"} ${ceiling[@]+"${ceiling[@]}"}
+                seen=${busiest[$tag]:-0}
+                busiest[$tag]=$((others_busy > seen ? others_busy : seen))
             done
+            kernel=$(field "$(result_line "$logs/$name-bntrain-$tag-1x1-r$rep.log")" kernel)
+            if have_torch; then
+                run_logged "$logs/$name-pytorch-$tag-r$rep.log" "$@" OPENBLAS_CORETYPE="$kernel" \
+                    -- "$python" bench/pytorch_bench.py --arch "$arch" --width-mult "$width" \
+                    --data-dir "$data_dir" --cores "$cores" ${timing[@]+"${timing[@]}"}
+                seen=${busiest[$tag]:-0}
+                busiest[$tag]=$((others_busy > seen ? others_busy : seen))
+            fi
         done
     done
-    for arch in fc cnn; do
+    for config in "${configs[@]}"; do
+        arch=${config%:*} width=${config#*:} tag=$arch-w$width
         for layout in "1 1" "$cores 1" "1 $cores"; do
-            local runs=${layout% *} per_run=${layout#* } torch_field torch_line=""
+            local runs=${layout% *} per_run=${layout#* } torch_field
             case "$layout" in
                 "1 1") torch_field=single_samples_per_s ;;
                 "1 "*) torch_field=threads_samples_per_s ;;
                 *) torch_field=best_samples_per_s ;;
             esac
-            have_torch && torch_line=$(best_line "$torch_field" "$logs/$name-pytorch-$arch"-r*.log)
-            add_row "$name" "$arch" "$runs x $per_run" \
-                "$(best_line samples_per_s "$logs/$name-bntrain-$arch-${runs}x$per_run"-r*.log)" \
-                "$torch_line" "${busy[$arch]:-0}"
+            local bntrain_logs=("$logs/$name-bntrain-$tag-${runs}x$per_run"-r*.log)
+            local torch_logs=()
+            have_torch && torch_logs=("$logs/$name-pytorch-$tag"-r*.log)
+            add_row "$name" "$arch" "$width" "$runs x $per_run" "$torch_field" \
+                "${busiest[$tag]:-0}" "${#bntrain_logs[@]}" "${bntrain_logs[@]}" \
+                ${torch_logs[@]+"${torch_logs[@]}"}
         done
     done
 }
@@ -241,37 +311,51 @@ best_bound() {
     echo "$best"
 }
 
-# add_row ENV ARCH THREADS BNTRAIN_RESULT TORCH_RESULT BUSY_PERCENT
+# add_row ENV ARCH WIDTH THREADS TORCH_FIELD BUSY_PERCENT N BNTRAIN_LOG... TORCH_LOG...: one
+# table row from the first N logs (bntrain's repeats) and the rest (PyTorch's).
 add_row() {
-    local ours=$4 theirs=$5 torch="-" config="" ratio="-"
+    local env=$1 arch=$2 width=$3 layout=$4 torch_field=$5 busy=$6 n=$7
+    shift 7
+    local our_logs=("${@:1:n}") their_logs=("${@:n+1}")
+    local ours theirs="" torch="-" torch_spread="" config="" ratio="-"
+    ours=$(median_line samples_per_s "${our_logs[@]}")
+    [ -n "$ours" ] || return 0
+    if [ ${#their_logs[@]} -gt 0 ]; then theirs=$(median_line "$torch_field" "${their_logs[@]}"); fi
     if [ -n "$theirs" ]; then
-        case "$3" in
-            "1 x 1") torch=$(field "$theirs" single_samples_per_s); config=single ;;
-            "1 x "*) torch=$(field "$theirs" threads_samples_per_s); config=threads ;;
-            *) torch=$(field "$theirs" best_samples_per_s); config=$(field "$theirs" best_config) ;;
+        torch=$(field "$theirs" "$torch_field")
+        torch_spread=$(spread "$torch_field" "${their_logs[@]}")
+        case "$torch_field" in
+            single_*) config=single ;;
+            threads_*) config=threads ;;
+            *) config=$(field "$theirs" best_config) ;;
         esac
         ratio=$(awk -v a="$(field "$ours" samples_per_s)" -v b="$torch" \
             'BEGIN { printf "%.2f", (b > 0) ? a / b : 0 }')
     fi
-    rows+=("$(awk -v env="$1" -v arch="$2" -v t="$3" -v k="$(field "$ours" gemm)" \
-        -v ours="$(field "$ours" samples_per_s)" -v torch="$torch" -v cfg="$config" \
-        -v ratio="$ratio" -v peak="$(awk -v g="$(field "$ours" gflops_per_core)" \
-            -v c="$(best_ceiling "$1" "$(callers_of "$ours")")" \
+    rows+=("$(awk -v env="$env" -v arch="$arch" -v width="$width" -v t="$layout" \
+        -v k="$(field "$ours" gemm)" -v ours="$(field "$ours" samples_per_s)" \
+        -v ours_spread="[$(spread samples_per_s "${our_logs[@]}")]" -v torch="$torch" \
+        -v torch_spread="${torch_spread:+[$torch_spread]}" -v cfg="$config" -v ratio="$ratio" \
+        -v peak="$(awk -v g="$(field "$ours" gflops_per_core)" \
+            -v c="$(best_ceiling "$env" "$(callers_of "$ours")")" \
             'BEGIN { print (c > 0) ? g / c : 0 }')" \
         -v bound="$(awk -v r="$(field "$ours" samples_per_s_per_run)" \
             -v c="$(field "$ours" cores_per_run)" \
-            -v b="$(best_bound "$1" "$2" "$(callers_of "$ours")")" \
+            -v b="$(best_bound "$env" "$arch-w$width" "$(callers_of "$ours")")" \
             'BEGIN { print (b > 0) ? r / (c * b) : 0 }')" -v rph="$(field "$ours" runs_per_hour)" \
-        -v busy="$6" \
-        'BEGIN { format = "%-9s %-4s %12s  %-9s %10.0f  %10s  %-9s %6s" \
-                          "  %9.0f%%  %9.0f%%  %7.1f  %4d%%"
-                 printf format, env, arch, t, k, ours, torch == "-" ? "-" : sprintf("%.0f", torch),
-                 cfg == "" ? "" : "(" cfg ")", ratio, 100 * peak, 100 * bound, rph, busy }')")
+        -v steady="$(all_steady "${our_logs[@]}" ${their_logs[@]+"${their_logs[@]}"})" \
+        -v busy="$busy" \
+        'BEGIN { format = "%-7s %-15s %5s %6s  %-7s %8.0f %-13s %8s %-13s %-9s %6s" \
+                          "  %5.0f%%  %5.0f%%  %7.1f  %-6s %3d%%"
+                 printf format, env, arch, width, t, k, ours, ours_spread,
+                 torch == "-" ? "-" : sprintf("%.0f", torch), torch_spread,
+                 cfg == "" ? "" : "(" cfg ")", ratio, 100 * peak, 100 * bound, rph, steady,
+                 busy }')")
 }
 
 gemm_summary() {
     local line
-    line=$(best_line square_gflops_1t "$logs/$1"-gemm-r*.log)
+    line=$(median_line square_gflops_1t "$logs/$1"-gemm-r*.log)
     printf "%-9s %-9s square 2048^3: %6.1f GFLOP/s on 1 core, %6.1f per core with %s at once" \
         "$1" "$(field "$line" kernel)" "$(field "$line" square_gflops_1t)" \
         "$(field "$line" square_gflops_per_core)" "$(field "$line" threads)"
@@ -283,43 +367,55 @@ main() {
     mkdir -p "$logs"
     rm -f "$logs"/*.log # a skipped measurement must not leave an old report to be read
     local start=$SECONDS busy_before busy_after
-    echo "building Release in $build/" >&2
-    build_bench || { echo "bench/run.sh: build failed, see $logs/build.log" >&2; exit 1; }
+    if [ -z "$bench" ]; then
+        echo "building Release in $build/" >&2
+        build_bench || { echo "bench/run.sh: build failed, see $logs/build.log" >&2; exit 1; }
+    fi
+    [ -x "$bench" ] || { echo "bench/run.sh: no bench_throughput at '$bench'" >&2; exit 2; }
     have_torch || echo "PyTorch: not importable by $python (apt-get install python3-torch)," \
         "or --no-pytorch: PyTorch columns left empty" >&2
-    wait_for_idle
+    [ "$quick" = 1 ] || wait_for_idle # --quick checks that things run, not speed
     busy_before=$(busy_percent)
     local envs=(default)
     measure default
     busy_after=$(busy_percent)
 
+    local gemm_line
+    local first_reports=("$logs"/default-bntrain-*-1x1-r1.log)
+    gemm_line=$(result_line "${first_reports[0]}")
     echo
     echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $cores cores;" \
-        "default environment: OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}" \
+        "OpenBLAS core type (kernel): $(field "$gemm_line" kernel);" \
+        "environment: OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}" \
         "OPENBLAS_L2_SIZE=${OPENBLAS_L2_SIZE:-unset}"
     echo "other load on the machine: ${busy_before}% of all cores busy before," \
         "${busy_after}% after (numbers are only good near 0%)"
     local e
-    for e in "${envs[@]}"; do gemm_summary "$e"; done
+    [ "$quick" = 1 ] || for e in "${envs[@]}"; do gemm_summary "$e"; done
     echo
-    echo "training samples/s, best of $repeat, batch 128, $steps timed steps per run; runs x cores: 1 x 1 one run" \
-        "on one core (PyTorch: single), $cores x 1 one run per core at once as a grid (PyTorch:" \
-        "best of one process with all threads and one process per core), 1 x $cores one run on" \
-        "all cores (PyTorch: one process with all threads)"
-    printf "%-9s %-4s %12s  %-9s %10s  %10s  %-9s %6s  %10s  %10s  %7s  %5s\n" env arch "runs x cores" \
-        gemm bntrain PyTorch config ratio "GEMM peak" "GEMM bound" runs/h busy
+    echo "training samples/s, batch 128, median [min-max] of $repeat interleaved repeats," \
+        "steady state (${timing[*]:-windows of 50 steps until two agree within 3 % after" \
+        "at least 200 steps, then at least 5 s}); runs x cores: 1 x 1 one run on one core" \
+        "(PyTorch: single), $cores x 1 one run per core at once as a grid (PyTorch: best of" \
+        "one process with all threads and one process per core), 1 x $cores one run on all" \
+        "cores (PyTorch: one process with all threads)"
+    printf "%-7s %-15s %5s %6s  %-7s %8s %-13s %8s %-13s %-9s %6s  %6s  %6s  %7s  %-6s %4s\n" \
+        env arch width "runs x cores" gemm bntrain "" PyTorch "" config ratio peak bound runs/h \
+        steady busy
     printf "%s\n" "${rows[@]}"
     echo
-    echo "GEMM peak: bntrain's GEMM FLOP rate / single-threaded sgemm 2048^3, as many at once" \
+    echo "ratio: bntrain's median / PyTorch's median (above 1: bntrain is faster)."
+    echo "peak: bntrain's GEMM FLOP rate / single-threaded sgemm 2048^3, as many at once" \
         "(the best of all this session's measurements of it)."
     for e in "${envs[@]}"; do
         echo "$e ceilings used: $(best_ceiling "$e" 1) GFLOP/s with 1 at once," \
             "$(best_ceiling "$e" "$cores") per core with $cores at once"
     done
-    echo "GEMM bound: bntrain's samples/s / what the network's own sgemm calls alone allow."
+    echo "bound: bntrain's samples/s / what the network's own sgemm calls alone allow."
     echo "runs/h: grid runs (5 epochs on the full data, then the test set) per hour, all cores."
+    echo "steady: every window-agreement warm-up of the row (both sides) ended steady."
     echo "busy: the most that other processes used of the machine during this row's bntrain or"
-    echo "PyTorch measurement; the numbers are good only near 0%."
+    echo "PyTorch measurements; the numbers are good only near 0%."
     echo "Reports: $logs/ ($((SECONDS - start)) s)"
 }
 
