@@ -66,12 +66,14 @@ int cluster_serve(bn_cluster *c, const void *items, size_t n_items, const bn_clu
         }
         MPI_Get_count(&status, MPI_BYTE, &bytes);
         int rank = status.MPI_SOURCE, tag = status.MPI_TAG;
-        if (bytes < 0 || (size_t)bytes > capacity) {
+        if (bytes < 0 || (size_t)bytes > capacity ||
+            (tag == TAG_RESULT && sink && (size_t)bytes != result_bytes)) {
             free(message);
+            c->abandoned = 1; /* the workers cannot be told apart from a broken peer */
             return bn_fail(err,
-                           "MPI: rank %d sent %d bytes, expected at most %zu: do all ranks "
-                           "run the same bntrain?",
-                           rank, bytes, capacity);
+                           "MPI: rank %d sent a message of %d bytes (tag %d) that this bntrain "
+                           "does not expect: do all ranks run the same bntrain?",
+                           rank, bytes, tag);
         }
         MPI_Recv(message, bytes, MPI_BYTE, rank, tag, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
         if (tag == TAG_REQUEST && handing && next < n_items) {
@@ -80,7 +82,7 @@ int cluster_serve(bn_cluster *c, const void *items, size_t n_items, const bn_clu
             next++;
         } else if (tag == TAG_REQUEST) {
             MPI_Send(NULL, 0, MPI_BYTE, rank, TAG_NONE, MPI_COMM_WORLD);
-        } else if (tag == TAG_RESULT && sink && (size_t)bytes == result_bytes) {
+        } else if (tag == TAG_RESULT && sink) {
             if (sink->on_result(sink->ctx, message)) handing = 0;
         } else if (tag == TAG_FAILURE) {
             message[bytes ? bytes - 1 : 0] = '\0';
