@@ -184,9 +184,9 @@ static void log_end(const bn_grid_summary *s, const bn_grid_config *g) {
         fprintf(stderr,
                 "bntrain grid: interrupted by signal %d%s: %zu of %zu %s %s on disk in %s; "
                 "run the same command again to resume%s\n",
-                s->interrupted, cause, s->done_before + s->done_now, s->total,
-                runs_word(s->total), s->done_before + s->done_now == 1 ? "is" : "are",
-                g->out_dir, g->cluster ? ", with any number of ranks" : "");
+                s->interrupted, cause, s->done_before + s->done_now, s->total, runs_word(s->total),
+                s->done_before + s->done_now == 1 ? "is" : "are", g->out_dir,
+                g->cluster ? ", with any number of ranks" : "");
     else if (!g->quiet)
         fprintf(stderr, "bntrain grid: %zu %s done (%zu new), %zu exploded; results in %s\n",
                 s->done_before + s->done_now, runs_word(s->done_before + s->done_now), s->done_now,

@@ -50,7 +50,8 @@ typedef struct {
 /* Rank 0: hands items[0 .. n_items-1] to the workers as they ask, one per request, and gives
  * every result to the sink, until every worker is done (or *stop is set: then it returns at
  * once, with c->abandoned set). A failure stops the handing out; the workers finish their
- * runs in flight. Returns 0, or -1 if MPI failed (err filled). */
+ * runs in flight. Returns 0, or -1 (err filled) out of memory or on a message this binary
+ * does not expect (then c->abandoned is set); MPI errors end the job (MPI_ERRORS_ARE_FATAL). */
 int cluster_serve(bn_cluster *c, const void *items, size_t n_items, const bn_cluster_sink *sink,
                   volatile sig_atomic_t *stop, bn_error *err);
 

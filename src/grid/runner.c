@@ -319,7 +319,9 @@ static int train_run(const bn_grid_config *g, bn_core_share *cores, bn_trainer *
                      const bn_dataset *ds, const pending_run *p, volatile sig_atomic_t *stop,
                      bn_run_record *rec) {
     double x = g->x_values[p->ix], log10_lr = g->log10_lrs[p->ilr];
-    *rec = (bn_run_record){.x = x, .log10_lr = log10_lr, .lr = pow(10.0, log10_lr),
+    *rec = (bn_run_record){.x = x,
+                           .log10_lr = log10_lr,
+                           .lr = pow(10.0, log10_lr),
                            .restart = p->restart,
                            .seed = grid_run_seed(g, x, log10_lr, p->restart)};
     bn_train_config cfg = experiment_train_config(&g->experiment, cores);
