@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Writes the PyTorch reference fixtures that tests/test_parity.c compares the C engine against.
+"""Writes the PyTorch reference fixtures that tests/test_parity.c compares the C engine against
+(and tests/test_probe.c the probe's statistics: probe_fc_*.bin, --only probe).
 
 Regenerate from the repository root with Debian's python3-torch (not a pyenv python):
 
@@ -127,16 +128,15 @@ def spec_record(case):
             LOSS_CODE[case["loss"]]]
 
 
-def run_case(case, seed):
+def setup_case(case, seed):
+    """The case's network with its drawn parameters, a drawn batch and labels, and the records
+    that describe them (spec, hidden, optim, input, labels, init/*)."""
     torch.manual_seed(seed)
     model = build_model(case)
     init_parameters(model)
     inputs = torch.randn(case["batch"], *case["shape"], dtype=torch.float32)
     labels = torch.randint(0, N_CLASSES, (case["batch"],))
     named = list(model.named_parameters())
-    bn_modules = [(str(i), m) for i, m in enumerate(model)
-                  if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d))]
-
     records = [
         ("spec", torch.tensor(spec_record(case), dtype=torch.float32)),
         ("hidden", torch.tensor(case["hidden"], dtype=torch.float32)),
@@ -145,6 +145,13 @@ def run_case(case, seed):
         ("labels", labels.to(torch.float32)),
     ]
     records += [("init/" + name, p.detach().clone()) for name, p in named]
+    return model, inputs, labels, named, records
+
+
+def run_case(case, seed):
+    model, inputs, labels, named, records = setup_case(case, seed)
+    bn_modules = [(str(i), m) for i, m in enumerate(model)
+                  if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d))]
 
     optimizer = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM,
                                 weight_decay=case["weight_decay"])
@@ -412,6 +419,59 @@ def run_deep_case(case, seed, data_root):
     return records
 
 
+PROBE_CASES = [  # `bntrain probe`'s statistics on a 3-layer fc net (2 hidden + output)
+    dict(name="probe_fc_bn", arch="fc", shape=(1, 6, 6), hidden=(12, 8), bn=True, loss="mse",
+         batch=16, weight_decay=0.0),
+    dict(name="probe_fc_nobn", arch="fc", shape=(1, 6, 6), hidden=(12, 8), bn=False,
+         loss="mse", batch=16, weight_decay=0.0),
+]
+
+
+def probe_records(case, seed):
+    """What src/probe computes (bntrain/probe.h), here in float64 from PyTorch's float32
+    activations and gradients of one train-mode pass: per Linear layer the mean and std over
+    channels (ddof 0) of |channel mean| and biased channel variance of its output, |dL/dW| and
+    |dL/dW| / |W|, the eigenvalues (descending) of E[x x^T] over its inputs and of E[g g^T]
+    over g = batch * dL/dh; per class |mean_b batch * dL/dz_j| and its std (ddof 0)."""
+    model, inputs, labels, _, records = setup_case(case, seed)
+    linears = [m for m in model if isinstance(m, nn.Linear)]
+    seen = {}
+
+    def keep(module, args, output):
+        output.retain_grad()
+        seen[module] = (args[0].detach().clone(), output)
+
+    hooks = [m.register_forward_hook(keep) for m in linears]
+    model.train()
+    logits = model(inputs)
+    loss = loss_fn(case["loss"], logits, labels)
+    loss.backward()
+    for h in hooks:
+        h.remove()
+    n = case["batch"]
+    moments, gradients = [], []
+    for k, module in enumerate(linears, start=1):
+        x, h = seen[module]
+        out = h.detach().double()
+        abs_mean, var = out.mean(0).abs(), out.var(0, unbiased=False)
+        moments.append([abs_mean.mean(), abs_mean.std(unbiased=False), var.mean(),
+                        var.std(unbiased=False)])
+        g_norm, w_norm = module.weight.grad.double().norm(), module.weight.detach().double().norm()
+        gradients.append([g_norm, g_norm / w_norm])
+        xd, gd = x.double().reshape(n, -1), n * h.grad.double()
+        for tag, v in (("input", xd), ("outgrad", gd)):
+            eig = torch.linalg.eigvalsh(v.T @ v / n).flip(0)
+            records.append(("probe/%s_eig/%d" % (tag, k), eig))
+    dz = n * logits.grad.double() if logits.grad is not None else None
+    if dz is None:
+        dz = n * seen[linears[-1]][1].grad.double()
+    records.append(("probe/moments", torch.tensor(moments, dtype=torch.float64)))
+    records.append(("probe/gradients", torch.tensor(gradients, dtype=torch.float64)))
+    records.append(("probe/dlogit", torch.stack([dz.mean(0).abs(), dz.std(0, unbiased=False)], 1)))
+    records.append(("loss", loss.detach().reshape(1)))
+    return records
+
+
 def encode(records):
     out = [b"BNFX", struct.pack("<II", FORMAT_VERSION, len(records))]
     for name, tensor in records:
@@ -435,7 +495,7 @@ def write_atomically(path, payload):
 def main():
     import argparse
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--only", choices=["small", "layers", "deep"],
+    parser.add_argument("--only", choices=["small", "layers", "deep", "probe"],
                         help="write only these fixtures (default: all)")
     parser.add_argument("--data", default=os.path.join(
         os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data"),
@@ -461,6 +521,12 @@ def main():
         write_atomically(os.path.join(out_dir, case["name"] + ".bin"), payload)
         total += len(payload)
         print("%-14s %7d bytes" % (case["name"], len(payload)))
+    if args.only in (None, "probe"):
+        for seed, case in enumerate(PROBE_CASES, start=201):
+            payload = encode(probe_records(case, seed))
+            write_atomically(os.path.join(out_dir, case["name"] + ".bin"), payload)
+            total += len(payload)
+            print("%-14s %7d bytes" % (case["name"], len(payload)))
     if args.only in (None, "layers"):
         payload = encode(layer_records())
         write_atomically(os.path.join(out_dir, "layers.bin"), payload)

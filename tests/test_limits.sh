@@ -80,8 +80,11 @@ if [ "$(id -u)" -eq 0 ] && command -v setpriv > /dev/null && command -v prlimit 
         "$bin" "${train[@]}" --threads 8 > /dev/null 2> "$work/nproc.err"
     status=$?
     check "train with room for 3 tasks and --threads 8 exits 0 (exit $status)" test $status -eq 0
-    check "... with a note that only 3 threads could be started" \
-        contains "$work/nproc.err" "only 3 of 8 threads could be started"
+    # 3 at most: other tasks of user nobody on the machine (a daemon, another test) take from
+    # the same limit, so the count may be lower, never higher (CI saw a lower count once)
+    check "... with a note that at most 3 of 8 threads could be started" \
+        contains "$work/nproc.err" "only [1-3] of 8 threads could be started"
+    contains "$work/nproc.err" "only [1-3] of 8" || sed 's/^/    stderr: /' "$work/nproc.err"
 else
     echo "test_limits: skipping the thread-limit check (needs root, setpriv, prlimit, and a"
     echo "binary user nobody can run: RLIMIT_NPROC does not bind root itself)"

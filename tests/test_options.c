@@ -193,6 +193,18 @@ static void check_shared_options(void) {
           a.verbose == 1);
     CHECK(out[0] == '\0' && err_text[0] == '\0');
 
+    /* A BN-ReLU fc net of depth 50 (issue 22: paper 004's gradients across depth) is accepted,
+     * by the parser and by the network's check. */
+    CHECK(parse(&a, "--dataset mnist-sample --hidden "
+                    "10,10,10,10,10,10,10,10,10,10,10,10,10,10,10,10,10,10,10,10,10,10,10,10,10,"
+                    "10,10,10,10,10,10,10,10,10,10,10,10,10,10,10,10,10,10,10,10,10,10,10,10,7") ==
+          -1);
+    CHECK(a.experiment.n_hidden == 50 && a.experiment.hidden[49] == 7);
+    bn_model_spec deep_spec;
+    bn_error deep_err;
+    CHECK(experiment_model_spec(&a.experiment, &deep_spec, &deep_err) == 0);
+    CHECK(deep_spec.n_hidden == 50 && model_spec_check(&deep_spec, &deep_err) == 0);
+
     /* Nothing given: the paper's defaults, untouched fields. */
     CHECK(parse(&a, "") == -1);
     e = &a.experiment;
@@ -250,7 +262,7 @@ static void check_usage_errors(void) {
         {"--sigma-b2 -1", "--sigma-b2: must not be negative, got '-1'"},
         {"--momentum 1", "--momentum: must be below 1, got '1'"},
         {"--hidden 10,0", "--hidden: '0' is not a layer size from 1 to 100000"},
-        {"--hidden 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17", "--hidden: at most 16 layers"},
+        {"--hidden 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,48,49,50,51,52,53,54,55,56,57,58,59,60,61,62,63,64,65", "--hidden: at most 64 layers"},
         {"--augment yes", "--augment: 'yes' is not off or on"},
         {"--augment", "unknown option or missing value: '--augment'"},
         {"--lr-schedule linear",

@@ -13,7 +13,10 @@
 #include "bntrain/error.h"
 #include "bntrain/rng.h"
 
-#define BN_MAX_HIDDEN 16
+/* The most hidden layers of an fc or cnn net: 64, room for the BN-ReLU fc nets of depth up
+ * to 50 whose gradients paper 004 follows (issue 22). Only fixed-size arrays in specs, configs
+ * and the theory's per-layer results depend on it (a few kB); nothing is allocated by it. */
+#define BN_MAX_HIDDEN 64
 /* The most layers a network may have (preact-resnet1202 has 4,207; the list is sized exactly
  * once built). */
 #define BN_MAX_LAYERS 8192

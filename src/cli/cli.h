@@ -19,11 +19,12 @@ int cmd_curves(int argc, char **argv);
 int cmd_theory(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
 int cmd_figures(int argc, char **argv);
+int cmd_probe(int argc, char **argv);
 
 /* Their option tables, as cmd_* hands them to options_parse: for the fuzz target of the option
  * parser (tests/fuzz/fuzz_options.c), which parses command lines without running them. */
 extern const cli_command train_command, grid_command, curves_command, theory_command,
-    plot_command, figures_command;
+    plot_command, figures_command, probe_command;
 
 /* Prints a usage error ("bntrain CMD: message" and a pointer to help) and returns EXIT_USAGE. */
 int usage_error(const char *command, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

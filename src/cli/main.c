@@ -17,7 +17,8 @@ static const command commands[] = {
     {"grid", cmd_grid, "train a (gamma, eta) grid of networks: the phase diagram"},
     {"curves", cmd_curves, "learning curves of gammas x restarts, checkpointed (Fig. 4)"},
     {"theory", cmd_theory, "mean-field lambda_max bound and maximal learning rate eta_bar"},
-    {"plot", cmd_plot, "re-render a grid's heatmap from its results"},
+    {"probe", cmd_probe, "per-layer statistics, gradients and Fisher factors of one network"},
+    {"plot", cmd_plot, "re-render a grid's heatmap; draw probe folders"},
     {"figures", cmd_figures, "regenerate the paper's figures (--quick: in minutes)"},
 };
 static const size_t n_commands = sizeof commands / sizeof commands[0];

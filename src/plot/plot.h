@@ -288,4 +288,33 @@ int plot_curves_layout(const plot_curves_figure *figure, plot_layout *layout, pl
 int plot_curves(const plot_curves_figure *figure, const char *png_path, const char *svg_path,
                 bn_error *err);
 
+/* ---- The probe figure ------------------------------------------------------------------ */
+
+/* The quantities of a probe folder the figure draws (probe_figure.c lists them). */
+#define PLOT_PROBE_PANELS 6
+
+/* One quantity of one folder: its rows, by layer (1-based), in file order. */
+typedef struct {
+    size_t n;
+    size_t *layer;
+    double *value, *spread; /* spread NaN where probe.csv has none */
+} plot_probe_curve;
+
+typedef struct {
+    char label[160]; /* "BN: DIRNAME" / "vanilla: DIRNAME" (config.json), else the folder */
+    plot_probe_curve curve[PLOT_PROBE_PANELS];
+} plot_probe_series;
+
+/* Reads DIR/probe.csv (and config.json for the label); a torn last line is dropped. */
+int plot_probe_read(const char *dir, plot_probe_series *series, bn_error *err);
+void plot_probe_free(plot_probe_series *series);
+/* Lays out one panel per quantity against the layer, a colour per series (at most
+ * PLOT_N_CATEGORIES), error bars for the channel spread, log10 where a panel spans more than
+ * two decades. */
+int plot_probe_layout(const plot_probe_series *series, size_t n_series, const char *title,
+                      plot_layout *layout, bn_error *err);
+/* Reads the folders and writes png_path and its SVG twin. */
+int plot_probe_figure(const char *const *dirs, size_t n_dirs, const char *png_path,
+                      bn_error *err);
+
 #endif

@@ -28,7 +28,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 
 static const cli_command *find_command(const char *name) {
     const cli_command *const commands[] = {&train_command, &grid_command, &curves_command,
-                                           &theory_command, &plot_command, &figures_command};
+                                           &theory_command, &plot_command, &figures_command,
+                                           &probe_command};
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(commands[i]->name, name) == 0) return commands[i];
     return NULL;
