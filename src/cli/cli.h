@@ -47,6 +47,8 @@ int cli_check_runs_resources(const char *command, const bn_experiment *e,
  * that a batch fits in them. Returns 0, or the exit status after one line on stderr:
  * EXIT_RUNTIME if the data cannot be read, EXIT_USAGE if the batch is too large. */
 int cli_load_dataset(const char *command, const bn_experiment *e, bn_dataset *ds);
+/* The same, printing nothing: the status, and err filled (an MPI worker sends it to rank 0). */
+int cli_read_dataset(const bn_experiment *e, bn_dataset *ds, bn_error *err);
 
 /* Set to the signal number by SIGINT / SIGTERM once cli_catch_stop_signals has run; a second
  * signal ends the process at once (everything finished is on disk by then). */

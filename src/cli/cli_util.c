@@ -22,18 +22,22 @@ int usage_error(const char *command, const char *fmt, ...) {
     return EXIT_USAGE;
 }
 
-int cli_load_dataset(const char *command, const bn_experiment *e, bn_dataset *ds) {
-    bn_error err;
-    if (dataset_load(ds, e->dataset, e->data_dir, &err)) {
-        fprintf(stderr, "bntrain %s: %s\n", command, err.msg);
-        return EXIT_RUNTIME;
-    }
+int cli_read_dataset(const bn_experiment *e, bn_dataset *ds, bn_error *err) {
+    if (dataset_load(ds, e->dataset, e->data_dir, err)) return EXIT_RUNTIME;
     dataset_truncate_train(ds, e->train_subset);
     size_t n_train = ds->train.n;
     if (e->batch <= n_train) return 0;
     dataset_free(ds);
-    return usage_error(command, "--batch %zu is larger than the %zu training images", e->batch,
-                       n_train);
+    bn_fail(err, "--batch %zu is larger than the %zu training images", e->batch, n_train);
+    return EXIT_USAGE;
+}
+
+int cli_load_dataset(const char *command, const bn_experiment *e, bn_dataset *ds) {
+    bn_error err;
+    int status = cli_read_dataset(e, ds, &err);
+    if (status == EXIT_USAGE) return usage_error(command, "%s", err.msg);
+    if (status) fprintf(stderr, "bntrain %s: %s\n", command, err.msg);
+    return status;
 }
 
 /* More threads than this per core only slow a run down (they share the cores), yet the results

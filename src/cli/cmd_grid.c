@@ -206,12 +206,17 @@ static void log_end(const bn_grid_summary *s, const bn_grid_config *g) {
     getrusage(RUSAGE_SELF, &usage);
     double cpu = (double)usage.ru_utime.tv_sec + 1e-6 * (double)usage.ru_utime.tv_usec +
                  (double)usage.ru_stime.tv_sec + 1e-6 * (double)usage.ru_stime.tv_usec;
+    /* mpirun stops every rank with SIGTERM when one dies or fails, and says which */
+    const char *cause = g->cluster ? " (mpirun ends the whole job when a rank dies, fails or is "
+                                     "interrupted: its message names the rank)"
+                                   : "";
     if (s->interrupted)
         fprintf(stderr,
-                "bntrain grid: interrupted by signal %d: %zu of %zu %s %s on disk in %s; "
-                "run the same command again to resume\n",
-                s->interrupted, s->done_before + s->done_now, s->total, runs_word(s->total),
-                s->done_before + s->done_now == 1 ? "is" : "are", g->out_dir);
+                "bntrain grid: interrupted by signal %d%s: %zu of %zu %s %s on disk in %s; "
+                "run the same command again to resume%s\n",
+                s->interrupted, cause, s->done_before + s->done_now, s->total, runs_word(s->total),
+                s->done_before + s->done_now == 1 ? "is" : "are", g->out_dir,
+                g->cluster ? ", with any number of ranks" : "");
     else if (!g->quiet)
         fprintf(stderr, "bntrain grid: %zu %s done (%zu new), %zu exploded; results in %s\n",
                 s->done_before + s->done_now, runs_word(s->done_before + s->done_now), s->done_now,
@@ -273,6 +278,37 @@ static int merge_grid(grid_args *a) {
     return 0;
 }
 
+/* A worker rank of an MPI job: loads the data and trains what rank 0 hands it. What stops it
+ * is sent to rank 0, which says it (naming this rank) and ends the grid; a worker writes no
+ * file and prints nothing of its own. */
+static int run_worker(bn_grid_config *g, const bn_model_spec *spec) {
+    bn_error err;
+    int status = cli_check_grid_resources("grid", g, spec);
+    if (status) {
+        cluster_send_failure(g->cluster, "not enough resources (this rank's message above)");
+        return status;
+    }
+    bn_dataset ds;
+    status = cli_read_dataset(&g->experiment, &ds, &err);
+    if (status) {
+        cluster_send_failure(g->cluster, err.msg);
+        return status;
+    }
+    cli_catch_stop_signals();
+    grid_work(g, &ds, &cli_stop_signal);
+    dataset_free(&ds);
+    return 0;
+}
+
+/* Rank 0 of an MPI job says who trains: it hands out runs and trains none itself. */
+static void log_cluster(const bn_grid_config *g) {
+    if (!g->quiet)
+        fprintf(stderr,
+                "bntrain grid: MPI: %d ranks; rank 0 hands out the runs and writes %s, ranks 1-%d "
+                "train them\n",
+                g->cluster->size, g->out_dir, g->cluster->size - 1);
+}
+
 static int run_grid(int argc, char **argv, grid_args *a) {
     bn_grid_config *g = &a->grid;
     bn_error err;
@@ -284,19 +320,25 @@ static int run_grid(int argc, char **argv, grid_args *a) {
                            "--arch %s: a grid overlays the mean-field theory, which covers "
                            "fc and cnn only; train deep networks with `bntrain train`",
                            arch_name(spec.arch));
+    int distributed = g->cluster != NULL;
+    if (distributed && g->cluster->rank > 0) return run_worker(g, &spec);
     int check = check_folder(a);
     if (check) return check;
-    int limits = cli_check_grid_resources("grid", g, &spec);
+    /* rank 0 of an MPI job neither trains nor reads the data: the workers check their own */
+    int limits = distributed ? 0 : cli_check_grid_resources("grid", g, &spec);
     if (limits) return limits;
     size_t threads = g->threads ? g->threads : runtime_cores();
     log_start(argc, argv, g, threads);
-    bn_dataset ds;
-    int status = cli_load_dataset("grid", &g->experiment, &ds);
+    bn_dataset ds = {0};
+    int status = distributed ? 0 : cli_load_dataset("grid", &g->experiment, &ds);
     if (status) return status;
-    if (!g->quiet) log_memory(&spec, g, &ds, threads);
+    if (distributed)
+        log_cluster(g);
+    else if (!g->quiet)
+        log_memory(&spec, g, &ds, threads);
     cli_catch_stop_signals();
     bn_grid_summary summary;
-    status = grid_run(g, &ds, &cli_stop_signal, &summary, &err);
+    status = grid_run(g, distributed ? NULL : &ds, &cli_stop_signal, &summary, &err);
     dataset_free(&ds);
     if (summary.torn_bytes)
         fprintf(stderr, "bntrain grid: dropped a torn last line (%zu bytes) from runs.csv\n",
@@ -307,6 +349,18 @@ static int run_grid(int argc, char **argv, grid_args *a) {
     }
     log_end(&summary, g);
     return summary.interrupted ? 128 + summary.interrupted : 0;
+}
+
+/* Joins the MPI job when mpirun started this process; a job of one rank is a single process.
+ * Returns -1 to go on, or the exit status. */
+static int start_cluster(bn_cluster *cluster, bn_grid_config *g) {
+    bn_error err;
+    if (cluster_start(cluster, &err)) {
+        fprintf(stderr, "bntrain grid: %s\n", err.msg);
+        return EXIT_RUNTIME;
+    }
+    g->cluster = cluster->size > 1 ? cluster : NULL;
+    return -1;
 }
 
 int cmd_grid(int argc, char **argv) {
@@ -320,7 +374,13 @@ int cmd_grid(int argc, char **argv) {
     if (status < 0) status = resolve_axes(&a);
     if (status < 0) status = resolve_cluster_options(&a);
     if (status < 0) status = check_size(&a.grid);
+    bn_cluster cluster = {0};
+    if (status < 0) status = start_cluster(&cluster, &a.grid);
+    if (status < 0 && a.grid.cluster && (a.merge || a.grid.n_shards))
+        status = usage_error("grid", "%s runs in one process, not under mpirun",
+                             a.merge ? "--merge" : "--shard");
     if (status < 0) status = a.merge ? merge_grid(&a) : run_grid(argc, argv, &a);
+    cluster_end(&cluster);
     free(a.grid.x_values);
     free(a.grid.log10_lrs);
     return status;

@@ -330,22 +330,33 @@ static void fill_record(bn_run_record *rec, const bn_run_result *result) {
     rec->seconds = result->seconds;
 }
 
-static void run_one(grid_state *s, bn_trainer *t, const bn_dataset *ds, const grid_run_slot *p,
-                    volatile sig_atomic_t *stop) {
-    const bn_grid_config *g = s->g;
+/* Trains run p into *rec; 0 if it finished, -1 if a stop abandoned it (it is then simply
+ * missing, and will be redone). */
+static int train_run(const bn_grid_config *g, bn_core_share *cores, bn_trainer *t,
+                     const bn_dataset *ds, const grid_run_slot *p, volatile sig_atomic_t *stop,
+                     bn_run_record *rec) {
     double x = g->x_values[p->ix], log10_lr = g->log10_lrs[p->ilr];
-    bn_run_record rec = {.x = x, .log10_lr = log10_lr, .lr = pow(10.0, log10_lr),
-                         .restart = p->restart,
-                         .seed = grid_run_seed(g, x, log10_lr, p->restart)};
-    bn_train_config cfg = experiment_train_config(&g->experiment, &s->cores);
-    cfg.lr = rec.lr;
-    cfg.seed = rec.seed;
+    *rec = (bn_run_record){.x = x,
+                           .log10_lr = log10_lr,
+                           .lr = pow(10.0, log10_lr),
+                           .restart = p->restart,
+                           .seed = grid_run_seed(g, x, log10_lr, p->restart)};
+    bn_train_config cfg = experiment_train_config(&g->experiment, cores);
+    cfg.lr = rec->lr;
+    cfg.seed = rec->seed;
     cfg.evaluate_last_epoch_only = 1;
     column_parameters(g, x, &cfg.gamma, &cfg.sigma_w2);
     bn_run_result result;
     trainer_run(t, ds, &cfg, NULL, NULL, stop, &result);
-    if (result.interrupted) return; /* abandoned: it is simply missing and will be redone */
-    fill_record(&rec, &result);
+    if (result.interrupted) return -1;
+    fill_record(rec, &result);
+    return 0;
+}
+
+static void run_one(grid_state *s, bn_trainer *t, const bn_dataset *ds, const grid_run_slot *p,
+                    volatile sig_atomic_t *stop) {
+    bn_run_record rec;
+    if (train_run(s->g, &s->cores, t, ds, p, stop, &rec)) return;
 #pragma omp critical(grid_results)
     finish_run(s, &rec);
 }
@@ -369,13 +380,72 @@ static void pool_failed(void *ctx, const bn_error *err) {
     record_failure(p->s, err);
 }
 
+/* Rank 0 of an MPI job: the records the workers send, and their failures. */
+static int cluster_result(void *ctx, const void *record) {
+    grid_state *s = ctx;
+    finish_run(s, record);
+    return s->failed;
+}
+
+static void cluster_failure(void *ctx, int rank, const char *message) {
+    bn_error err;
+    bn_fail(&err, "rank %d: %s", rank, message);
+    record_failure(ctx, &err);
+}
+
+/* The runs, in the order of `pending`: to this process's pool of trainers, or, on rank 0 of an
+ * MPI job, to the workers (grid_work), each record then finished here as the pool's are. */
 static void run_pending(grid_state *s, const bn_dataset *ds, const bn_model_spec *spec,
                         const grid_run_slot *pending, size_t n_pending,
                         volatile sig_atomic_t *stop) {
+    if (s->g->cluster && s->g->cluster->active) {
+        bn_cluster_sink sink = {sizeof *pending, sizeof(bn_run_record), cluster_result,
+                                cluster_failure, s};
+        bn_error err;
+        if (cluster_serve(s->g->cluster, pending, n_pending, &sink, stop, &err))
+            record_failure(s, &err);
+        return;
+    }
     size_t cores = s->g->threads ? s->g->threads : runtime_cores();
     grid_pool pool = {s, ds, pending, stop};
     trainer_pool_run(&s->cores, cores, spec, s->g->experiment.batch, ds->train.n, n_pending,
                      pool_run, pool_failed, &pool);
+}
+
+/* A worker rank's pool: each thread asks rank 0 for runs until there are none. */
+typedef struct {
+    const bn_grid_config *g;
+    const bn_dataset *ds;
+    bn_core_share cores;
+    volatile sig_atomic_t *stop;
+} grid_worker;
+
+static void worker_lane(void *ctx, bn_trainer *t, size_t lane) {
+    grid_worker *w = ctx;
+    grid_run_slot p;
+    bn_run_record rec;
+    while (!*w->stop && cluster_next_item(w->g->cluster, &p, sizeof p))
+        if (train_run(w->g, &w->cores, t, w->ds, &p, w->stop, &rec) == 0)
+            cluster_send_result(w->g->cluster, &rec, sizeof rec);
+}
+
+static void worker_failed(void *ctx, const bn_error *err) {
+    grid_worker *w = ctx;
+    cluster_send_failure(w->g->cluster, err->msg);
+}
+
+void grid_work(const bn_grid_config *g, const bn_dataset *ds, volatile sig_atomic_t *stop) {
+    bn_model_spec spec;
+    bn_error err;
+    if (experiment_model_spec(&g->experiment, &spec, &err)) {
+        cluster_send_failure(g->cluster, err.msg);
+    } else {
+        size_t threads = g->threads ? g->threads : runtime_cores();
+        grid_worker w = {.g = g, .ds = ds, .stop = stop};
+        /* one lane per thread, each asking for runs until rank 0 has none */
+        trainer_pool_run(&w.cores, threads, &spec, g->experiment.batch, ds->train.n, threads,
+                         worker_lane, worker_failed, &w);
+    }
 }
 
 /* The end of a grid, finished, interrupted or failed (failed: err holds why) once the runs

@@ -10,6 +10,7 @@
 #include "bntrain/data.h"
 #include "bntrain/error.h"
 #include "bntrain/experiment.h"
+#include "cluster/cluster.h"
 #include "grid/results.h"
 
 typedef enum { SEED_PER_RESTART, SEED_PER_CELL } bn_seed_mode;
@@ -34,6 +35,9 @@ typedef struct {
                                K-1, K-1+N, ... into runs.K-of-N.csv, and writes neither
                                theory.csv, cells.csv nor the heatmap; n_shards 0: the whole
                                grid, reading every shard's runs as done (grid/shard.h) */
+    bn_cluster *cluster;   /* an MPI job (cluster.h): on rank 0 grid_run hands the runs to the
+                              workers, which run grid_work; NULL or inactive: this process
+                              trains every run */
 } bn_grid_config;
 
 typedef struct {
@@ -82,6 +86,11 @@ size_t grid_runs_left(const bn_grid_config *g);
  * shard that lost the race to create config.json to a shard of another grid). */
 int grid_run(const bn_grid_config *g, const bn_dataset *ds, volatile sig_atomic_t *stop,
              bn_grid_summary *summary, bn_error *err);
+
+/* A worker rank of an MPI job (g->cluster, rank > 0): trains the runs rank 0 hands it, on
+ * g->threads threads (0: every core), and sends each finished record back; returns once rank 0
+ * has no more. Writes no file. */
+void grid_work(const bn_grid_config *g, const bn_dataset *ds, volatile sig_atomic_t *stop);
 
 /* mkdir -p. */
 int grid_make_dirs(const char *path, bn_error *err);

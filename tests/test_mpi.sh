@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# `mpirun -n R bntrain grid` (src/cluster, registered only when built with MPI): the grid with
+# 1, 2 and 3 ranks equals the single-process grid (runs.csv sorted without its seconds column,
+# every other file byte for byte); a worker rank killed with SIGKILL mid-grid ends the job with
+# a message and a valid runs.csv, and a rerun with another number of ranks completes it with no
+# run missing or duplicated and the single-process results; a rank that cannot read the data
+# is named, with the file, by rank 0.
+set -u
+source "$(dirname "$0")/check.sh" test_mpi
+if ! command -v mpirun > /dev/null; then
+    echo "test_mpi: SKIPPED: mpirun not found (install openmpi-bin)"
+    exit 77
+fi
+# Open MPI refuses root without --allow-run-as-root, and more ranks than cores without
+# --oversubscribe. Its own leaks (libmpi, libopen-pal, ...) are suppressed for LeakSanitizer in
+# the sanitizer build, nothing else.
+# the sanitizer build: its leaks are matched by library name anywhere in the allocation's stack,
+# hence full stacks, and plugins kept loaded so that their frames have a name
+mpirun=(mpirun --allow-run-as-root --oversubscribe --mca btl self,vader)
+export LSAN_OPTIONS="suppressions=$src/tests/lsan_mpi.supp:print_suppressions=0"
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}fast_unwind_on_malloc=0"
+export OMPI_MCA_mca_base_component_disable_dlclose=1
+
+small=(grid --dataset mnist-sample --gamma 0.5:2:0.5 --log10-lr -2,-1.5,-1,0 --restarts 2
+       --epochs 2 --train-subset 1000 --batch 50 --hidden 64,64 --threads 1 --quiet)
+# long enough (seconds) for a kill to fall mid-grid
+long=(grid --dataset mnist-sample --gamma 0.5,1,1.5 --log10-lr -2,-1.5 --restarts 2 --epochs 12
+      --train-subset 2000 --batch 50 --hidden 128,128 --threads 1 --quiet)
+
+results() { tail -n +3 "$1/runs.csv" | cut -d, -f1-10 | sort; }
+keys() { tail -n +3 "$1/runs.csv" | cut -d, -f1,2,4 | sort; }
+same_grid() { # same_grid DIR REFERENCE: results and every other file equal
+    local f
+    cmp -s <(results "$1") <(results "$2") || return 1
+    for f in config.json cells.csv theory.csv heatmap.png heatmap.svg; do
+        cmp -s "$1/$f" "$2/$f" || return 1
+    done
+}
+# mpirun's own reports (boxes of dashes) go to a log, shown when a check fails.
+run_mpi() { # run_mpi LOG ARGS...: mpirun's exit status
+    local log=$1
+    shift
+    "${mpirun[@]}" "$@" > "$log" 2>&1
+}
+shown() { # shown LOG COMMAND...: COMMAND's verdict; LOG printed if it fails
+    local log=$1
+    shift
+    "$@" && return 0
+    cat "$log" >&2
+    return 1
+}
+
+"$bin" "${small[@]}" --out "$work/single"
+check "single-process grid exits 0" test $? -eq 0
+for ranks in 1 2 3; do
+    run_mpi "$work/r$ranks.log" -n $ranks "$bin" "${small[@]}" --out "$work/r$ranks"
+    check "mpirun -n $ranks exits 0" shown "$work/r$ranks.log" test $? -eq 0
+    check "mpirun -n $ranks: every run once" test "$(keys "$work/r$ranks" | uniq | wc -l)" -eq 32
+    check "mpirun -n $ranks equals the single-process grid" same_grid "$work/r$ranks" \
+        "$work/single"
+done
+run_mpi "$work/again.log" -n 2 "$bin" "${small[@]}" --out "$work/r3"
+check "a finished grid rerun over MPI adds nothing" test "$(keys "$work/r3" | wc -l)" -eq 32
+
+# SIGKILL of rank 1 once a run is on disk: mpirun ends the job, rank 0 says so and keeps
+# runs.csv whole; rerunning with 2 ranks finishes the grid.
+"$bin" "${long[@]}" --out "$work/long_single"
+records() { echo $(($(cat "$work/killed/runs.csv" 2> /dev/null | wc -l) - 2)); }
+"${mpirun[@]}" -n 3 "$bin" "${long[@]}" --out "$work/killed" \
+    > "$work/killed.log" 2>&1 &
+job=$!
+rank1=""
+for ((i = 0; i < 3000 && ${#rank1} == 0; i++)); do
+    for pid in $(pgrep -P $job); do
+        grep -qz '^OMPI_COMM_WORLD_RANK=1$' "/proc/$pid/environ" 2> /dev/null && rank1=$pid
+    done
+    sleep 0.01
+done
+while [ "$(records)" -lt 1 ] && kill -0 $job 2> /dev/null; do sleep 0.01; done
+kill -9 "$rank1"
+wait $job
+status=$?
+on_disk=$(records)
+check "killing a worker rank fails the job" test $status -ne 0
+check "the job ended mid-grid (${on_disk} of 12 runs on disk)" test "$on_disk" -lt 12
+check "rank 0 says it was stopped and how to resume" \
+    grep -q "interrupted by signal.*mpirun ends the whole job when a rank dies" "$work/killed.log"
+check "mpirun names the killed rank" shown "$work/killed.log" \
+    grep -q "rank 1 .*exited on signal 9" "$work/killed.log"
+check "runs.csv ends with a whole line" test "$(tail -c 1 "$work/killed/runs.csv" | od -An -c)" \
+    = '  \n'
+run_mpi "$work/resume.log" -n 2 "$bin" "${long[@]}" --out "$work/killed"
+check "the resumed grid exits 0" shown "$work/resume.log" test $? -eq 0
+check "resumed: no run missing or duplicated" cmp -s <(keys "$work/killed") \
+    <(keys "$work/long_single")
+check "resumed: equals the single-process grid" same_grid "$work/killed" "$work/long_single"
+
+# Rank 2 alone is given a data folder that does not exist (a node without the data).
+run_mpi "$work/bad.log" -n 2 "$bin" "${small[@]}" --out "$work/bad" : \
+    -n 1 "$bin" "${small[@]}" --out "$work/bad" --data-dir "$work/nowhere"
+check "a rank without data fails the job" test $? -ne 0
+check "rank 0 names the rank and the file" shown "$work/bad.log" \
+    grep -q "^bntrain grid: rank 2: $work/nowhere/mnist-sample/train-images-idx3-ubyte.gz: not found" \
+    "$work/bad.log"
+check "the folder stays resumable" test "$(tail -c 1 "$work/bad/runs.csv" | od -An -c)" = '  \n'
+check_summary
