@@ -9,11 +9,9 @@
 
 #include "bntrain/layers.h"
 #include "bntrain/rng.h"
+#include "base/lapack.h"
 #include "base/runtime.h"
 
-/* LAPACK: eigenvalues and eigenvectors of a symmetric tridiagonal matrix (ascending). */
-extern void dstev_(const char *jobz, const int *n, double *d, double *e, double *z, const int *ldz,
-                   double *work, int *info);
 
 void fisher_options_default(fisher_options *o) {
     o->bn_mode = FISHER_BN_POPULATION;
@@ -89,8 +87,11 @@ static double dot_fd(const float *a, const double *b, size_t n) {
 static int tridiagonal_largest(lanczos_workspace *lz, size_t k, double *theta, bn_error *err) {
     memcpy(lz->diag, lz->alpha, k * sizeof(double));
     if (k > 1) memcpy(lz->offdiag, lz->beta, (k - 1) * sizeof(double));
+    const lapack_functions *lapack = lapack_load(err);
+    if (!lapack) return -1;
     int n = (int)k, info = 0;
-    dstev_("V", &n, lz->diag, lz->offdiag, lz->eigvec, &n, lz->lapack_work, &info);
+    /* eigenvalues (ascending) and eigenvectors of the symmetric tridiagonal */
+    lapack->dstev("V", &n, lz->diag, lz->offdiag, lz->eigvec, &n, lz->lapack_work, &info, 1);
     if (info != 0) return bn_fail(err, "LAPACK dstev failed (info %d)", info);
     *theta = lz->diag[k - 1];
     return 0;

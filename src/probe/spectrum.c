@@ -6,13 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/lapack.h"
 #include "engine/parallel.h"
-
-/* LAPACK's divide-and-conquer symmetric eigensolver (Fortran calling convention; the hidden
- * length of the one-character arguments is passed, as gfortran expects). */
-extern void dsyevd_(const char *jobz, const char *uplo, const int *n, double *a, const int *lda,
-                    double *w, double *work, const int *lwork, int *iwork, const int *liwork,
-                    int *info, size_t jobz_len, size_t uplo_len);
 
 /* dsyevd with JOBZ = 'N': Householder reduction to tridiagonal form (dsytrd), then the
  * eigenvalues alone by the root-free QL/QR iteration (dsterf). The issue asks for LAPACK's
@@ -25,12 +20,14 @@ int probe_symmetric_eigenvalues(double *a, size_t d, double *eigenvalues, bn_err
     if (d == 0) return 0;
     if (d > (size_t)INT_MAX / 2 - 1)
         return bn_fail(err, "eigenproblem of dimension %zu: too large", d);
+    const lapack_functions *lapack = lapack_load(err);
+    if (!lapack) return -1;
     int n = (int)d, lwork = 2 * n + 1, liwork = 1, info = 0;
     double *work = malloc((size_t)lwork * sizeof *work);
     int iwork[1];
     if (!work) return bn_fail(err, "eigenproblem of dimension %zu: out of memory", d);
     /* Row-major upper = column-major lower: the same symmetric matrix. */
-    dsyevd_("N", "L", &n, a, &n, eigenvalues, work, &lwork, iwork, &liwork, &info, 1, 1);
+    lapack->dsyevd("N", "L", &n, a, &n, eigenvalues, work, &lwork, iwork, &liwork, &info, 1, 1);
     free(work);
     if (info != 0)
         return bn_fail(err, "LAPACK dsyevd failed on a %zu x %zu matrix (info %d)", d, d, info);
