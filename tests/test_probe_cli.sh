@@ -100,8 +100,35 @@ check "plot writes a PNG" bash -c "head -c 8 '$work/bn/probe.png' | od -An -tx1 
 check "plot writes an SVG with both folders" \
     bash -c "grep -q 'BN: bn' '$work/bn/probe.svg' && grep -q 'vanilla: plain' '$work/bn/probe.svg'"
 "$bin" plot "$work/bn" "$work" > /dev/null 2> "$work/plot.err"
-check "plot refuses a folder without probe.csv (exit 2)" \
-    bash -c "[ $? -eq 2 ] && grep -q 'no probe.csv' '$work/plot.err'"
+check "plot refuses a folder without probe.csv or cells.csv (exit 2)" \
+    bash -c "[ $? -eq 2 ] && grep -q 'neither a probe folder' '$work/plot.err'"
+
+# lambda_max against gamma: two --lambda probes at gamma 0.5 and 2, with a small grid's boundary
+for g in 0.5 2; do
+    "$bin" probe --dataset mnist-sample --hidden 20,20 --samples 100 --lambda --gamma $g \
+        --out "$work/lambda$g" > /dev/null 2>&1
+done
+"$bin" grid --dataset mnist-sample --hidden 20,20 --gamma 0.5,2 --log10-lr -2,-1,0,1 \
+    --restarts 1 --epochs 1 --train-subset 500 --batch 50 --quiet --out "$work/lgrid" \
+    > /dev/null 2>&1
+"$bin" plot "$work/lambda2" "$work/lambda0.5" "$work/lgrid" > /dev/null 2> "$work/lplot.err"
+check "a grid folder without boundary.csv is refused (exit 2)" \
+    bash -c "[ $? -eq 2 ] && grep -q 'no boundary.csv' '$work/lplot.err'"
+# boundary.csv as `bntrain figures` writes it: the identity line, then one row per column
+{ head -n 1 "$work/lgrid/cells.csv"
+  echo "x,log10_lr_emp,log10_eta_bar,distance_decades"
+  echo "0.5,0,-0.5,0.5"
+  echo "2,-1,-1.5,0.5"; } > "$work/lgrid/boundary.csv"
+"$bin" plot "$work/lambda2" "$work/lambda0.5" "$work/lgrid" > "$work/lplot.out" 2>&1
+check "plot of 2 --lambda probes and a grid exits 0" [ $? -eq 0 ]
+check "... writes lambda.png in the first folder" \
+    bash -c "head -c 8 '$work/lambda2/lambda.png' | od -An -tx1 | grep -q '89 50 4e 47'"
+check "... whose SVG has the measured, the bound and the grid's boundary" \
+    bash -c "grep -q 'measured' '$work/lambda2/lambda.svg' && grep -q 'lower bound' \
+        '$work/lambda2/lambda.svg' && grep -q 'boundary' '$work/lambda2/lambda.svg'"
+"$bin" plot "$work/lambda2" "$work/lgrid" > /dev/null 2> "$work/lplot.err"
+check "a grid beside fewer than 2 --lambda probes is refused (exit 2)" \
+    bash -c "[ $? -eq 2 ] && grep -q 'needs 2 or more probe folders' '$work/lplot.err'"
 
 # The shared MNIST: a depth-10 probe, BN and vanilla.
 if [ -f "$shared/mnist/train-images-idx3-ubyte.gz" ]; then

@@ -21,7 +21,7 @@ const cli_command plot_command = {
     .name = "plot",
     .about =
         "usage: bntrain plot DIR [--color-scale linear|log]\n"
-        "       bntrain plot PROBE_DIR [PROBE_DIR2 ...]\n\n"
+        "       bntrain plot PROBE_DIR [PROBE_DIR2 ...] [GRID_DIR]\n\n"
         "Re-renders DIR/heatmap.png and DIR/heatmap.svg from DIR/cells.csv, DIR/theory.csv,\n"
         "DIR/boundary.csv and DIR/config.json (theory.csv and boundary.csv optional), without\n"
         "training. Each CSV must carry config.json's identity line. A grid run in shards\n"
@@ -29,7 +29,10 @@ const cli_command plot_command = {
         "The pictures are replaced atomically: on failure the previous ones stay.\n"
         "Folders of bntrain probe (holding probe.csv): PROBE_DIR/probe.png and probe.svg, each\n"
         "quantity against the layer, one colour per folder (e.g. BN and vanilla), error bars\n"
-        "for the spread over channels, log10 where a panel spans more than two decades.\n\n",
+        "for the spread over channels, log10 where a panel spans more than two decades; and,\n"
+        "when two or more were made with --lambda, PROBE_DIR/lambda.png and .svg: log10\n"
+        "lambda_max against gamma beside the theory's bound, and beside 2(1+mu)/eta of the\n"
+        "measured boundary of a grid folder named among them (bntrain plot P1 P2 ... GRID).\n\n",
     .options = plot_options,
     .target_bytes = sizeof(int), /* log_color_scale */
     .takes_operands = 1,
@@ -41,24 +44,92 @@ static int is_probe_folder(const char *dir) {
     return access(path, F_OK) == 0;
 }
 
-/* Every folder's probe.csv in one figure, written into the first folder. */
-static int plot_probe_folders(char **dirs, int n_dirs) {
-    if (n_dirs > PLOT_N_CATEGORIES)
-        return usage_error("plot", "%d probe folders: at most %d in one figure", n_dirs,
-                           PLOT_N_CATEGORIES);
-    for (int i = 1; i < n_dirs; i++)
-        if (!is_probe_folder(dirs[i]))
-            return usage_error("plot", "%s: no probe.csv (all folders must be probe folders)",
-                               dirs[i]);
-    char png[4200];
-    snprintf(png, sizeof png, "%s/probe.png", dirs[0]);
+static int is_grid_folder(const char *dir) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/cells.csv", dir);
+    return access(path, F_OK) == 0;
+}
+
+/* The probe folders' lambda_max against gamma (those made with --lambda; at least two), with
+ * the grid folder's boundary if one was named: FIRST/lambda.png and .svg. */
+static int plot_lambda(char **dirs, int n_dirs, const char *grid_dir) {
+    plot_lambda_point points[PLOT_LAMBDA_MAX_POINTS];
+    size_t n = 0;
     bn_error err;
-    if (plot_probe_figure((const char *const *)dirs, (size_t)n_dirs, png, &err)) {
+    for (int i = 0; i < n_dirs && n < PLOT_LAMBDA_MAX_POINTS; i++) {
+        int found = plot_lambda_read(dirs[i], &points[n], &err);
+        if (found < 0) {
+            fprintf(stderr, "bntrain plot: %s\n", err.msg);
+            return EXIT_RUNTIME;
+        }
+        if (found == 0) n++;
+    }
+    if (n < 2) {
+        if (!grid_dir) return 0; /* no lambda figure to draw, and none asked for */
+        return usage_error("plot",
+                           "%s: a grid folder among probe folders draws lambda_max against "
+                           "gamma, which needs 2 or more probe folders made with --lambda (%zu)",
+                           grid_dir, n);
+    }
+    plot_grid grid;
+    if (grid_dir && plot_grid_read(grid_dir, &grid, &err)) {
         fprintf(stderr, "bntrain plot: %s\n", err.msg);
         return EXIT_RUNTIME;
     }
-    printf("wrote %s/probe.png and %s/probe.svg\n", dirs[0], dirs[0]);
+    if (grid_dir && !grid.has_boundary) {
+        plot_grid_free(&grid);
+        return usage_error("plot",
+                           "%s: no boundary.csv, the measured boundary (bntrain figures writes "
+                           "it for each of its grids)",
+                           grid_dir);
+    }
+    char png[4200];
+    snprintf(png, sizeof png, "%s/lambda.png", dirs[0]);
+    int status = plot_lambda_figure(points, n, grid_dir ? &grid : NULL, png, &err);
+    if (grid_dir) plot_grid_free(&grid);
+    if (status) {
+        fprintf(stderr, "bntrain plot: %s\n", err.msg);
+        return EXIT_RUNTIME;
+    }
+    printf("wrote %s/lambda.png and %s/lambda.svg (%zu probe folders)\n", dirs[0], dirs[0], n);
     return 0;
+}
+
+/* Every probe folder's probe.csv in one figure, written into the first folder; and, when two
+ * or more were made with --lambda, their lambda_max against gamma. One grid folder may be
+ * among them: its measured boundary joins the lambda figure. */
+static int plot_probe_folders(char **dirs, int n_dirs) {
+    char *probes[PLOT_LAMBDA_MAX_POINTS];
+    const char *grid_dir = NULL;
+    int n_probes = 0;
+    for (int i = 0; i < n_dirs; i++) {
+        if (is_probe_folder(dirs[i])) {
+            if (n_probes == PLOT_LAMBDA_MAX_POINTS)
+                return usage_error("plot", "more than %d probe folders", PLOT_LAMBDA_MAX_POINTS);
+            probes[n_probes++] = dirs[i];
+        } else if (is_grid_folder(dirs[i]) && !grid_dir) {
+            grid_dir = dirs[i];
+        } else {
+            return usage_error("plot",
+                               "%s: neither a probe folder (probe.csv) nor a grid folder "
+                               "(cells.csv; one at most)",
+                               dirs[i]);
+        }
+    }
+    bn_error err;
+    if (n_probes <= PLOT_N_CATEGORIES) {
+        char png[4200];
+        snprintf(png, sizeof png, "%s/probe.png", probes[0]);
+        if (plot_probe_figure((const char *const *)probes, (size_t)n_probes, png, &err)) {
+            fprintf(stderr, "bntrain plot: %s\n", err.msg);
+            return EXIT_RUNTIME;
+        }
+        printf("wrote %s/probe.png and %s/probe.svg\n", probes[0], probes[0]);
+    } else {
+        fprintf(stderr, "bntrain plot: note: %d probe folders: probe.png draws at most %d\n",
+                n_probes, PLOT_N_CATEGORIES);
+    }
+    return plot_lambda(probes, n_probes, grid_dir);
 }
 
 int cmd_plot(int argc, char **argv) {

@@ -466,7 +466,7 @@ static void json_copy_string(const char *json, const char *key, char *out, size_
     out[n] = '\0';
 }
 
-static double json_number(const char *json, const char *key) {
+double plot_json_number(const char *json, const char *key) {
     json_value value;
     return json_find(json, key, &value) == 1 && !value.is_string ? value.number : NAN;
 }
@@ -486,9 +486,9 @@ static int read_config(const char *path, plot_grid *grid, bn_error *err) {
         json_copy_string(json, "dataset", grid->dataset, sizeof grid->dataset);
         json_copy_string(json, "arch", grid->arch, sizeof grid->arch);
         json_copy_string(json, "title_note", grid->title_note, sizeof grid->title_note);
-        grid->epochs = json_number(json, "epochs");
-        grid->n_restarts = json_number(json, "n_restarts");
-        double batchnorm = json_number(json, "batchnorm");
+        grid->epochs = plot_json_number(json, "epochs");
+        grid->n_restarts = plot_json_number(json, "n_restarts");
+        double batchnorm = plot_json_number(json, "batchnorm");
         grid->batchnorm = isnan(batchnorm) ? -1 : batchnorm != 0;
     }
     free(json);

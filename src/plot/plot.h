@@ -288,6 +288,29 @@ int plot_curves_layout(const plot_curves_figure *figure, plot_layout *layout, pl
 int plot_curves(const plot_curves_figure *figure, const char *png_path, const char *svg_path,
                 bn_error *err);
 
+/* ---- The lambda figure (lambda_figure.c) ----------------------------------------------- */
+
+#define PLOT_LAMBDA_MAX_POINTS 64
+
+/* What `probe --lambda` measured in one folder. */
+typedef struct {
+    double gamma, momentum;          /* config.json */
+    double lambda_max, lambda_bound; /* probe.csv rows at `all`; the bound NaN if absent */
+    int batchnorm;
+} plot_lambda_point;
+
+/* 0 and the point if DIR/probe.csv has `all,lambda_max`; 1 if it has none (a probe without
+ * --lambda); -1 with err if a file cannot be read. */
+int plot_lambda_read(const char *dir, plot_lambda_point *point, bn_error *err);
+/* log10 lambda_max against gamma: the n points measured (sorted here by gamma), the theory's
+ * bound and, if grid is not NULL, 2(1 + mu)/eta of its measured boundary; png_path and its
+ * SVG twin. */
+int plot_lambda_figure(plot_lambda_point *points, size_t n, const plot_grid *grid,
+                       const char *png_path, bn_error *err);
+
+/* A number at the top level of a JSON object's text (config.json), NaN if absent. */
+double plot_json_number(const char *json, const char *key);
+
 /* ---- The probe figure ------------------------------------------------------------------ */
 
 /* The quantities of a probe folder the figure draws (probe_figure.c lists them). */
