@@ -211,6 +211,9 @@ static int parse_args(int argc, char **argv, bench_options *o) {
     }
     if (optind < argc) return usage_error("unexpected argument '%s'", argv[optind]);
     if (!o->net.dataset) o->net.dataset = o->net.arch == ARCH_FC ? "mnist" : "cifar10";
+    /* the deep networks train with cross-entropy, as Fig. 4 does (pytorch_bench.py too): with
+     * the squared loss a full-width VGG16 diverged in PyTorch at the bench's lr */
+    if (arch_is_deep(o->net.arch)) o->net.loss = LOSS_CE;
     if (o->steady.max_warmup_steps < o->steady.min_warmup_steps)
         return usage_error("--max-warmup %zu is below --min-warmup %zu", o->steady.max_warmup_steps,
                            o->steady.min_warmup_steps);

@@ -11,7 +11,9 @@ init (fc, cnn: W ~ N(0, 2/fan_in), b ~ N(0, 0.5), BN gamma 1, beta 0; the deep n
 PyTorch's default, as bntrain's INIT_PYTORCH), the same augmentation for the deep networks
 (random crop with 4-pixel padding by a raw 0 pixel, horizontal flip; --augment), SGD momentum
 0.9, lr 0.01, batch 128, loss 1/2 ||logits - onehot||^2 averaged over the batch (bntrain's
-defaults).
+defaults) for fc and cnn, cross-entropy for the deep networks (as the paper's Fig. 4 trains
+them: with the squared loss a full-width VGG16 diverged at lr 0.01 on the bench's batches, and a
+diverged run's throughput means nothing; bench_throughput does the same).
 
 Timing (bench/steady_state.py, the rule of bench_throughput): windows of --window steps until
 two in a row agree within --tolerance after at least --min-warmup steps, then whole windows
@@ -241,6 +243,7 @@ class Steps:
         self.order, self.step, self.loss = torch.randperm(len(images)), 0, 0.0
         self.n_batches = len(images) // batch
         self.generator = torch.Generator().manual_seed(1)
+        self.cross_entropy = False
 
     def __call__(self, count):
         start = time.perf_counter()
@@ -250,14 +253,19 @@ class Steps:
             x, y = self.images[index], self.onehot[index]
             if self.augment:
                 x = augmented(x, self.pad_value, self.generator)
-            self.loss = train_step(self.network, self.optimiser, x, y)
+            self.loss = train_step(self.network, self.optimiser, x, y, self.cross_entropy)
             self.step += 1
         return time.perf_counter() - start
 
 
-def train_step(network, optimiser, x, y):
+def train_step(network, optimiser, x, y, cross_entropy):
+    import torch
+
     optimiser.zero_grad(set_to_none=True)
-    loss = 0.5 * (network(x) - y).pow(2).sum(1).mean()
+    if cross_entropy:
+        loss = torch.nn.functional.cross_entropy(network(x), y.argmax(1))
+    else:
+        loss = 0.5 * (network(x) - y).pow(2).sum(1).mean()
     loss.backward()
     optimiser.step()
     return float(loss)
@@ -289,6 +297,7 @@ def measure(args, threads, seed, barrier, results):
     network.train()
     steps = Steps(network, optimiser, images, onehot, torch.from_numpy(zero), args.batch,
                   args.augment == "on")
+    steps.cross_entropy = deep_depth(args.arch) > 0
     warmup_steps, steady = steady_state.warm_up(options, steps)
     barrier.wait(timeout=WAIT_SECONDS)  # the processes start their timed steps together
     timed_steps, seconds = steady_state.time_windows(options, steps)
