@@ -24,22 +24,21 @@ enum {
 static const plot_rgb measured_color = {213, 94, 0}, bound_color = {0, 0, 0},
                       grid_color = {0, 114, 178};
 
-/* The value of `all,QUANTITY,` in probe.csv's text, or NaN. */
-static double all_row(const char *csv, const char *quantity) {
-    char key[64];
-    snprintf(key, sizeof key, "\nall,%s,", quantity);
-    const char *p = strstr(csv, key);
-    return p ? strtod(p + strlen(key), NULL) : NAN;
+/* Keeps the whole network's (layer 0, `all`) lambda_max and lambda_bound rows. */
+static int keep_lambda_row(void *ctx, size_t layer, const char *quantity, double value,
+                           double spread) {
+    (void)spread;
+    plot_lambda_point *point = ctx;
+    if (layer == 0 && strcmp(quantity, "lambda_max") == 0) point->lambda_max = value;
+    if (layer == 0 && strcmp(quantity, "lambda_bound") == 0) point->lambda_bound = value;
+    return 0;
 }
 
 int plot_lambda_read(const char *dir, plot_lambda_point *point, bn_error *err) {
-    char path[4200], *csv = NULL, *json = NULL;
+    char path[4200], *json = NULL;
     size_t length;
-    snprintf(path, sizeof path, "%s/probe.csv", dir);
-    if (read_file(path, &csv, &length, err)) return -1;
-    point->lambda_max = all_row(csv, "lambda_max");
-    point->lambda_bound = all_row(csv, "lambda_bound");
-    free(csv);
+    point->lambda_max = point->lambda_bound = NAN;
+    if (plot_probe_rows(dir, keep_lambda_row, point, err)) return -1;
     if (!(point->lambda_max > 0)) return 1;
     snprintf(path, sizeof path, "%s/config.json", dir);
     if (read_file(path, &json, &length, err)) return -1;

@@ -328,6 +328,12 @@ typedef struct {
     plot_probe_curve curve[PLOT_PROBE_PANELS];
 } plot_probe_series;
 
+/* Calls ROW for every row of DIR/probe.csv (layer 0 for the `all` rows), after checking the
+ * header and each row's form; a torn last line is dropped. ROW returns nonzero when out of
+ * memory. 0, or -1 with err naming the file (and line). */
+typedef int (*plot_probe_row_fn)(void *ctx, size_t layer, const char *quantity, double value,
+                                 double spread);
+int plot_probe_rows(const char *dir, plot_probe_row_fn row, void *ctx, bn_error *err);
 /* Reads DIR/probe.csv (and config.json for the label); a torn last line is dropped. */
 int plot_probe_read(const char *dir, plot_probe_series *series, bn_error *err);
 void plot_probe_free(plot_probe_series *series);

@@ -109,8 +109,7 @@ static void series_label(const char *dir, plot_probe_series *s) {
     snprintf(s->label, sizeof s->label, "%s%s", kind, base);
 }
 
-int plot_probe_read(const char *dir, plot_probe_series *s, bn_error *err) {
-    memset(s, 0, sizeof *s);
+int plot_probe_rows(const char *dir, plot_probe_row_fn row, void *ctx, bn_error *err) {
     char path[4200], *text = NULL;
     size_t length;
     snprintf(path, sizeof path, "%s/probe.csv", dir);
@@ -130,15 +129,28 @@ int plot_probe_read(const char *dir, plot_probe_series *s, bn_error *err) {
         size_t layer;
         char *quantity;
         double value, spread;
-        if (parse_row(line, &layer, &quantity, &value, &spread)) {
+        if (parse_row(line, &layer, &quantity, &value, &spread))
             status = bn_fail(err, "%s: line %zu: not layer,quantity,value,spread", path, line_no);
-            break;
-        }
-        for (size_t p = 0; p < N_PANELS && layer > 0; p++)
-            if (strcmp(quantity, panels[p].quantity) == 0 && add_point(s, p, layer, value, spread))
-                status = bn_fail(err, "%s: out of memory", path);
+        else if (row(ctx, layer, quantity, value, spread))
+            status = bn_fail(err, "%s: out of memory", path);
     }
     free(text);
+    return status;
+}
+
+/* Keeps a per-layer row of a drawn quantity (layer 0 is the `all` rows, not drawn here). */
+static int keep_series_row(void *ctx, size_t layer, const char *quantity, double value,
+                           double spread) {
+    plot_probe_series *s = ctx;
+    for (size_t p = 0; p < N_PANELS && layer > 0; p++)
+        if (strcmp(quantity, panels[p].quantity) == 0 && add_point(s, p, layer, value, spread))
+            return -1;
+    return 0;
+}
+
+int plot_probe_read(const char *dir, plot_probe_series *s, bn_error *err) {
+    memset(s, 0, sizeof *s);
+    int status = plot_probe_rows(dir, keep_series_row, s, err);
     if (!status) series_label(dir, s);
     return status;
 }
