@@ -774,6 +774,31 @@ static void check_theory_figure(const char *root) {
     free(svg);
 }
 
+/* plot_lambda_read takes the `all` rows of probe.csv through the probe reader: the values,
+ * a probe without --lambda (1), a torn last line dropped, a wrong header refused by name. */
+static void check_lambda_read(const char *root) {
+    char dir[256];
+    snprintf(dir, sizeof dir, "%s/lambda", root);
+    CHECK(mkdir(dir, 0755) == 0);
+    write_text(dir, "config.json", "{\"gamma\": 0.5, \"momentum\": 0.9, \"batchnorm\": true}\n");
+    write_text(dir, "probe.csv",
+               "layer,quantity,value,spread\n1,lambda_max,99,\nall,lambda_max,12.5,\n"
+               "all,lambda_bound,3.25,\n");
+    plot_lambda_point point;
+    bn_error err = {""};
+    CHECK_MSG(plot_lambda_read(dir, &point, &err) == 0, "%s", err.msg);
+    CHECK_CLOSE(point.lambda_max, 12.5, 0);
+    CHECK_CLOSE(point.lambda_bound, 3.25, 0);
+    CHECK_CLOSE(point.gamma, 0.5, 0);
+    CHECK_CLOSE(point.momentum, 0.9, 0);
+    CHECK(point.batchnorm == 1);
+    write_text(dir, "probe.csv", "layer,quantity,value,spread\nall,grad_norm,1,\nall,lambda_max,7");
+    CHECK(plot_lambda_read(dir, &point, &err) == 1); /* the torn row is not a measurement */
+    write_text(dir, "probe.csv", "layer,value\nall,lambda_max,7,\n");
+    CHECK(plot_lambda_read(dir, &point, &err) == -1);
+    CHECK_MSG(strstr(err.msg, "probe.csv") && strstr(err.msg, "not a probe.csv"), "%s", err.msg);
+}
+
 int main(void) {
     char root[] = "/tmp/bntrain_test_plot_XXXXXX";
     if (!mkdtemp(root)) {
@@ -798,6 +823,7 @@ int main(void) {
     check_one_cell_not_run(root);
     check_ticks_and_font();
     check_theory_figure(root);
+    check_lambda_read(root);
     if (getenv("BNTRAIN_KEEP_FIGURES"))
         printf("test_plot: figures kept in %s\n", root);
     else
