@@ -14,7 +14,7 @@
 #include "grid/store.h"
 
 static const char config[] = "{\n  \"dataset\": \"mnist\",\n  \"arch\": \"fc\",\n"
-                             "  \"epochs\": 1,\n  \"x_values\": [0.5, 1],\n"
+                             "  \"loss\": \"mse\",\n  \"epochs\": 1,\n  \"x_values\": [0.5, 1],\n"
                              "  \"log10_lr\": [-2, -1]\n}\n";
 static const double x_values[] = {0.5, 1.0}, log10_lrs[] = {-2.0, -1.0};
 
@@ -27,7 +27,8 @@ static void write_in(const char *dir, const char *name, const char *text) {
 
 /* The folder of a finished grid: config.json, cells.csv (the cell gamma 1, log10_lr -1
  * exploded) and theory.csv, each CSV under the identity line `line`. */
-static void write_folder(const char *dir, uint64_t identity, const char *line) {
+static void write_folder_cells(const char *dir, uint64_t identity, const char *line,
+                               size_t n_cells) {
     write_in(dir, "config.json", config);
     grid_shape shape = {.x_name = "gamma",
                         .x_values = x_values,
@@ -39,7 +40,7 @@ static void write_folder(const char *dir, uint64_t identity, const char *line) {
     grid_store store;
     bn_error err;
     CHECK(grid_store_create(&store, &shape, &err) == 0);
-    for (size_t i = 0; i < 4; i++) {
+    for (size_t i = 0; i < n_cells; i++) {
         double x = x_values[i % 2], log10_lr = log10_lrs[i / 2];
         int blew_up = x == 1.0 && log10_lr == -1.0;
         bn_run_record r = {.x = x,
@@ -55,6 +56,33 @@ static void write_folder(const char *dir, uint64_t identity, const char *line) {
     snprintf(theory, sizeof theory,
              "%sgamma,lambda_max,eta_bar,log10_eta_bar\n0.5,20,0.1,-1\n1,200,0.01,-2\n", line);
     write_in(dir, "theory.csv", theory);
+}
+
+static void write_folder(const char *dir, uint64_t identity, const char *line) {
+    write_folder_cells(dir, identity, line, 4);
+}
+
+/* boundary_ensure (bntrain plot on a plain grid): writes boundary.csv for a finished grid,
+ * leaves an existing one alone, and writes none while a cell has not run. */
+static void check_ensure(const char *dir, uint64_t identity, const char *line) {
+    char path[512], *text = NULL;
+    size_t length;
+    bn_error err = {""};
+    snprintf(path, sizeof path, "%s/boundary.csv", dir);
+    unlink(path);
+    write_folder_cells(dir, identity, line, 3); /* gamma 1 at log10_lr -1 not run */
+    int written = -1;
+    CHECK_MSG(boundary_ensure(dir, &written, &err) == 0, "%s", err.msg);
+    CHECK(written == 0 && access(path, F_OK) != 0);
+    write_folder(dir, identity, line);
+    CHECK_MSG(boundary_ensure(dir, &written, &err) == 0, "%s", err.msg);
+    CHECK(written == 1);
+    CHECK(read_file(path, &text, &length, &err) == 0);
+    CHECK(text && strstr(text, "\n1,-1,-2.000000,1.000000\n") != NULL);
+    free(text);
+    CHECK_MSG(boundary_ensure(dir, &written, &err) == 0, "%s", err.msg);
+    CHECK(written == 0); /* there already */
+    CHECK_CLOSE(boundary_diverged_loss(LOSS_MSE), 5.0, 1e-12);
 }
 
 int main(void) {
@@ -79,6 +107,8 @@ int main(void) {
     CHECK_MSG(text && strncmp(text, line, strlen(line)) == 0, "boundary.csv begins: %.60s",
               text ? text : "");
     CHECK(text && strstr(text, "\n1,-1,-2.000000,1.000000\n") != NULL);
+
+    check_ensure(dir, identity, line);
 
     /* a theory.csv of another grid: refused, named, and boundary.csv stays as it was */
     write_folder(dir, identity, other);

@@ -111,9 +111,20 @@ done
 "$bin" grid --dataset mnist-sample --hidden 20,20 --gamma 0.5,2 --log10-lr -2,-1,0,1 \
     --restarts 1 --epochs 1 --train-subset 500 --batch 50 --quiet --out "$work/lgrid" \
     > /dev/null 2>&1
-"$bin" plot "$work/lambda2" "$work/lambda0.5" "$work/lgrid" > /dev/null 2> "$work/lplot.err"
-check "a grid folder without boundary.csv is refused (exit 2)" \
-    bash -c "[ $? -eq 2 ] && grep -q 'no boundary.csv' '$work/lplot.err'"
+# a grid with a cell not run yet (its last cells.csv row dropped): no boundary can be measured
+cp -r "$work/lgrid" "$work/lgrid-partial"
+sed -i '$d' "$work/lgrid-partial/cells.csv"
+"$bin" plot "$work/lambda2" "$work/lambda0.5" "$work/lgrid-partial" > /dev/null \
+    2> "$work/lplot.err"
+check "an unfinished grid folder without boundary.csv is refused (exit 2)" \
+    bash -c "[ $? -eq 2 ] && grep -q 'no boundary.csv' '$work/lplot.err' && \
+        [ ! -e '$work/lgrid-partial/boundary.csv' ]"
+# a finished grid (bntrain grid writes no boundary.csv): plot measures it first
+"$bin" plot "$work/lambda2" "$work/lambda0.5" "$work/lgrid" > "$work/lplot.out" 2>&1
+check "plot measures a finished grid's boundary.csv (identity line, one row per gamma)" \
+    bash -c "[ $? -eq 0 ] && grep -q 'wrote .*boundary.csv' '$work/lplot.out' && \
+        [ \"\$(head -n 1 '$work/lgrid/boundary.csv')\" = \"\$(head -n 1 '$work/lgrid/cells.csv')\" ] && \
+        [ \$(wc -l < '$work/lgrid/boundary.csv') -eq 4 ]"
 # boundary.csv as `bntrain figures` writes it: the identity line, then one row per column
 { head -n 1 "$work/lgrid/cells.csv"
   echo "x,log10_lr_emp,log10_eta_bar,distance_decades"

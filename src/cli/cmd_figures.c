@@ -186,11 +186,6 @@ static int figure_config(const figure_grid *f, const figure_settings *set, const
                        f->batchnorm ? set->gamma : set->sigma_w2, &g->x_values, &g->n_x, err);
 }
 
-/* A loss this far above that of predicting all zeros has blown up even if it is finite. */
-static double diverged_loss(bn_loss loss) {
-    return 10.0 * (loss == LOSS_MSE ? 0.5 : log(10.0));
-}
-
 typedef struct {
     bn_dataset ds;
     const char *name;    /* the dataset in ds, or NULL */
@@ -233,7 +228,7 @@ static int run_figure(const figure_grid *f, const bn_grid_config *g, const bn_da
     bn_grid_summary grid_summary;
     if (grid_run(g, ds, &cli_stop_signal, &grid_summary, err)) return -1;
     if (grid_summary.interrupted) return 1;
-    if (boundary_write(g->out_dir, diverged_loss(g->experiment.loss), summary, err)) return -1;
+    if (boundary_write(g->out_dir, boundary_diverged_loss(g->experiment.loss), summary, err)) return -1;
     return plot_heatmap_dir(g->out_dir, 0, err);
 }
 

@@ -7,6 +7,7 @@
 
 #include "cli/cli.h"
 #include "cli/options.h"
+#include "grid/boundary.h"
 #include "grid/identity.h"
 #include "grid/shard.h"
 #include "plot/plot.h"
@@ -24,7 +25,10 @@ const cli_command plot_command = {
         "       bntrain plot PROBE_DIR [PROBE_DIR2 ...] [GRID_DIR]\n\n"
         "Re-renders DIR/heatmap.png and DIR/heatmap.svg from DIR/cells.csv, DIR/theory.csv,\n"
         "DIR/boundary.csv and DIR/config.json (theory.csv and boundary.csv optional), without\n"
-        "training. Each CSV must carry config.json's identity line. A grid run in shards\n"
+        "training. Each CSV must carry config.json's identity line. When every cell has run and\n"
+        "theory.csv exists, a missing boundary.csv (bntrain grid does not write it) is measured\n"
+        "and written first: the smallest learning rate per column whose cell diverged, drawn\n"
+        "as a marker on the heatmap. A grid run in shards\n"
         "(grid --shard) has its cells.csv once `bntrain grid ... --merge` has joined them.\n"
         "The pictures are replaced atomically: on failure the previous ones stay.\n"
         "Folders of bntrain probe (holding probe.csv): PROBE_DIR/probe.png and probe.svg, each\n"
@@ -72,17 +76,20 @@ static int plot_lambda(char **dirs, int n_dirs, const char *grid_dir) {
                            grid_dir, n);
     }
     plot_grid grid;
-    if (grid_dir && plot_grid_read(grid_dir, &grid, &err)) {
+    int boundary_written = 0;
+    if (grid_dir && (boundary_ensure(grid_dir, &boundary_written, &err) ||
+                     plot_grid_read(grid_dir, &grid, &err))) {
         fprintf(stderr, "bntrain plot: %s\n", err.msg);
         return EXIT_RUNTIME;
     }
     if (grid_dir && !grid.has_boundary) {
         plot_grid_free(&grid);
         return usage_error("plot",
-                           "%s: no boundary.csv, the measured boundary (bntrain figures writes "
-                           "it for each of its grids)",
+                           "%s: no boundary.csv, and it cannot be measured yet: the grid has "
+                           "cells not run, or no theory.csv",
                            grid_dir);
     }
+    if (boundary_written) printf("wrote %s/boundary.csv\n", grid_dir);
     char png[4200];
     snprintf(png, sizeof png, "%s/lambda.png", dirs[0]);
     int status = plot_lambda_figure(points, n, grid_dir ? &grid : NULL, png, &err);
@@ -153,11 +160,14 @@ int cmd_plot(int argc, char **argv) {
                 dir);
         return EXIT_RUNTIME;
     }
+    int boundary_written = 0;
     if (grid_folder_identity(dir, &identity, &err) || grid_check_identities(dir, identity, &err) ||
+        boundary_ensure(dir, &boundary_written, &err) ||
         plot_heatmap_dir(dir, log_color_scale, &err) != 0) {
         fprintf(stderr, "bntrain plot: %s\n", err.msg);
         return EXIT_RUNTIME;
     }
+    if (boundary_written) printf("wrote %s/boundary.csv\n", dir);
     printf("wrote %s/heatmap.png and %s/heatmap.svg\n", argv[first], argv[first]);
     return 0;
 }

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/file.h"
 #include "grid/identity.h"
@@ -74,4 +75,35 @@ int boundary_write(const char *dir, double diverged_loss, bn_boundary_summary *s
     free(csv);
     plot_grid_free(&g);
     return status;
+}
+
+double boundary_diverged_loss(bn_loss loss) {
+    return 10.0 * (loss == LOSS_MSE ? 0.5 : log(10.0));
+}
+
+/* Whether a boundary can be measured from G alone: every cell has run (a cell not run yet
+ * below a diverged one could move the boundary down) and there is a theory to compare with. */
+static int measurable(const plot_grid *g) {
+    if (!g->n_theory || g->n_x == 0) return 0;
+    for (size_t k = 0; k < g->n_x * g->n_y; k++)
+        if (g->cells[k].state == PLOT_CELL_NOT_RUN) return 0;
+    return 1;
+}
+
+int boundary_ensure(const char *dir, int *written, bn_error *err) {
+    *written = 0;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/boundary.csv", dir);
+    if (access(path, F_OK) == 0) return 0;
+    plot_grid g;
+    if (plot_grid_read(dir, &g, err)) return -1;
+    int ok = measurable(&g);
+    bn_loss loss = strcmp(g.loss, "ce") == 0 ? LOSS_CE : LOSS_MSE;
+    if (strcmp(g.loss, "ce") != 0 && strcmp(g.loss, "mse") != 0) ok = 0;
+    plot_grid_free(&g);
+    if (!ok) return 0;
+    bn_boundary_summary summary;
+    if (boundary_write(dir, boundary_diverged_loss(loss), &summary, err)) return -1;
+    *written = 1;
+    return 0;
 }

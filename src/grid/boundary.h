@@ -5,6 +5,7 @@
 #include <stddef.h>
 
 #include "bntrain/error.h"
+#include "bntrain/loss.h"
 
 typedef struct {
     size_t n_x;            /* grid columns */
@@ -23,5 +24,15 @@ typedef struct {
  * atomically, and fills the summary. */
 int boundary_write(const char *dir, double diverged_loss, bn_boundary_summary *summary,
                    bn_error *err);
+
+/* A mean test loss this far above that of predicting all zeros has blown up even if it is
+ * finite: the diverged_loss boundary_write takes for a grid trained with LOSS. */
+double boundary_diverged_loss(bn_loss loss);
+
+/* Writes DIR/boundary.csv as boundary_write does, for a grid whose every cell has run, whose
+ * theory.csv exists and whose config.json names its loss, unless the file is there already
+ * (`bntrain grid` does not write it; `bntrain figures` does). *written says whether it did.
+ * Returns 0, or -1 with err. */
+int boundary_ensure(const char *dir, int *written, bn_error *err);
 
 #endif

@@ -485,6 +485,7 @@ static int read_config(const char *path, plot_grid *grid, bn_error *err) {
     } else {
         json_copy_string(json, "dataset", grid->dataset, sizeof grid->dataset);
         json_copy_string(json, "arch", grid->arch, sizeof grid->arch);
+        json_copy_string(json, "loss", grid->loss, sizeof grid->loss);
         json_copy_string(json, "title_note", grid->title_note, sizeof grid->title_note);
         grid->epochs = plot_json_number(json, "epochs");
         grid->n_restarts = plot_json_number(json, "n_restarts");

@@ -226,6 +226,7 @@ typedef struct {
     double *boundary_x, *boundary_log10_lr;
     int has_boundary; /* boundary.csv exists (the legend then shows the marker) */
     char dataset[64], arch[64], title_note[256]; /* from config.json; "" if absent */
+    char loss[16];                               /* "mse" or "ce" from config.json; "" if absent */
     double epochs, n_restarts;                   /* NaN if absent */
     int batchnorm;                               /* 1, 0, or -1 if absent */
 } plot_grid;
