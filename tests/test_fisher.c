@@ -2,6 +2,7 @@
  * Jacobian, column by column, on tiny networks (fc with and without BatchNorm, each BatchNorm
  * mode, and a cnn), lambda_max against LAPACK's dense symmetric eigensolver (dsyev) of that F,
  * and Lanczos on diagonal operators with a known spectrum. */
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -177,6 +178,29 @@ static void test_bad_options(void) {
     CHECK(fisher_bn_mode_from_name("train", &mode) == -1);
 }
 
+/* fisher_plan_bytes, what commands check against the memory before reading data, is what
+ * fisher_create allocates: the heap grows by it, give or take the layer list and malloc's own
+ * headers (glibc's mallinfo2; AddressSanitizer's allocator does not report there). */
+static void check_plan_bytes(void) {
+#if defined(__SANITIZE_ADDRESS__)
+    printf("test_fisher: plan bytes against the heap skipped under AddressSanitizer\n");
+#else
+    bn_model_spec spec;
+    model_spec_paper(&spec, ARCH_CNN, 3, 32, 32, 1);
+    size_t planned = 0;
+    bn_error err;
+    CHECK(fisher_plan_bytes(&spec, 300, NULL, &planned, &err) == 0);
+    struct mallinfo2 before = mallinfo2();
+    fisher_workspace fw;
+    CHECK_MSG(fisher_create(&fw, &spec, 300, NULL, &err) == 0, "%s", err.msg);
+    struct mallinfo2 after = mallinfo2();
+    double grown = (double)(after.uordblks + after.hblkhd) - (double)(before.uordblks + before.hblkhd);
+    CHECK_MSG(grown >= (double)planned && grown <= (double)planned + 64 * 1024,
+              "fisher_create grew the heap by %.0f bytes, planned %zu", grown, planned);
+    fisher_free(&fw);
+#endif
+}
+
 int main(void) {
     rng_seed(&rng, 77);
     check_diagonal(400, 10.0, 9.0, 5.0, "diagonal, gap 10%");
@@ -189,5 +213,6 @@ int main(void) {
     check_paper_network(ARCH_CNN, 1, FISHER_BN_POPULATION);
     check_paper_network(ARCH_CNN, 1, FISHER_BN_BATCH);
     test_bad_options();
+    check_plan_bytes();
     return check_summary("test_fisher");
 }

@@ -33,6 +33,23 @@ check "figures --threads 100000 exits 1 on missing data, not a crash" test $? -e
 check "figures --threads 100000 is capped with a note" \
     contains "$work/figures.err" "figures: note: --threads 100000 capped at $((4 * cores)) "
 
+# A measurement's own workspace counts too, before the data is read (none is here): probe's
+# network of --samples and its Fisher (--lambda), train --track-lambda's Fisher. A VGG16 on
+# 50000 samples needs hundreds of GB, more than any CI machine has free.
+"$bin" probe --dataset cifar10 --data-dir "$work/no-data" --arch vgg16 --samples 50000 --lambda \
+    --out "$work/probe-huge" 2> "$work/probe-huge.err"
+check "probe of 50000 VGG16 samples is refused before reading data (exit 1)" test $? -eq 1
+check "... naming the measurement and --samples" \
+    grep -Eq 'not enough memory: needs .*measurement [0-9.]+ MiB.*a smaller --samples' \
+    "$work/probe-huge.err"
+check "... and writes nothing" test ! -e "$work/probe-huge"
+"$bin" train --dataset cifar10 --data-dir "$work/no-data" --arch vgg16 --loss mse \
+    --track-lambda 1 --lambda-samples 50000 2> "$work/track-huge.err"
+check "train --track-lambda on 50000 VGG16 samples is refused before reading data (exit 1)" \
+    test $? -eq 1
+check "... naming the measurement and --lambda-samples" \
+    grep -Eq 'measurement [0-9.]+ MiB.*a smaller --lambda-samples' "$work/track-huge.err"
+
 # ulimit -v cannot be combined with AddressSanitizer, which reserves terabytes of address space.
 case "${BNTRAIN_C_FLAGS:-}" in
 *sanitize=address*) echo "test_limits: skipping the ulimit -v checks under AddressSanitizer" ;;

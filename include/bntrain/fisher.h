@@ -70,6 +70,8 @@ typedef struct {
 } lanczos_workspace;
 
 int lanczos_create(lanczos_workspace *lz, size_t dim, size_t max_iterations, bn_error *err);
+/* The bytes lanczos_create allocates. */
+size_t lanczos_bytes(size_t dim, size_t max_iterations);
 void lanczos_free(lanczos_workspace *lz);
 /* The largest eigenvalue of a symmetric positive semi-definite operator from the start
  * vector start (dim floats, not all 0; normalised here). Fills result (seconds excepted);
@@ -101,6 +103,11 @@ typedef struct {
 int fisher_create(fisher_workspace *fw, const bn_model_spec *spec, size_t max_samples,
                   const fisher_options *options, bn_error *err);
 void fisher_free(fisher_workspace *fw);
+/* The bytes fisher_create would allocate, computed without allocating the arenas, so a
+ * command can check them against the memory it has before reading data. options NULL:
+ * defaults. 0, or -1 with err if the spec is refused. */
+int fisher_plan_bytes(const bn_model_spec *spec, size_t max_samples, const fisher_options *options,
+                      size_t *bytes, bn_error *err);
 /* lambda_max of F for `model` (same spec as the workspace's) on the first n <= max_samples
  * images of input (n x model_input_size floats). */
 int fisher_measure_in(fisher_workspace *fw, const bn_model *model, const float *input, size_t n,

@@ -136,6 +136,10 @@ typedef struct {
 int model_plan(bn_model *model, const bn_model_spec *spec, size_t max_batch, bn_error *err);
 /* Allocates every arena for batches of up to max_batch samples. */
 int model_create(bn_model *model, const bn_model_spec *spec, size_t max_batch, bn_error *err);
+/* The bytes model_create allocates for its arenas, from a plan (or a created model). */
+size_t model_bytes(const bn_model *model);
+/* The same for a spec and batch, planned and released here: 0, or -1 with err. */
+int model_plan_bytes(const bn_model_spec *spec, size_t max_batch, size_t *bytes, bn_error *err);
 void model_free(bn_model *model);
 
 /* The initial state: with spec.init = INIT_GAUSSIAN the paper's mean-field ensemble, W ~ N(0,

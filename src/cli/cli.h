@@ -29,14 +29,17 @@ extern const cli_command train_command, grid_command, curves_command, theory_com
 /* Prints a usage error ("bntrain CMD: message" and a pointer to help) and returns EXIT_USAGE. */
 int usage_error(const char *command, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Settle the threads of `bntrain train` (one run) or of a grid (its runs not yet in
+/* Settle the threads of one run (`bntrain train`, `probe`) or of a grid (its runs not yet in
  * DIR/runs.csv, at most one per thread) and check that the run or grid fits in memory, before
  * any data is read or file written. The thread count (0: every core) becomes the count to use:
  * an explicit count above 4x the cores, or for a grid above its runs left (but never below the
  * cores), is capped, and a count the system cannot start is lowered, each with a note on
  * stderr. Return 0, or EXIT_RUNTIME after one line on stderr (the memory needed, what is
  * available, and which limit). command names the grid's command in messages (grid, figures). */
-int cli_check_train_resources(const bn_experiment *e, const bn_model_spec *spec, size_t *threads);
+/* One run beside a measurement's own workspace of measure_bytes (0: none), counted once;
+ * measure_option is the option that sizes it, named when the measurement is what does not fit. */
+int cli_check_run_resources(const char *command, const bn_experiment *e, const bn_model_spec *spec,
+                            size_t measure_bytes, const char *measure_option, size_t *threads);
 int cli_check_grid_resources(const char *command, bn_grid_config *g,
                              const bn_model_spec *spec);
 /* The same for `runs` runs of one experiment, at most one per thread (bntrain curves). */

@@ -69,14 +69,17 @@ static double mib(size_t bytes) {
 }
 
 /* What a command holds: the dataset once (while loading: the raw bytes of every image beside
- * its floats, and a label), a trainer per run in progress, and, in address space, a stack per
- * thread the team starts. */
+ * its floats, and a label), a trainer per run in progress, a measurement's workspace (train
+ * --track-lambda's Fisher; probe's network of --samples and its Fisher), and, in address
+ * space, a stack per thread the team starts. */
 typedef struct {
-    size_t dataset_bytes, trainer_bytes, trainers, stack_bytes, stacks;
+    size_t dataset_bytes, trainer_bytes, trainers, measure_bytes, stack_bytes, stacks;
+    const char *measure_option; /* the option that sizes the measurement, for the advice */
 } memory_need;
 
 static size_t need_bytes(const memory_need *n, int address_space) {
-    double total = (double)n->dataset_bytes + (double)n->trainer_bytes * (double)n->trainers;
+    double total = (double)n->dataset_bytes + (double)n->trainer_bytes * (double)n->trainers +
+                   (double)n->measure_bytes;
     if (address_space) total += (double)n->stack_bytes * (double)n->stacks;
     return total >= (double)SIZE_MAX ? SIZE_MAX : (size_t)total;
 }
@@ -133,12 +136,16 @@ static int check_memory(const char *command, const memory_need *need) {
                 "run x %zu",
                 command, mib(bytes), mib(need->dataset_bytes), mib(need->trainer_bytes),
                 need->trainers);
+        if (need->measure_bytes)
+            fprintf(stderr, ", measurement %.1f MiB", mib(need->measure_bytes));
         if (limits[i].address_space)
             fprintf(stderr, ", thread stacks %.1f MiB x %zu", mib(need->stack_bytes), need->stacks);
-        fprintf(stderr,
-                ") but %s leaves %.1f MiB available; use fewer --threads or a smaller "
-                "--batch\n",
-                limits[i].name, mib(limits[i].available_bytes));
+        fprintf(stderr, ") but %s leaves %.1f MiB available; use ", limits[i].name,
+                mib(limits[i].available_bytes));
+        if (need->measure_bytes > need->trainer_bytes * need->trainers)
+            fprintf(stderr, "a smaller %s\n", need->measure_option);
+        else
+            fprintf(stderr, "fewer --threads or a smaller --batch\n");
         return EXIT_RUNTIME;
     }
     return 0;
@@ -157,30 +164,34 @@ static void fit_startable_threads(const char *command, size_t *threads) {
 
 /* `runs` networks trained at most one per thread; `useful`: the threads that can have work. */
 static int check_resources(const char *command, const bn_experiment *e, const bn_model_spec *spec,
-                           size_t runs, size_t useful, size_t *threads) {
+                           size_t runs, size_t useful, size_t measure_bytes,
+                           const char *measure_option, size_t *threads) {
     *threads = cap_threads(command, *threads, useful);
     memory_need need;
     size_t trainers = runs < *threads ? runs : *threads;
     int status = estimate_need(command, e, spec, trainers, *threads, &need);
+    need.measure_bytes = measure_bytes;
+    need.measure_option = measure_option;
     if (status == 0) status = check_memory(command, &need);
     if (status == 0) fit_startable_threads(command, threads);
     return status;
 }
 
 /* One run: every thread takes parts of its kernels, so any count has work. */
-int cli_check_train_resources(const bn_experiment *e, const bn_model_spec *spec, size_t *threads) {
-    return check_resources("train", e, spec, 1, SIZE_MAX, threads);
+int cli_check_run_resources(const char *command, const bn_experiment *e, const bn_model_spec *spec,
+                            size_t measure_bytes, const char *measure_option, size_t *threads) {
+    return check_resources(command, e, spec, 1, SIZE_MAX, measure_bytes, measure_option, threads);
 }
 
 int cli_check_grid_resources(const char *command, bn_grid_config *g,
                              const bn_model_spec *spec) {
     size_t left = grid_runs_left(g);
-    return check_resources(command, &g->experiment, spec, left, left, &g->threads);
+    return check_resources(command, &g->experiment, spec, left, left, 0, NULL, &g->threads);
 }
 
 int cli_check_runs_resources(const char *command, const bn_experiment *e,
                              const bn_model_spec *spec, size_t runs, size_t *threads) {
-    return check_resources(command, e, spec, runs, runs, threads);
+    return check_resources(command, e, spec, runs, runs, 0, NULL, threads);
 }
 
 volatile sig_atomic_t cli_stop_signal;

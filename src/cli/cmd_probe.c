@@ -307,6 +307,23 @@ static int probe_and_report(const probe_args *a, const bn_model_spec *spec, cons
     return status;
 }
 
+/* What the probe holds beside the trainer of --steps: its network with arenas for --samples
+ * and, with --lambda, the Fisher's workspace for as many. 0, or the exit status. */
+static int measurement_bytes(const probe_args *a, const bn_model_spec *spec, size_t *bytes) {
+    bn_error err;
+    size_t fisher_bytes = 0;
+    fisher_options options;
+    fisher_options_default(&options);
+    options.bn_mode = a->lambda_bn_mode;
+    if (model_plan_bytes(spec, a->samples, bytes, &err) ||
+        (a->lambda && fisher_plan_bytes(spec, a->samples, &options, &fisher_bytes, &err))) {
+        fprintf(stderr, "bntrain probe: %s\n", err.msg);
+        return EXIT_RUNTIME;
+    }
+    *bytes += fisher_bytes;
+    return 0;
+}
+
 int cmd_probe(int argc, char **argv) {
     probe_args a = {.samples = 256, .eig_max_dim = BN_PROBE_EIG_MAX_DIM};
     experiment_defaults(&a.experiment);
@@ -319,7 +336,11 @@ int cmd_probe(int argc, char **argv) {
     bn_model_spec spec;
     if (experiment_model_spec(&a.experiment, &spec, &err))
         return usage_error("probe", "%s", err.msg);
-    status = cli_check_runs_resources("probe", &a.experiment, &spec, 1, &a.threads);
+    size_t measure_bytes;
+    status = measurement_bytes(&a, &spec, &measure_bytes);
+    if (status) return status;
+    status = cli_check_run_resources("probe", &a.experiment, &spec, measure_bytes, "--samples",
+                                     &a.threads);
     if (status) return status;
     if (a.verbose) runtime_describe(stderr, a.threads);
 

@@ -186,7 +186,13 @@ int cmd_train(int argc, char **argv) {
         return usage_error("train", "%s", err.msg);
     /* The run's matrix products use every core: bntrain's own GEMM gives the same bits with
      * any number of threads (gemm.h). */
-    status = cli_check_train_resources(&a.experiment, &spec, &a.threads);
+    size_t fisher_bytes = 0; /* --track-lambda's workspace, for its largest sample count */
+    if (a.track_lambda &&
+        fisher_plan_bytes(&spec, a.lambda_samples ? a.lambda_samples : LAMBDA_SAMPLES, NULL,
+                          &fisher_bytes, &err))
+        return usage_error("train", "%s", err.msg);
+    status = cli_check_run_resources("train", &a.experiment, &spec, fisher_bytes, "--lambda-samples",
+                                     &a.threads);
     if (status) return status;
     bn_core_share cores = {.cores = a.threads};
     if (a.verbose) runtime_describe(stderr, cores.cores);

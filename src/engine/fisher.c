@@ -62,6 +62,12 @@ int lanczos_create(lanczos_workspace *lz, size_t dim, size_t max_iterations, bn_
     return 0;
 }
 
+size_t lanczos_bytes(size_t dim, size_t max_iterations) {
+    size_t k = max_iterations;
+    return ((k + 1) * dim + dim) * sizeof(float) +
+           (dim + 4 * k + k * k + 2 * k) * sizeof(double);
+}
+
 void lanczos_free(lanczos_workspace *lz) {
     free(lz->basis);
     free(lz->product);
@@ -226,6 +232,22 @@ int fisher_create(fisher_workspace *fw, const bn_model_spec *spec, size_t max_sa
         return -1;
     }
     parameter_mask(m, fw->mask);
+    return 0;
+}
+
+int fisher_plan_bytes(const bn_model_spec *spec, size_t max_samples, const fisher_options *options,
+                      size_t *bytes, bn_error *err) {
+    fisher_options o;
+    fisher_options_default(&o);
+    if (options) o = *options;
+    bn_model plan;
+    if (model_plan(&plan, spec, max_samples, err)) return -1;
+    size_t floats = plan.n_acts + model_tangent_scratch_floats(&plan, max_samples) +
+                    max_samples * spec->n_classes + 2 * plan.n_params;
+    size_t doubles = model_calibrate_scratch_doubles(&plan) + 1;
+    *bytes = model_bytes(&plan) + floats * sizeof(float) + doubles * sizeof(double) +
+             lanczos_bytes(plan.n_params, o.max_iterations);
+    model_free(&plan);
     return 0;
 }
 

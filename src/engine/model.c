@@ -60,6 +60,20 @@ int model_create(bn_model *m, const bn_model_spec *spec, size_t max_batch, bn_er
     return 0;
 }
 
+size_t model_bytes(const bn_model *m) {
+    size_t floats =
+        3 * m->n_params + m->n_buffers + m->n_stats + 2 * m->n_acts + m->n_grad_scratch;
+    return floats * sizeof(float);
+}
+
+int model_plan_bytes(const bn_model_spec *spec, size_t max_batch, size_t *bytes, bn_error *err) {
+    bn_model plan;
+    if (model_plan(&plan, spec, max_batch, err)) return -1;
+    *bytes = model_bytes(&plan);
+    model_free(&plan);
+    return 0;
+}
+
 void model_free(bn_model *m) {
     free(m->layers);
     free(m->params);

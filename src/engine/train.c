@@ -51,10 +51,8 @@ void trainer_free(bn_trainer *t) {
 
 size_t trainer_bytes(const bn_trainer *t) {
     const bn_model *m = &t->model;
-    size_t floats =
-        3 * m->n_params + m->n_buffers + m->n_stats + 2 * m->n_acts + m->n_grad_scratch;
     size_t batch_floats = m->max_batch * (model_input_size(m) + m->spec.n_classes);
-    return (floats + batch_floats) * sizeof(float) + m->max_batch +
+    return model_bytes(m) + batch_floats * sizeof(float) + m->max_batch +
            t->n_order * sizeof *t->order;
 }
 
