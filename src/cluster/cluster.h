@@ -45,8 +45,8 @@ typedef struct {
     size_t item_bytes, result_bytes;
     /* a result: returns nonzero to hand out no more items (a failure) */
     int (*on_result)(void *ctx, const void *result);
-    /* a worker that cannot go on: its rank and one line saying why */
-    void (*on_failure)(void *ctx, int rank, const char *message);
+    /* a worker that cannot go on: err says "rank R: " and its line saying why */
+    void (*on_failure)(void *ctx, const bn_error *err);
     void *ctx;
     /* nonzero: every result is answered (cluster_exchange_result) with on_result's return, once
      * on_result has returned, so that a worker knows the result is on disk before it goes on */

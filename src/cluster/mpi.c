@@ -89,10 +89,12 @@ int cluster_serve(bn_cluster *c, const void *items, size_t n_items, const bn_clu
             if (sink->acknowledge) MPI_Send(&answer, 1, MPI_INT, rank, TAG_ACK, MPI_COMM_WORLD);
         } else if (tag == TAG_FAILURE) {
             message[bytes ? bytes - 1 : 0] = '\0';
+            bn_error failure;
+            bn_fail(&failure, "rank %d: %s", rank, (const char *)message);
             if (sink)
-                sink->on_failure(sink->ctx, rank, (const char *)message);
+                sink->on_failure(sink->ctx, &failure);
             else
-                fprintf(stderr, "bntrain: rank %d: %s\n", rank, (const char *)message);
+                fprintf(stderr, "bntrain: %s\n", failure.msg);
             handing = 0;
         } else if (tag == TAG_DONE) {
             c->workers_left--;

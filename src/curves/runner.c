@@ -501,10 +501,8 @@ static int cluster_record(void *ctx, const void *record) {
     return s->failed;
 }
 
-static void cluster_failure(void *ctx, int rank, const char *message) {
-    bn_error err;
-    bn_fail(&err, "rank %d: %s", rank, message);
-    record_failure(ctx, &err);
+static void cluster_failure(void *ctx, const bn_error *err) {
+    record_failure(ctx, err);
 }
 
 /* The pending runs, in order: to this process's pool of trainers, or, on rank 0 of an MPI job,

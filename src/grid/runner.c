@@ -387,10 +387,8 @@ static int cluster_result(void *ctx, const void *record) {
     return s->failed;
 }
 
-static void cluster_failure(void *ctx, int rank, const char *message) {
-    bn_error err;
-    bn_fail(&err, "rank %d: %s", rank, message);
-    record_failure(ctx, &err);
+static void cluster_failure(void *ctx, const bn_error *err) {
+    record_failure(ctx, err);
 }
 
 /* The runs, in the order of `pending`: to this process's pool of trainers, or, on rank 0 of an
