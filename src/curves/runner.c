@@ -542,9 +542,15 @@ void curves_work(const bn_curves_config *c, const bn_dataset *ds, volatile sig_a
         s->log.fd = -1;
         s->worker = c->cluster;
         size_t threads = c->threads ? c->threads : runtime_cores();
+        /* Lanes, each asking rank 0 for runs until it has none: one per thread, but no more
+         * than this rank's share of the runs left, so that a few long runs (Fig. 4: 20) spread
+         * over the ranks rather than all going to the first one's threads; a rank's threads
+         * without a lane help its runs' kernels (trainer_pool_run), with the same bits. */
+        size_t workers = (size_t)c->cluster->size - 1, left = curves_runs_left(c);
+        size_t share = (left + workers - 1) / workers, lanes = threads;
+        if (share > 0 && share < lanes) lanes = share;
         curves_pool pool = {s, ds, NULL, stop};
-        /* one lane per thread, each asking for runs until rank 0 has none */
-        trainer_pool_run(&s->cores, threads, &spec, c->experiment.batch, ds->train.n, threads,
+        trainer_pool_run(&s->cores, threads, &spec, c->experiment.batch, ds->train.n, lanes,
                          worker_lane, pool_failed, &pool);
     }
     free(json);
