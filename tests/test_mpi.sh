@@ -104,13 +104,19 @@ check "resumed: no run missing or duplicated" cmp -s <(keys "$work/killed") \
     <(keys "$work/long_single")
 check "resumed: equals the single-process grid" same_grid "$work/killed" "$work/long_single"
 
-# Rank 2 alone is given a data folder that does not exist (a node without the data).
-run_mpi "$work/bad.log" -n 2 "$bin" "${small[@]}" --out "$work/bad" : \
-    -n 1 "$bin" "${small[@]}" --out "$work/bad" --data-dir "$work/nowhere"
-check "a rank without data fails the job" test $? -ne 0
-check "rank 0 names the rank and the file" shown "$work/bad.log" \
-    grep -q "^bntrain grid: rank 2: $work/nowhere/mnist-sample/train-images-idx3-ubyte.gz: not found" \
-    "$work/bad.log"
+# without_data NAME ARGS...: rank 2 alone is given a data folder that does not exist (a node
+# without the data); the job fails and rank 0 names the rank and the file.
+without_data() {
+    local name=$1
+    shift
+    run_mpi "$work/$name.log" -n 2 "$bin" "$@" --out "$work/$name" : \
+        -n 1 "$bin" "$@" --out "$work/$name" --data-dir "$work/nowhere"
+    check "$1, a rank without data fails the job" test $? -ne 0
+    check "$1, rank 0 names the rank and the file" shown "$work/$name.log" grep -q \
+        "^bntrain $1: rank 2: $work/nowhere/mnist-sample/train-images-idx3-ubyte.gz: not found" \
+        "$work/$name.log"
+}
+without_data bad "${small[@]}"
 check "the folder stays resumable" test "$(tail -c 1 "$work/bad/runs.csv" | od -An -c)" = '  \n'
 
 # ---- bntrain curves ----
@@ -145,12 +151,7 @@ run_mpi "$work/c_usage.log" -n 3 "$bin" "${curves[@]}" --gamma 0,1 --out "$work/
 check "curves, a usage error under mpirun: exit 2" test $? -eq 2
 check "curves, a usage error under mpirun: said once, by rank 0" \
     test "$(grep -c '^bntrain curves: --gamma: values must be positive' "$work/c_usage.log")" -eq 1
-run_mpi "$work/c_bad.log" -n 2 "$bin" "${curves[@]}" --out "$work/c_bad" : \
-    -n 1 "$bin" "${curves[@]}" --out "$work/c_bad" --data-dir "$work/nowhere"
-check "curves, a rank without data fails the job" test $? -ne 0
-check "curves, rank 0 names the rank and the file" shown "$work/c_bad.log" \
-    grep -q "^bntrain curves: rank 2: $work/nowhere/mnist-sample/train-images-idx3-ubyte.gz: not found" \
-    "$work/c_bad.log"
+without_data c_bad "${curves[@]}"
 
 # SIGKILL of rank 1 once a checkpoint and a row are on disk, in a job of 3 ranks, then again
 # in the resumed job of 2 ranks once it has added rows; a single process finishes the curves.
