@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# `mpirun -n R bntrain grid` (src/cluster, registered only when built with MPI): the grid with
+# `mpirun -n R bntrain grid` and `bntrain curves` (src/cluster, registered only when built with
+# MPI). grid: the grid with
 # 1, 2 and 3 ranks equals the single-process grid (runs.csv sorted without its seconds column,
 # every other file byte for byte); a worker rank killed with SIGKILL mid-grid ends the job with
 # a message and a valid runs.csv, and a rerun with another number of ranks completes it with no
 # run missing or duplicated and the single-process results; a rank that cannot read the data
-# is named, with the file, by rank 0.
+# is named, with the file, by rank 0. curves: 2 and 3 ranks give the single-process curves.csv
+# (sorted, without its seconds column) and figure; a usage error is printed once; a worker rank
+# killed with SIGKILL once a checkpoint is on disk, then again in the resumed job, leaves a
+# curves.csv that a rerun with another number of ranks (2, then none: one process) completes
+# bitwise as the uninterrupted run, no row missing or twice.
 set -u
 source "$(dirname "$0")/check.sh" test_mpi
 if ! command -v mpirun > /dev/null; then
@@ -49,6 +54,16 @@ shown() { # shown LOG COMMAND...: COMMAND's verdict; LOG printed if it fails
     cat "$log" >&2
     return 1
 }
+rank_pid() { # rank_pid JOB RANK: the pid of that rank of the mpirun JOB, once it has started
+    local i pid
+    for ((i = 0; i < 3000; i++)); do
+        for pid in $(pgrep -P "$1"); do
+            grep -qz "^OMPI_COMM_WORLD_RANK=$2\$" "/proc/$pid/environ" 2> /dev/null &&
+                echo "$pid" && return 0
+        done
+        sleep 0.01
+    done
+}
 
 "$bin" "${small[@]}" --out "$work/single"
 check "single-process grid exits 0" test $? -eq 0
@@ -69,13 +84,7 @@ records() { echo $(($(cat "$work/killed/runs.csv" 2> /dev/null | wc -l) - 2)); }
 "${mpirun[@]}" -n 3 "$bin" "${long[@]}" --out "$work/killed" \
     > "$work/killed.log" 2>&1 &
 job=$!
-rank1=""
-for ((i = 0; i < 3000 && ${#rank1} == 0; i++)); do
-    for pid in $(pgrep -P $job); do
-        grep -qz '^OMPI_COMM_WORLD_RANK=1$' "/proc/$pid/environ" 2> /dev/null && rank1=$pid
-    done
-    sleep 0.01
-done
+rank1=$(rank_pid $job 1)
 while [ "$(records)" -lt 1 ] && kill -0 $job 2> /dev/null; do sleep 0.01; done
 kill -9 "$rank1"
 wait $job
@@ -95,12 +104,94 @@ check "resumed: no run missing or duplicated" cmp -s <(keys "$work/killed") \
     <(keys "$work/long_single")
 check "resumed: equals the single-process grid" same_grid "$work/killed" "$work/long_single"
 
-# Rank 2 alone is given a data folder that does not exist (a node without the data).
-run_mpi "$work/bad.log" -n 2 "$bin" "${small[@]}" --out "$work/bad" : \
-    -n 1 "$bin" "${small[@]}" --out "$work/bad" --data-dir "$work/nowhere"
-check "a rank without data fails the job" test $? -ne 0
-check "rank 0 names the rank and the file" shown "$work/bad.log" \
-    grep -q "^bntrain grid: rank 2: $work/nowhere/mnist-sample/train-images-idx3-ubyte.gz: not found" \
-    "$work/bad.log"
+# without_data NAME ARGS...: rank 2 alone is given a data folder that does not exist (a node
+# without the data); the job fails and rank 0 names the rank and the file.
+without_data() {
+    local name=$1
+    shift
+    run_mpi "$work/$name.log" -n 2 "$bin" "$@" --out "$work/$name" : \
+        -n 1 "$bin" "$@" --out "$work/$name" --data-dir "$work/nowhere"
+    check "$1, a rank without data fails the job" test $? -ne 0
+    check "$1, rank 0 names the rank and the file" shown "$work/$name.log" grep -q \
+        "^bntrain $1: rank 2: $work/nowhere/mnist-sample/train-images-idx3-ubyte.gz: not found" \
+        "$work/$name.log"
+}
+without_data bad "${small[@]}"
 check "the folder stays resumable" test "$(tail -c 1 "$work/bad/runs.csv" | od -An -c)" = '  \n'
+
+# ---- bntrain curves ----
+curves=(curves --dataset mnist-sample --arch cnn --hidden 8,16 --gamma 0.5,1 --restarts 2
+        --epochs 2 --train-subset 500 --batch 25 --lr 0.05 --loss ce --threads 1 --quiet)
+# long enough (seconds) for a kill to fall mid-run: 2 x 2 runs of 8 epochs
+long_curves=(curves --dataset mnist-sample --arch cnn --hidden 32,64 --gamma 0.5,1 --restarts 2
+             --epochs 8 --train-subset 2000 --batch 50 --lr 0.05 --loss ce --threads 1 --quiet)
+curve_rows() { tail -n +3 "$1/curves.csv" | cut -d, -f1-10 | sort; }
+curve_keys() { tail -n +3 "$1/curves.csv" | cut -d, -f1,2,4 | sort; }
+same_curves() { # same_curves DIR REFERENCE: the rows, config.json and the figure equal
+    local f
+    cmp -s <(curve_rows "$1") <(curve_rows "$2") || return 1
+    for f in config.json curves.png curves.svg; do
+        cmp -s "$1/$f" "$2/$f" || return 1
+    done
+}
+
+"$bin" "${curves[@]}" --out "$work/c_single"
+check "single-process curves exits 0" test $? -eq 0
+for ranks in 2 3; do
+    run_mpi "$work/c$ranks.log" -n $ranks "$bin" "${curves[@]}" --out "$work/c$ranks"
+    check "curves, mpirun -n $ranks exits 0" shown "$work/c$ranks.log" test $? -eq 0
+    check "curves, mpirun -n $ranks: every row once" \
+        test "$(curve_keys "$work/c$ranks" | uniq | wc -l)" -eq 8
+    check "curves, mpirun -n $ranks equals the single-process curves" \
+        same_curves "$work/c$ranks" "$work/c_single"
+    check "curves, mpirun -n $ranks: a checkpoint per run" \
+        test "$(ls "$work/c$ranks/checkpoints" | wc -l)" -eq 4
+done
+run_mpi "$work/c_usage.log" -n 3 "$bin" "${curves[@]}" --gamma 0,1 --out "$work/c_usage"
+check "curves, a usage error under mpirun: exit 2" test $? -eq 2
+check "curves, a usage error under mpirun: said once, by rank 0" \
+    test "$(grep -c '^bntrain curves: --gamma: values must be positive' "$work/c_usage.log")" -eq 1
+without_data c_bad "${curves[@]}"
+
+# SIGKILL of rank 1 once a checkpoint and a row are on disk, in a job of 3 ranks, then again
+# in the resumed job of 2 ranks once it has added rows; a single process finishes the curves.
+"$bin" "${long_curves[@]}" --out "$work/c_long_single"
+on_disk() { tail -n +3 "$work/c_killed/curves.csv" 2> /dev/null | wc -l; }
+kill_worker() { # kill_worker RANKS LOG: kill -9 of rank 1 once curves.csv grew past its size
+    local before
+    before=$(on_disk)
+    "${mpirun[@]}" -n "$1" "$bin" "${long_curves[@]}" --out "$work/c_killed" > "$2" 2>&1 &
+    local job=$!
+    local rank1
+    rank1=$(rank_pid $job 1)
+    while kill -0 $job 2> /dev/null &&
+        { [ "$(on_disk)" -le "$before" ] || ! ls "$work"/c_killed/checkpoints/*.ckpt > /dev/null 2>&1; }; do
+        sleep 0.01
+    done
+    kill -9 "$rank1"
+    wait $job
+}
+kill_worker 3 "$work/c_killed1.log"
+check "curves, killing a worker rank fails the job" test $? -ne 0
+first=$(on_disk)
+check "curves, the job ended mid-run ($first of 32 rows on disk)" test "$first" -lt 32
+check "curves, rank 0 says it was stopped and how to resume" grep -q \
+    "interrupted by signal.*mpirun ends the whole job when a rank dies" "$work/c_killed1.log"
+check "curves, mpirun names the killed rank" shown "$work/c_killed1.log" \
+    grep -q "rank 1 .*exited on signal 9" "$work/c_killed1.log"
+kill_worker 2 "$work/c_killed2.log"
+check "curves, killing the resumed job's worker fails it" test $? -ne 0
+second=$(on_disk)
+check "curves, the resumed job added rows and ended mid-run ($first, then $second of 32)" \
+    test "$second" -gt "$first" -a "$second" -lt 32
+check "curves.csv ends with a whole line" \
+    test "$(tail -c 1 "$work/c_killed/curves.csv" | od -An -c)" = '  \n'
+check "curves, no row twice after the kills" test -z "$(curve_keys "$work/c_killed" | uniq -d)"
+"$bin" "${long_curves[@]}" --threads 2 --out "$work/c_killed" 2> "$work/c_resume.log"
+check "curves, resumed by one process without mpirun: exit 0" shown "$work/c_resume.log" \
+    test $? -eq 0
+check "curves, resumed: no row missing or twice" cmp -s <(curve_keys "$work/c_killed") \
+    <(curve_keys "$work/c_long_single")
+check "curves, resumed: equals the uninterrupted single-process curves" \
+    same_curves "$work/c_killed" "$work/c_long_single"
 check_summary

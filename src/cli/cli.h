@@ -53,6 +53,18 @@ int cli_load_dataset(const char *command, const bn_experiment *e, bn_dataset *ds
 /* The same, printing nothing: the status, and err filled (an MPI worker sends it to rank 0). */
 int cli_read_dataset(const bn_experiment *e, bn_dataset *ds, bn_error *err);
 
+/* Joins the MPI job when mpirun started this process (cluster.h); *use becomes the cluster when
+ * it has workers, NULL for a single process (a job of one rank is one). -1 to go on, or the exit
+ * status after one line on stderr. */
+int cli_start_cluster(const char *command, bn_cluster *cluster, bn_cluster **use);
+/* A worker rank of an MPI job, before it trains: `resources` (the status of its own resource
+ * check, which printed its line) and reading the data. A failure goes to rank 0, which says it
+ * naming this rank (and the file the data could not be read from); a worker prints nothing of
+ * its own. Then catches the stop signals. 0, or the exit status. */
+int cli_worker_start(bn_cluster *cluster, int resources, const bn_experiment *e, bn_dataset *ds);
+/* Rank 0 of an MPI job says who trains: it hands out the runs and trains none itself. */
+void cli_log_cluster(const char *command, const bn_cluster *cluster, const char *out_dir);
+
 /* Set to the signal number by SIGINT / SIGTERM once cli_catch_stop_signals has run; a second
  * signal ends the process at once (everything finished is on disk by then). */
 extern volatile sig_atomic_t cli_stop_signal;

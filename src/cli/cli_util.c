@@ -13,6 +13,8 @@
 #include "cli/cli.h"
 
 int usage_error(const char *command, const char *fmt, ...) {
+    /* under mpirun every rank finds the same error in the same command line: rank 0 says it */
+    if (cluster_launched_rank() > 0) return EXIT_USAGE;
     va_list args;
     va_start(args, fmt);
     fprintf(stderr, "bntrain %s: ", command);
@@ -192,6 +194,38 @@ int cli_check_grid_resources(const char *command, bn_grid_config *g,
 int cli_check_runs_resources(const char *command, const bn_experiment *e,
                              const bn_model_spec *spec, size_t runs, size_t *threads) {
     return check_resources(command, e, spec, runs, runs, 0, NULL, threads);
+}
+
+int cli_start_cluster(const char *command, bn_cluster *cluster, bn_cluster **use) {
+    bn_error err;
+    if (cluster_start(cluster, &err)) {
+        fprintf(stderr, "bntrain %s: %s\n", command, err.msg);
+        return EXIT_RUNTIME;
+    }
+    *use = cluster->size > 1 ? cluster : NULL;
+    return -1;
+}
+
+int cli_worker_start(bn_cluster *cluster, int resources, const bn_experiment *e, bn_dataset *ds) {
+    if (resources) {
+        cluster_send_failure(cluster, "not enough resources (this rank's message above)");
+        return resources;
+    }
+    bn_error err;
+    int status = cli_read_dataset(e, ds, &err);
+    if (status) {
+        cluster_send_failure(cluster, err.msg);
+        return status;
+    }
+    cli_catch_stop_signals();
+    return 0;
+}
+
+void cli_log_cluster(const char *command, const bn_cluster *cluster, const char *out_dir) {
+    fprintf(stderr,
+            "bntrain %s: MPI: %d ranks; rank 0 hands out the runs and writes %s, ranks 1-%d "
+            "train them\n",
+            command, cluster->size, out_dir, cluster->size - 1);
 }
 
 volatile sig_atomic_t cli_stop_signal;

@@ -50,7 +50,10 @@ const cli_command curves_command = {
         "curves.csv (one line per run and epoch: train and test loss and accuracy, appended\n"
         "at once), checkpoints/ (each run's state after its last epoch) and curves.png /\n"
         "curves.svg (accuracy against epoch, as the paper's Fig. 4). Running the same\n"
-        "command again resumes every run from its checkpoint, bitwise as if never stopped.\n\n",
+        "command again resumes every run from its checkpoint, bitwise as if never stopped.\n"
+        "Under mpirun (README, section Cluster) rank 0 writes the folder and hands the\n"
+        "runs to the other ranks, each training with --threads threads; rerun with any\n"
+        "number of ranks, or none, to resume.\n\n",
     .options = curves_options,
 };
 
@@ -76,11 +79,35 @@ static int resolve_gammas(curves_args *a) {
 }
 
 static void print_summary(const bn_curves_summary *s, const bn_curves_config *c) {
+    if (s->interrupted)
+        fprintf(stderr, "bntrain curves: interrupted by signal %d%s\n", s->interrupted,
+                c->cluster ? " (mpirun ends the whole job when a rank dies, fails or is "
+                             "interrupted: its message names the rank)"
+                           : "");
     fprintf(stderr,
             "bntrain curves: %zu of %zu runs finished (%zu before this session, %zu exploded), "
-            "%zu epochs trained now, %.1f s; results in %s\n",
+            "%zu epochs trained now, %.1f s; results in %s%s\n",
             s->runs_done_before + s->runs_done, s->runs, s->runs_done_before, s->exploded,
-            s->epochs_now, s->seconds, c->out_dir);
+            s->epochs_now, s->seconds, c->out_dir,
+            s->interrupted ? c->cluster ? "; run the same command again to resume, with any "
+                                          "number of ranks"
+                                        : "; run the same command again to resume"
+                           : "");
+}
+
+/* A worker rank of an MPI job: loads the data and trains the runs rank 0 hands it. What stops
+ * it is sent to rank 0, which says it (naming this rank) and ends the job; a worker writes only
+ * its runs' checkpoints and prints nothing of its own. */
+static int run_worker(bn_curves_config *c, const bn_model_spec *spec) {
+    size_t runs = curves_runs_left(c);
+    bn_dataset ds;
+    int status = cli_worker_start(
+        c->cluster, cli_check_runs_resources("curves", &c->experiment, spec, runs, &c->threads),
+        &c->experiment, &ds);
+    if (status) return status;
+    curves_work(c, &ds, &cli_stop_signal);
+    dataset_free(&ds);
+    return 0;
 }
 
 static int run_curves(curves_args *a) {
@@ -96,21 +123,28 @@ static int run_curves(curves_args *a) {
                  label);
         c->out_dir = a->default_out;
     }
+    int distributed = c->cluster != NULL;
+    if (distributed && c->cluster->rank > 0) return run_worker(c, &spec);
     int check = curves_check_config(c, &err);
     if (check > 0) return usage_error("curves", "%s", err.msg);
     if (check < 0) {
         fprintf(stderr, "bntrain curves: %s\n", err.msg);
         return EXIT_RUNTIME;
     }
-    size_t left = curves_runs_left(c);
-    int status = cli_check_runs_resources("curves", &c->experiment, &spec, left, &c->threads);
-    if (status) return status;
-    bn_dataset ds;
-    status = cli_load_dataset("curves", &c->experiment, &ds);
-    if (status) return status;
+    /* rank 0 of an MPI job neither trains nor reads the data: the workers check their own */
+    bn_dataset ds = {0};
+    int status = 0;
+    if (!distributed) {
+        size_t left = curves_runs_left(c);
+        status = cli_check_runs_resources("curves", &c->experiment, &spec, left, &c->threads);
+        if (status == 0) status = cli_load_dataset("curves", &c->experiment, &ds);
+        if (status) return status;
+    } else if (!c->quiet) {
+        cli_log_cluster("curves", c->cluster, c->out_dir);
+    }
     cli_catch_stop_signals();
     bn_curves_summary summary;
-    status = curves_run(c, &ds, &cli_stop_signal, &summary, &err);
+    status = curves_run(c, distributed ? NULL : &ds, &cli_stop_signal, &summary, &err);
     dataset_free(&ds);
     if (status) {
         fprintf(stderr, "bntrain curves: %s\n", err.msg);
@@ -128,7 +162,10 @@ int cmd_curves(int argc, char **argv) {
     if (status < 0 && !a.curves.experiment.dataset)
         status = usage_error("curves", "--dataset is required");
     if (status < 0) status = resolve_gammas(&a);
+    bn_cluster cluster = {0};
+    if (status < 0) status = cli_start_cluster("curves", &cluster, &a.curves.cluster);
     if (status < 0) status = run_curves(&a);
+    cluster_end(&cluster);
     free(a.curves.gammas);
     return status;
 }

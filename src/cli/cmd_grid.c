@@ -282,31 +282,13 @@ static int merge_grid(grid_args *a) {
  * is sent to rank 0, which says it (naming this rank) and ends the grid; a worker writes no
  * file and prints nothing of its own. */
 static int run_worker(bn_grid_config *g, const bn_model_spec *spec) {
-    bn_error err;
-    int status = cli_check_grid_resources("grid", g, spec);
-    if (status) {
-        cluster_send_failure(g->cluster, "not enough resources (this rank's message above)");
-        return status;
-    }
     bn_dataset ds;
-    status = cli_read_dataset(&g->experiment, &ds, &err);
-    if (status) {
-        cluster_send_failure(g->cluster, err.msg);
-        return status;
-    }
-    cli_catch_stop_signals();
+    int status = cli_worker_start(g->cluster, cli_check_grid_resources("grid", g, spec),
+                                  &g->experiment, &ds);
+    if (status) return status;
     grid_work(g, &ds, &cli_stop_signal);
     dataset_free(&ds);
     return 0;
-}
-
-/* Rank 0 of an MPI job says who trains: it hands out runs and trains none itself. */
-static void log_cluster(const bn_grid_config *g) {
-    if (!g->quiet)
-        fprintf(stderr,
-                "bntrain grid: MPI: %d ranks; rank 0 hands out the runs and writes %s, ranks 1-%d "
-                "train them\n",
-                g->cluster->size, g->out_dir, g->cluster->size - 1);
 }
 
 static int run_grid(int argc, char **argv, grid_args *a) {
@@ -332,9 +314,9 @@ static int run_grid(int argc, char **argv, grid_args *a) {
     bn_dataset ds = {0};
     int status = distributed ? 0 : cli_load_dataset("grid", &g->experiment, &ds);
     if (status) return status;
-    if (distributed)
-        log_cluster(g);
-    else if (!g->quiet)
+    if (distributed && !g->quiet)
+        cli_log_cluster("grid", g->cluster, g->out_dir);
+    else if (!distributed && !g->quiet)
         log_memory(&spec, g, &ds, threads);
     cli_catch_stop_signals();
     bn_grid_summary summary;
@@ -351,18 +333,6 @@ static int run_grid(int argc, char **argv, grid_args *a) {
     return summary.interrupted ? 128 + summary.interrupted : 0;
 }
 
-/* Joins the MPI job when mpirun started this process; a job of one rank is a single process.
- * Returns -1 to go on, or the exit status. */
-static int start_cluster(bn_cluster *cluster, bn_grid_config *g) {
-    bn_error err;
-    if (cluster_start(cluster, &err)) {
-        fprintf(stderr, "bntrain grid: %s\n", err.msg);
-        return EXIT_RUNTIME;
-    }
-    g->cluster = cluster->size > 1 ? cluster : NULL;
-    return -1;
-}
-
 int cmd_grid(int argc, char **argv) {
     grid_args a = {.gamma_text = "0.1:4.5:0.2", .lr_text = "-3:0.5:0.125"};
     experiment_defaults(&a.grid.experiment);
@@ -375,7 +345,7 @@ int cmd_grid(int argc, char **argv) {
     if (status < 0) status = resolve_cluster_options(&a);
     if (status < 0) status = check_size(&a.grid);
     bn_cluster cluster = {0};
-    if (status < 0) status = start_cluster(&cluster, &a.grid);
+    if (status < 0) status = cli_start_cluster("grid", &cluster, &a.grid.cluster);
     if (status < 0 && a.grid.cluster && (a.merge || a.grid.n_shards))
         status = usage_error("grid", "%s runs in one process, not under mpirun",
                              a.merge ? "--merge" : "--shard");

@@ -26,6 +26,9 @@ typedef struct {
 
 /* Whether mpirun (Open MPI, or a PMI / PMIx launcher) started this process. */
 int cluster_launched(void);
+/* This process's rank as the launcher's environment says it, before MPI is initialised (0 when
+ * not launched): so that only rank 0 prints what every rank would find, a usage error. */
+int cluster_launched_rank(void);
 
 /* Initialises MPI when launched by mpirun and built with MPI; else a single process
  * (c->active 0). Returns 0, or -1 with err filled. */
@@ -42,9 +45,12 @@ typedef struct {
     size_t item_bytes, result_bytes;
     /* a result: returns nonzero to hand out no more items (a failure) */
     int (*on_result)(void *ctx, const void *result);
-    /* a worker that cannot go on: its rank and one line saying why */
-    void (*on_failure)(void *ctx, int rank, const char *message);
+    /* a worker that cannot go on: err says "rank R: " and its line saying why */
+    void (*on_failure)(void *ctx, const bn_error *err);
     void *ctx;
+    /* nonzero: every result is answered (cluster_exchange_result) with on_result's return, once
+     * on_result has returned, so that a worker knows the result is on disk before it goes on */
+    int acknowledge;
 } bn_cluster_sink;
 
 /* Rank 0: hands items[0 .. n_items-1] to the workers as they ask, one per request, and gives
@@ -60,6 +66,9 @@ int cluster_serve(bn_cluster *c, const void *items, size_t n_items, const bn_clu
 int cluster_next_item(bn_cluster *c, void *item, size_t item_bytes);
 /* Worker: a finished item's result, and a failure that stops this worker (one line). */
 void cluster_send_result(bn_cluster *c, const void *result, size_t result_bytes);
+/* Worker, to a sink that acknowledges: sends a result and waits for rank 0's answer (on_result's
+ * return: 0 go on, nonzero stop). */
+int cluster_exchange_result(bn_cluster *c, const void *result, size_t result_bytes);
 void cluster_send_failure(bn_cluster *c, const char *message);
 
 #endif

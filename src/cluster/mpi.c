@@ -1,6 +1,7 @@
 /* The cluster over MPI (see cluster.h). The protocol, all on MPI_COMM_WORLD, worker <-> rank 0:
  *   worker: REQUEST (empty)    rank 0: ITEM (item_bytes) or NONE (empty: no more items)
  *   worker: RESULT (result_bytes), FAILURE (one line of text), DONE (empty, its last message)
+ *   rank 0, to each RESULT when the sink acknowledges: ACK (one int, on_result's return)
  * A worker has at most one request outstanding (its threads take turns), so rank 0 answers
  * requests as they come and needs no state per worker beyond the count still working.
  *
@@ -15,7 +16,7 @@
 #include <string.h>
 #include <time.h>
 
-enum { TAG_REQUEST = 1, TAG_ITEM, TAG_NONE, TAG_RESULT, TAG_FAILURE, TAG_DONE };
+enum { TAG_REQUEST = 1, TAG_ITEM, TAG_NONE, TAG_RESULT, TAG_FAILURE, TAG_DONE, TAG_ACK };
 enum { FAILURE_BYTES = 512 };
 
 /* Rank 0 waits for messages by probing and sleeping this long between probes: a blocking
@@ -83,13 +84,17 @@ int cluster_serve(bn_cluster *c, const void *items, size_t n_items, const bn_clu
         } else if (tag == TAG_REQUEST) {
             MPI_Send(NULL, 0, MPI_BYTE, rank, TAG_NONE, MPI_COMM_WORLD);
         } else if (tag == TAG_RESULT && sink) {
-            if (sink->on_result(sink->ctx, message)) handing = 0;
+            int answer = sink->on_result(sink->ctx, message) != 0;
+            if (answer) handing = 0;
+            if (sink->acknowledge) MPI_Send(&answer, 1, MPI_INT, rank, TAG_ACK, MPI_COMM_WORLD);
         } else if (tag == TAG_FAILURE) {
             message[bytes ? bytes - 1 : 0] = '\0';
+            bn_error failure;
+            bn_fail(&failure, "rank %d: %s", rank, (const char *)message);
             if (sink)
-                sink->on_failure(sink->ctx, rank, (const char *)message);
+                sink->on_failure(sink->ctx, &failure);
             else
-                fprintf(stderr, "bntrain: rank %d: %s\n", rank, (const char *)message);
+                fprintf(stderr, "bntrain: %s\n", failure.msg);
             handing = 0;
         } else if (tag == TAG_DONE) {
             c->workers_left--;
@@ -136,6 +141,15 @@ static void send_to_rank0(bn_cluster *c, const void *data, size_t bytes, int tag
 
 void cluster_send_result(bn_cluster *c, const void *result, size_t result_bytes) {
     send_to_rank0(c, result, result_bytes, TAG_RESULT);
+}
+
+int cluster_exchange_result(bn_cluster *c, const void *result, size_t result_bytes) {
+    int answer = 1;
+    pthread_mutex_lock(&c->lock);
+    MPI_Send(result, (int)result_bytes, MPI_BYTE, 0, TAG_RESULT, MPI_COMM_WORLD);
+    MPI_Recv(&answer, 1, MPI_INT, 0, TAG_ACK, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    pthread_mutex_unlock(&c->lock);
+    return answer;
 }
 
 void cluster_send_failure(bn_cluster *c, const char *message) {

@@ -23,4 +23,8 @@ int cluster_next_item(bn_cluster *c, void *item, size_t item_bytes) {
 
 void cluster_send_result(bn_cluster *c, const void *result, size_t result_bytes) {}
 
+int cluster_exchange_result(bn_cluster *c, const void *result, size_t result_bytes) {
+    return 1;
+}
+
 void cluster_send_failure(bn_cluster *c, const char *message) {}

@@ -15,6 +15,7 @@
 #include "bntrain/data.h"
 #include "bntrain/error.h"
 #include "bntrain/experiment.h"
+#include "cluster/cluster.h"
 
 typedef struct {
     bn_experiment experiment; /* experiment.gamma unused: gammas */
@@ -25,6 +26,9 @@ typedef struct {
     const char *out_dir;
     int force; /* start afresh even if DIR holds other curves */
     int quiet; /* no progress lines */
+    bn_cluster *cluster; /* an MPI job (cluster.h): on rank 0 curves_run hands the runs to the
+                            workers, which run curves_work; NULL or inactive: this process
+                            trains every run */
 } bn_curves_config;
 
 typedef struct {
@@ -47,6 +51,12 @@ size_t curves_runs_left(const bn_curves_config *c);
 /* Trains what DIR lacks; 0, or -1 with err (a refused folder is left as it was). */
 int curves_run(const bn_curves_config *c, const bn_dataset *ds, volatile sig_atomic_t *stop,
                bn_curves_summary *summary, bn_error *err);
+
+/* A worker rank of an MPI job (c->cluster, rank > 0): trains the runs rank 0 hands it, on
+ * c->threads threads (0: every core), resuming each from its checkpoint in DIR/checkpoints; sends
+ * each epoch's record to rank 0 and writes the run's checkpoint once rank 0 has answered that
+ * the record is on disk. Returns once rank 0 has no more runs; a failure is sent to rank 0. */
+void curves_work(const bn_curves_config *c, const bn_dataset *ds, volatile sig_atomic_t *stop);
 
 /* Prints, for each gamma and for epochs 1, E/2 and E (E the last), the test and train accuracy
  * in % over the restarts recorded in DIR/curves.csv: mean, and min to max; `label` starts each

@@ -158,11 +158,12 @@ static int run_finished(const curves_table *t, size_t run) {
     return 1;
 }
 
-/* Epochs 1..epochs of run all recorded. */
-static int run_recorded_through(const curves_table *t, size_t run, size_t epochs) {
-    for (size_t e = 0; e < epochs; e++)
-        if (!t->have[run * t->n_epochs + e]) return 0;
-    return 1;
+/* How many of run's first epochs are recorded (1..n all recorded, n+1 not). */
+static size_t recorded_epochs(const curves_table *t, size_t run) {
+    size_t n = 0;
+    while (n < t->n_epochs && t->have[run * t->n_epochs + n])
+        n++;
+    return n;
 }
 
 static int load_log(curves_table *t, const char *path, bn_error *err) {
@@ -265,8 +266,23 @@ done:
 
 /* ---- the runs ---- */
 
+/* A run as it is handed out (to a thread of this process, or to a worker rank): its index
+ * (gamma * n_restarts + restart) and how many of its first epochs curves.csv holds, which its
+ * checkpoint must not exceed (a worker does not read curves.csv). */
 typedef struct {
-    curves_table table;
+    size_t run, recorded;
+} curves_item;
+
+/* Where a run's records go, and its checkpoints. In an MPI job, the checkpoint is written by
+ * the worker that trains the run, into DIR/checkpoints on the shared file system, and only once
+ * rank 0 has answered that the epoch's record is fsync'd in curves.csv: so, as in one process,
+ * a checkpoint never runs ahead of curves.csv (a resumed run retrains at most the epochs after
+ * its checkpoint, whose records must then come out the same, and never lacks a record), and a
+ * worker killed with SIGKILL leaves at worst a temporary file (checkpoint_save writes one and
+ * renames it). Rank 0 writing the checkpoints itself would send the whole trainer state (for
+ * VGG16, ~120 MB) through rank 0 every epoch and make it the bottleneck of every run. */
+typedef struct {
+    curves_table table; /* rank 0 and one process: every record on disk; a worker: unused */
     curves_log log;
     bn_core_share cores;
     double last_draw;
@@ -274,28 +290,35 @@ typedef struct {
     _Atomic int failed;
     bn_error failure;
     int quiet;
+    bn_cluster *worker; /* a worker rank: records go to rank 0 (NULL: to this process's log) */
 } curves_state;
 
 /* What a run knows while it trains: where it is, and its trainer. */
 typedef struct {
     curves_state *s;
     bn_trainer *trainer;
-    size_t run, restart;
+    size_t run, restart, recorded;
     double gamma;
     uint64_t seed;
     char checkpoint[4200];
 } run_context;
 
+/* The first failure is kept (and, on a worker, sent to rank 0 at once, which stops handing out
+ * runs and prints it naming this rank); later ones only stop the runs. */
 static void record_failure(curves_state *s, const bn_error *err) {
+    int first;
 #pragma omp critical(curves_failure)
     {
-        if (!s->failed) s->failure = *err;
+        first = !s->failed;
+        if (first) s->failure = *err;
         s->failed = 1;
     }
+    if (first && s->worker) cluster_send_failure(s->worker, err->msg);
 }
 
 /* The log gets the record, unless it holds that epoch already (a resumed run retraining the
- * epoch after its last checkpoint), which must then say the same. */
+ * epoch after its last checkpoint), which must then say the same. A run counts as done (and as
+ * exploded) with the record that finishes it. */
 static int store_record(curves_state *s, const curves_record *r, bn_error *err) {
     long slot = slot_of(&s->table, r);
     if (slot >= 0 && s->table.have[slot]) {
@@ -309,13 +332,33 @@ static int store_record(curves_state *s, const curves_record *r, bn_error *err) 
                        "to start afresh",
                        s->log.path, r->gamma, r->restart, r->epoch);
     }
+    if (slot < 0)
+        return bn_fail(err, "gamma %g, restart %zu, epoch %zu is not a run of %s", r->gamma,
+                       r->restart, r->epoch, s->log.path);
     curves_record stored;
     if (curves_log_append(&s->log, r, &stored, err)) return -1;
+    size_t run = (size_t)slot / s->table.n_epochs;
+    int was_finished = run_finished(&s->table, run);
     table_put(&s->table, &stored);
     s->epochs_now++;
+    if (!was_finished && run_finished(&s->table, run)) {
+        s->runs_done++;
+        s->exploded += (size_t)stored.exploded;
+    }
+    if (!s->quiet && stored.exploded)
+        fprintf(stderr, "bntrain curves: gamma %g restart %zu epoch %zu: exploded\n", r->gamma,
+                r->restart, r->epoch);
+    else if (!s->quiet)
+        fprintf(stderr,
+                "bntrain curves: gamma %g restart %zu epoch %zu: train acc %.2f %%, "
+                "test acc %.2f %% (%.1f s)\n",
+                r->gamma, r->restart, r->epoch, 100.0 * r->train_acc, 100.0 * r->test_acc,
+                r->seconds);
     return 0;
 }
 
+/* The record into curves.csv (and the figure, at most every REFRESH_SECONDS): by this process,
+ * one thread at a time. 0, or -1 with err. */
 static int store_and_draw(curves_state *s, const curves_record *r, bn_error *err) {
     int status;
 #pragma omp critical(curves_log)
@@ -329,6 +372,17 @@ static int store_and_draw(curves_state *s, const curves_record *r, bn_error *err
         }
     }
     return status;
+}
+
+/* A record on its way to curves.csv: stored here, or sent to rank 0, which answers once it is
+ * stored. 0 when it is on disk; 1 when the run must stop without its checkpoint (this
+ * process's failure is recorded; rank 0 failed or stops). */
+static int deliver(curves_state *s, const curves_record *r) {
+    if (s->worker) return cluster_exchange_result(s->worker, r, sizeof *r) != 0;
+    bn_error err;
+    if (store_and_draw(s, r, &err) == 0) return 0;
+    record_failure(s, &err);
+    return 1;
 }
 
 static curves_record record_of(const run_context *x, const bn_epoch_stats *stats, int exploded) {
@@ -351,19 +405,13 @@ static int on_epoch(const bn_epoch_stats *stats, void *ctx) {
     run_context *x = ctx;
     int exploded = !isfinite(stats->train_loss) || !isfinite(stats->test_loss);
     curves_record r = record_of(x, stats, exploded);
+    if (deliver(x->s, &r)) return 1;
     bn_error err;
-    if (store_and_draw(x->s, &r, &err) ||
-        (!exploded &&
-         checkpoint_save(x->checkpoint, x->trainer, x->s->table.identity, x->seed, &err))) {
+    if (!exploded &&
+        checkpoint_save(x->checkpoint, x->trainer, x->s->table.identity, x->seed, &err)) {
         record_failure(x->s, &err);
         return 1;
     }
-    if (!x->s->quiet)
-        fprintf(stderr,
-                "bntrain curves: gamma %g restart %zu epoch %zu: train acc %.2f %%, "
-                "test acc %.2f %% (%.1f s)\n",
-                x->gamma, x->restart, stats->epoch, 100.0 * stats->train_acc,
-                100.0 * stats->test_acc, stats->seconds);
     return x->s->failed;
 }
 
@@ -373,26 +421,32 @@ static int resume(run_context *x, bn_error *err) {
     int loaded = checkpoint_load(x->checkpoint, x->trainer, x->s->table.identity, x->seed, err);
     if (loaded < 0) return -1;
     if (loaded == 1) return 0;
-    if (!run_recorded_through(&x->s->table, x->run, x->trainer->epochs_done))
+    if (x->trainer->epochs_done > x->recorded)
         return bn_fail(err,
-                       "%s has done %zu epochs but %s lacks some of them: delete the "
-                       "checkpoint to train that run again",
-                       x->checkpoint, x->trainer->epochs_done, x->s->log.path);
+                       "%s has done %zu epochs but %s/curves.csv lacks some of them: delete "
+                       "the checkpoint to train that run again",
+                       x->checkpoint, x->trainer->epochs_done, x->s->table.c->out_dir);
     return 0;
 }
 
-static void run_one(curves_state *s, bn_trainer *trainer, const bn_dataset *ds, size_t run,
-                    volatile sig_atomic_t *stop) {
+static void checkpoint_path(const bn_curves_config *c, size_t g, size_t restart, char *path,
+                            size_t size) {
+    snprintf(path, size, "%s/checkpoints/gamma%.12g_restart%zu.ckpt", c->out_dir, c->gammas[g],
+             restart);
+}
+
+static void run_one(curves_state *s, bn_trainer *trainer, const bn_dataset *ds,
+                    const curves_item *item, volatile sig_atomic_t *stop) {
     const bn_curves_config *c = s->table.c;
-    size_t g = run / c->n_restarts;
+    size_t g = item->run / c->n_restarts;
     run_context x = {.s = s,
                      .trainer = trainer,
-                     .run = run,
-                     .restart = run % c->n_restarts,
+                     .run = item->run,
+                     .restart = item->run % c->n_restarts,
+                     .recorded = item->recorded,
                      .gamma = c->gammas[g]};
     x.seed = curves_run_seed(c, x.restart);
-    snprintf(x.checkpoint, sizeof x.checkpoint, "%s/checkpoints/gamma%.12g_restart%zu.ckpt",
-             c->out_dir, x.gamma, x.restart);
+    checkpoint_path(c, g, x.restart, x.checkpoint, sizeof x.checkpoint);
     bn_train_config cfg = experiment_train_config(&c->experiment, &s->cores);
     cfg.gamma = x.gamma;
     cfg.seed = x.seed;
@@ -404,47 +458,103 @@ static void run_one(curves_state *s, bn_trainer *trainer, const bn_dataset *ds, 
     }
     bn_run_result result;
     trainer_continue(trainer, ds, &cfg, on_epoch, &x, stop, &result);
-    if (s->failed || result.interrupted) return;
+    if (s->failed || result.interrupted || !result.exploded) return;
     /* an explosion inside an epoch ends the run before that epoch's record */
     bn_epoch_stats last = {
         .epoch = result.exploded_epoch,
         .lr = lr_schedule_at(&cfg.lr_schedule, cfg.lr, result.exploded_epoch, cfg.epochs)};
     curves_record r = record_of(&x, &last, 1);
-    if (result.exploded && slot_of(&s->table, &r) >= 0 && store_and_draw(s, &r, &err)) {
-        record_failure(s, &err);
-        return;
-    }
-#pragma omp atomic
-    s->runs_done++;
-    if (result.exploded) {
-#pragma omp atomic
-        s->exploded++;
-    }
+    if (last.epoch >= 1 && last.epoch <= c->experiment.epochs) deliver(s, &r);
 }
 
-/* What the curves' pool of trainers works through (trainer_pool_run). */
+/* What the curves' pool of trainers works through (trainer_pool_run): the pending runs, or, on
+ * a worker rank, one lane per thread asking rank 0 for runs until it has none. */
 typedef struct {
     curves_state *s;
     const bn_dataset *ds;
-    const size_t *pending;
+    const curves_item *pending;
     volatile sig_atomic_t *stop;
 } curves_pool;
 
 static void pool_run(void *ctx, bn_trainer *t, size_t item) {
     curves_pool *p = ctx;
-    if (!*p->stop && !p->s->failed) run_one(p->s, t, p->ds, p->pending[item], p->stop);
+    if (!*p->stop && !p->s->failed) run_one(p->s, t, p->ds, &p->pending[item], p->stop);
+}
+
+static void worker_lane(void *ctx, bn_trainer *t, size_t lane) {
+    curves_pool *p = ctx;
+    curves_item item;
+    while (!*p->stop && !p->s->failed && cluster_next_item(p->s->worker, &item, sizeof item))
+        run_one(p->s, t, p->ds, &item, p->stop);
 }
 
 static void pool_failed(void *ctx, const bn_error *err) {
     record_failure(((curves_pool *)ctx)->s, err);
 }
 
+/* Rank 0 of an MPI job: the records the workers send (each answered once stored), and their
+ * failures. */
+static int cluster_record(void *ctx, const void *record) {
+    curves_state *s = ctx;
+    bn_error err;
+    if (!s->failed && store_and_draw(s, record, &err)) record_failure(s, &err);
+    return s->failed;
+}
+
+static void cluster_failure(void *ctx, const bn_error *err) {
+    record_failure(ctx, err);
+}
+
+/* The pending runs, in order: to this process's pool of trainers, or, on rank 0 of an MPI job,
+ * to the workers (curves_work). */
 static void run_pending(curves_state *s, const bn_dataset *ds, const bn_model_spec *spec,
-                        const size_t *pending, size_t n_pending, size_t threads,
+                        const curves_item *pending, size_t n_pending, size_t threads,
                         volatile sig_atomic_t *stop) {
+    const bn_curves_config *c = s->table.c;
+    if (c->cluster && c->cluster->active) {
+        bn_cluster_sink sink = {.item_bytes = sizeof *pending,
+                                .result_bytes = sizeof(curves_record),
+                                .on_result = cluster_record,
+                                .on_failure = cluster_failure,
+                                .ctx = s,
+                                .acknowledge = 1};
+        bn_error err;
+        if (cluster_serve(c->cluster, pending, n_pending, &sink, stop, &err))
+            record_failure(s, &err);
+        return;
+    }
     curves_pool pool = {s, ds, pending, stop};
-    trainer_pool_run(&s->cores, threads, spec, s->table.c->experiment.batch, ds->train.n,
-                     n_pending, pool_run, pool_failed, &pool);
+    trainer_pool_run(&s->cores, threads, spec, c->experiment.batch, ds->train.n, n_pending,
+                     pool_run, pool_failed, &pool);
+}
+
+void curves_work(const bn_curves_config *c, const bn_dataset *ds, volatile sig_atomic_t *stop) {
+    bn_model_spec spec;
+    bn_error err;
+    curves_state *s = calloc(1, sizeof *s);
+    char *json = s ? curves_config_json(c, &err) : NULL;
+    if (!s || !json || experiment_model_spec(&c->experiment, &spec, &err)) {
+        cluster_send_failure(c->cluster, s ? err.msg : "out of memory");
+    } else {
+        s->table.c = c;
+        s->table.n_epochs = c->experiment.epochs;
+        s->table.identity = curves_identity(json);
+        s->log.fd = -1;
+        s->worker = c->cluster;
+        size_t threads = c->threads ? c->threads : runtime_cores();
+        /* Lanes, each asking rank 0 for runs until it has none: one per thread, but no more
+         * than this rank's share of the runs left, so that a few long runs (Fig. 4: 20) spread
+         * over the ranks rather than all going to the first one's threads; a rank's threads
+         * without a lane help its runs' kernels (trainer_pool_run), with the same bits. */
+        size_t workers = (size_t)c->cluster->size - 1, left = curves_runs_left(c);
+        size_t share = (left + workers - 1) / workers, lanes = threads;
+        if (share > 0 && share < lanes) lanes = share;
+        curves_pool pool = {s, ds, NULL, stop};
+        trainer_pool_run(&s->cores, threads, &spec, c->experiment.batch, ds->train.n, lanes,
+                         worker_lane, pool_failed, &pool);
+    }
+    free(json);
+    free(s);
 }
 
 /* config.json against this configuration: 1 (err filled) if it names another one (unless
@@ -489,23 +599,24 @@ static int prepare(curves_state *s, const char *json, int *lock_fd, bn_error *er
     return write_file_atomic(path, json, strlen(json), err);
 }
 
-/* Unfinished runs, restart by restart (every gamma of restart 0 first). With --force the old
- * checkpoints are removed, so that no run resumes from them. */
-static size_t *list_pending(curves_state *s, size_t *n_pending) {
+/* Unfinished runs, restart by restart (every gamma of restart 0 first), each with the epochs
+ * curves.csv holds of it. With --force the old checkpoints are removed, so that no run resumes
+ * from them. */
+static curves_item *list_pending(curves_state *s, size_t *n_pending) {
     const bn_curves_config *c = s->table.c;
     size_t total = run_count(c), n = 0;
-    size_t *pending = malloc((total ? total : 1) * sizeof *pending);
+    curves_item *pending = malloc((total ? total : 1) * sizeof *pending);
     if (!pending) return NULL;
     for (size_t r = 0; r < c->n_restarts; r++)
         for (size_t g = 0; g < c->n_gammas; g++) {
             size_t run = g * c->n_restarts + r;
             if (c->force) {
                 char path[4200];
-                snprintf(path, sizeof path, "%s/checkpoints/gamma%.12g_restart%zu.ckpt", c->out_dir,
-                         c->gammas[g], r);
+                checkpoint_path(c, g, r, path, sizeof path);
                 unlink(path);
             }
-            if (!run_finished(&s->table, run)) pending[n++] = run;
+            if (!run_finished(&s->table, run))
+                pending[n++] = (curves_item){run, recorded_epochs(&s->table, run)};
         }
     *n_pending = n;
     return pending;
@@ -533,7 +644,8 @@ int curves_run(const bn_curves_config *c, const bn_dataset *ds, volatile sig_ato
     s->log.fd = -1;
     s->quiet = c->quiet;
     int lock_fd = -1, status = -1;
-    size_t *pending = NULL, n_pending = 0;
+    curves_item *pending = NULL;
+    size_t n_pending = 0;
     if (prepare(s, json, &lock_fd, err)) goto done;
     pending = list_pending(s, &n_pending);
     if (!pending) {

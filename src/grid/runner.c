@@ -387,10 +387,8 @@ static int cluster_result(void *ctx, const void *record) {
     return s->failed;
 }
 
-static void cluster_failure(void *ctx, int rank, const char *message) {
-    bn_error err;
-    bn_fail(&err, "rank %d: %s", rank, message);
-    record_failure(ctx, &err);
+static void cluster_failure(void *ctx, const bn_error *err) {
+    record_failure(ctx, err);
 }
 
 /* The runs, in the order of `pending`: to this process's pool of trainers, or, on rank 0 of an
@@ -399,8 +397,9 @@ static void run_pending(grid_state *s, const bn_dataset *ds, const bn_model_spec
                         const grid_run_slot *pending, size_t n_pending,
                         volatile sig_atomic_t *stop) {
     if (s->g->cluster && s->g->cluster->active) {
+        /* unacknowledged: a grid worker keeps no state that must wait for runs.csv */
         bn_cluster_sink sink = {sizeof *pending, sizeof(bn_run_record), cluster_result,
-                                cluster_failure, s};
+                                cluster_failure, s, 0};
         bn_error err;
         if (cluster_serve(s->g->cluster, pending, n_pending, &sink, stop, &err))
             record_failure(s, &err);
