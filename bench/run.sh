@@ -22,7 +22,8 @@
 # full width takes hours on 2 cores with the default windows. OPENBLAS_CORETYPE is set only for
 # the PyTorch commands, never for tests or CI. --isa: what a CPU of that level would give, on a
 # wider one: BNTRAIN_ISA=LEVEL for bntrain, and OpenBLAS's kernel of that level for the ceiling
-# and PyTorch (OPENBLAS_CORETYPE: portable Nehalem, SSE only; avx2 Haswell; avx512 SkylakeX).
+# and PyTorch (OPENBLAS_CORETYPE: portable Nehalem, SSE only; avx2 Haswell; avx512 SkylakeX),
+# and PyTorch's oneDNN and ATen narrowed to match (ONEDNN_MAX_CPU_ISA, ATEN_CPU_CAPABILITY).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -56,7 +57,7 @@ while [ $# -gt 0 ]; do
             timing+=(--window 5 --min-warmup 10 --max-warmup 50 --min-seconds 0.5)
             ceiling=(--ceiling-seconds 0.1)
             shift ;;
-        -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "bench/run.sh: unknown argument '$1'" >&2; exit 2 ;;
     esac
 done
@@ -66,11 +67,15 @@ esac
 # --isa: the OpenBLAS core type of each level that Debian's OpenBLAS 0.3.21 accepts
 # (OPENBLAS_VERBOSE=2 names the core it took), exported for every command below; bntrain's
 # bench keeps a kernel set this way (blas_runtime.c widens only one narrower than the level).
+# PyTorch's convolutions are oneDNN's, narrowed by ONEDNN_MAX_CPU_ISA (ONEDNN_VERBOSE=1 names
+# the level: SSE4.1 is its narrowest), and its own vector loops by ATEN_CPU_CAPABILITY.
 isa_env=()
 case "$isa" in
     '') ;;
-    portable) isa_env=(BNTRAIN_ISA=portable OPENBLAS_CORETYPE=Nehalem) ;;
-    avx2) isa_env=(BNTRAIN_ISA=avx2 OPENBLAS_CORETYPE=Haswell) ;;
+    portable) isa_env=(BNTRAIN_ISA=portable OPENBLAS_CORETYPE=Nehalem
+                       ONEDNN_MAX_CPU_ISA=SSE41 ATEN_CPU_CAPABILITY=default) ;;
+    avx2) isa_env=(BNTRAIN_ISA=avx2 OPENBLAS_CORETYPE=Haswell ONEDNN_MAX_CPU_ISA=AVX2
+                   ATEN_CPU_CAPABILITY=avx2) ;;
     avx512) isa_env=(BNTRAIN_ISA=avx512 OPENBLAS_CORETYPE=SkylakeX) ;;
     *) echo "bench/run.sh: --isa '$isa': portable, avx2 or avx512" >&2; exit 2 ;;
 esac
@@ -404,6 +409,7 @@ main() {
     echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $cores cores;" \
         "OpenBLAS core type (kernel): $(field "$gemm_line" kernel);" \
         "environment: BNTRAIN_ISA=${BNTRAIN_ISA:-unset} OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}" \
+        "ONEDNN_MAX_CPU_ISA=${ONEDNN_MAX_CPU_ISA:-unset}" \
         "OPENBLAS_L2_SIZE=${OPENBLAS_L2_SIZE:-unset}"
     echo "other load on the machine: ${busy_before}% of all cores busy before," \
         "${busy_after}% after (numbers are only good near 0%)"
