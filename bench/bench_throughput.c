@@ -613,7 +613,13 @@ done:
 }
 
 int main(int argc, char **argv) {
-    /* The ceiling is OpenBLAS at its best on this CPU, chosen as bntrain chooses it. */
+    /* $BNTRAIN_ISA first: the OpenBLAS kernel below is chosen for the level in force. */
+    bn_error err;
+    if (cpu_isa_from_env(&err)) {
+        fprintf(stderr, "bench_throughput: %s\n", err.msg);
+        return 2;
+    }
+    /* The ceiling is OpenBLAS at its best for that level, chosen as bntrain chooses it. */
     blas_choose_kernel(argv);
     bench_options o;
     int status = parse_args(argc, argv, &o);

@@ -29,10 +29,11 @@ static int core_in(const char *core, const char *const *list) {
     return 0;
 }
 
-/* The kernel to switch to, or NULL if the current one already uses what the CPU has: the
- * CPU's own level, whatever limit the kernels run under. */
+/* The kernel to switch to, or NULL if the current one already uses what bntrain's kernels
+ * may: the level in force ($BNTRAIN_ISA, else the CPU's). A kernel wider than that level is
+ * kept: OPENBLAS_CORETYPE chooses it (bench/run.sh --isa sets one to match). */
 static const char *better_kernel(const char *core) {
-    cpu_isa cpu = cpu_isa_supported();
+    cpu_isa cpu = cpu_isa_level();
     if (cpu == CPU_ISA_AVX512 && !core_in(core, avx512_cores)) return "SkylakeX";
     if (cpu == CPU_ISA_AVX2 && !core_in(core, avx2_cores)) return "Haswell";
     return NULL;

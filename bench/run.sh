@@ -14,12 +14,16 @@
 #   bash bench/run.sh [--repeat R] [--deep] [--widths "1 0.25"] [--arch "fc cnn"]
 #                     [--quick] [--window N] [--min-warmup N] [--min-seconds S]
 #                     [--data-dir DIR] [--no-pytorch] [--bench BINARY] [--logs DIR]
+#                     [--isa portable|avx2|avx512]
 #
 # --quick: a smoke run (windows of 5 steps, 10 warm-up steps at least, 0.5 s timed, short GEMM
 # ceilings, 1 repeat unless --repeat follows): it checks that everything runs, its numbers are
 # not steady state. --bench: an existing bench_throughput instead of building one. --deep at
 # full width takes hours on 2 cores with the default windows. OPENBLAS_CORETYPE is set only for
-# the PyTorch commands, never for tests or CI.
+# the PyTorch commands, never for tests or CI. --isa: what a CPU of that level would give, on a
+# wider one: BNTRAIN_ISA=LEVEL for bntrain, and OpenBLAS's kernel of that level for the ceiling
+# and PyTorch (OPENBLAS_CORETYPE: portable Nehalem, SSE only; avx2 Haswell; avx512 SkylakeX),
+# and PyTorch's oneDNN and ATen narrowed to match (ONEDNN_MAX_CPU_ISA, ATEN_CPU_CAPABILITY).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,6 +36,7 @@ quick=0
 widths="1 0.25"
 bench=""
 logs=""
+isa=""
 timing=() # steady-state options for both sides
 ceiling=()
 while [ $# -gt 0 ]; do
@@ -44,6 +49,7 @@ while [ $# -gt 0 ]; do
         --widths) widths=$2; shift 2 ;;
         --bench) bench=$2; shift 2 ;;
         --logs) logs=$2; shift 2 ;;
+        --isa) isa=$2; shift 2 ;;
         --window|--min-warmup|--max-warmup|--min-seconds|--tolerance)
             timing+=("$1" "$2"); shift 2 ;;
         --quick)
@@ -51,13 +57,29 @@ while [ $# -gt 0 ]; do
             timing+=(--window 5 --min-warmup 10 --max-warmup 50 --min-seconds 0.5)
             ceiling=(--ceiling-seconds 0.1)
             shift ;;
-        -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "bench/run.sh: unknown argument '$1'" >&2; exit 2 ;;
     esac
 done
 case "$repeat" in
     ''|*[!0-9]*|0) echo "bench/run.sh: --repeat '$repeat' is not a positive integer" >&2; exit 2 ;;
 esac
+# --isa: the OpenBLAS core type of each level that Debian's OpenBLAS 0.3.21 accepts
+# (OPENBLAS_VERBOSE=2 names the core it took), exported for every command below; bntrain's
+# bench keeps a kernel set this way (blas_runtime.c widens only one narrower than the level).
+# PyTorch's convolutions are oneDNN's, narrowed by ONEDNN_MAX_CPU_ISA (ONEDNN_VERBOSE=1 names
+# the level: SSE4.1 is its narrowest), and its own vector loops by ATEN_CPU_CAPABILITY.
+isa_env=()
+case "$isa" in
+    '') ;;
+    portable) isa_env=(BNTRAIN_ISA=portable OPENBLAS_CORETYPE=Nehalem
+                       ONEDNN_MAX_CPU_ISA=SSE41 ATEN_CPU_CAPABILITY=default) ;;
+    avx2) isa_env=(BNTRAIN_ISA=avx2 OPENBLAS_CORETYPE=Haswell ONEDNN_MAX_CPU_ISA=AVX2
+                   ATEN_CPU_CAPABILITY=avx2) ;;
+    avx512) isa_env=(BNTRAIN_ISA=avx512 OPENBLAS_CORETYPE=SkylakeX) ;;
+    *) echo "bench/run.sh: --isa '$isa': portable, avx2 or avx512" >&2; exit 2 ;;
+esac
+[ ${#isa_env[@]} -eq 0 ] || export "${isa_env[@]}"
 configs=()
 for arch in $archs; do
     case "$arch" in
@@ -376,17 +398,18 @@ main() {
         "or --no-pytorch: PyTorch columns left empty" >&2
     [ "$quick" = 1 ] || wait_for_idle # --quick checks that things run, not speed
     busy_before=$(busy_percent)
-    local envs=(default)
-    measure default
+    local envs=("${isa:-default}")
+    measure "${envs[0]}"
     busy_after=$(busy_percent)
 
     local gemm_line
-    local first_reports=("$logs"/default-bntrain-*-1x1-r1.log)
+    local first_reports=("$logs/${envs[0]}"-bntrain-*-1x1-r1.log)
     gemm_line=$(result_line "${first_reports[0]}")
     echo
     echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $cores cores;" \
         "OpenBLAS core type (kernel): $(field "$gemm_line" kernel);" \
-        "environment: OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}" \
+        "environment: BNTRAIN_ISA=${BNTRAIN_ISA:-unset} OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}" \
+        "ONEDNN_MAX_CPU_ISA=${ONEDNN_MAX_CPU_ISA:-unset}" \
         "OPENBLAS_L2_SIZE=${OPENBLAS_L2_SIZE:-unset}"
     echo "other load on the machine: ${busy_before}% of all cores busy before," \
         "${busy_after}% after (numbers are only good near 0%)"

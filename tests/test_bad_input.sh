@@ -25,7 +25,7 @@ cifar=(train --dataset cifar10 --data-dir "$data" --train-subset 256 --batch 32 
        --hidden 32)
 grid=(grid --dataset mnist-sample --gamma 0.5,1 --log10-lr -2,-1 --restarts 2 --epochs 1
       --train-subset 200 --batch 50 --hidden 16 --quiet --out "$dir")
-skip_reason="" skipped=0 case_stdout=""
+skip_reason="" skipped=0 case_stdout="" case_env=()
 # A tmpfs mounted on the grid folder by the full-disk case is unmounted on every way out.
 trap 'umount "$dir" 2> /dev/null; rm -rf "$work"' EXIT
 trap 'exit 130' INT
@@ -80,6 +80,7 @@ cifar_batch() { # cifar_batch BYTES [FIRST_LABEL]: data_batch_1.bin of that many
 }
 nothing() { :; }
 stdout_full() { case_stdout=/dev/full; }
+isa_env() { fresh_data && case_env=(BNTRAIN_ISA="$1"); } # bntrain run with $BNTRAIN_ISA set
 
 # A finished grid, made once; each folder case starts from a copy of it.
 made_grid="$work/made-grid"
@@ -131,9 +132,9 @@ bad() {
     fi
     local had_folder=0
     [ -e "$dir/runs.csv" ] && had_folder=1 && cp -r "$dir" "$work/dir-before"
-    "$bin" "$@" > "${case_stdout:-$work/out}" 2> "$work/err"
+    env ${case_env[@]+"${case_env[@]}"} "$bin" "$@" > "${case_stdout:-$work/out}" 2> "$work/err"
     local got=$? said
-    case_stdout=
+    case_stdout= case_env=()
     said=$(normalise < "$work/err")
     check "$input: exit $status (got $got)" test $got -eq "$status"
     check "$input: says exactly the one line of the table (said: $said)" \
@@ -208,6 +209,9 @@ bad "\`--threads 100000\`: capped, and the run goes on" 0 \
     "bntrain train: note: --threads 100000 capped at 4N (4x the N cores)" \
     fresh_data -- "${train[@]}" --threads 100000
 [ $table_only -eq 1 ] || check "--threads 100000: the epoch is trained" grep -q '^ *1 ' "$work/out"
+bad "\`BNTRAIN_ISA=sse\` (not an instruction-set level)" 2 \
+    "bntrain train: BNTRAIN_ISA='sse': not an instruction-set level (portable, avx2 or avx512)" \
+    isa_env sse -- "${train[@]}"
 bad "\`--gamma -1\` (grid)" 2 \
     "bntrain grid: --gamma: values must be positive, got -1 (see bntrain help grid)" \
     nothing -- grid --dataset mnist-sample --gamma -1 --out "$dir"

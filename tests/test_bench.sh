@@ -37,6 +37,13 @@ check "--repeat 0 is a usage error" [ "$status" = 2 ]
 status=0
 bash "$src/bench/run.sh" --arch vgg16 > /dev/null 2> "$work/err" || status=$?
 check "--arch vgg16 without --deep is a usage error" grep -q -- "--deep" "$work/err"
+status=0
+bash "$src/bench/run.sh" --isa sse > /dev/null 2> "$work/err" || status=$?
+check "--isa sse is a usage error" [ "$status" = 2 ]
+status=0
+BNTRAIN_ISA=sse "$bench" --gemm > /dev/null 2> "$work/err" || status=$?
+check "bench_throughput: BNTRAIN_ISA=sse is a usage error naming it (status $status)" \
+    [ "$status" = 2 ] && grep -q "BNTRAIN_ISA='sse'" "$work/err"
 
 status=0
 bash "$src/bench/run.sh" --quick --arch fc --bench "$bench" --data-dir "$data" \
@@ -51,6 +58,21 @@ check "three FC rows with bntrain, PyTorch and a ratio (got $rows)" [ "$rows" = 
 check "PyTorch's configurations named" grep -q "(single).*(threads)" <(tr '\n' ' ' < "$work/out")
 check "PyTorch's report says whether it was steady" \
     grep -q "^result .* steady=" "$work/logs/default-pytorch-fc-w1-r1.log"
+
+# --isa avx2 (where the CPU has it): bntrain's kernels and OpenBLAS's both at that level.
+if grep -qw avx2 /proc/cpuinfo && grep -qw fma /proc/cpuinfo; then
+    status=0
+    bash "$src/bench/run.sh" --quick --arch fc --bench "$bench" --data-dir "$data" --isa avx2 \
+        --no-pytorch --logs "$work/logs-avx2" > "$work/out-avx2" 2> "$work/err" || status=$?
+    check "run.sh --quick --isa avx2 exits 0 (status $status)" [ "$status" = 0 ]
+    check "--isa avx2: OpenBLAS's Haswell kernel, BNTRAIN_ISA named" grep -q \
+        "kernel): Haswell; environment: BNTRAIN_ISA=avx2 OPENBLAS_CORETYPE=Haswell" "$work/out-avx2"
+    check "--isa avx2: bntrain's reports say avx2" \
+        grep -q "^result .*gemm=avx2" "$work/logs-avx2/avx2-bntrain-fc-w1-1x1-r1.log"
+    rows=$(awk '$1 == "avx2" && $2 == "fc" && $8 + 0 > 0' "$work/out-avx2" | wc -l)
+    check "--isa avx2: three FC rows (got $rows)" [ "$rows" = 3 ]
+    [ "$failed" -gt 0 ] && cat "$work/out-avx2" >&2
+fi
 if [ "$failed" -gt 0 ]; then
     cat "$work/out" "$work/err" >&2
 fi

@@ -1,6 +1,9 @@
 /* Which instruction-set level the CPU has and which the kernels may use (see cpu.h). */
 #include "base/cpu.h"
 
+#include <stdlib.h>
+#include <string.h>
+
 /* The level in force: the process-wide setting cpu_limit_isa makes (cpu.h says when it may
  * change), -1 until it is made or first asked for, which sets it to the CPU's level. Kept
  * rather than detected on every call: the GEMM asks for every panel it packs. Atomic (relaxed)
@@ -29,8 +32,13 @@ cpu_isa cpu_isa_level(void) {
     return (cpu_isa)level;
 }
 
+static const char *const names[] = {"portable", "avx2", "avx512"};
+
+const char *cpu_isa_level_name(cpu_isa level) {
+    return names[level];
+}
+
 const char *cpu_isa_name(void) {
-    static const char *const names[] = {"portable", "avx2", "avx512"};
     return names[cpu_isa_level()];
 }
 
@@ -39,4 +47,21 @@ cpu_isa cpu_limit_isa(cpu_isa level) {
     __atomic_store_n(&level_in_force, (int)(level < supported ? level : supported),
                      __ATOMIC_RELAXED);
     return cpu_isa_level();
+}
+
+int cpu_isa_from_env(bn_error *err) {
+    const char *value = getenv(CPU_ISA_ENV);
+    if (!value || !*value) return 0;
+    for (int level = CPU_ISA_PORTABLE; level <= CPU_ISA_AVX512; level++) {
+        if (strcmp(value, names[level]) != 0) continue;
+        cpu_isa supported = cpu_isa_supported();
+        if ((cpu_isa)level > supported) {
+            return bn_fail(err, "%s=%s: this CPU has %s at most", CPU_ISA_ENV, value,
+                           names[supported]);
+        }
+        cpu_limit_isa((cpu_isa)level);
+        return 0;
+    }
+    return bn_fail(err, "%s='%s': not an instruction-set level (portable, avx2 or avx512)",
+                   CPU_ISA_ENV, value);
 }

@@ -27,8 +27,11 @@ size_t runtime_peak_rss_bytes(void) {
 }
 
 void runtime_describe(FILE *out, size_t threads) {
-    fprintf(out, "bntrain %s: %zu cores, %zu threads, bntrain's %s GEMM kernel\n",
-            BNTRAIN_VERSION, runtime_cores(), threads, cpu_isa_name());
+    fprintf(out, "bntrain %s: %zu cores, %zu threads, bntrain's %s GEMM kernel", BNTRAIN_VERSION,
+            runtime_cores(), threads, cpu_isa_name());
+    if (cpu_isa_level() != cpu_isa_supported())
+        fprintf(out, " (%s; the CPU has %s)", CPU_ISA_ENV, cpu_isa_level_name(cpu_isa_supported()));
+    fputc('\n', out);
 }
 
 double wall_seconds(void) {

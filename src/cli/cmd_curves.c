@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/cpu.h"
 #include "base/runtime.h"
 #include "bntrain/data.h"
 #include "bntrain/experiment.h"
@@ -86,9 +87,9 @@ static void print_summary(const bn_curves_summary *s, const bn_curves_config *c)
                            : "");
     fprintf(stderr,
             "bntrain curves: %zu of %zu runs finished (%zu before this session, %zu exploded), "
-            "%zu epochs trained now, %.1f s; results in %s%s\n",
+            "%zu epochs trained now, %.1f s with the %s kernels; results in %s%s\n",
             s->runs_done_before + s->runs_done, s->runs, s->runs_done_before, s->exploded,
-            s->epochs_now, s->seconds, c->out_dir,
+            s->epochs_now, s->seconds, cpu_isa_name(), c->out_dir,
             s->interrupted ? c->cluster ? "; run the same command again to resume, with any "
                                           "number of ranks"
                                         : "; run the same command again to resume"

@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "base/cpu.h"
 #include "base/runtime.h"
 #include "bntrain/data.h"
 #include "bntrain/experiment.h"
@@ -161,13 +162,16 @@ static void print_explosion(const bn_run_result *r, int json) {
                r->exploded_epoch, r->exploded_step);
 }
 
-/* The network trained, first: its name, width and parameter count (PyTorch's count). */
+/* The network trained, first: its name, width and parameter count (PyTorch's count); in JSON
+ * also the instruction-set level its kernels ran at (the same bits at any: a fact of the run,
+ * like the seconds). */
 static void print_network(const bn_model *m, int json) {
     char label[32];
     arch_label(&m->spec, label, sizeof label);
     if (json)
-        printf("{\"arch\": \"%s\", \"width_mult\": %g, \"parameters\": %zu}\n", label,
-               m->spec.width_mult, model_parameter_count(m));
+        printf("{\"arch\": \"%s\", \"width_mult\": %g, \"parameters\": %zu, "
+               "\"isa\": \"%s\"}\n",
+               label, m->spec.width_mult, model_parameter_count(m), cpu_isa_name());
     else
         printf("# %s (width x%g): %zu parameters\n", label, m->spec.width_mult,
                model_parameter_count(m));

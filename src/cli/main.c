@@ -3,8 +3,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli/cli.h"
+#include "base/cpu.h"
 #include "base/runtime.h"
+#include "cli/cli.h"
 
 typedef struct {
     const char *name;
@@ -80,6 +81,13 @@ int main(int argc, char **argv) {
     const command *cmd = find_command(name);
     if (!cmd) {
         fprintf(stderr, "bntrain: unknown command '%s' (see bntrain --help)\n", name);
+        return EXIT_USAGE;
+    }
+    /* $BNTRAIN_ISA, read once before anything runs: the level holds for the whole process
+     * (cpu.h). A value bntrain cannot honour is refused, never quietly lowered. */
+    bn_error err;
+    if (cpu_isa_from_env(&err)) {
+        fprintf(stderr, "bntrain %s: %s\n", name, err.msg);
         return EXIT_USAGE;
     }
     return check_stdout(name, cmd->run(argc - 1, argv + 1));
