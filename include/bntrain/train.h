@@ -128,9 +128,10 @@ void trainer_pool_run(bn_core_share *cores, size_t threads, const bn_model_spec 
                       size_t batch, size_t n_train, size_t n_items, bn_pool_run run,
                       bn_pool_failed failed, void *ctx);
 
-/* Eval-mode mean loss and accuracy over a split, in chunks of the trainer's batch size. */
-void trainer_evaluate(bn_trainer *t, const bn_split *split, size_t input_size, size_t n_classes,
-                      bn_loss loss, double *mean_loss, double *accuracy);
+/* Eval-mode mean loss and accuracy over a split of ds, in chunks of the trainer's batch size,
+ * each normalised into the trainer's batch buffer first. */
+void trainer_evaluate(bn_trainer *t, const bn_dataset *ds, const bn_split *split, bn_loss loss,
+                      double *mean_loss, double *accuracy);
 
 /* Streams of randomness derived from a run's seed, so that init, batch order and augmentation
  * are independent of each other. */

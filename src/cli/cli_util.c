@@ -68,9 +68,9 @@ static double mib(size_t bytes) {
     return (double)bytes / (1024.0 * 1024.0);
 }
 
-/* What a command holds: the dataset once (while loading: the raw bytes of every image beside
- * its floats, and a label), a trainer per run in progress, and, in address space, a stack per
- * thread the team starts. */
+/* What a command holds: the dataset once (a byte per pixel and a label per image: it stays in
+ * the 8-bit form it is read in, and runs normalise their batches), a trainer per run in progress,
+ * and, in address space, a stack per thread the team starts. */
 typedef struct {
     size_t dataset_bytes, trainer_bytes, trainers, stack_bytes, stacks;
 } memory_need;
@@ -93,7 +93,7 @@ static int estimate_need(const char *command, const bn_experiment *e, const bn_m
         fprintf(stderr, "bntrain %s: %s\n", command, err.msg);
         return EXIT_RUNTIME;
     }
-    need->dataset_bytes = (train + test) * (channels * height * width * (sizeof(float) + 1) + 1);
+    need->dataset_bytes = (train + test) * (channels * height * width + 1);
     need->trainers = trainers;
     need->stack_bytes = thread_stack_bytes();
     need->stacks = threads - 1;
