@@ -92,6 +92,14 @@ void trainer_free(bn_trainer *t);
 /* Bytes a trainer holds: the model's arenas and the batch buffers (what each grid thread
  * needs on top of the shared dataset). */
 size_t trainer_bytes(const bn_trainer *t);
+/* trainer_bytes in three parts, for the memory reports: the parameters with their gradients
+ * and velocities; the activations (every layer's output for the batch, and its gradient: most
+ * of a deep network's memory); and the rest (BatchNorm statistics, gradient scratch, the batch
+ * buffers, the batch order). */
+typedef struct {
+    size_t parameters, activations, other;
+} bn_trainer_memory;
+bn_trainer_memory trainer_memory(const bn_trainer *t);
 /* What trainer_bytes would say of a trainer trainer_create would make, without allocating:
  * to check that the trainers of a run or grid fit in memory before making any. */
 int trainer_plan_bytes(const bn_model_spec *spec, size_t batch, size_t n_train, size_t *bytes,

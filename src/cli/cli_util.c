@@ -40,6 +40,23 @@ int cli_load_dataset(const char *command, const bn_experiment *e, bn_dataset *ds
     return status;
 }
 
+static double mib(size_t bytes) {
+    return (double)bytes / (1024.0 * 1024.0);
+}
+
+void cli_describe_memory(const char *command, const bn_dataset *ds, const bn_trainer *t,
+                         size_t runs) {
+    size_t image = ds->channels * ds->height * ds->width;
+    size_t data = (ds->train.n + ds->test.n) * (image + 1); /* a byte per pixel and label */
+    bn_trainer_memory b = trainer_memory(t);
+    fprintf(stderr,
+            "bntrain %s: memory: dataset %.0f MiB (8-bit, shared), %.0f MiB per run x %zu "
+            "(activations and their gradients %.0f, parameters with gradients and velocities "
+            "%.0f, other %.0f)\n",
+            command, mib(data), mib(trainer_bytes(t)), runs, mib(b.activations),
+            mib(b.parameters), mib(b.other));
+}
+
 /* More threads than this per core only slow a run down (they share the cores), yet the results
  * are the same bits on any count, so a few per core stay allowed, to check that claim or to
  * fill cores the affinity mask hides. */
@@ -62,10 +79,6 @@ static void dataset_images(const char *name, size_t *train, size_t *test) {
             *train = counts[i].train;
             *test = counts[i].test;
         }
-}
-
-static double mib(size_t bytes) {
-    return (double)bytes / (1024.0 * 1024.0);
 }
 
 /* What a command holds: the dataset once (a byte per pixel and a label per image: it stays in

@@ -216,6 +216,7 @@ int cmd_train(int argc, char **argv) {
         dataset_free(&ds);
         return EXIT_RUNTIME;
     }
+    if (a.verbose) cli_describe_memory("train", &ds, &trainer, 1);
     bn_train_config cfg = experiment_train_config(&a.experiment, &cores);
     if (a.track_lambda) {
         cfg.on_step = track_lambda;

@@ -49,13 +49,19 @@ void trainer_free(bn_trainer *t) {
     memset(t, 0, sizeof *t);
 }
 
-size_t trainer_bytes(const bn_trainer *t) {
+bn_trainer_memory trainer_memory(const bn_trainer *t) {
     const bn_model *m = &t->model;
-    size_t floats =
-        3 * m->n_params + m->n_buffers + m->n_stats + 2 * m->n_acts + m->n_grad_scratch;
-    size_t batch_floats = m->max_batch * (model_input_size(m) + m->spec.n_classes);
-    return (floats + batch_floats) * sizeof(float) + m->max_batch +
-           t->n_order * sizeof *t->order;
+    size_t other_floats = m->n_buffers + m->n_stats + m->n_grad_scratch +
+                          m->max_batch * (model_input_size(m) + m->spec.n_classes);
+    return (bn_trainer_memory){
+        .parameters = 3 * m->n_params * sizeof(float),
+        .activations = 2 * m->n_acts * sizeof(float),
+        .other = other_floats * sizeof(float) + m->max_batch + t->n_order * sizeof *t->order};
+}
+
+size_t trainer_bytes(const bn_trainer *t) {
+    bn_trainer_memory b = trainer_memory(t);
+    return b.parameters + b.activations + b.other;
 }
 
 int trainer_plan_bytes(const bn_model_spec *spec, size_t batch, size_t n_train, size_t *bytes,
