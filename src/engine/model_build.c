@@ -152,7 +152,7 @@ static void mark_gradient_writers(bn_model *m) {
  * own output, which is what it sees, and the BatchNorm's backward and tangent read its input,
  * never its output. A deep network's activations shrink by a quarter (VGG16: 135 of 420 MiB
  * at batch 128, twice: outputs and gradients). */
-static int shares_relu_output(const bn_model *m, size_t i) {
+int build_bn_feeds_relu_only(const bn_model *m, size_t i) {
     return m->layers[i].kind == LAYER_BATCHNORM && i + 1 < m->n_layers &&
            m->layers[i + 1].kind == LAYER_RELU && m->layers[i + 1].input == i &&
            m->layers[i].n_consumers == 1;
@@ -163,7 +163,7 @@ void build_finish(bn_model *m) {
     for (size_t i = 0; i < m->n_layers; i++) {
         bn_layer *l = &m->layers[i];
         l->output = m->n_acts;
-        if (!shares_relu_output(m, i))
+        if (!build_bn_feeds_relu_only(m, i))
             m->n_acts += m->max_batch * per_sample(l->out_c, l->out_h, l->out_w);
     }
     for (size_t i = 0; i < m->n_layers; i++) {
