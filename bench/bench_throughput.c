@@ -400,8 +400,7 @@ static void time_runs(const bench_options *o, const bn_model_spec *spec, const b
 #pragma omp barrier
         if (trains && !r->failed) {
             double start = wall_seconds(), loss, accuracy;
-            trainer_evaluate(&trainer, &ds->test, model_input_size(&trainer.model), ds->n_classes,
-                             o->net.loss, &loss, &accuracy);
+            trainer_evaluate(&trainer, ds, &ds->test, o->net.loss, &loss, &accuracy);
             r->eval_seconds = wall_seconds() - start;
         }
         if (trains) trainer_free(&trainer); /* also safe after a failed trainer_create */

@@ -1,6 +1,7 @@
-/* Tests of the augmentation (bntrain/augment.h): the padding value of each channel, every crop
- * and flip of a small hand-made image against the padded image built literally, the offsets at
- * their extremes by hand, the draws' distribution, and the gather's draws in sample order. */
+/* Tests of the augmentation (bntrain/augment.h): the padding value of each channel and the
+ * dataset's table, every crop and flip of a small hand-made image against the padded image
+ * built literally, the offsets at their extremes by hand, the draws' distribution, and the
+ * gather's draws in sample order. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,33 +17,50 @@ static void small_augment(bn_augment *a) {
     ds.channel_std[0] = 0.5;
     ds.channel_mean[1] = 0.5;
     ds.channel_std[1] = 0.25;
+    dataset_set_lookup(&ds);
     augment_setup(a, &ds, PAD);
+    /* Bytes that read as themselves, so that every output names its source pixel. */
+    for (size_t c = 0; c < C; c++)
+        for (size_t v = 0; v < 256; v++)
+            a->normalised[c][v] = (float)v;
 }
 
 /* Pixel value c * 100 + y * 10 + x: each tells where it came from. */
-static void small_image(float *image) {
+static void small_image(uint8_t *image) {
     for (size_t c = 0; c < C; c++)
         for (size_t y = 0; y < H; y++)
             for (size_t x = 0; x < W; x++)
-                image[(c * H + y) * W + x] = (float)(c * 100 + y * 10 + x);
+                image[(c * H + y) * W + x] = (uint8_t)(c * 100 + y * 10 + x);
 }
 
-/* A raw black pixel, normalised: (0 - mean) / std, not 0. */
+/* A raw black pixel, normalised: (0 - mean) / std, not 0; the table is the dataset's. */
 static void check_padding_value(void) {
     bn_augment a;
     small_augment(&a);
     CHECK(a.pad_value[0] == -0.5f && a.pad_value[1] == -2.0f);
+    bn_dataset ds = {.channels = 3, .height = H, .width = W};
+    for (size_t c = 0; c < 3; c++) {
+        ds.channel_mean[c] = 0.1 * (double)(c + 1);
+        ds.channel_std[c] = 0.3;
+    }
+    dataset_set_lookup(&ds);
+    augment_setup(&a, &ds, PAD);
+    CHECK(memcmp(a.normalised, ds.normalised, sizeof a.normalised) == 0);
+    for (size_t c = 0; c < 3; c++)
+        CHECK(a.pad_value[c] == ds.normalised[c][0]);
+    small_augment(&a);
     CHECK(a.channels == C && a.height == H && a.width == W && a.pad == PAD);
 }
 
 /* torchvision's way, literally: pad with the fill, cut the window at (top, left), mirror. */
-static float reference_pixel(const bn_augment *a, const float *image, bn_crop crop, size_t c,
+static float reference_pixel(const bn_augment *a, const uint8_t *image, bn_crop crop, size_t c,
                              size_t y, size_t x) {
     float padded[C][H + 2 * PAD][W + 2 * PAD];
     for (size_t py = 0; py < H + 2 * PAD; py++)
         for (size_t px = 0; px < W + 2 * PAD; px++) {
             int inside = py >= PAD && py < H + PAD && px >= PAD && px < W + PAD;
-            padded[c][py][px] = inside ? image[(c * H + py - PAD) * W + px - PAD] : a->pad_value[c];
+            padded[c][py][px] = inside ? a->normalised[c][image[(c * H + py - PAD) * W + px - PAD]]
+                                       : a->pad_value[c];
         }
     size_t column = crop.flip ? W - 1 - x : x;
     return padded[c][crop.top + y][crop.left + column];
@@ -51,7 +69,8 @@ static float reference_pixel(const bn_augment *a, const float *image, bn_crop cr
 static void check_every_crop(void) {
     bn_augment a;
     small_augment(&a);
-    float image[C * H * W], out[C * H * W];
+    uint8_t image[C * H * W];
+    float out[C * H * W];
     small_image(image);
     size_t wrong = 0;
     for (size_t top = 0; top <= 2 * PAD; top++)
@@ -72,8 +91,11 @@ static void check_every_crop(void) {
 static void check_by_hand(void) {
     bn_augment a;
     small_augment(&a);
-    float image[C * H * W], out[C * H * W];
+    uint8_t image[C * H * W];
+    float out[C * H * W], as_floats[C * H * W];
     small_image(image);
+    for (size_t k = 0; k < C * H * W; k++)
+        as_floats[k] = (float)image[k];
     const float *ch1 = out + H * W;
     const float p = -2.0f;
     /* Top-left window: the image moves down and right by the padding. */
@@ -86,7 +108,7 @@ static void check_by_hand(void) {
     CHECK(memcmp(ch1, bottom_right, sizeof bottom_right) == 0);
     /* Centre: the image itself; flipped, each row reversed. */
     augment_image(&a, (bn_crop){PAD, PAD, 0}, image, out);
-    CHECK(memcmp(out, image, sizeof image) == 0);
+    CHECK(memcmp(out, as_floats, sizeof as_floats) == 0);
     augment_image(&a, (bn_crop){PAD, PAD, 1}, image, out);
     const float mirrored[H * W] = {103, 102, 101, 100, 113, 112, 111, 110, 123, 122, 121, 120};
     CHECK(memcmp(ch1, mirrored, sizeof mirrored) == 0);
@@ -131,11 +153,12 @@ static void check_gather(void) {
     bn_augment a;
     small_augment(&a);
     enum { N_IMAGES = 3, N = 5 };
-    float images[N_IMAGES][C * H * W], batch[N][C * H * W], expected[C * H * W];
+    uint8_t images[N_IMAGES][C * H * W];
+    float batch[N][C * H * W], expected[C * H * W];
     for (size_t i = 0; i < N_IMAGES; i++) {
         small_image(images[i]);
         for (size_t k = 0; k < C * H * W; k++)
-            images[i][k] += (float)(1000 * i);
+            images[i][k] = (uint8_t)(images[i][k] + 40 * i);
     }
     const size_t indices[N] = {2, 0, 2, 1, 0};
     bn_rng rng, replay;

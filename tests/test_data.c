@@ -107,22 +107,36 @@ static void expect_load_error(const char *name, const char *root, const char *ne
               needle_file);
     CHECK_MSG(strstr(err.msg, needle_what) != NULL, "'%s' does not say '%s'", err.msg, needle_what);
     CHECK_MSG(err.msg[0] != '\0' && strchr(err.msg, '\n') == NULL, "not one line: '%s'", err.msg);
-    CHECK(ds.train.images == NULL && ds.train.labels == NULL && ds.train.n == 0);
-    CHECK(ds.test.images == NULL && ds.test.labels == NULL && ds.test.n == 0);
+    CHECK(ds.train.pixels == NULL && ds.train.labels == NULL && ds.train.n == 0);
+    CHECK(ds.test.pixels == NULL && ds.test.labels == NULL && ds.test.n == 0);
     dataset_free(&ds);
     printf("  expected error: %s\n", err.msg);
 }
 
+/* The normalised value of byte `index` (NCHW) of split. */
+static float normalised_at(const bn_dataset *ds, const bn_split *split, size_t index) {
+    size_t plane = ds->height * ds->width;
+    return ds->normalised[index / plane % ds->channels][split->pixels[index]];
+}
+
+/* The normalisation as dataset_load computed it when it held floats: the same double
+ * expression, rounded to float once. */
+static float old_formula(const bn_dataset *ds, size_t c, unsigned v) {
+    return (float)(((double)v / 255.0 - ds->channel_mean[c]) / ds->channel_std[c]);
+}
+
 /* Per-channel mean and population variance of a split's normalised images, in double. */
-static void check_normalised(const bn_split *split, size_t channels, size_t plane, double tol,
+static void check_normalised(const bn_dataset *ds, const bn_split *split, double tol,
                              const char *what) {
+    size_t channels = ds->channels, plane = ds->height * ds->width;
     for (size_t c = 0; c < channels; c++) {
         double sum = 0.0, squares = 0.0;
         for (size_t i = 0; i < split->n; i++) {
-            const float *x = split->images + (i * channels + c) * plane;
+            size_t first = (i * channels + c) * plane;
             for (size_t j = 0; j < plane; j++) {
-                sum += x[j];
-                squares += (double)x[j] * x[j];
+                double x = normalised_at(ds, split, first + j);
+                sum += x;
+                squares += x * x;
             }
         }
         double count = (double)split->n * (double)plane, mean = sum / count;
@@ -196,11 +210,52 @@ static void test_names_and_root(void) {
     bn_dataset ds = {0};
     dataset_free(&ds);
     dataset_free(&ds);
-    CHECK(ds.train.images == NULL && ds.name[0] == '\0');
+    CHECK(ds.train.pixels == NULL && ds.name[0] == '\0');
     expect_load_error("imagenet", "/tmp", "imagenet", "unknown dataset");
 }
 
 /* ---- real data ---- */
+
+/* The 8-bit images normalised on the fly are bit for bit the floats dataset_load used to hold:
+ * every byte value of every channel through the table, and the first images through
+ * dataset_normalise, dataset_gather and dataset_float_copy, against the old formula. */
+static void check_lookup_bitwise(const bn_dataset *ds, const char *what) {
+    size_t wrong = 0;
+    for (size_t c = 0; c < ds->channels; c++)
+        for (unsigned v = 0; v < 256; v++) {
+            float old = old_formula(ds, c, v);
+            wrong += memcmp(&ds->normalised[c][v], &old, sizeof old) != 0;
+        }
+    CHECK_MSG(wrong == 0, "%s: %zu table entries differ from the float formula", what, wrong);
+    enum { N = 64 };
+    size_t values = ds->channels * ds->height * ds->width, plane = ds->height * ds->width;
+    size_t indices[N];
+    for (size_t i = 0; i < N; i++)
+        indices[i] = (i * 7919) % ds->train.n;
+    bn_error err;
+    float *copy = dataset_float_copy(ds, &ds->train, 0, N, &err);
+    float *normalised = malloc(N * values * sizeof(float));
+    float *gathered = malloc(N * values * sizeof(float));
+    CHECK(copy && normalised && gathered);
+    if (!copy || !normalised || !gathered) goto done;
+    dataset_normalise(ds, &ds->train, 0, N, normalised);
+    dataset_gather(ds, &ds->train, indices, N, gathered);
+    wrong = 0;
+    for (size_t i = 0; i < N; i++)
+        for (size_t k = 0; k < values; k++) {
+            size_t c = k / plane;
+            float first = old_formula(ds, c, ds->train.pixels[i * values + k]);
+            float picked = old_formula(ds, c, ds->train.pixels[indices[i] * values + k]);
+            wrong += memcmp(&copy[i * values + k], &first, sizeof first) != 0;
+            wrong += memcmp(&normalised[i * values + k], &first, sizeof first) != 0;
+            wrong += memcmp(&gathered[i * values + k], &picked, sizeof picked) != 0;
+        }
+    CHECK_MSG(wrong == 0, "%s: %zu normalised values differ from the float formula", what, wrong);
+done:
+    free(copy);
+    free(normalised);
+    free(gathered);
+}
 
 static void test_real_mnist(const char *shared) {
     if (!check_shared_data_with("mnist")) {
@@ -219,14 +274,15 @@ static void test_real_mnist(const char *shared) {
     CHECK_CLOSE(ds.channel_mean[0], 0.1307, 1e-3);
     CHECK_CLOSE(ds.channel_std[0], 0.3081, 1e-3);
     /* Pixel (0, 0) of the first image is background. */
-    CHECK_CLOSE(ds.train.images[0], -ds.channel_mean[0] / ds.channel_std[0], 1e-6);
-    check_normalised(&ds.train, 1, MNIST_PLANE, 1e-5, "mnist train");
-    check_normalised(&ds.test, 1, MNIST_PLANE, 0.05, "mnist test");
+    CHECK_CLOSE(normalised_at(&ds, &ds.train, 0), -ds.channel_mean[0] / ds.channel_std[0], 1e-6);
+    check_normalised(&ds, &ds.train, 1e-5, "mnist train");
+    check_normalised(&ds, &ds.test, 0.05, "mnist test");
+    check_lookup_bitwise(&ds, "mnist");
     check_label_histogram(&ds.train, "mnist train");
     check_label_histogram(&ds.test, "mnist test");
     CHECK(count_label(&ds.train, 1) == 6742 && count_label(&ds.test, 1) == 1135);
     dataset_free(&ds);
-    CHECK(ds.train.images == NULL && ds.train.n == 0 && ds.test.labels == NULL);
+    CHECK(ds.train.pixels == NULL && ds.train.n == 0 && ds.test.labels == NULL);
 }
 
 static void test_real_cifar(const char *shared) {
@@ -246,8 +302,9 @@ static void test_real_cifar(const char *shared) {
         CHECK_CLOSE(ds.channel_mean[c], mean[c], 0.01);
         CHECK_CLOSE(ds.channel_std[c], std[c], 0.01);
     }
-    check_normalised(&ds.train, 3, CIFAR_PLANE, 1e-5, "cifar10 train");
-    check_normalised(&ds.test, 3, CIFAR_PLANE, 0.05, "cifar10 test");
+    check_normalised(&ds, &ds.train, 1e-5, "cifar10 train");
+    check_normalised(&ds, &ds.test, 0.05, "cifar10 test");
+    check_lookup_bitwise(&ds, "cifar10");
     for (uint8_t k = 0; k < 10; k++) {
         CHECK_MSG(count_label(&ds.train, k) == 5000, "class %u", (unsigned)k);
         CHECK_MSG(count_label(&ds.test, k) == 1000, "class %u", (unsigned)k);
@@ -263,16 +320,16 @@ static void test_sample(const char *source_dir, const char *shared) {
     if (load_ok(&ds, "mnist-sample", root) != 0) return;
     CHECK(ds.train.n == 4000 && ds.test.n == 1000);
     CHECK(ds.train.labels[0] == 5 && ds.test.labels[0] == 7);
-    check_normalised(&ds.train, 1, MNIST_PLANE, 1e-5, "mnist-sample train");
+    check_normalised(&ds, &ds.train, 1e-5, "mnist-sample train");
     check_label_histogram(&ds.train, "mnist-sample train");
 
-    float first_image[MNIST_PLANE];
-    memcpy(first_image, ds.train.images, sizeof first_image);
+    uint8_t first_image[MNIST_PLANE];
+    memcpy(first_image, ds.train.pixels, sizeof first_image);
     dataset_truncate_train(&ds, 0);
     CHECK(ds.train.n == 4000);
     dataset_truncate_train(&ds, 100);
     CHECK(ds.train.n == 100 && ds.test.n == 1000 && ds.train.labels[0] == 5);
-    CHECK(memcmp(first_image, ds.train.images, sizeof first_image) == 0);
+    CHECK(memcmp(first_image, ds.train.pixels, sizeof first_image) == 0);
     CHECK_CLOSE(ds.channel_mean[0], 0.1307, 0.01); /* stays the full training set's */
     dataset_free(&ds);
 
@@ -309,7 +366,7 @@ static void test_fashion(const char *tmp) {
     if (load_ok(&ds, "fashion-mnist", root) != 0) return;
     CHECK(ds.train.n == 60000 && ds.test.n == 10000);
     CHECK(ds.train.labels[0] == 9 && ds.test.labels[0] == 9); /* ankle boots */
-    check_normalised(&ds.train, 1, MNIST_PLANE, 1e-5, "fashion-mnist train");
+    check_normalised(&ds, &ds.train, 1e-5, "fashion-mnist train");
     for (uint8_t k = 0; k < 10; k++) {
         CHECK_MSG(count_label(&ds.train, k) == 6000, "class %u", (unsigned)k);
         CHECK_MSG(count_label(&ds.test, k) == 1000, "class %u", (unsigned)k);
@@ -404,13 +461,13 @@ static void test_synthetic_idx(const char *tmp, int gz) {
     for (size_t i = 0; i < SYN_TRAIN; i++) {
         wrong += ds.train.labels[i] != i % 10;
         for (size_t j = 0; j < MNIST_PLANE; j++)
-            wrong += fabs(ds.train.images[i * MNIST_PLANE + j] -
+            wrong += fabs(normalised_at(&ds, &ds.train, i * MNIST_PLANE + j) -
                           (syn_pixel(i, j) / 255.0 - mean) / std) > 1e-6;
     }
     for (size_t i = 0; i < SYN_TEST; i++) {
         wrong += ds.test.labels[i] != i % 10;
         for (size_t j = 0; j < MNIST_PLANE; j++)
-            wrong += fabs(ds.test.images[i * MNIST_PLANE + j] -
+            wrong += fabs(normalised_at(&ds, &ds.test, i * MNIST_PLANE + j) -
                           (syn_pixel(i, j) / 255.0 - mean) / std) > 1e-6;
     }
     CHECK_MSG(wrong == 0, "%zu values differ from the synthetic data", wrong);
@@ -617,17 +674,19 @@ static void test_synthetic_cifar(const char *tmp) {
     if (load_ok(&from_folder, "cifar10", folder_root) != 0) return;
     if (load_ok(&from_archive, "cifar10", archive_root) == 0) {
         CHECK(from_archive.train.n == 50000 && from_archive.test.n == 10000);
-        CHECK(memcmp(from_folder.train.images, from_archive.train.images,
-                     50000 * CIFAR_IMAGE_BYTES * sizeof(float)) == 0);
-        CHECK(memcmp(from_folder.test.images, from_archive.test.images,
-                     10000 * CIFAR_IMAGE_BYTES * sizeof(float)) == 0);
+        CHECK(memcmp(from_folder.train.pixels, from_archive.train.pixels,
+                     50000 * CIFAR_IMAGE_BYTES) == 0);
+        CHECK(memcmp(from_folder.test.pixels, from_archive.test.pixels,
+                     10000 * CIFAR_IMAGE_BYTES) == 0);
+        CHECK(memcmp(from_folder.normalised, from_archive.normalised,
+                     sizeof from_folder.normalised) == 0);
         CHECK(memcmp(from_folder.train.labels, from_archive.train.labels, 50000) == 0);
         CHECK(memcmp(from_folder.test.labels, from_archive.test.labels, 10000) == 0);
         dataset_free(&from_archive);
     }
     bn_dataset *ds = &from_folder;
     CHECK(ds->train.n == 50000 && ds->test.n == 10000 && ds->channels == 3);
-    check_normalised(&ds->train, 3, CIFAR_PLANE, 1e-5, "synthetic cifar train");
+    check_normalised(ds, &ds->train, 1e-5, "synthetic cifar train");
     size_t wrong = 0;
     for (size_t batch = 0; batch < 6; batch++) {
         for (size_t r = 0; r < CIFAR_BATCH_RECORDS; r += 997) {
@@ -638,7 +697,8 @@ static void test_synthetic_cifar(const char *tmp) {
                 size_t c = j / CIFAR_PLANE;
                 double expected =
                     (cifar_pixel(batch, r, j) / 255.0 - ds->channel_mean[c]) / ds->channel_std[c];
-                wrong += fabs(split->images[index * CIFAR_IMAGE_BYTES + j] - expected) > 1e-5;
+                wrong += fabs(normalised_at(ds, split, index * CIFAR_IMAGE_BYTES + j) - expected) >
+                         1e-5;
             }
         }
     }

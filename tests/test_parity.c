@@ -82,6 +82,7 @@ typedef struct {
     size_t batch, n_tensors;
     param_tensor tensors[MAX_TENSORS];
     const float *input; /* the batch: the fixture's input record, or CIFAR-10 images */
+    float *cifar_input; /* the CIFAR-10 images, normalised (owned; NULL for a record) */
     uint8_t *labels;
     float *dlogits, *init_params;
     float *rows; /* a linear weight in PyTorch's layout (tensor_values) */
@@ -404,7 +405,10 @@ static int deep_input(parity_case *pc, const bn_dataset *cifar) {
     if (!source || spec_field(source->data, 0, 10000, &first) || !sum_ref || !labels ||
         first + pc->batch > cifar->test.n || size != cifar->channels * cifar->height * cifar->width)
         return -1;
-    pc->input = cifar->test.images + first * size;
+    bn_error err;
+    pc->cifar_input = dataset_float_copy(cifar, &cifar->test, first, pc->batch, &err);
+    if (!pc->cifar_input) return -1;
+    pc->input = pc->cifar_input;
     double sum = 0.0;
     for (size_t i = 0; i < pc->batch * size; i++) sum += pc->input[i];
     int same = fabs(sum - sum_ref[0]) <= 1e-5 * fmax(1.0, fabs((double)sum_ref[0]));
@@ -468,6 +472,7 @@ static void run_case(const char *dir, const char *case_name, const bn_dataset *c
     free(pc.dlogits);
     free(pc.init_params);
     free(pc.rows);
+    free(pc.cifar_input);
     if (pc.model.params) model_free(&pc.model);
     fixture_free(&fx);
 }

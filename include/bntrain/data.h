@@ -1,6 +1,8 @@
 /* Datasets: MNIST, Fashion-MNIST (IDX, gzip or raw) and CIFAR-10 (binary batches, from the
- * extracted folder or the official tar.gz). Images are held once, as float NCHW, scaled to
- * [0, 1] and then normalised per channel to mean 0, variance 1 with training-set statistics. */
+ * extracted folder or the official tar.gz). Images are held once, as their 8-bit pixels NCHW
+ * (a quarter of float: CIFAR-10 is 184 MB, not 737), and normalised when a batch is gathered:
+ * scaled to [0, 1], then per channel to mean 0, variance 1 with training-set statistics, by a
+ * lookup table of the 256 values each channel can take. */
 #ifndef BNTRAIN_DATA_H
 #define BNTRAIN_DATA_H
 
@@ -11,7 +13,7 @@
 
 typedef struct {
     size_t n;            /* number of images */
-    float *images;       /* n * channels * height * width, NCHW, normalised */
+    uint8_t *pixels;     /* n * channels * height * width, NCHW, raw bytes */
     uint8_t *labels;     /* n labels in [0, n_classes) */
 } bn_split;
 
@@ -22,6 +24,9 @@ typedef struct {
     bn_split train, test;
     double channel_mean[3]; /* training-set statistics of the [0, 1] pixels, per channel */
     double channel_std[3];
+    /* normalised[c][v]: what byte v of channel c stands for, (v / 255 - mean) / std computed
+     * in double and rounded to float once (dataset_set_lookup) */
+    float normalised[3][256];
 } bn_dataset;
 
 /* Names accepted by dataset_load, NULL-terminated, for help texts and option checks. */
@@ -45,6 +50,23 @@ int dataset_load(bn_dataset *ds, const char *name, const char *data_dir, bn_erro
 void dataset_truncate_train(bn_dataset *ds, size_t n);
 
 void dataset_free(bn_dataset *ds);
+
+/* Fills ds->normalised from ds->channel_mean and channel_std (for ds->channels channels). */
+void dataset_set_lookup(bn_dataset *ds);
+
+/* Normalises images [first, first + n) of split into out (n x C x H x W floats). */
+void dataset_normalise(const bn_dataset *ds, const bn_split *split, size_t first, size_t n,
+                       float *out);
+
+/* Normalises the images split's indices[0..n) name into out (n x C x H x W floats). */
+void dataset_gather(const bn_dataset *ds, const bn_split *split, const size_t *indices, size_t n,
+                    float *out);
+
+/* A float copy of images [first, first + n) of split, normalised, for the code that reads a
+ * whole sample as one array (probe, Fisher, theory --check); the caller frees it. NULL with one
+ * line in err when out of memory. */
+float *dataset_float_copy(const bn_dataset *ds, const bn_split *split, size_t first, size_t n,
+                          bn_error *err);
 
 /* Lower-level readers, exposed for tests. Each reads the whole file (gzip or raw, detected
  * from the content), checks magic, dimensions, counts and every label, and returns raw bytes

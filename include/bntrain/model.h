@@ -101,7 +101,8 @@ typedef struct {
     size_t gamma, beta;         /* offsets into params (LAYER_BATCHNORM) */
     size_t running_mean, running_var; /* offsets into buffers (LAYER_BATCHNORM) */
     size_t save_mean, save_rstd, save_var; /* offsets into stats (LAYER_BATCHNORM) */
-    size_t output;              /* offset of the output in acts / dacts */
+    size_t output;              /* offset of the output in acts / dacts (a BatchNorm read by
+                                   the ReLU after it alone shares the ReLU's: model_build.c) */
     size_t n_weight;            /* weight floats (fan_in * out for linear/conv) */
     size_t fan_in;              /* in_dim (linear) or Cin * K * K (conv) */
     size_t n_consumers;         /* layers that read this one's output */

@@ -92,6 +92,14 @@ void trainer_free(bn_trainer *t);
 /* Bytes a trainer holds: the model's arenas and the batch buffers (what each grid thread
  * needs on top of the shared dataset). */
 size_t trainer_bytes(const bn_trainer *t);
+/* trainer_bytes in three parts, for the memory reports: the parameters with their gradients
+ * and velocities; the activations (every layer's output for the batch, and its gradient: most
+ * of a deep network's memory); and the rest (BatchNorm statistics, gradient scratch, the batch
+ * buffers, the batch order). */
+typedef struct {
+    size_t parameters, activations, other;
+} bn_trainer_memory;
+bn_trainer_memory trainer_memory(const bn_trainer *t);
 /* What trainer_bytes would say of a trainer trainer_create would make, without allocating:
  * to check that the trainers of a run or grid fit in memory before making any. */
 int trainer_plan_bytes(const bn_model_spec *spec, size_t batch, size_t n_train, size_t *bytes,
@@ -128,9 +136,10 @@ void trainer_pool_run(bn_core_share *cores, size_t threads, const bn_model_spec 
                       size_t batch, size_t n_train, size_t n_items, bn_pool_run run,
                       bn_pool_failed failed, void *ctx);
 
-/* Eval-mode mean loss and accuracy over a split, in chunks of the trainer's batch size. */
-void trainer_evaluate(bn_trainer *t, const bn_split *split, size_t input_size, size_t n_classes,
-                      bn_loss loss, double *mean_loss, double *accuracy);
+/* Eval-mode mean loss and accuracy over a split of ds, in chunks of the trainer's batch size,
+ * each normalised into the trainer's batch buffer first. */
+void trainer_evaluate(bn_trainer *t, const bn_dataset *ds, const bn_split *split, bn_loss loss,
+                      double *mean_loss, double *accuracy);
 
 /* Streams of randomness derived from a run's seed, so that init, batch order and augmentation
  * are independent of each other. */

@@ -7,6 +7,7 @@
 
 #include "bntrain/data.h"
 #include "bntrain/experiment.h"
+#include "bntrain/train.h"
 #include "cli/options.h"
 #include "grid/runner.h"
 
@@ -50,6 +51,11 @@ int cli_check_runs_resources(const char *command, const bn_experiment *e,
  * that a batch fits in them. Returns 0, or the exit status after one line on stderr:
  * EXIT_RUNTIME if the data cannot be read, EXIT_USAGE if the batch is too large. */
 int cli_load_dataset(const char *command, const bn_experiment *e, bn_dataset *ds);
+
+/* One line on stderr, "bntrain COMMAND: memory: ...": the dataset (held once, 8-bit) and what
+ * each of `runs` trainers like t holds, parameters and activations apart. */
+void cli_describe_memory(const char *command, const bn_dataset *ds, const bn_trainer *t,
+                         size_t runs);
 /* The same, printing nothing: the status, and err filled (an MPI worker sends it to rank 0). */
 int cli_read_dataset(const bn_experiment *e, bn_dataset *ds, bn_error *err);
 

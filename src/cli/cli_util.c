@@ -42,6 +42,23 @@ int cli_load_dataset(const char *command, const bn_experiment *e, bn_dataset *ds
     return status;
 }
 
+static double mib(size_t bytes) {
+    return (double)bytes / (1024.0 * 1024.0);
+}
+
+void cli_describe_memory(const char *command, const bn_dataset *ds, const bn_trainer *t,
+                         size_t runs) {
+    size_t image = ds->channels * ds->height * ds->width;
+    size_t data = (ds->train.n + ds->test.n) * (image + 1); /* a byte per pixel and label */
+    bn_trainer_memory b = trainer_memory(t);
+    fprintf(stderr,
+            "bntrain %s: memory: dataset %.0f MiB (8-bit, shared), %.0f MiB per run x %zu "
+            "(activations and their gradients %.0f, parameters with gradients and velocities "
+            "%.0f, other %.0f)\n",
+            command, mib(data), mib(trainer_bytes(t)), runs, mib(b.activations),
+            mib(b.parameters), mib(b.other));
+}
+
 /* More threads than this per core only slow a run down (they share the cores), yet the results
  * are the same bits on any count, so a few per core stay allowed, to check that claim or to
  * fill cores the affinity mask hides. */
@@ -66,14 +83,10 @@ static void dataset_images(const char *name, size_t *train, size_t *test) {
         }
 }
 
-static double mib(size_t bytes) {
-    return (double)bytes / (1024.0 * 1024.0);
-}
-
-/* What a command holds: the dataset once (while loading: the raw bytes of every image beside
- * its floats, and a label), a trainer per run in progress, a measurement's workspace (train
- * --track-lambda's Fisher; probe's network of --samples and its Fisher), and, in address
- * space, a stack per thread the team starts. */
+/* What a command holds: the dataset once (a byte per pixel and a label per image: it stays in
+ * the 8-bit form it is read in, and runs normalise their batches), a trainer per run in progress,
+ * a measurement's workspace (train --track-lambda's Fisher; probe's network of --samples and
+ * its Fisher), and, in address space, a stack per thread the team starts. */
 typedef struct {
     size_t dataset_bytes, trainer_bytes, trainers, measure_bytes, stack_bytes, stacks;
     const char *measure_option; /* the option that sizes the measurement, for the advice */
@@ -98,7 +111,7 @@ static int estimate_need(const char *command, const bn_experiment *e, const bn_m
         fprintf(stderr, "bntrain %s: %s\n", command, err.msg);
         return EXIT_RUNTIME;
     }
-    need->dataset_bytes = (train + test) * (channels * height * width * (sizeof(float) + 1) + 1);
+    need->dataset_bytes = (train + test) * (channels * height * width + 1);
     need->trainers = trainers;
     need->stack_bytes = thread_stack_bytes();
     need->stacks = threads - 1;

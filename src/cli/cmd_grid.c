@@ -186,19 +186,15 @@ static const char *runs_word(size_t n) {
     return n == 1 ? "run" : "runs";
 }
 
-/* What the grid will hold in memory: the dataset once, a trainer per thread. */
+/* What the grid will hold in memory: the dataset once, a trainer per thread. The trainer is
+ * only planned (model_plan sizes the arenas without allocating them). */
 static void log_memory(const bn_model_spec *spec, const bn_grid_config *g, const bn_dataset *ds,
                        size_t threads) {
-    bn_trainer probe;
+    bn_trainer plan = {.n_order = ds->train.n};
     bn_error err;
-    if (trainer_create(&probe, spec, g->experiment.batch, ds->train.n, &err)) return;
-    double per_thread = (double)trainer_bytes(&probe) / (1024.0 * 1024.0);
-    size_t image = ds->channels * ds->height * ds->width;
-    double data =
-        (double)((ds->train.n + ds->test.n) * (image * sizeof(float) + 1)) / (1024.0 * 1024.0);
-    fprintf(stderr, "bntrain grid: memory: dataset %.0f MiB (shared), %.0f MiB per thread x %zu\n",
-            data, per_thread, threads);
-    trainer_free(&probe);
+    if (model_plan(&plan.model, spec, g->experiment.batch, &err)) return;
+    cli_describe_memory("grid", ds, &plan, threads);
+    model_free(&plan.model);
 }
 
 static void log_end(const bn_grid_summary *s, const bn_grid_config *g) {

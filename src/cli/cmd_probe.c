@@ -208,14 +208,14 @@ static void note_skipped(const bn_probe_report *r, size_t max_dim) {
 
 /* The Fisher's lambda_max on the probe's samples, measured before probe_run (which overwrites
  * the running statistics that --lambda-bn-mode running reads). */
-static int measure_lambda(const probe_args *a, const bn_model *model, const bn_dataset *ds,
+static int measure_lambda(const probe_args *a, const bn_model *model, const float *images,
                           fisher_result *fr) {
     fisher_options options;
     fisher_options_default(&options);
     options.bn_mode = a->lambda_bn_mode;
     options.seed = a->experiment.seed;
     bn_error err;
-    if (fisher_measure(model, ds->train.images, a->samples, &options, fr, &err)) {
+    if (fisher_measure(model, images, a->samples, &options, fr, &err)) {
         fprintf(stderr, "bntrain probe: --lambda: %s\n", err.msg);
         return EXIT_RUNTIME;
     }
@@ -285,12 +285,19 @@ static int probe_and_report(const probe_args *a, const bn_model_spec *spec, cons
     bn_probe_config cfg = {.eig_max_dim = a->eig_max_dim, .threads = a->threads};
     parallel_set_threads(a->threads);
     fisher_result lambda;
-    if (!status && a->lambda) status = measure_lambda(a, &model, ds, &lambda);
-    if (!status && probe_run(&model, ds->train.images, ds->train.labels, a->samples,
-                             a->experiment.loss, &cfg, &report, &err)) {
+    /* The probe's samples as one float array, which the probe and the Fisher read. */
+    float *images = status ? NULL : dataset_float_copy(ds, &ds->train, 0, a->samples, &err);
+    if (!status && !images) {
         fprintf(stderr, "bntrain probe: %s\n", err.msg);
         status = EXIT_RUNTIME;
     }
+    if (!status && a->lambda) status = measure_lambda(a, &model, images, &lambda);
+    if (!status && probe_run(&model, images, ds->train.labels, a->samples, a->experiment.loss,
+                             &cfg, &report, &err)) {
+        fprintf(stderr, "bntrain probe: %s\n", err.msg);
+        status = EXIT_RUNTIME;
+    }
+    free(images);
     if (!status && a->lambda) status = add_lambda_rows(a, spec, &lambda, &report);
     if (!status) status = write_results(a, spec, &report);
     if (!status) {

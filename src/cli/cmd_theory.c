@@ -270,7 +270,15 @@ static int run_check(const theory_args *a, const bn_model_spec *spec, const doub
                            m, a->experiment.dataset, n_train);
     }
     size_t n_calibration = ds.train.n - m < a->calibration ? ds.train.n - m : a->calibration;
-    const float *samples = ds.train.images, *calibration = ds.train.images + m * dim;
+    /* The check reads its images as one float array: a copy of just those, and the 8-bit set
+     * freed before the check runs. */
+    float *images = dataset_float_copy(&ds, &ds.train, 0, m + n_calibration, &err);
+    dataset_free(&ds);
+    if (!images) {
+        fprintf(stderr, "bntrain theory: %s\n", err.msg);
+        return EXIT_RUNTIME;
+    }
+    const float *samples = images, *calibration = images + m * dim;
     bn_check_config cfg = {.n_seeds = a->seeds, .seed = a->experiment.seed};
     /* The vanilla network does not depend on gamma: one row block. */
     size_t n_rows = spec->batchnorm ? n : 1;
@@ -284,7 +292,7 @@ static int run_check(const theory_args *a, const bn_model_spec *spec, const doub
         print_check(a, spec->batchnorm, spec->batchnorm ? gamma[i] : NAN, &r);
         fflush(stdout);
     }
-    dataset_free(&ds);
+    free(images);
     if (status) fprintf(stderr, "bntrain theory: %s\n", err.msg);
     return status ? EXIT_RUNTIME : 0;
 }

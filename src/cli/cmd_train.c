@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "base/cpu.h"
 #include "base/runtime.h"
@@ -31,7 +32,7 @@ typedef struct {
 typedef struct {
     const train_args *args;
     fisher_workspace fisher;
-    const float *images;
+    float *images; /* the first `samples` training images, normalised (owned) */
     size_t samples;
     double momentum, lambda_max, eta_bar;
     int measured, failed;
@@ -132,6 +133,12 @@ static int track_lambda(const bn_step_stats *s, const bn_model *model, void *ctx
     return 0;
 }
 
+static void lambda_tracker_free(lambda_tracker *t) {
+    fisher_free(&t->fisher);
+    free(t->images);
+    t->images = NULL;
+}
+
 /* Checks --track-lambda's options against the data and makes the Fisher workspace; 0, or the
  * exit status. */
 static int lambda_tracker_setup(lambda_tracker *t, const train_args *a, const bn_model_spec *spec,
@@ -144,10 +151,11 @@ static int lambda_tracker_setup(lambda_tracker *t, const train_args *a, const bn
                            a->lambda_samples, ds->train.n);
     t->samples = a->lambda_samples ? a->lambda_samples
                                    : (ds->train.n < LAMBDA_SAMPLES ? ds->train.n : LAMBDA_SAMPLES);
-    t->images = ds->train.images;
     t->momentum = a->experiment.momentum;
-    if (fisher_create(&t->fisher, spec, t->samples, NULL, &t->err)) {
+    t->images = dataset_float_copy(ds, &ds->train, 0, t->samples, &t->err);
+    if (!t->images || fisher_create(&t->fisher, spec, t->samples, NULL, &t->err)) {
         fprintf(stderr, "bntrain train: --track-lambda: %s\n", t->err.msg);
+        lambda_tracker_free(t);
         return EXIT_RUNTIME;
     }
     return 0;
@@ -214,10 +222,11 @@ int cmd_train(int argc, char **argv) {
     bn_trainer trainer;
     if (trainer_create(&trainer, &spec, a.experiment.batch, ds.train.n, &err)) {
         fprintf(stderr, "bntrain train: %s\n", err.msg);
-        fisher_free(&tracker.fisher);
+        lambda_tracker_free(&tracker);
         dataset_free(&ds);
         return EXIT_RUNTIME;
     }
+    if (a.verbose) cli_describe_memory("train", &ds, &trainer, 1);
     bn_train_config cfg = experiment_train_config(&a.experiment, &cores);
     if (a.track_lambda) {
         cfg.on_step = track_lambda;
@@ -239,7 +248,7 @@ int cmd_train(int argc, char **argv) {
     trainer_run(&trainer, &ds, &cfg, print_epoch, &tracker, NULL, &result);
     if (result.exploded) print_explosion(&result, a.json);
     trainer_free(&trainer);
-    fisher_free(&tracker.fisher);
+    lambda_tracker_free(&tracker);
     dataset_free(&ds);
     if (tracker.failed) {
         fprintf(stderr, "bntrain train: --track-lambda: %s\n", tracker.err.msg);

@@ -628,47 +628,75 @@ static void channel_stats(const raw_split *train, size_t channels, size_t plane,
     }
 }
 
-/* Moves a raw split into out as normalised floats, by table lookup (one entry per channel and
- * byte value), and frees the raw pixels at once to keep the peak memory down. */
-static int normalise_split(raw_split *raw, size_t channels, size_t plane, const float (*table)[256],
-                           bn_split *out, bn_error *err) {
-    size_t values, bytes;
-    if (bn_mul_size(raw->n, channels * plane, &values) != 0 ||
-        bn_mul_size(values, sizeof(float), &bytes) != 0)
-        return bn_fail(err, "%zu images are too many for memory", raw->n);
-    float *images = malloc(bytes);
-    if (!images) return bn_fail(err, "out of memory for %zu normalised images", raw->n);
-    for (size_t i = 0; i < raw->n; i++) {
-        for (size_t c = 0; c < channels; c++) {
-            size_t offset = (i * channels + c) * plane;
-            for (size_t j = 0; j < plane; j++)
-                images[offset + j] = table[c][raw->pixels[offset + j]];
-        }
-    }
+/* Moves a raw split's bytes into out as they are: nothing is copied. */
+static void keep_split(raw_split *raw, bn_split *out) {
     out->n = raw->n;
-    out->images = images;
+    out->pixels = raw->pixels;
     out->labels = raw->labels;
-    raw->labels = NULL;
-    free(raw->pixels);
     raw->pixels = NULL;
-    return 0;
+    raw->labels = NULL;
+}
+
+void dataset_set_lookup(bn_dataset *ds) {
+    for (size_t c = 0; c < ds->channels && c < 3; c++)
+        for (size_t v = 0; v < 256; v++)
+            ds->normalised[c][v] =
+                (float)(((double)v / 255.0 - ds->channel_mean[c]) / ds->channel_std[c]);
+}
+
+/* One image's bytes through the channel's table. */
+static void normalise_image(const bn_dataset *ds, const uint8_t *pixels, float *out) {
+    size_t plane = ds->height * ds->width;
+    for (size_t c = 0; c < ds->channels; c++) {
+        const float *table = ds->normalised[c];
+        for (size_t j = 0; j < plane; j++)
+            out[c * plane + j] = table[pixels[c * plane + j]];
+    }
+}
+
+void dataset_normalise(const bn_dataset *ds, const bn_split *split, size_t first, size_t n,
+                       float *out) {
+    size_t values = ds->channels * ds->height * ds->width;
+    for (size_t i = 0; i < n; i++)
+        normalise_image(ds, split->pixels + (first + i) * values, out + i * values);
+}
+
+void dataset_gather(const bn_dataset *ds, const bn_split *split, const size_t *indices, size_t n,
+                    float *out) {
+    size_t values = ds->channels * ds->height * ds->width;
+    for (size_t i = 0; i < n; i++)
+        normalise_image(ds, split->pixels + indices[i] * values, out + i * values);
+}
+
+float *dataset_float_copy(const bn_dataset *ds, const bn_split *split, size_t first, size_t n,
+                          bn_error *err) {
+    size_t values, bytes;
+    if (bn_mul_size(n ? n : 1, ds->channels * ds->height * ds->width, &values) ||
+        bn_mul_size(values, sizeof(float), &bytes)) {
+        bn_fail(err, "%zu images are too many for memory", n);
+        return NULL;
+    }
+    float *images = malloc(bytes);
+    if (!images) {
+        bn_fail(err, "out of memory for %zu normalised images (%zu MB)", n, bytes >> 20);
+        return NULL;
+    }
+    dataset_normalise(ds, split, first, n, images);
+    return images;
 }
 
 static int normalise_dataset(bn_dataset *ds, const char *root, raw_split *train, raw_split *test,
                              bn_error *err) {
     size_t plane = ds->height * ds->width;
-    float table[3][256];
     channel_stats(train, ds->channels, plane, ds->channel_mean, ds->channel_std);
-    for (size_t c = 0; c < ds->channels; c++) {
+    for (size_t c = 0; c < ds->channels; c++)
         if (!(ds->channel_std[c] > 0.0))
             return bn_fail(err, "%s/%s: training images are constant in channel %zu", root,
                            ds->name, c);
-        for (size_t v = 0; v < 256; v++)
-            table[c][v] = (float)(((double)v / 255.0 - ds->channel_mean[c]) / ds->channel_std[c]);
-    }
-    const float(*lookup)[256] = (const float(*)[256])table;
-    if (normalise_split(train, ds->channels, plane, lookup, &ds->train, err) != 0) return -1;
-    return normalise_split(test, ds->channels, plane, lookup, &ds->test, err);
+    dataset_set_lookup(ds);
+    keep_split(train, &ds->train);
+    keep_split(test, &ds->test);
+    return 0;
 }
 
 /* ---- the dataset ---- */
@@ -694,17 +722,17 @@ void dataset_truncate_train(bn_dataset *ds, size_t n) {
     if (n == 0 || n >= ds->train.n) return;
     size_t values = n * ds->channels * ds->height * ds->width; /* below the current size */
     /* Shrinking can only fail by keeping the old block, which stays valid. */
-    float *images = realloc(ds->train.images, values * sizeof(float));
-    if (images) ds->train.images = images;
+    uint8_t *pixels = realloc(ds->train.pixels, values);
+    if (pixels) ds->train.pixels = pixels;
     uint8_t *labels = realloc(ds->train.labels, n);
     if (labels) ds->train.labels = labels;
     ds->train.n = n;
 }
 
 void dataset_free(bn_dataset *ds) {
-    free(ds->train.images);
+    free(ds->train.pixels);
     free(ds->train.labels);
-    free(ds->test.images);
+    free(ds->test.pixels);
     free(ds->test.labels);
     memset(ds, 0, sizeof *ds);
 }

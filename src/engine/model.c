@@ -211,9 +211,7 @@ static void layer_forward(bn_model *m, size_t i, const float *input, size_t n, i
  * never written. The layer-by-layer forward of model_calibrate_batchnorm does not fuse, so it
  * stays valid. */
 static int fused_with_relu(const bn_model *m, size_t i) {
-    return m->layers[i].kind == LAYER_BATCHNORM && i + 1 < m->n_layers &&
-           m->layers[i + 1].kind == LAYER_RELU && m->layers[i + 1].input == i &&
-           m->layers[i].n_consumers == 1;
+    return build_bn_feeds_relu_only(m, i);
 }
 
 static void batchnorm_relu_layer_forward(bn_model *m, size_t i, const float *input, size_t n,

@@ -26,6 +26,11 @@ size_t build_avgpool(bn_model *m, size_t input);
 /* branch + shortcut, two activations of one shape and layout. */
 size_t build_residual(bn_model *m, size_t branch, size_t shortcut);
 
+/* Whether layer i is a BatchNorm whose only reader is the ReLU right after it (consumer counts
+ * as build_finish sets them): the pair the forward and backward passes fuse, and whose output
+ * slot build_finish makes one. */
+int build_bn_feeds_relu_only(const bn_model *m, size_t i);
+
 /* After the last layer: each layer's output offset in the activation arenas, its consumer
  * count, the add_input_grad / add_shortcut_grad flags, and the gradient scratch's size. */
 void build_finish(bn_model *m);

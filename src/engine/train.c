@@ -49,11 +49,19 @@ void trainer_free(bn_trainer *t) {
     memset(t, 0, sizeof *t);
 }
 
-size_t trainer_bytes(const bn_trainer *t) {
+bn_trainer_memory trainer_memory(const bn_trainer *t) {
     const bn_model *m = &t->model;
-    size_t batch_floats = m->max_batch * (model_input_size(m) + m->spec.n_classes);
-    return model_bytes(m) + batch_floats * sizeof(float) + m->max_batch +
-           t->n_order * sizeof *t->order;
+    size_t other_floats = m->n_buffers + m->n_stats + m->n_grad_scratch +
+                          m->max_batch * (model_input_size(m) + m->spec.n_classes);
+    return (bn_trainer_memory){
+        .parameters = 3 * m->n_params * sizeof(float),
+        .activations = 2 * m->n_acts * sizeof(float),
+        .other = other_floats * sizeof(float) + m->max_batch + t->n_order * sizeof *t->order};
+}
+
+size_t trainer_bytes(const bn_trainer *t) {
+    bn_trainer_memory b = trainer_memory(t);
+    return b.parameters + b.activations + b.other;
 }
 
 int trainer_plan_bytes(const bn_model_spec *spec, size_t batch, size_t n_train, size_t *bytes,
@@ -65,28 +73,26 @@ int trainer_plan_bytes(const bn_model_spec *spec, size_t batch, size_t n_train, 
     return 0;
 }
 
-/* Gathers the mini-batch into the trainer's buffers, each image cropped and flipped with
- * draws from augment_rng if augment is not NULL. */
-static void gather_batch(bn_trainer *t, const bn_split *split, const size_t *indices, size_t n,
-                         size_t input_size, const bn_augment *augment, bn_rng *augment_rng) {
-    for (size_t i = 0; i < n; i++) t->batch_labels[i] = split->labels[indices[i]];
-    if (augment) {
-        augment_gather(augment, augment_rng, split->images, indices, n, t->batch_images);
-        return;
-    }
-    for (size_t i = 0; i < n; i++)
-        memcpy(t->batch_images + i * input_size, split->images + indices[i] * input_size,
-               input_size * sizeof(float));
+/* Gathers the mini-batch into the trainer's buffers, normalised, each image cropped and flipped
+ * with draws from augment_rng if augment is not NULL. */
+static void gather_batch(bn_trainer *t, const bn_dataset *ds, const size_t *indices, size_t n,
+                         const bn_augment *augment, bn_rng *augment_rng) {
+    for (size_t i = 0; i < n; i++) t->batch_labels[i] = ds->train.labels[indices[i]];
+    if (augment)
+        augment_gather(augment, augment_rng, ds->train.pixels, indices, n, t->batch_images);
+    else
+        dataset_gather(ds, &ds->train, indices, n, t->batch_images);
 }
 
-void trainer_evaluate(bn_trainer *t, const bn_split *split, size_t input_size, size_t n_classes,
-                      bn_loss loss, double *mean_loss, double *accuracy) {
+void trainer_evaluate(bn_trainer *t, const bn_dataset *ds, const bn_split *split, bn_loss loss,
+                      double *mean_loss, double *accuracy) {
     double loss_sum = 0.0;
     size_t n_correct = 0, chunk = t->model.max_batch;
     for (size_t start = 0; start < split->n; start += chunk) {
         size_t n = split->n - start < chunk ? split->n - start : chunk;
-        const float *logits = model_forward(&t->model, split->images + start * input_size, n, 0);
-        loss_eval(loss, logits, split->labels + start, n, n_classes, &loss_sum, &n_correct);
+        dataset_normalise(ds, split, start, n, t->batch_images);
+        const float *logits = model_forward(&t->model, t->batch_images, n, 0);
+        loss_eval(loss, logits, split->labels + start, n, ds->n_classes, &loss_sum, &n_correct);
     }
     *mean_loss = split->n ? loss_sum / (double)split->n : NAN;
     *accuracy = split->n ? (double)n_correct / (double)split->n : NAN;
@@ -157,7 +163,7 @@ void trainer_continue(bn_trainer *t, const bn_dataset *ds, const bn_train_config
     result->epochs_done = t->epochs_done;
     bn_augment augment;
     augment_setup(&augment, ds, BN_AUGMENT_PAD);
-    size_t input_size = model_input_size(&t->model), n_train = ds->train.n;
+    size_t n_train = ds->train.n;
     if (n_train > t->n_order) n_train = t->n_order;
     size_t steps = cfg->batch ? n_train / cfg->batch : 0;
 
@@ -173,7 +179,7 @@ void trainer_continue(bn_trainer *t, const bn_dataset *ds, const bn_train_config
             }
             double loss;
             take_core_share(cfg->cores);
-            gather_batch(t, &ds->train, t->order + step * cfg->batch, cfg->batch, input_size,
+            gather_batch(t, ds, t->order + step * cfg->batch, cfg->batch,
                          cfg->augment ? &augment : NULL, &t->augment_rng);
             if (train_step(t, cfg, lr, cfg->batch, &loss, &n_correct)) {
                 mark_exploded(result, epoch, step + 1);
@@ -192,8 +198,7 @@ void trainer_continue(bn_trainer *t, const bn_dataset *ds, const bn_train_config
                                 .test_loss = NAN, .test_acc = NAN};
         take_core_share(cfg->cores);
         if (!cfg->evaluate_last_epoch_only || epoch == cfg->epochs)
-            trainer_evaluate(t, &ds->test, input_size, ds->n_classes, cfg->loss,
-                             &stats.test_loss, &stats.test_acc);
+            trainer_evaluate(t, ds, &ds->test, cfg->loss, &stats.test_loss, &stats.test_acc);
         stats.seconds = wall_seconds() - epoch_start;
         t->epochs_done = epoch;
         result->epochs_done = epoch;

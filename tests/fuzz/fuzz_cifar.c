@@ -17,12 +17,14 @@
 #error "the fuzz build defines CIFAR_BATCH_RECORDS (CMakeLists.txt, BNTRAIN_FUZZ)"
 #endif
 
-static void check_split(const bn_split *split, size_t n, size_t values_per_image) {
-    FUZZ_CHECK(split->n == n && split->images && split->labels);
+static void check_split(const bn_dataset *ds, const bn_split *split, size_t n,
+                        size_t values_per_image) {
+    FUZZ_CHECK(split->n == n && split->pixels && split->labels);
     for (size_t i = 0; i < n; i++)
         FUZZ_CHECK(split->labels[i] < 10);
-    /* the last value: ASan catches a buffer smaller than n images */
-    FUZZ_CHECK(isfinite(split->images[n * values_per_image - 1]));
+    /* the last value, normalised: ASan catches a buffer smaller than n images */
+    size_t last = n * values_per_image - 1, plane = values_per_image / 3;
+    FUZZ_CHECK(isfinite(ds->normalised[last % values_per_image / plane][split->pixels[last]]));
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -42,8 +44,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         fuzz_check_message(&err, root);
     } else {
         FUZZ_CHECK(ds.channels == 3 && ds.height == 32 && ds.width == 32);
-        check_split(&ds.train, 5 * CIFAR_BATCH_RECORDS, 3 * 32 * 32);
-        check_split(&ds.test, CIFAR_BATCH_RECORDS, 3 * 32 * 32);
+        check_split(&ds, &ds.train, 5 * CIFAR_BATCH_RECORDS, 3 * 32 * 32);
+        check_split(&ds, &ds.test, CIFAR_BATCH_RECORDS, 3 * 32 * 32);
         dataset_free(&ds);
     }
     fuzz_dir_remove(root);
