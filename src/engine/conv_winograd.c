@@ -30,12 +30,15 @@
 #include "engine/conv_internal.h"
 #include "engine/parallel.h"
 #include "engine/settings.h"
+#include "base/cpu.h"
 #include "engine/simd.h"
 
 /* Fewest channels in and out: with fewer, the transforms cost more than the products save. */
 #define WINO_MIN_CHANNELS 16
-/* Most tiles a row (input width 128): the row buffers live on the stack. */
+/* Most tiles a row (input width 128): the row buffers live on the stack, with room for the
+ * AVX-512 loops' whole vectors past a row's end. */
 #define WINO_ROW_TILES 64
+#define WINO_ROW_FLOATS (2 * WINO_ROW_TILES + 34)
 /* Transformed inputs and products of a chunk: 16 (in + out) x tiles floats, about 1 MB (the
  * L2), but at least WINO_MIN_TILES tiles so that packing the transformed filters, once per
  * product, stays small next to the product. */
@@ -59,39 +62,44 @@ int conv_winograd_applies(const conv_shape *s) {
 #define AT4(a, b, c, d, o0, o1) (o0 = (a) + (b) + (c), o1 = (b) - (c) - (d))
 #define A2(z0, z1, o0, o1, o2, o3) (o0 = (z0), o1 = (z0) + (z1), o2 = (z0) - (z1), o3 = -(z1))
 
-/* v = B^T d B of a 4 x 4 block d (row-major). */
-static inline __attribute__((always_inline)) void input_tile(float v[16], const float d[16]) {
-    float e[16];
-    for (int j = 0; j < 4; j++) BT4(d[j], d[4 + j], d[8 + j], d[12 + j], e[j], e[4 + j], e[8 + j], e[12 + j]);
-    for (int i = 0; i < 4; i++)
-        BT4(e[4 * i], e[4 * i + 1], e[4 * i + 2], e[4 * i + 3], v[4 * i], v[4 * i + 1], v[4 * i + 2],
-            v[4 * i + 3]);
-}
+/* The four tile transforms, for a type T of float or of vectors of floats (GCC's vector
+ * operators): the portable and direct paths use the float ones, the AVX-512 row loops the same
+ * operations on 16 tiles at once, so both give the same bits. ATTR: the vector ones' target. */
+#define TILE_TRANSFORMS(T, suffix, ATTR)                                                           \
+    /* v = B^T d B of a 4 x 4 block d (row-major) */                                               \
+    ATTR static inline void input_tile##suffix(T v[16], const T d[16]) {                           \
+        T e[16];                                                                                   \
+        for (int j = 0; j < 4; j++)                                                                \
+            BT4(d[j], d[4 + j], d[8 + j], d[12 + j], e[j], e[4 + j], e[8 + j], e[12 + j]);         \
+        for (int i = 0; i < 4; i++)                                                                \
+            BT4(e[4 * i], e[4 * i + 1], e[4 * i + 2], e[4 * i + 3], v[4 * i], v[4 * i + 1],        \
+                v[4 * i + 2], v[4 * i + 3]);                                                       \
+    }                                                                                              \
+    /* d = B e B^T: the adjoint of input_tile */                                                   \
+    ATTR static inline void input_tile_adjoint##suffix(T d[16], const T e[16]) {                   \
+        T f[16];                                                                                   \
+        for (int j = 0; j < 4; j++)                                                                \
+            B4(e[j], e[4 + j], e[8 + j], e[12 + j], f[j], f[4 + j], f[8 + j], f[12 + j]);          \
+        for (int i = 0; i < 4; i++)                                                                \
+            B4(f[4 * i], f[4 * i + 1], f[4 * i + 2], f[4 * i + 3], d[4 * i], d[4 * i + 1],         \
+               d[4 * i + 2], d[4 * i + 3]);                                                        \
+    }                                                                                              \
+    /* y = A^T m A (2 x 2, row-major) of a 4 x 4 block m */                                        \
+    ATTR static inline void output_tile##suffix(T y[4], const T m[16]) {                           \
+        T e[8];                                                                                    \
+        for (int j = 0; j < 4; j++) AT4(m[j], m[4 + j], m[8 + j], m[12 + j], e[j], e[4 + j]);      \
+        AT4(e[0], e[1], e[2], e[3], y[0], y[1]);                                                   \
+        AT4(e[4], e[5], e[6], e[7], y[2], y[3]);                                                   \
+    }                                                                                              \
+    /* x = A z A^T of a 2 x 2 block z: the adjoint of output_tile */                               \
+    ATTR static inline void output_tile_adjoint##suffix(T x[16], const T z[4]) {                   \
+        T e[8];                                                                                    \
+        A2(z[0], z[1], e[0], e[1], e[2], e[3]);                                                    \
+        A2(z[2], z[3], e[4], e[5], e[6], e[7]);                                                    \
+        for (int j = 0; j < 4; j++) A2(e[j], e[4 + j], x[j], x[4 + j], x[8 + j], x[12 + j]);      \
+    }
 
-/* d = B e B^T: the adjoint of input_tile. */
-static inline __attribute__((always_inline)) void input_tile_adjoint(float d[16], const float e[16]) {
-    float f[16];
-    for (int j = 0; j < 4; j++) B4(e[j], e[4 + j], e[8 + j], e[12 + j], f[j], f[4 + j], f[8 + j], f[12 + j]);
-    for (int i = 0; i < 4; i++)
-        B4(f[4 * i], f[4 * i + 1], f[4 * i + 2], f[4 * i + 3], d[4 * i], d[4 * i + 1], d[4 * i + 2],
-           d[4 * i + 3]);
-}
-
-/* y = A^T m A (2 x 2, row-major) of a 4 x 4 block m. */
-static inline __attribute__((always_inline)) void output_tile(float y[4], const float m[16]) {
-    float e[8];
-    for (int j = 0; j < 4; j++) AT4(m[j], m[4 + j], m[8 + j], m[12 + j], e[j], e[4 + j]);
-    AT4(e[0], e[1], e[2], e[3], y[0], y[1]);
-    AT4(e[4], e[5], e[6], e[7], y[2], y[3]);
-}
-
-/* x = A z A^T of a 2 x 2 block z: the adjoint of output_tile. */
-static inline __attribute__((always_inline)) void output_tile_adjoint(float x[16], const float z[4]) {
-    float e[8];
-    A2(z[0], z[1], e[0], e[1], e[2], e[3]);
-    A2(z[2], z[3], e[4], e[5], e[6], e[7]);
-    for (int j = 0; j < 4; j++) A2(e[j], e[4 + j], x[j], x[4 + j], x[8 + j], x[12 + j]);
-}
+TILE_TRANSFORMS(float, , __attribute__((always_inline)))
 
 /* u = G g G^T of a 3 x 3 filter g (row-major). */
 static void filter_tile(float u[16], const float *g) {
@@ -139,9 +147,10 @@ static wino_geom geometry(const conv_shape *s, size_t batch) {
     return g;
 }
 
-/* Row iy of a plane from column -1 to 2 tw, zero outside the plane: pad[x + 1]. */
+/* Row iy of a plane from column -1 to 2 tw, zero outside the plane (and for a vector beyond,
+ * which the AVX-512 loops load): pad[x + 1]. */
 static void padded_row(float *pad, const float *plane, const conv_shape *s, size_t tw, long iy) {
-    size_t w = s->in_width, len = 2 * tw + 2;
+    size_t w = s->in_width, len = 2 * tw + 34;
     if (iy < 0 || (size_t)iy >= s->in_height) {
         memset(pad, 0, len * sizeof *pad);
         return;
@@ -151,22 +160,23 @@ static void padded_row(float *pad, const float *plane, const conv_shape *s, size
     for (size_t x = w + 1; x < len; x++) pad[x] = 0.0f;
 }
 
-/* Output-gradient row oy from column 0 to 2 tw, zero outside the plane. */
+/* Output-gradient row oy from column 0 to 2 tw, zero outside the plane and for a vector
+ * beyond. */
 static void out_row(float *pad, const float *plane, const conv_shape *s, size_t tw, size_t oy) {
-    size_t w = s->out_width;
+    size_t w = s->out_width, len = 2 * tw + 32;
     if (oy >= s->out_height) {
-        memset(pad, 0, 2 * tw * sizeof *pad);
+        memset(pad, 0, len * sizeof *pad);
         return;
     }
     memcpy(pad, plane + oy * w, w * sizeof *pad);
-    for (size_t x = w; x < 2 * tw; x++) pad[x] = 0.0f;
+    for (size_t x = w; x < len; x++) pad[x] = 0.0f;
 }
 
 /* ---- row loops (vectorised across the tiles of a row) ----------------------------------- */
 
 /* The input transforms of a row of tw tiles from its four padded input rows r (r[i][x + 1]):
  * v[p ldp + t] for tile t. */
-BN_HOT static void input_row(float *v, size_t ldp, const float *r0, const float *r1,
+static void input_row_portable(float *v, size_t ldp, const float *r0, const float *r1,
                              const float *r2, const float *r3, size_t tw) {
     for (size_t t = 0; t < tw; t++) {
         float d[16], e[16];
@@ -179,7 +189,7 @@ BN_HOT static void input_row(float *v, size_t ldp, const float *r0, const float 
 }
 
 /* The output transforms of a row of tiles: output rows o0 and o1 (2 tw columns), plus bias. */
-BN_HOT static void output_row(float *o0, float *o1, const float *m, size_t ldp, size_t tw,
+static void output_row_portable(float *o0, float *o1, const float *m, size_t ldp, size_t tw,
                               float bias) {
     for (size_t t = 0; t < tw; t++) {
         float e[16], y[4];
@@ -191,7 +201,7 @@ BN_HOT static void output_row(float *o0, float *o1, const float *m, size_t ldp, 
 }
 
 /* The output gradient's transforms of a row of tiles from its two output-gradient rows. */
-BN_HOT static void grad_row(float *x, size_t ldp, const float *z0, const float *z1, size_t tw) {
+static void grad_row_portable(float *x, size_t ldp, const float *z0, const float *z1, size_t tw) {
     for (size_t t = 0; t < tw; t++) {
         float z[4] = {z0[2 * t], z0[2 * t + 1], z1[2 * t], z1[2 * t + 1]}, e[16];
         output_tile_adjoint(e, z);
@@ -201,13 +211,138 @@ BN_HOT static void grad_row(float *x, size_t ldp, const float *z0, const float *
 
 /* The adjoint input transforms of a row of tiles: d[q tw + t] is entry q of tile t's 4 x 4
  * input-gradient block. */
-BN_HOT static void input_grad_row(float *d, const float *e, size_t ldp, size_t tw) {
+static void input_grad_row_portable(float *d, const float *e, size_t ldp, size_t tw) {
     for (size_t t = 0; t < tw; t++) {
         float a[16], b[16];
         for (int p = 0; p < 16; p++) a[p] = e[p * ldp + t];
         input_tile_adjoint(b, a);
         for (int q = 0; q < 16; q++) d[q * WINO_ROW_TILES + t] = b[q];
     }
+}
+
+#ifdef CONV_X86
+#define V512 __attribute__((target("avx512f"), always_inline))
+TILE_TRANSFORMS(__m512, _v, V512)
+
+static const int32_t even_lanes[16] = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
+static const int32_t odd_lanes[16] = {1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31};
+static const int32_t low_pairs[16] = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23};
+static const int32_t high_pairs[16] = {8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
+
+/* Lanes k of row[2 k] and of row[2 k + 1], k < 16. */
+V512 static inline void deinterleave(const float *row, __m512 *even, __m512 *odd) {
+    __m512 a = _mm512_loadu_ps(row), b = _mm512_loadu_ps(row + 16);
+    *even = _mm512_permutex2var_ps(a, _mm512_loadu_si512(even_lanes), b);
+    *odd = _mm512_permutex2var_ps(a, _mm512_loadu_si512(odd_lanes), b);
+}
+
+/* The row loops below, 16 tiles at a time. */
+__attribute__((target("avx512f"))) static void input_row_avx512(float *v, size_t ldp,
+                                                                 const float *const r[4],
+                                                                 size_t tw) {
+    for (size_t t = 0; t < tw; t += 16) {
+        __mmask16 mask = first_lanes(tw - t);
+        __m512 d[16], e[16];
+        for (int i = 0; i < 4; i++) {
+            deinterleave(r[i] + 2 * t, &d[4 * i], &d[4 * i + 1]);
+            deinterleave(r[i] + 2 * t + 2, &d[4 * i + 2], &d[4 * i + 3]);
+        }
+        input_tile_v(e, d);
+        for (int p = 0; p < 16; p++) _mm512_mask_storeu_ps(v + p * ldp + t, mask, e[p]);
+    }
+}
+
+__attribute__((target("avx512f"))) static void output_row_avx512(float *o0, float *o1,
+                                                                  const float *m, size_t ldp,
+                                                                  size_t tw, float bias) {
+    __m512i lo = _mm512_loadu_si512(low_pairs), hi = _mm512_loadu_si512(high_pairs);
+    __m512 b = _mm512_set1_ps(bias);
+    for (size_t t = 0; t < tw; t += 16) {
+        __mmask16 mask = first_lanes(tw - t);
+        __m512 e[16], y[4];
+        for (int p = 0; p < 16; p++) e[p] = _mm512_maskz_loadu_ps(mask, m + p * ldp + t);
+        output_tile_v(y, e);
+        for (int q = 0; q < 4; q++) y[q] = y[q] + b;
+        _mm512_storeu_ps(o0 + 2 * t, _mm512_permutex2var_ps(y[0], lo, y[1]));
+        _mm512_storeu_ps(o0 + 2 * t + 16, _mm512_permutex2var_ps(y[0], hi, y[1]));
+        _mm512_storeu_ps(o1 + 2 * t, _mm512_permutex2var_ps(y[2], lo, y[3]));
+        _mm512_storeu_ps(o1 + 2 * t + 16, _mm512_permutex2var_ps(y[2], hi, y[3]));
+    }
+}
+
+__attribute__((target("avx512f"))) static void grad_row_avx512(float *x, size_t ldp,
+                                                                const float *z0, const float *z1,
+                                                                size_t tw) {
+    for (size_t t = 0; t < tw; t += 16) {
+        __mmask16 mask = first_lanes(tw - t);
+        __m512 z[4], e[16];
+        deinterleave(z0 + 2 * t, &z[0], &z[1]);
+        deinterleave(z1 + 2 * t, &z[2], &z[3]);
+        output_tile_adjoint_v(e, z);
+        for (int p = 0; p < 16; p++) _mm512_mask_storeu_ps(x + p * ldp + t, mask, e[p]);
+    }
+}
+
+__attribute__((target("avx512f"))) static void input_grad_row_avx512(float *d, const float *e,
+                                                                      size_t ldp, size_t tw) {
+    for (size_t t = 0; t < tw; t += 16) {
+        __mmask16 mask = first_lanes(tw - t);
+        __m512 a[16], b[16];
+        for (int p = 0; p < 16; p++) a[p] = _mm512_maskz_loadu_ps(mask, e + p * ldp + t);
+        input_tile_adjoint_v(b, a);
+        for (int q = 0; q < 16; q++) _mm512_mask_storeu_ps(d + q * WINO_ROW_TILES + t, mask, b[q]);
+    }
+}
+#endif
+
+static int rows_avx512(void) {
+#ifdef CONV_X86
+    return cpu_isa_level() == CPU_ISA_AVX512;
+#else
+    return 0;
+#endif
+}
+
+static void input_row(float *v, size_t ldp, const float *r0, const float *r1, const float *r2,
+                      const float *r3, size_t tw) {
+#ifdef CONV_X86
+    if (rows_avx512()) {
+        const float *const r[4] = {r0, r1, r2, r3};
+        input_row_avx512(v, ldp, r, tw);
+        return;
+    }
+#endif
+    input_row_portable(v, ldp, r0, r1, r2, r3, tw);
+}
+
+static void output_row(float *o0, float *o1, const float *m, size_t ldp, size_t tw, float bias) {
+#ifdef CONV_X86
+    if (rows_avx512()) {
+        output_row_avx512(o0, o1, m, ldp, tw, bias);
+        return;
+    }
+#endif
+    output_row_portable(o0, o1, m, ldp, tw, bias);
+}
+
+static void grad_row(float *x, size_t ldp, const float *z0, const float *z1, size_t tw) {
+#ifdef CONV_X86
+    if (rows_avx512()) {
+        grad_row_avx512(x, ldp, z0, z1, tw);
+        return;
+    }
+#endif
+    grad_row_portable(x, ldp, z0, z1, tw);
+}
+
+static void input_grad_row(float *d, const float *e, size_t ldp, size_t tw) {
+#ifdef CONV_X86
+    if (rows_avx512()) {
+        input_grad_row_avx512(d, e, ldp, tw);
+        return;
+    }
+#endif
+    input_grad_row_portable(d, e, ldp, tw);
 }
 
 /* Adds a row of tiles' input-gradient blocks d (input_grad_row's) into the input gradient's
@@ -359,7 +494,7 @@ typedef struct {
 static void transform_inputs(float *v, size_t ldp, size_t ld, const conv_input *x,
                              const wino_geom *g, size_t c0, size_t c1, size_t r0, size_t r1) {
     const conv_shape *s = x->shape;
-    float pad[4][2 * WINO_ROW_TILES + 2];
+    float pad[4][WINO_ROW_FLOATS];
     for (size_t c = c0; c < c1; c++)
         for (size_t r = r0; r < r1; r++) {
             size_t n = r / g->th, ty = r % g->th;
@@ -387,7 +522,7 @@ static void forward_part(void *ctx, size_t part, size_t parts) {
     }
     transform_filters(u, cout * cin, cin, a->weight, s, 0, cin);
     float *m = v + 16 * cin * g->tiles;
-    float rows0[2 * WINO_ROW_TILES], rows1[2 * WINO_ROW_TILES];
+    float rows0[WINO_ROW_FLOATS], rows1[WINO_ROW_FLOATS];
     for (size_t r0 = n0 * g->th; r0 < n1 * g->th; r0 += g->rows) {
         size_t r1 = r0 + g->rows < n1 * g->th ? r0 + g->rows : n1 * g->th, cols = (r1 - r0) * g->tw;
         transform_inputs(v, cin * cols, cols, &a->x, g, 0, cin, r0, r1);
@@ -437,7 +572,7 @@ static void backward_part(void *ctx, size_t part, size_t parts) {
                 memset(a->din + plane_offset(s, batch, n, c, a->x.channel_major), 0,
                        s->in_height * s->in_width * sizeof *a->din);
     }
-    float z0[2 * WINO_ROW_TILES], z1[2 * WINO_ROW_TILES], blocks[16 * WINO_ROW_TILES];
+    float z0[WINO_ROW_FLOATS], z1[WINO_ROW_FLOATS], blocks[16 * WINO_ROW_TILES];
     size_t total_rows = batch * g->th;
     for (size_t r0 = 0; r0 < total_rows; r0 += g->rows) {
         size_t r1 = r0 + g->rows < total_rows ? r0 + g->rows : total_rows, cols = (r1 - r0) * g->tw;
