@@ -101,31 +101,36 @@ int conv_winograd_applies(const conv_shape *s) {
 
 TILE_TRANSFORMS(float, , __attribute__((always_inline)))
 
-/* u = G g G^T of a 3 x 3 filter g (row-major). */
-static void filter_tile(float u[16], const float *g) {
-    float t[12]; /* G g, 4 x 3 */
-    for (int j = 0; j < 3; j++) {
-        float a = g[j], b = g[3 + j], c = g[6 + j], e = a + c;
-        t[j] = a, t[3 + j] = 0.5f * (e + b), t[6 + j] = 0.5f * (e - b), t[9 + j] = c;
+/* The filter transform and its adjoint, for float or vectors as TILE_TRANSFORMS. */
+#define FILTER_TRANSFORMS(T, suffix, ATTR)                                                         \
+    /* u = G g G^T of a 3 x 3 filter g (row-major) */                                              \
+    ATTR static inline void filter_tile##suffix(T u[16], const T g[9]) {                           \
+        T t[12]; /* G g, 4 x 3 */                                                                  \
+        for (int j = 0; j < 3; j++) {                                                              \
+            T a = g[j], b = g[3 + j], c = g[6 + j], e = a + c;                                     \
+            t[j] = a, t[3 + j] = 0.5f * (e + b), t[6 + j] = 0.5f * (e - b), t[9 + j] = c;          \
+        }                                                                                          \
+        for (int i = 0; i < 4; i++) {                                                              \
+            T a = t[3 * i], b = t[3 * i + 1], c = t[3 * i + 2], e = a + c;                         \
+            u[4 * i] = a, u[4 * i + 1] = 0.5f * (e + b), u[4 * i + 2] = 0.5f * (e - b),            \
+                      u[4 * i + 3] = c;                                                            \
+        }                                                                                          \
+    }                                                                                              \
+    /* dg = G^T x G: the adjoint of filter_tile */                                                 \
+    ATTR static inline void filter_tile_adjoint##suffix(T dg[9], const T x[16]) {                  \
+        T t[12]; /* x G, 4 x 3 */                                                                  \
+        for (int i = 0; i < 4; i++) {                                                              \
+            T a = x[4 * i], b = x[4 * i + 1], c = x[4 * i + 2], d = x[4 * i + 3];                  \
+            T h = 0.5f * (b + c);                                                                  \
+            t[3 * i] = a + h, t[3 * i + 1] = 0.5f * (b - c), t[3 * i + 2] = h + d;                 \
+        }                                                                                          \
+        for (int j = 0; j < 3; j++) {                                                              \
+            T a = t[j], b = t[3 + j], c = t[6 + j], d = t[9 + j], h = 0.5f * (b + c);              \
+            dg[j] = a + h, dg[3 + j] = 0.5f * (b - c), dg[6 + j] = h + d;                          \
+        }                                                                                          \
     }
-    for (int i = 0; i < 4; i++) {
-        float a = t[3 * i], b = t[3 * i + 1], c = t[3 * i + 2], e = a + c;
-        u[4 * i] = a, u[4 * i + 1] = 0.5f * (e + b), u[4 * i + 2] = 0.5f * (e - b), u[4 * i + 3] = c;
-    }
-}
 
-/* dg = G^T x G: the adjoint of filter_tile. */
-static void filter_tile_adjoint(float dg[9], const float x[16]) {
-    float t[12]; /* x G, 4 x 3 */
-    for (int i = 0; i < 4; i++) {
-        float a = x[4 * i], b = x[4 * i + 1], c = x[4 * i + 2], d = x[4 * i + 3], h = 0.5f * (b + c);
-        t[3 * i] = a + h, t[3 * i + 1] = 0.5f * (b - c), t[3 * i + 2] = h + d;
-    }
-    for (int j = 0; j < 3; j++) {
-        float a = t[j], b = t[3 + j], c = t[6 + j], d = t[9 + j], h = 0.5f * (b + c);
-        dg[j] = a + h, dg[3 + j] = 0.5f * (b - c), dg[6 + j] = h + d;
-    }
-}
+FILTER_TRANSFORMS(float, , __attribute__((always_inline)))
 
 /* ---- geometry --------------------------------------------------------------------------- */
 
@@ -223,6 +228,7 @@ static void input_grad_row_portable(float *d, const float *e, size_t ldp, size_t
 #ifdef CONV_X86
 #define V512 __attribute__((target("avx512f"), always_inline))
 TILE_TRANSFORMS(__m512, _v, V512)
+FILTER_TRANSFORMS(__m512, _v, V512)
 
 static const int32_t even_lanes[16] = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
 static const int32_t odd_lanes[16] = {1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31};
@@ -365,14 +371,80 @@ BN_HOT static void add_grad_rows(float *plane, const float *d, const conv_shape 
 
 /* ---- filters ------------------------------------------------------------------------------ */
 
+#ifdef CONV_X86
+/* Lanes k: offsets 9 k, the filters of 16 consecutive input channels. */
+static const int32_t filter_lanes[16] = {0, 9, 18, 27, 36, 45, 54, 63, 72, 81, 90, 99, 108, 117, 126, 135};
+
+/* transform_filters and store_filter_grads (below), 16 input channels at a time. */
+__attribute__((target("avx512f"))) static void transform_filters_avx512(
+    float *u, size_t ldp, size_t ld, const float *weight, const conv_shape *s, size_t c0, size_t c1) {
+    __m512i lanes = _mm512_loadu_si512(filter_lanes);
+    for (size_t co = 0; co < s->out_channels; co++)
+        for (size_t ci = c0; ci < c1; ci += 16) {
+            __mmask16 mask = first_lanes(c1 - ci);
+            const float *w = weight + (co * s->in_channels + ci) * 9;
+            __m512 g[9], t[16];
+            for (int k = 0; k < 9; k++)
+                g[k] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mask, lanes, w + k, 4);
+            filter_tile_v(t, g);
+            for (int p = 0; p < 16; p++) _mm512_mask_storeu_ps(u + p * ldp + co * ld + ci - c0, mask, t[p]);
+        }
+}
+
+__attribute__((target("avx512f"))) static void store_filter_grads_avx512(
+    float *dweight, const float *du, size_t ldp, size_t ld, const conv_shape *s, size_t c0,
+    size_t c1, int accumulate) {
+    __m512i lanes = _mm512_loadu_si512(filter_lanes);
+    for (size_t co = 0; co < s->out_channels; co++)
+        for (size_t ci = c0; ci < c1; ci += 16) {
+            __mmask16 mask = first_lanes(c1 - ci);
+            float *w = dweight + (co * s->in_channels + ci) * 9;
+            __m512 x[16], dg[9];
+            for (int p = 0; p < 16; p++) x[p] = _mm512_maskz_loadu_ps(mask, du + p * ldp + co * ld + ci - c0);
+            filter_tile_adjoint_v(dg, x);
+            for (int q = 0; q < 9; q++) {
+                if (accumulate)
+                    dg[q] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mask, lanes, w + q, 4) + dg[q];
+                _mm512_mask_i32scatter_ps(w + q, mask, lanes, dg[q], 4);
+            }
+        }
+}
+#endif
+
 /* u[p ldp + co ld + (ci - c0)] for input channels [c0, c1). */
 static void transform_filters(float *u, size_t ldp, size_t ld, const float *weight,
                               const conv_shape *s, size_t c0, size_t c1) {
+#ifdef CONV_X86
+    if (rows_avx512()) {
+        transform_filters_avx512(u, ldp, ld, weight, s, c0, c1);
+        return;
+    }
+#endif
     for (size_t co = 0; co < s->out_channels; co++)
         for (size_t ci = c0; ci < c1; ci++) {
             float t[16];
             filter_tile(t, weight + (co * s->in_channels + ci) * 9);
             for (int p = 0; p < 16; p++) u[p * ldp + co * ld + ci - c0] = t[p];
+        }
+}
+
+/* The weight gradient of input channels [c0, c1) from its transform-domain sums
+ * du[p ldp + co ld + (ci - c0)]: written, or added to dweight (accumulate). */
+static void store_filter_grads(float *dweight, const float *du, size_t ldp, size_t ld,
+                               const conv_shape *s, size_t c0, size_t c1, int accumulate) {
+#ifdef CONV_X86
+    if (rows_avx512()) {
+        store_filter_grads_avx512(dweight, du, ldp, ld, s, c0, c1, accumulate);
+        return;
+    }
+#endif
+    for (size_t co = 0; co < s->out_channels; co++)
+        for (size_t ci = c0; ci < c1; ci++) {
+            float x16[16], dg[9];
+            for (int p = 0; p < 16; p++) x16[p] = du[p * ldp + co * ld + ci - c0];
+            filter_tile_adjoint(dg, x16);
+            float *w = dweight + (co * s->in_channels + ci) * 9;
+            for (int q = 0; q < 9; q++) w[q] = accumulate ? w[q] + dg[q] : dg[q];
         }
 }
 
@@ -602,14 +674,7 @@ static void backward_part(void *ctx, size_t part, size_t parts) {
                               g->tw, ty);
             }
     }
-    for (size_t co = 0; co < cout; co++)
-        for (size_t c = c0; c < c1; c++) {
-            float x16[16], dg[9];
-            for (int p = 0; p < 16; p++) x16[p] = du[p * cout * k + co * k + c - c0];
-            filter_tile_adjoint(dg, x16);
-            float *w = a->dweight + (co * cin + c) * 9;
-            for (int q = 0; q < 9; q++) w[q] = a->accumulate ? w[q] + dg[q] : dg[q];
-        }
+    store_filter_grads(a->dweight, du, cout * k, k, s, c0, c1, a->accumulate);
 }
 
 void conv_winograd_forward(float *out, const conv_input *x, const float *weight,
