@@ -693,10 +693,10 @@ int main(void) {
     check_conv_winograd(24, 8, 8, 16, 2, 0);
     check_conv_winograd(64, 32, 32, 64, 2, 1);
     check_conv_bias(16, 5, 6, 16, 3, 1, 1, 1, 1);
-    check_conv_bias(16, 4, 3, 17, 3, 1, 1, 0, 0);
+    check_conv_bias(16, 4, 4, 17, 3, 1, 1, 0, 0);
     check_conv_paths(16, 9, 24, 3, 1, 1, 7, 0, 1);
     check_conv_paths(64, 9, 64, 3, 1, 1, 7, 1, 1);
-    check_conv_paths_bias(16, 1, 16, 3, 1, 1, 5, 1, 1, 0);
+    check_conv_paths_bias(256, 1, 256, 3, 1, 1, 3, 1, 1, 0); /* one tile, mostly padding */
     check_deep_network(ARCH_PREACT_RESNET, 20, 0.25, 4, 1);
     check_deep_network(ARCH_PREACT_RESNET, 20, 0.125, 8, 0);
     check_deep_network(ARCH_PREACT_RESNET, 18, 1.0 / 32, 8, 1);

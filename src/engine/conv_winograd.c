@@ -33,8 +33,15 @@
 #include "base/cpu.h"
 #include "engine/simd.h"
 
-/* Fewest channels in and out: with fewer, the transforms cost more than the products save. */
+/* Fewest channels in and out: with fewer, the transforms cost more than the products save.
+ * Planes of fewer than WINO_MIN_PIXELS outputs (2 x 2: one tile, three quarters of its inputs
+ * padding) take it only from WINO_SMALL_PLANE_CHANNELS channels: at x1/4 width VGG16's
+ * 128-channel 2 x 2 layers were 1.37x slower than their lowered products, at full width the
+ * 512-channel ones 1.18x faster (bench_throughput --profile, 2026-12-06, before the filter
+ * transform was vectorised). */
 #define WINO_MIN_CHANNELS 16
+#define WINO_MIN_PIXELS 16
+#define WINO_SMALL_PLANE_CHANNELS 256
 /* Most tiles a row (input width 128): the row buffers live on the stack, with room for the
  * AVX-512 loops' whole vectors past a row's end. */
 #define WINO_ROW_TILES 64
@@ -46,8 +53,9 @@
 #define WINO_MIN_TILES 128
 
 int conv_winograd_applies(const conv_shape *s) {
-    return s->kernel == 3 && s->stride == 1 && s->padding == 1 &&
-           s->in_channels >= WINO_MIN_CHANNELS && s->out_channels >= WINO_MIN_CHANNELS &&
+    size_t channels = s->in_channels < s->out_channels ? s->in_channels : s->out_channels;
+    return s->kernel == 3 && s->stride == 1 && s->padding == 1 && channels >= WINO_MIN_CHANNELS &&
+           (out_pixels(s) >= WINO_MIN_PIXELS || channels >= WINO_SMALL_PLANE_CHANNELS) &&
            s->in_height == s->out_height && s->in_width == s->out_width && s->in_width >= 1 &&
            s->in_height >= 1 && s->in_width <= 2 * WINO_ROW_TILES;
 }
