@@ -217,6 +217,62 @@ static void check_conv_paths(size_t cin, size_t h, size_t cout, size_t k, size_t
     check_conv_paths_bias(cin, h, cout, k, stride, pad, batch, channel_major, want_din, 1);
 }
 
+/* Winograd F(2 x 2, 3 x 3) (conv_winograd.c: 3 x 3, stride 1, padding 1, at least 16 channels in
+ * and out) against direct loops in double: its arithmetic is not the direct product's, so the
+ * check is a relative error (the largest difference over the largest reference value), for the
+ * output, the input gradient, the weight gradient and the bias gradient. Odd sides make partial
+ * tiles at the bottom and right. */
+static double worst_relative(const double *ref, const float *got, size_t n) {
+    double diff = 0.0, scale = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        if (fabs(ref[i] - got[i]) > diff) diff = fabs(ref[i] - got[i]);
+        if (fabs(ref[i]) > scale) scale = fabs(ref[i]);
+    }
+    return scale > 0.0 ? diff / scale : diff;
+}
+
+static void check_conv_winograd(size_t cin, size_t h, size_t w, size_t cout, size_t batch,
+                                int channel_major) {
+    conv_shape s = {cin, h, w, cout, h, w, 3, 1, 1};
+    size_t ni = batch * cin * h * w, nw = cout * cin * 9, no = batch * cout * h * w;
+    float *in = malloc(ni * 4), *wt = malloc(nw * 4), *b = malloc(cout * 4), *dout = malloc(no * 4);
+    float *out = malloc(no * 4), *din = malloc(ni * 4), *dw = malloc(nw * 4), *db = malloc(cout * 4);
+    double *rout = calloc(no, 8), *rdin = calloc(ni, 8), *rdw = calloc(nw, 8), *rdb = calloc(cout, 8);
+    randomize(in, ni, 1), randomize(wt, nw, 0.5), randomize(b, cout, 0.5), randomize(dout, no, 1);
+    conv_forward(out, in, channel_major, wt, b, &s, batch);
+    conv_backward(din, dw, db, dout, in, channel_major, wt, &s, batch, 0);
+    for (size_t n = 0; n < batch; n++)
+        for (size_t co = 0; co < cout; co++)
+            for (size_t oy = 0; oy < h; oy++)
+                for (size_t ox = 0; ox < w; ox++) {
+                    size_t o = ((co * batch + n) * h + oy) * w + ox;
+                    double sum = b[co];
+                    rdb[co] += dout[o];
+                    for (size_t ci = 0; ci < cin; ci++)
+                        for (size_t ky = 0; ky < 3; ky++)
+                            for (size_t kx = 0; kx < 3; kx++) {
+                                long iy = (long)(oy + ky) - 1, ix = (long)(ox + kx) - 1;
+                                if (iy < 0 || ix < 0 || iy >= (long)h || ix >= (long)w) continue;
+                                size_t i = (channel_major ? ci * batch + n : n * cin + ci) * h * w +
+                                           (size_t)iy * w + (size_t)ix;
+                                size_t k = ((co * cin + ci) * 3 + ky) * 3 + kx;
+                                sum += (double)wt[k] * in[i];
+                                rdw[k] += (double)dout[o] * in[i];
+                                rdin[i] += (double)dout[o] * wt[k];
+                            }
+                    rout[o] = sum;
+                }
+    double e_out = worst_relative(rout, out, no), e_din = worst_relative(rdin, din, ni);
+    double e_dw = worst_relative(rdw, dw, nw), e_db = worst_relative(rdb, db, cout);
+    printf("winograd %zu -> %zu channels, %zu x %zu, batch %zu, layout %d: relative error vs "
+           "double direct: out %.2e, din %.2e, dW %.2e, db %.2e\n",
+           cin, cout, h, w, batch, channel_major, e_out, e_din, e_dw, e_db);
+    CHECK_MSG(e_out < 1e-5 && e_din < 1e-5 && e_dw < 1e-5 && e_db < 1e-5,
+              "winograd %zu x %zu vs double direct loops", h, w);
+    free(in), free(wt), free(b), free(dout), free(out), free(din), free(dw), free(db);
+    free(rout), free(rdin), free(rdw), free(rdb);
+}
+
 /* ---- BatchNorm ---- */
 typedef struct {
     size_t batch, channels, spatial;
@@ -630,6 +686,17 @@ int main(void) {
     check_conv_paths_bias(16, 16, 32, 1, 2, 0, 10, 1, 1, 1);
     check_conv_paths_bias(3, 32, 30, 3, 2, 0, 7, 0, 0, 0);
     check_conv_paths_bias(30, 15, 20, 3, 2, 0, 6, 1, 0, 0);
+    /* Winograd F(2 x 2, 3 x 3): against double loops, by finite differences (with and without
+     * bias), and chunks, parts, CPU levels and the direct path bitwise alike (odd sides, both
+     * layouts, several chunks of tile rows at 64 channels) */
+    check_conv_winograd(16, 9, 7, 20, 3, 1);
+    check_conv_winograd(24, 8, 8, 16, 2, 0);
+    check_conv_winograd(64, 32, 32, 64, 2, 1);
+    check_conv_bias(16, 5, 6, 16, 3, 1, 1, 1, 1);
+    check_conv_bias(16, 4, 4, 17, 3, 1, 1, 0, 0);
+    check_conv_paths(16, 9, 24, 3, 1, 1, 7, 0, 1);
+    check_conv_paths(64, 9, 64, 3, 1, 1, 7, 1, 1);
+    check_conv_paths_bias(256, 1, 256, 3, 1, 1, 3, 1, 1, 0); /* one tile, mostly padding */
     check_deep_network(ARCH_PREACT_RESNET, 20, 0.25, 4, 1);
     check_deep_network(ARCH_PREACT_RESNET, 20, 0.125, 8, 0);
     check_deep_network(ARCH_PREACT_RESNET, 18, 1.0 / 32, 8, 1);

@@ -143,6 +143,10 @@ void conv_forward(float *out, const float *in, int in_channel_major, const float
                   const float *bias, const conv_shape *s, size_t batch) {
     conv_call call = {.out = out, .weight = weight, .bias = bias,
                       .x = {in, in_channel_major, s, batch}};
+    if (conv_winograd_applies(s)) {
+        conv_winograd_forward(out, &call.x, weight, bias);
+        return;
+    }
     conv_plan_taps(&call.plan, s);
     parallel_parts(conv_pass_parts(s, batch, batch), forward_part, &call);
 }
@@ -152,6 +156,10 @@ void conv_backward(float *din, float *dweight, float *dbias, const float *dout, 
                    size_t batch, int accumulate) {
     conv_call call = {.din = din, .dweight = dweight, .dbias = dbias, .weight = weight, .dout = dout,
                       .x = {in, in_channel_major, s, batch}, .accumulate = accumulate};
+    if (conv_winograd_applies(s)) {
+        conv_winograd_backward(din, dweight, dbias, dout, &call.x, weight, accumulate);
+        return;
+    }
     conv_plan_taps(&call.plan, s);
     size_t groups = din || call.plan.direct_grad ? s->in_channels : patch_size(s);
     parallel_parts(conv_pass_parts(s, batch, groups), backward_part, &call);

@@ -128,6 +128,17 @@ void conv_forward_direct(float *out, const conv_input *x, const float *weight, c
 void conv_backward_direct(float *din, float *dweight, const float *dout, const conv_input *x,
                           const float *weight, size_t r0, size_t r1, int accumulate);
 
+/* ---- Winograd F(2 x 2, 3 x 3) (conv_winograd.c) ------------------------------------------ */
+
+/* Whether layer s takes the Winograd path: 3 x 3, stride 1, padding 1, enough channels, a
+ * bounded width. Its shape alone decides, so results never depend on threads or the CPU. */
+int conv_winograd_applies(const conv_shape *s);
+/* The two passes of such a layer, split into parts as conv.c's. */
+void conv_winograd_forward(float *out, const conv_input *x, const float *weight,
+                           const float *bias);
+void conv_winograd_backward(float *din, float *dweight, float *dbias, const float *dout,
+                            const conv_input *x, const float *weight, int accumulate);
+
 #ifdef CONV_X86
 /* The first n of 16 lanes. */
 static inline __mmask16 first_lanes(size_t n) {

@@ -29,9 +29,10 @@ void parallel_parts(size_t parts, bn_part_fn fn, void *ctx);
 void part_range(size_t n, size_t part, size_t parts, size_t align, size_t *lo, size_t *hi);
 
 /* Scratch memory a thread keeps for its whole life, one buffer per slot: the GEMM's packing
- * panels and a convolution's lowered chunk. Each part of a split uses the buffers of the
+ * panels, a convolution's lowered chunk, and a Winograd convolution's transformed filters
+ * (conv_winograd.c). Each part of a split uses the buffers of the
  * thread that runs it, so no two parts share one. */
-typedef enum { SCRATCH_GEMM_A, SCRATCH_GEMM_B, SCRATCH_CONV, SCRATCH_SLOTS } bn_scratch_slot;
+typedef enum { SCRATCH_GEMM_A, SCRATCH_GEMM_B, SCRATCH_CONV, SCRATCH_WINOGRAD, SCRATCH_SLOTS } bn_scratch_slot;
 
 /* The calling thread's buffer in `slot`, 64-byte aligned, at least `floats` floats: allocated
  * on the thread's first call and grown (never shrunk) when a call asks for more, so a run's
