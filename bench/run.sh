@@ -14,7 +14,7 @@
 #   bash bench/run.sh [--repeat R] [--deep] [--widths "1 0.25"] [--arch "fc cnn"]
 #                     [--quick] [--window N] [--min-warmup N] [--min-seconds S]
 #                     [--data-dir DIR] [--no-pytorch] [--bench BINARY] [--logs DIR]
-#                     [--isa portable|avx2|avx512]
+#                     [--isa portable|avx2|avx512] [--layouts "1x1 2x1 1x2"]
 #
 # --quick: a smoke run (windows of 5 steps, 10 warm-up steps at least, 0.5 s timed, short GEMM
 # ceilings, 1 repeat unless --repeat follows): it checks that everything runs, its numbers are
@@ -24,6 +24,9 @@
 # wider one: BNTRAIN_ISA=LEVEL for bntrain, and OpenBLAS's kernel of that level for the ceiling
 # and PyTorch (OPENBLAS_CORETYPE: portable Nehalem, SSE only; avx2 Haswell; avx512 SkylakeX),
 # and PyTorch's oneDNN and ATen narrowed to match (ONEDNN_MAX_CPU_ISA, ATEN_CPU_CAPABILITY).
+# --layouts: only these runs x cores (default all three, N = the core count), and only the
+# PyTorch configurations they are compared with; "1x1" alone makes a full-width --deep run
+# with the default windows fit in about an hour per repeat on this machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,6 +40,7 @@ widths="1 0.25"
 bench=""
 logs=""
 isa=""
+layouts_option=""
 timing=() # steady-state options for both sides
 ceiling=()
 while [ $# -gt 0 ]; do
@@ -50,6 +54,7 @@ while [ $# -gt 0 ]; do
         --bench) bench=$2; shift 2 ;;
         --logs) logs=$2; shift 2 ;;
         --isa) isa=$2; shift 2 ;;
+        --layouts) layouts_option=$2; shift 2 ;;
         --window|--min-warmup|--max-warmup|--min-seconds|--tolerance)
             timing+=("$1" "$2"); shift 2 ;;
         --quick)
@@ -57,7 +62,7 @@ while [ $# -gt 0 ]; do
             timing+=(--window 5 --min-warmup 10 --max-warmup 50 --min-seconds 0.5)
             ceiling=(--ceiling-seconds 0.1)
             shift ;;
-        -h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "bench/run.sh: unknown argument '$1'" >&2; exit 2 ;;
     esac
 done
@@ -91,10 +96,25 @@ if [ "$deep" = 1 ]; then
     for width in $widths; do configs+=("vgg16:$width" "preact-resnet18:$width"); done
 fi
 
+# Layouts as "RUNS PER_RUN" words, and the PyTorch configurations they are compared with
+# (add_row: 1x1 with single, Nx1 with the best of threads and procs, 1xN with threads).
+cores=$(nproc)
+layouts=()
+torch_configs=""
+for layout in ${layouts_option:-1x1 ${cores}x1 1x${cores}}; do
+    case "$layout" in
+        1x1) torch_configs+=",single" ;;
+        "${cores}x1") torch_configs+=",threads,procs" ;;
+        "1x${cores}") torch_configs+=",threads" ;;
+        *) echo "bench/run.sh: --layouts '$layout': 1x1, ${cores}x1 or 1x${cores}" >&2; exit 2 ;;
+    esac
+    layouts+=("${layout%x*} ${layout#*x}")
+done
+torch_configs=$(tr ',' '\n' <<< "${torch_configs#,}" | awk '!seen[$0]++' | paste -sd, -)
+
 build="build-bench"
 logs=${logs:-$build/bench-logs}
 python=/usr/bin/python3 # Debian's python3-torch; the pyenv python3 first on PATH has no torch
-cores=$(nproc)
 
 build_bench() {
     cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release > "$logs/build.log" 2>&1
@@ -248,7 +268,7 @@ measure() {
         for config in "${configs[@]}"; do
             arch=${config%:*} width=${config#*:} tag=$arch-w$width
             dataset=$(dataset_of "$arch")
-            for layout in "1 1" "$cores 1" "1 $cores"; do
+            for layout in "${layouts[@]}"; do
                 local runs=${layout% *} per_run=${layout#* }
                 run_logged "$logs/$name-bntrain-$tag-${runs}x$per_run-r$rep.log" "$@" -- "$bench" \
                     --arch "$arch" --width-mult "$width" --dataset "$dataset" \
@@ -257,11 +277,13 @@ measure() {
                 seen=${busiest[$tag]:-0}
                 busiest[$tag]=$((others_busy > seen ? others_busy : seen))
             done
-            kernel=$(field "$(result_line "$logs/$name-bntrain-$tag-1x1-r$rep.log")" kernel)
+            kernel=$(field "$(result_line \
+                "$logs/$name-bntrain-$tag-${layouts[0]/ /x}-r$rep.log")" kernel)
             if have_torch; then
                 run_logged "$logs/$name-pytorch-$tag-r$rep.log" "$@" OPENBLAS_CORETYPE="$kernel" \
                     -- "$python" bench/pytorch_bench.py --arch "$arch" --width-mult "$width" \
-                    --data-dir "$data_dir" --cores "$cores" ${timing[@]+"${timing[@]}"}
+                    --data-dir "$data_dir" --cores "$cores" --configs "$torch_configs" \
+                    ${timing[@]+"${timing[@]}"}
                 seen=${busiest[$tag]:-0}
                 busiest[$tag]=$((others_busy > seen ? others_busy : seen))
             fi
@@ -269,7 +291,7 @@ measure() {
     done
     for config in "${configs[@]}"; do
         arch=${config%:*} width=${config#*:} tag=$arch-w$width
-        for layout in "1 1" "$cores 1" "1 $cores"; do
+        for layout in "${layouts[@]}"; do
             local runs=${layout% *} per_run=${layout#* } torch_field
             case "$layout" in
                 "1 1") torch_field=single_samples_per_s ;;
@@ -403,7 +425,7 @@ main() {
     busy_after=$(busy_percent)
 
     local gemm_line
-    local first_reports=("$logs/${envs[0]}"-bntrain-*-1x1-r1.log)
+    local first_reports=("$logs/${envs[0]}"-bntrain-*-"${layouts[0]/ /x}"-r1.log)
     gemm_line=$(result_line "${first_reports[0]}")
     echo
     echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $cores cores;" \

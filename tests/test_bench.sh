@@ -41,6 +41,10 @@ status=0
 bash "$src/bench/run.sh" --isa sse > /dev/null 2> "$work/err" || status=$?
 check "--isa sse is a usage error" [ "$status" = 2 ]
 status=0
+bash "$src/bench/run.sh" --layouts 3x1 > /dev/null 2> "$work/err" || status=$?
+check "--layouts 3x1 is a usage error naming it (status $status)" \
+    [ "$status" = 2 ] && grep -q -- "--layouts '3x1'" "$work/err"
+status=0
 BNTRAIN_ISA=sse "$bench" --gemm > /dev/null 2> "$work/err" || status=$?
 check "bench_throughput: BNTRAIN_ISA=sse is a usage error naming it (status $status)" \
     [ "$status" = 2 ] && grep -q "BNTRAIN_ISA='sse'" "$work/err"
@@ -58,6 +62,22 @@ check "three FC rows with bntrain, PyTorch and a ratio (got $rows)" [ "$rows" = 
 check "PyTorch's configurations named" grep -q "(single).*(threads)" <(tr '\n' ' ' < "$work/out")
 check "PyTorch's report says whether it was steady" \
     grep -q "^result .* steady=" "$work/logs/default-pytorch-fc-w1-r1.log"
+
+# --layouts 1x1: one row, and PyTorch asked for its single-threaded configuration alone.
+status=0
+bash "$src/bench/run.sh" --quick --arch fc --bench "$bench" --data-dir "$data" --layouts 1x1 \
+    --logs "$work/logs-1x1" > "$work/out-1x1" 2> "$work/err" || status=$?
+check "run.sh --quick --layouts 1x1 exits 0 (status $status)" [ "$status" = 0 ]
+rows=$(awk '$1 == "default" && $2 == "fc" && $8 + 0 > 0 && $10 + 0 > 0' "$work/out-1x1" | wc -l)
+check "--layouts 1x1: one FC row with both sides (got $rows)" [ "$rows" = 1 ]
+check "--layouts 1x1: only the 1x1 bntrain report" \
+    [ "$(ls "$work/logs-1x1" | grep -c -- '-bntrain-')" = 1 ]
+check "--layouts 1x1: PyTorch ran single alone" \
+    grep -q "^result .*single_samples_per_s=[0-9]" "$work/logs-1x1/default-pytorch-fc-w1-r1.log"
+check "--layouts 1x1: PyTorch ran no threads configuration" \
+    bash -c '! grep -q "threads_samples_per_s=[0-9]" "$1"' _ \
+    "$work/logs-1x1/default-pytorch-fc-w1-r1.log"
+[ "$failed" -gt 0 ] && cat "$work/out-1x1" >&2
 
 # --isa avx2 (where the CPU has it): bntrain's kernels and OpenBLAS's both at that level.
 if grep -qw avx2 /proc/cpuinfo && grep -qw fma /proc/cpuinfo; then
