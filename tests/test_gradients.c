@@ -1,6 +1,7 @@
 /* Finite-difference checks of every layer's backward pass and of whole networks (fc and cnn,
  * BatchNorm on and off, both losses). Central differences on a scalar probe loss
  * L = sum(out * probe), evaluated in double from float activations. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -271,6 +272,54 @@ static void check_conv_winograd(size_t cin, size_t h, size_t w, size_t cout, siz
               "winograd %zu x %zu vs double direct loops", h, w);
     free(in), free(wt), free(b), free(dout), free(out), free(din), free(dw), free(db);
     free(rout), free(rdin), free(rdw), free(rdb);
+}
+
+/* The memory check counts each layer's scratch (conv_scratch_floats, gemm_thread_floats):
+ * a new thread runs both passes of a layer alone (one part, the most any part asks), and the
+ * buffers it then holds must be within the counts, the run's filter buffer exactly so. */
+typedef struct {
+    conv_shape shape;
+    size_t batch;
+    size_t held[SCRATCH_SLOTS];
+} scratch_case;
+
+static void *run_layer_on_new_thread(void *arg) {
+    scratch_case *c = arg;
+    const conv_shape *s = &c->shape;
+    size_t ni = c->batch * s->in_channels * s->in_height * s->in_width;
+    size_t nw = s->out_channels * s->in_channels * s->kernel * s->kernel;
+    size_t no = c->batch * s->out_channels * s->out_height * s->out_width;
+    float *in = malloc(ni * 4), *wt = malloc(nw * 4), *out = malloc(no * 4);
+    float *din = malloc(ni * 4), *dw = malloc(nw * 4);
+    if (in && wt && out && din && dw) {
+        randomize(in, ni, 1), randomize(wt, nw, 0.5);
+        parallel_set_threads(1);
+        conv_forward(out, in, 1, wt, NULL, s, c->batch);
+        conv_backward(din, dw, NULL, out, in, 1, wt, s, c->batch, 0);
+        for (int slot = 0; slot < SCRATCH_SLOTS; slot++)
+            c->held[slot] = thread_scratch_floats((bn_scratch_slot)slot);
+    }
+    free(in), free(wt), free(out), free(din), free(dw);
+    return NULL;
+}
+
+static void check_conv_scratch(conv_shape s, size_t batch) {
+    scratch_case c = {.shape = s, .batch = batch};
+    pthread_t thread;
+    CHECK(pthread_create(&thread, NULL, run_layer_on_new_thread, &c) == 0);
+    pthread_join(thread, NULL);
+    size_t per_run, per_thread;
+    conv_scratch_floats(&s, batch, &per_run, &per_thread);
+    printf("scratch of %zu -> %zu channels, %zu x %zu, kernel %zu stride %zu, batch %zu: run "
+           "%zu/%zu, thread %zu/%zu floats held/counted, GEMM %zu/%zu\n",
+           s.in_channels, s.out_channels, s.in_height, s.in_width, s.kernel, s.stride, batch,
+           c.held[SCRATCH_WINOGRAD], per_run, c.held[SCRATCH_CONV], per_thread,
+           c.held[SCRATCH_GEMM_A] + c.held[SCRATCH_GEMM_B], gemm_thread_floats());
+    CHECK_MSG(c.held[SCRATCH_CONV] > 0 && c.held[SCRATCH_CONV] <= per_thread,
+              "a part's chunk is outside the counted per-thread scratch");
+    CHECK_MSG(c.held[SCRATCH_WINOGRAD] == per_run, "the run's filter buffer is not as counted");
+    CHECK_MSG(c.held[SCRATCH_GEMM_A] + c.held[SCRATCH_GEMM_B] <= gemm_thread_floats(),
+              "the GEMM's packing buffers are larger than counted");
 }
 
 /* ---- BatchNorm ---- */
@@ -697,6 +746,13 @@ int main(void) {
     check_conv_paths(16, 9, 24, 3, 1, 1, 7, 0, 1);
     check_conv_paths(64, 9, 64, 3, 1, 1, 7, 1, 1);
     check_conv_paths_bias(256, 1, 256, 3, 1, 1, 3, 1, 1, 0); /* one tile, mostly padding */
+    /* the scratch the memory check counts: Winograd (a 512-channel 2 x 2 layer, a 64-channel
+     * 32 x 32 one), lowered chunks, and the register kernels' taps */
+    check_conv_scratch((conv_shape){512, 2, 2, 512, 2, 2, 3, 1, 1}, 8);
+    check_conv_scratch((conv_shape){64, 32, 32, 64, 32, 32, 3, 1, 1}, 4);
+    check_conv_scratch((conv_shape){30, 15, 15, 60, 7, 7, 3, 2, 0}, 16);
+    check_conv_scratch((conv_shape){3, 32, 32, 30, 15, 15, 3, 2, 0}, 16);
+    check_conv_scratch((conv_shape){16, 16, 16, 32, 8, 8, 1, 2, 0}, 10);
     check_deep_network(ARCH_PREACT_RESNET, 20, 0.25, 4, 1);
     check_deep_network(ARCH_PREACT_RESNET, 20, 0.125, 8, 0);
     check_deep_network(ARCH_PREACT_RESNET, 18, 1.0 / 32, 8, 1);

@@ -35,6 +35,15 @@ void conv_backward(float *din, float *dweight, float *dbias, const float *dout, 
                    int in_channel_major, const float *weight, const conv_shape *shape,
                    size_t batch, int accumulate);
 
+/* The scratch memory the two passes of a layer take besides their arguments, in floats, for
+ * the memory check: `per_run`, held by the calling thread for the run (a Winograd layer's
+ * transformed filters and their gradient sums), and `per_thread`, the most that one part asks
+ * of the thread that runs it (a chunk of lowered or transformed inputs). Both are kept by the
+ * threads and reused by later layers and steps (parallel.h); the GEMM's packing panels come
+ * on top (gemm_thread_floats). */
+void conv_scratch_floats(const conv_shape *shape, size_t batch, size_t *per_run,
+                         size_t *per_thread);
+
 /* Forward-mode derivative (J v): dout = conv(din, W) + conv(in, dW) + db, in the output's
  * layout. din may be NULL (the network input); dbias may be NULL (no bias). scratch holds
  * one output (out_channels * out_height * out_width * batch floats) for the second product. */

@@ -61,6 +61,9 @@ static inline size_t panels_floats(size_t rows, size_t cols) {
  * the thread ends). */
 void gemm(size_t m, size_t n, size_t k, bn_matrix a, bn_matrix b, float *c, size_t ldc,
           int accumulate);
+/* The packing buffers' floats a thread keeps once it has run a product, for the memory
+ * check (gemm_consume's A buffer can grow past them: to its share's rows x k, k <= 256). */
+size_t gemm_thread_floats(void);
 
 /* As gemm, on the calling thread alone: for work that its caller has already split into
  * parts (parallel.h). */

@@ -141,6 +141,11 @@ int model_create(bn_model *model, const bn_model_spec *spec, size_t max_batch, b
 size_t model_bytes(const bn_model *model);
 /* The same for a spec and batch, planned and released here: 0, or -1 with err. */
 int model_plan_bytes(const bn_model_spec *spec, size_t max_batch, size_t *bytes, bn_error *err);
+/* The scratch memory its passes keep besides the arenas (conv_scratch_floats, and the GEMM's
+ * packing buffers), in bytes: what each run holds, and what each thread that works for a run
+ * holds. Never freed before the thread ends, so the memory check adds them. */
+int model_plan_scratch_bytes(const bn_model_spec *spec, size_t max_batch, size_t *per_run,
+                             size_t *per_thread, bn_error *err);
 void model_free(bn_model *model);
 
 /* The initial state: with spec.init = INIT_GAUSSIAN the paper's mean-field ensemble, W ~ N(0,

@@ -165,6 +165,25 @@ void conv_backward(float *din, float *dweight, float *dbias, const float *dout, 
     parallel_parts(conv_pass_parts(s, batch, groups), backward_part, &call);
 }
 
+void conv_scratch_floats(const conv_shape *s, size_t batch, size_t *per_run, size_t *per_thread) {
+    *per_run = 0;
+    if (conv_winograd_applies(s)) {
+        *per_run = conv_winograd_run_floats(s);
+        *per_thread = conv_winograd_thread_floats(s, batch);
+        return;
+    }
+    size_t chunk = conv_chunk_floats_bound(s, batch), grad = conv_grad_scratch_floats(0, s->in_channels);
+    *per_thread = chunk > grad ? chunk : grad;
+#ifdef CONV_X86
+    tap_plan plan;
+    conv_plan_taps(&plan, s);
+    if (plan.cotile >= 0) {
+        size_t taps = conv_cotile_scratch_floats(s, &conv_cotile_kinds[plan.cotile]);
+        if (taps > *per_thread) *per_thread = taps;
+    }
+#endif
+}
+
 /* Two forward passes: the convolution is bilinear in (input, weight). */
 void conv_tangent(float *dout, float *scratch, const float *in, const float *din,
                   int in_channel_major, const float *weight, const float *dweight,

@@ -81,6 +81,8 @@ typedef struct {
 void conv_plan_taps(tap_plan *plan, const conv_shape *s);
 /* Samples per chunk when `rows` lowered rows are lowered at once (at least one). */
 size_t conv_chunk_samples(const conv_shape *s, size_t rows, size_t batch);
+/* The most floats a chunk of lowered rows of layer s takes, for the memory check. */
+size_t conv_chunk_floats_bound(const conv_shape *s, size_t batch);
 /* Parts of a pass: the run's share of the cores when the lowered batch is large enough. */
 size_t conv_pass_parts(const conv_shape *s, size_t batch, size_t units);
 
@@ -138,6 +140,10 @@ void conv_winograd_forward(float *out, const conv_input *x, const float *weight,
                            const float *bias);
 void conv_winograd_backward(float *din, float *dweight, float *dbias, const float *dout,
                             const conv_input *x, const float *weight, int accumulate);
+/* Their scratch: the calling thread's filter buffer (SCRATCH_WINOGRAD, one per run) and each
+ * part's chunk (SCRATCH_CONV, one per thread), in floats, for the memory check. */
+size_t conv_winograd_run_floats(const conv_shape *s);
+size_t conv_winograd_thread_floats(const conv_shape *s, size_t batch);
 
 #ifdef CONV_X86
 /* The first n of 16 lanes. */

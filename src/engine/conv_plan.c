@@ -140,6 +140,14 @@ size_t conv_chunk_samples(const conv_shape *s, size_t rows, size_t batch) {
     return samples < batch ? samples : batch;
 }
 
+/* A chunk of lowered rows: conv_chunk_samples keeps it under CHUNK_FLOATS unless one
+ * sample's rows alone are more, and a part never has more rows than the patch. */
+size_t conv_chunk_floats_bound(const conv_shape *s, size_t batch) {
+    size_t one_sample = patch_size(s) * out_pixels(s);
+    size_t chunk = one_sample > CHUNK_FLOATS ? one_sample : CHUNK_FLOATS;
+    return batch * one_sample < chunk ? batch * one_sample : chunk;
+}
+
 /* Parts of a pass: the run's share of the cores when the lowered batch is large enough. */
 size_t conv_pass_parts(const conv_shape *s, size_t batch, size_t units) {
     size_t parts = loop_parts(patch_size(s) * batch * out_pixels(s));

@@ -567,6 +567,13 @@ typedef struct {
     conv_input x;
     int accumulate;
     wino_geom g;
+    /* The calling thread's SCRATCH_WINOGRAD, shared by the parts (NULL: the direct path):
+     * the forward's transformed filters, 16 cout cin floats written by all parts before any
+     * reads them; the backward's per-part slices, 2 x 16 cout k floats at 2 x 16 cout c0.
+     * One buffer per run, not per thread: on 64 threads a 512-channel layer's filters are
+     * transformed once, not 64 times into 64 copies of 16 MB. Parts never ask for this slot
+     * themselves, so a thread that runs another run's parts while it waits cannot move it. */
+    float *filters;
 } wino_call;
 
 /* Transformed inputs of channels [c0, c1), tile rows [r0, r1) of the batch: v[p ldp + (c - c0)
@@ -585,6 +592,17 @@ static void transform_inputs(float *v, size_t ldp, size_t ld, const conv_input *
         }
 }
 
+/* The forward's filter transform, one range of input channels (whole vectors) per part. */
+static void filter_part(void *ctx, size_t part, size_t parts) {
+    const wino_call *a = ctx;
+    const conv_shape *s = a->x.shape;
+    size_t c0, c1;
+    part_range(s->in_channels, part, parts, 16, &c0, &c1);
+    if (c0 < c1)
+        transform_filters(a->filters + c0, s->out_channels * s->in_channels, s->in_channels,
+                          a->weight, s, c0, c1);
+}
+
 /* Forward: one range of samples per part, chunk by chunk of tile rows. */
 static void forward_part(void *ctx, size_t part, size_t parts) {
     const wino_call *a = ctx;
@@ -593,14 +611,12 @@ static void forward_part(void *ctx, size_t part, size_t parts) {
     size_t n0, n1, cin = s->in_channels, cout = s->out_channels, pixels = out_pixels(s);
     part_range(a->x.batch, part, parts, 1, &n0, &n1);
     if (n0 == n1) return;
-    int forced = settings_conv_direct_forced();
-    float *u = forced ? NULL : thread_scratch(SCRATCH_WINOGRAD, 16 * cout * cin);
-    float *v = u ? thread_scratch(SCRATCH_CONV, 16 * (cin + cout) * g->tiles) : NULL;
+    const float *u = a->filters;
+    float *v = u ? thread_scratch(SCRATCH_CONV, conv_winograd_thread_floats(s, a->x.batch)) : NULL;
     if (!v) {
         winograd_forward_direct(a->out, &a->x, a->weight, a->bias, n0, n1);
         return;
     }
-    transform_filters(u, cout * cin, cin, a->weight, s, 0, cin);
     float *m = v + 16 * cin * g->tiles;
     float rows0[WINO_ROW_FLOATS], rows1[WINO_ROW_FLOATS];
     for (size_t r0 = n0 * g->th; r0 < n1 * g->th; r0 += g->rows) {
@@ -632,13 +648,12 @@ static void backward_part(void *ctx, size_t part, size_t parts) {
     size_t width = batch * out_pixels(s);
     part_range(cin, part, parts, 1, &c0, &c1);
     size_t k = c1 - c0;
-    int forced = settings_conv_direct_forced();
     if (part == 0 && a->dbias) conv_row_sums(a->dbias, a->dout, cout, width, a->accumulate);
     if (k == 0) return;
     /* the transformed filters' slice and the weight gradient's sums, then the chunk's
      * transformed output gradient (all output channels) and inputs (the part's) */
-    float *u = forced ? NULL : thread_scratch(SCRATCH_WINOGRAD, 2 * 16 * cout * k);
-    float *xg = u ? thread_scratch(SCRATCH_CONV, 16 * (cin + cout) * g->tiles) : NULL;
+    float *u = a->filters ? a->filters + 2 * 16 * cout * c0 : NULL;
+    float *xg = u ? thread_scratch(SCRATCH_CONV, conv_winograd_thread_floats(s, batch)) : NULL;
     if (!xg) {
         winograd_backward_direct(a->din, a->dweight, a->dout, &a->x, a->weight, c0, c1,
                                  a->accumulate);
@@ -685,18 +700,36 @@ static void backward_part(void *ctx, size_t part, size_t parts) {
     store_filter_grads(a->dweight, du, cout * k, k, s, c0, c1, a->accumulate);
 }
 
+size_t conv_winograd_run_floats(const conv_shape *s) {
+    return 2 * 16 * s->out_channels * s->in_channels;
+}
+
+size_t conv_winograd_thread_floats(const conv_shape *s, size_t batch) {
+    return 16 * (s->in_channels + s->out_channels) * geometry(s, batch).tiles;
+}
+
+/* The calling thread's filter buffer of `floats`, or NULL for the direct path. */
+static float *filter_buffer(size_t floats) {
+    return settings_conv_direct_forced() ? NULL : thread_scratch(SCRATCH_WINOGRAD, floats);
+}
+
 void conv_winograd_forward(float *out, const conv_input *x, const float *weight,
                            const float *bias) {
+    const conv_shape *s = x->shape;
     wino_call call = {.out = out, .weight = weight, .bias = bias, .x = *x,
-                      .g = geometry(x->shape, x->batch)};
-    parallel_parts(conv_pass_parts(x->shape, x->batch, x->batch), forward_part, &call);
+                      .g = geometry(s, x->batch),
+                      .filters = filter_buffer(16 * s->out_channels * s->in_channels)};
+    size_t parts = conv_pass_parts(s, x->batch, x->batch);
+    if (call.filters) parallel_parts(parts, filter_part, &call);
+    parallel_parts(parts, forward_part, &call);
 }
 
 void conv_winograd_backward(float *din, float *dweight, float *dbias, const float *dout,
                             const conv_input *x, const float *weight, int accumulate) {
     wino_call call = {.din = din, .dweight = dweight, .dbias = dbias, .weight = weight,
                       .dout = dout, .x = *x, .accumulate = accumulate,
-                      .g = geometry(x->shape, x->batch)};
+                      .g = geometry(x->shape, x->batch),
+                      .filters = filter_buffer(conv_winograd_run_floats(x->shape))};
     parallel_parts(conv_pass_parts(x->shape, x->batch, x->shape->in_channels), backward_part,
                    &call);
 }

@@ -45,6 +45,10 @@ static int thread_buffers(pack_buffers *buf) {
     return buf->a && buf->b;
 }
 
+size_t gemm_thread_floats(void) {
+    return (size_t)MC * KC + (size_t)KC * NC;
+}
+
 /* ---- packing ------------------------------------------------------------------------------ */
 
 /* Where entry (i, j) of a view is, from its data. */

@@ -74,6 +74,24 @@ int model_plan_bytes(const bn_model_spec *spec, size_t max_batch, size_t *bytes,
     return 0;
 }
 
+int model_plan_scratch_bytes(const bn_model_spec *spec, size_t max_batch, size_t *per_run,
+                             size_t *per_thread, bn_error *err) {
+    bn_model plan;
+    if (model_plan(&plan, spec, max_batch, err)) return -1;
+    size_t run_floats = 0, thread_floats = 0;
+    for (size_t i = 0; i < plan.n_layers; i++) {
+        if (plan.layers[i].kind != LAYER_CONV) continue;
+        size_t run, thread;
+        conv_scratch_floats(&plan.layers[i].conv, max_batch, &run, &thread);
+        if (run > run_floats) run_floats = run;
+        if (thread > thread_floats) thread_floats = thread;
+    }
+    model_free(&plan);
+    *per_run = run_floats * sizeof(float);
+    *per_thread = (thread_floats + gemm_thread_floats()) * sizeof(float);
+    return 0;
+}
+
 void model_free(bn_model *m) {
     free(m->layers);
     free(m->params);

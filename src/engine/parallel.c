@@ -84,6 +84,12 @@ float *thread_scratch(bn_scratch_slot slot, size_t floats) {
     return grown;
 }
 
+size_t thread_scratch_floats(bn_scratch_slot slot) {
+    pthread_once(&scratch_once, make_scratch_key);
+    const scratch_set *set = pthread_getspecific(scratch_key);
+    return set ? set->floats[slot] : 0;
+}
+
 size_t loop_parts(size_t floats) {
     size_t threads = thread_budget;
     return threads > 1 && floats >= (1u << 15) ? threads : 1;

@@ -40,6 +40,9 @@ typedef enum { SCRATCH_GEMM_A, SCRATCH_GEMM_B, SCRATCH_CONV, SCRATCH_WINOGRAD, S
  * (callers then take a slower path that gives the same bits), or while tests make it fail
  * (settings.h). */
 float *thread_scratch(bn_scratch_slot slot, size_t floats);
+/* The floats the calling thread holds in `slot` (0 before its first call): what the memory
+ * check's accounting (conv_scratch_floats, gemm_thread_floats) is tested against. */
+size_t thread_scratch_floats(bn_scratch_slot slot);
 
 /* Parts for a run's own elementwise loops over `floats` values: the run's share of the cores
  * (parallel_threads()), or 1 when the work is too small to be worth waking helpers. */
