@@ -110,6 +110,23 @@ int main(void) {
 
     check_ensure(dir, identity, line);
 
+    /* a theory.csv with extreme finite values (a hand-edited or foreign one): every row is
+     * written whole, however long its numbers print */
+    write_folder(dir, identity, line);
+    char extreme[512];
+    snprintf(extreme, sizeof extreme,
+             "%sgamma,lambda_max,eta_bar,log10_eta_bar\n0.5,20,0.1,-1e300\n1,200,0.01,1e300\n",
+             line);
+    write_in(dir, "theory.csv", extreme);
+    CHECK_MSG(boundary_write(dir, 10.0, &summary, &err) == 0, "%s", err.msg);
+    char *wide = NULL;
+    CHECK(read_file(path, &wide, &length, &err) == 0);
+    CHECK_MSG(wide && length > 600 && wide[length - 1] == '\n' && strstr(wide, "\n1,-1,1000000"),
+              "boundary.csv of extreme theory values: %zu bytes", length);
+    free(wide);
+    write_folder(dir, identity, line);
+    CHECK_MSG(boundary_write(dir, 10.0, &summary, &err) == 0, "%s", err.msg);
+
     /* a theory.csv of another grid: refused, named, and boundary.csv stays as it was */
     write_folder(dir, identity, other);
     err.msg[0] = '\0';

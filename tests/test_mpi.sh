@@ -152,6 +152,30 @@ check "curves, a usage error under mpirun: exit 2" test $? -eq 2
 check "curves, a usage error under mpirun: said once, by rank 0" \
     test "$(grep -c '^bntrain curves: --gamma: values must be positive' "$work/c_usage.log")" -eq 1
 without_data c_bad "${curves[@]}"
+# a --batch larger than the training set: refused by every rank before rank 0 starts a folder
+run_mpi "$work/c_batch.log" -n 3 "$bin" "${curves[@]}" --batch 5000 --out "$work/c_batch"
+check "curves, --batch above the training set under mpirun: exit 2" test $? -eq 2
+check "curves, --batch above the training set: said once, and no folder" \
+    test "$(grep -c '^bntrain curves: --batch 5000 is larger than' "$work/c_batch.log")" -eq 1 \
+    -a ! -e "$work/c_batch"
+run_mpi "$work/g_batch.log" -n 2 "$bin" "${small[@]}" --batch 5000 --out "$work/g_batch"
+check "grid, --batch above the training set under mpirun: exit 2, no folder" \
+    test $? -eq 2 -a ! -e "$work/g_batch"
+
+# SIGTERM to a worker alone (not through mpirun, which would stop every rank) once a row is on
+# disk: it abandons its run, and the job must not end as if every run had finished.
+"${mpirun[@]}" -n 3 "$bin" "${long_curves[@]}" --out "$work/c_term" > "$work/c_term.log" 2>&1 &
+job=$!
+rank1=$(rank_pid $job 1)
+while kill -0 $job 2> /dev/null &&
+    [ "$(tail -n +3 "$work/c_term/curves.csv" 2> /dev/null | wc -l)" -lt 2 ]; do
+    sleep 0.01
+done
+kill -TERM "$rank1"
+wait $job
+check "curves, SIGTERM to a worker alone: the job exits non-zero" test $? -ne 0
+check "curves, SIGTERM to a worker alone: rank 0 names the rank and the signal" \
+    shown "$work/c_term.log" grep -q "rank 1: stopped by signal 15" "$work/c_term.log"
 
 # SIGKILL of rank 1 once a checkpoint and a row are on disk, in a job of 3 ranks, then again
 # in the resumed job of 2 ranks once it has added rows; a single process finishes the curves.

@@ -37,6 +37,19 @@ int usage_error(const char *command, const char *fmt, ...) __attribute__((format
  * cores), is capped, and a count the system cannot start is lowered, each with a note on
  * stderr. Return 0, or EXIT_RUNTIME after one line on stderr (the memory needed, what is
  * available, and which limit). command names the grid's command in messages (grid, figures). */
+/* Checks a measurement's sample count (option: the flag that set it) against the training
+ * images the experiment keeps, before anything is sized from it (exit 2 if larger), and gives
+ * the bytes of those samples as one float array (dataset_float_copy's), which the measurement
+ * holds beside its workspace. 0, or the exit status. */
+int cli_check_samples(const char *command, const bn_experiment *e, const char *option,
+                      size_t samples, size_t *image_bytes);
+/* --batch against the training images the experiment keeps, from the dataset's known size,
+ * before anything is written: every rank of an MPI job checks it alike, so a batch too large
+ * is one usage error (exit 2, said by rank 0) and not a folder started by rank 0 and then
+ * refused by its workers. 0, or the exit status. */
+int cli_check_batch(const char *command, const bn_experiment *e);
+/* The bytes of `samples` of the experiment's images as floats. */
+size_t cli_sample_bytes(const bn_experiment *e, size_t samples);
 /* One run beside a measurement's own workspace of measure_bytes (0: none), counted once;
  * measure_option is the option that sizes it, named when the measurement is what does not fit. */
 int cli_check_run_resources(const char *command, const bn_experiment *e, const bn_model_spec *spec,

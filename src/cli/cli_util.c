@@ -84,16 +84,20 @@ static void dataset_images(const char *name, size_t *train, size_t *test) {
 }
 
 /* What a command holds: the dataset once (a byte per pixel and a label per image: it stays in
- * the 8-bit form it is read in, and runs normalise their batches), a trainer per run in progress,
- * a measurement's workspace (train --track-lambda's Fisher; probe's network of --samples and
- * its Fisher), and, in address space, a stack per thread the team starts. */
+ * the 8-bit form it is read in, and runs normalise their batches), a trainer per run in progress
+ * with the scratch its run keeps (a Winograd layer's transformed filters), the scratch each
+ * thread keeps (a chunk of lowered or transformed inputs, the GEMM's packing buffers), a
+ * measurement's workspace (train --track-lambda's Fisher; probe's network of --samples and its
+ * Fisher), and, in address space, a stack per thread the team starts. */
 typedef struct {
     size_t dataset_bytes, trainer_bytes, trainers, measure_bytes, stack_bytes, stacks;
+    size_t thread_scratch_bytes, threads;
     const char *measure_option; /* the option that sizes the measurement, for the advice */
 } memory_need;
 
 static size_t need_bytes(const memory_need *n, int address_space) {
     double total = (double)n->dataset_bytes + (double)n->trainer_bytes * (double)n->trainers +
+                   (double)n->thread_scratch_bytes * (double)n->threads +
                    (double)n->measure_bytes;
     if (address_space) total += (double)n->stack_bytes * (double)n->stacks;
     return total >= (double)SIZE_MAX ? SIZE_MAX : (size_t)total;
@@ -107,15 +111,44 @@ static int estimate_need(const char *command, const bn_experiment *e, const bn_m
     dataset_images(e->dataset, &train, &test);
     size_t kept = e->train_subset && e->train_subset < train ? e->train_subset : train;
     bn_error err;
-    if (trainer_plan_bytes(spec, e->batch, kept, &need->trainer_bytes, &err)) {
+    size_t run_scratch;
+    if (trainer_plan_bytes(spec, e->batch, kept, &need->trainer_bytes, &err) ||
+        model_plan_scratch_bytes(spec, e->batch, &run_scratch, &need->thread_scratch_bytes,
+                                 &err)) {
         fprintf(stderr, "bntrain %s: %s\n", command, err.msg);
         return EXIT_RUNTIME;
     }
+    need->trainer_bytes += run_scratch;
+    need->threads = threads;
     need->dataset_bytes = (train + test) * (channels * height * width + 1);
     need->trainers = trainers;
     need->stack_bytes = thread_stack_bytes();
     need->stacks = threads - 1;
     return 0;
+}
+
+size_t cli_sample_bytes(const bn_experiment *e, size_t samples) {
+    size_t channels = 0, height = 0, width = 0;
+    dataset_shape(e->dataset, &channels, &height, &width);
+    double bytes = (double)samples * (double)(channels * height * width) * sizeof(float);
+    return bytes >= (double)SIZE_MAX ? SIZE_MAX : (size_t)bytes;
+}
+
+int cli_check_samples(const char *command, const bn_experiment *e, const char *option,
+                      size_t samples, size_t *image_bytes) {
+    size_t train, test;
+    dataset_images(e->dataset, &train, &test);
+    size_t kept = e->train_subset && e->train_subset < train ? e->train_subset : train;
+    if (train && samples > kept)
+        return usage_error(command, "%s %zu is larger than the %zu training images", option,
+                           samples, kept);
+    *image_bytes = cli_sample_bytes(e, samples);
+    return 0;
+}
+
+int cli_check_batch(const char *command, const bn_experiment *e) {
+    size_t unused;
+    return cli_check_samples(command, e, "--batch", e->batch, &unused);
 }
 
 /* Caps an explicit --threads at THREADS_PER_CORE_CAP per core and at `useful` (a grid: its
@@ -151,6 +184,8 @@ static int check_memory(const char *command, const memory_need *need) {
                 "run x %zu",
                 command, mib(bytes), mib(need->dataset_bytes), mib(need->trainer_bytes),
                 need->trainers);
+        fprintf(stderr, ", scratch %.1f MiB per thread x %zu", mib(need->thread_scratch_bytes),
+                need->threads);
         if (need->measure_bytes)
             fprintf(stderr, ", measurement %.1f MiB", mib(need->measure_bytes));
         if (limits[i].address_space)

@@ -124,6 +124,8 @@ static int run_curves(curves_args *a) {
                  label);
         c->out_dir = a->default_out;
     }
+    int status = cli_check_batch("curves", &c->experiment);
+    if (status) return status;
     int distributed = c->cluster != NULL;
     if (distributed && c->cluster->rank > 0) return run_worker(c, &spec);
     int check = curves_check_config(c, &err);
@@ -134,7 +136,6 @@ static int run_curves(curves_args *a) {
     }
     /* rank 0 of an MPI job neither trains nor reads the data: the workers check their own */
     bn_dataset ds = {0};
-    int status = 0;
     if (!distributed) {
         size_t left = curves_runs_left(c);
         status = cli_check_runs_resources("curves", &c->experiment, &spec, left, &c->threads);

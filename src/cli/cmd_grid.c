@@ -298,6 +298,8 @@ static int run_grid(int argc, char **argv, grid_args *a) {
                            "--arch %s: a grid overlays the mean-field theory, which covers "
                            "fc and cnn only; train deep networks with `bntrain train`",
                            arch_name(spec.arch));
+    int batch = cli_check_batch("grid", &g->experiment);
+    if (batch) return batch;
     int distributed = g->cluster != NULL;
     if (distributed && g->cluster->rank > 0) return run_worker(g, &spec);
     int check = check_folder(a);

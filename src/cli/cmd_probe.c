@@ -343,9 +343,11 @@ int cmd_probe(int argc, char **argv) {
     bn_model_spec spec;
     if (experiment_model_spec(&a.experiment, &spec, &err))
         return usage_error("probe", "%s", err.msg);
-    size_t measure_bytes;
-    status = measurement_bytes(&a, &spec, &measure_bytes);
+    size_t measure_bytes, image_bytes;
+    status = cli_check_samples("probe", &a.experiment, "--samples", a.samples, &image_bytes);
+    if (!status) status = measurement_bytes(&a, &spec, &measure_bytes);
     if (status) return status;
+    measure_bytes += image_bytes;
     status = cli_check_run_resources("probe", &a.experiment, &spec, measure_bytes, "--samples",
                                      &a.threads);
     if (status) return status;

@@ -198,11 +198,20 @@ int cmd_train(int argc, char **argv) {
         return usage_error("train", "%s", err.msg);
     /* The run's matrix products use every core: bntrain's own GEMM gives the same bits with
      * any number of threads (gemm.h). */
-    size_t fisher_bytes = 0; /* --track-lambda's workspace, for its largest sample count */
-    if (a.track_lambda &&
-        fisher_plan_bytes(&spec, a.lambda_samples ? a.lambda_samples : LAMBDA_SAMPLES, NULL,
-                          &fisher_bytes, &err))
-        return usage_error("train", "%s", err.msg);
+    /* --track-lambda's workspace and its samples' floats, for its largest sample count (by
+     * default at most LAMBDA_SAMPLES, fewer on a smaller training set) */
+    size_t fisher_bytes = 0, image_bytes = 0;
+    if (a.track_lambda) {
+        size_t samples = a.lambda_samples ? a.lambda_samples : LAMBDA_SAMPLES;
+        status = a.lambda_samples ? cli_check_samples("train", &a.experiment, "--lambda-samples",
+                                                      samples, &image_bytes)
+                                  : 0;
+        if (status) return status;
+        if (!a.lambda_samples) image_bytes = cli_sample_bytes(&a.experiment, samples);
+        if (fisher_plan_bytes(&spec, samples, NULL, &fisher_bytes, &err))
+            return usage_error("train", "%s", err.msg);
+        fisher_bytes += image_bytes;
+    }
     status = cli_check_run_resources("train", &a.experiment, &spec, fisher_bytes, "--lambda-samples",
                                      &a.threads);
     if (status) return status;

@@ -70,5 +70,9 @@ void cluster_send_result(bn_cluster *c, const void *result, size_t result_bytes)
  * return: 0 go on, nonzero stop). */
 int cluster_exchange_result(bn_cluster *c, const void *result, size_t result_bytes);
 void cluster_send_failure(bn_cluster *c, const char *message);
+/* Worker, at its end: if a stop signal (signo, 0: none) reached this rank, a failure saying so,
+ * so that rank 0 does not take the runs it abandoned for done (mpirun forwards a signal to
+ * every rank, but one can be sent to a worker alone) and the job ends non-zero. */
+void cluster_report_stop(bn_cluster *c, int signo);
 
 #endif

@@ -157,3 +157,12 @@ void cluster_send_failure(bn_cluster *c, const char *message) {
     snprintf(line, sizeof line, "%s", message);
     send_to_rank0(c, line, strlen(line) + 1, TAG_FAILURE);
 }
+
+void cluster_report_stop(bn_cluster *c, int signo) {
+    if (!signo) return;
+    char line[FAILURE_BYTES];
+    snprintf(line, sizeof line,
+             "stopped by signal %d; the runs it held are unfinished, and a rerun resumes them",
+             signo);
+    cluster_send_failure(c, line);
+}

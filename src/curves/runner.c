@@ -552,6 +552,7 @@ void curves_work(const bn_curves_config *c, const bn_dataset *ds, volatile sig_a
         curves_pool pool = {s, ds, NULL, stop};
         trainer_pool_run(&s->cores, threads, &spec, c->experiment.batch, ds->train.n, lanes,
                          worker_lane, pool_failed, &pool);
+        cluster_report_stop(c->cluster, *stop);
     }
     free(json);
     free(s);

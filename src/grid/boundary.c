@@ -43,7 +43,11 @@ int boundary_write(const char *dir, double diverged_loss, bn_boundary_summary *s
     if (grid_folder_identity(dir, &identity, err) || grid_check_identities(dir, identity, err) ||
         plot_grid_read(dir, &g, err))
         return -1;
-    size_t capacity = 128 + g.n_x * 128, used = 0;
+    /* A row's longest text: two %.12g (at most 19 characters each) and two %.6f of any double
+     * (at most 317 each: DBL_MAX has 309 digits), from a theory.csv that may hold anything
+     * finite, and the separators. */
+    enum { ROW_MAX = 2 * 19 + 2 * 317 + 4 };
+    size_t capacity = 128 + strlen(g.x_name) + g.n_x * ROW_MAX, used = 0;
     char *csv = malloc(capacity);
     if (!csv) {
         plot_grid_free(&g);

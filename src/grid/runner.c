@@ -444,6 +444,7 @@ void grid_work(const bn_grid_config *g, const bn_dataset *ds, volatile sig_atomi
         /* one lane per thread, each asking for runs until rank 0 has none */
         trainer_pool_run(&w.cores, threads, &spec, g->experiment.batch, ds->train.n, threads,
                          worker_lane, worker_failed, &w);
+        cluster_report_stop(g->cluster, *stop);
     }
 }
 
