@@ -28,6 +28,7 @@
 #include "bntrain/train.h"
 #include "cli/options.h"
 #include "engine/parallel.h"
+#include "engine/settings.h"
 #include "gemm_ceiling.h"
 #include "steady_state.h"
 
@@ -71,6 +72,8 @@ static void print_help(void) {
            "  --batch N            mini-batch size (default 128)\n"
            "  --run-epochs E       epochs of the grid run that runs/hour counts (default 5)\n"
            "  --ceiling-seconds S  seconds for each GEMM ceiling measurement (default 1)\n"
+           "  --winograd KIND      auto (F(4x4,3x3), F(2x2,3x3) on small planes; default) or\n"
+           "                       f2 (F(2x2,3x3) everywhere), for A/B runs\n"
            "  --profile            also the milliseconds per step of each layer's forward and\n"
            "                       backward pass in the first run's timed steps, and their\n"
            "                       shares (--layers: the same)\n"
@@ -109,7 +112,8 @@ enum {
     OPT_DATA_DIR,
     OPT_BATCH,
     OPT_WIDTH_MULT,
-    OPT_AUGMENT
+    OPT_AUGMENT,
+    OPT_WINOGRAD
 };
 
 static const struct option bench_long_options[] = {
@@ -128,6 +132,7 @@ static const struct option bench_long_options[] = {
     {"min-seconds", required_argument, NULL, OPT_MIN_SECONDS},
     {"run-epochs", required_argument, NULL, OPT_RUN_EPOCHS},
     {"ceiling-seconds", required_argument, NULL, OPT_CEILING},
+    {"winograd", required_argument, NULL, OPT_WINOGRAD},
     {"gemm", no_argument, NULL, OPT_GEMM},
     {"layers", no_argument, NULL, OPT_LAYERS},
     {"profile", no_argument, NULL, OPT_LAYERS},
@@ -173,6 +178,11 @@ static int apply_option(bench_options *o, int code, const char *arg, const char 
     case OPT_HELP_BENCH:
         print_help();
         return 0;
+    case OPT_WINOGRAD:
+        if (strcmp(arg, "auto") && strcmp(arg, "f2"))
+            return usage_error("--winograd must be auto or f2, not '%s'", arg);
+        settings_force_winograd_f2(strcmp(arg, "f2") == 0);
+        return -1;
     case OPT_CEILING:
     case OPT_TOLERANCE:
     case OPT_MIN_SECONDS: {

@@ -10,6 +10,7 @@
 #include "bntrain/model.h"
 #include "bntrain/rng.h"
 #include "base/cpu.h"
+#include "engine/conv_internal.h"
 #include "engine/parallel.h"
 #include "engine/settings.h"
 #include "check.h"
@@ -218,11 +219,12 @@ static void check_conv_paths(size_t cin, size_t h, size_t cout, size_t k, size_t
     check_conv_paths_bias(cin, h, cout, k, stride, pad, batch, channel_major, want_din, 1);
 }
 
-/* Winograd F(2 x 2, 3 x 3) (conv_winograd.c: 3 x 3, stride 1, padding 1, at least 16 channels in
- * and out) against direct loops in double: its arithmetic is not the direct product's, so the
- * check is a relative error (the largest difference over the largest reference value), for the
- * output, the input gradient, the weight gradient and the bias gradient. Odd sides make partial
- * tiles at the bottom and right. */
+/* Winograd F(4 x 4, 3 x 3) and F(2 x 2, 3 x 3) (conv_winograd.c: 3 x 3, stride 1, padding 1, at
+ * least 16 channels in and out) against direct loops in double: their arithmetic is not the
+ * direct product's, so the check is a relative error (the largest difference over the largest
+ * reference value), for the output, the input gradient, the weight gradient and the bias
+ * gradient. Odd sides make partial tiles at the bottom and right. Measured (2026-12-07): F(4 x 4)
+ * 2-5e-6, F(2 x 2) 2e-7-1.2e-6 on these shapes; the bound is 1e-5 for both. */
 static double worst_relative(const double *ref, const float *got, size_t n) {
     double diff = 0.0, scale = 0.0;
     for (size_t i = 0; i < n; i++) {
@@ -265,9 +267,10 @@ static void check_conv_winograd(size_t cin, size_t h, size_t w, size_t cout, siz
                 }
     double e_out = worst_relative(rout, out, no), e_din = worst_relative(rdin, din, ni);
     double e_dw = worst_relative(rdw, dw, nw), e_db = worst_relative(rdb, db, cout);
-    printf("winograd %zu -> %zu channels, %zu x %zu, batch %zu, layout %d: relative error vs "
-           "double direct: out %.2e, din %.2e, dW %.2e, db %.2e\n",
-           cin, cout, h, w, batch, channel_major, e_out, e_din, e_dw, e_db);
+    int tile = conv_winograd_tile(&s);
+    printf("winograd F(%dx%d,3x3) %zu -> %zu channels, %zu x %zu, batch %zu, layout %d: relative "
+           "error vs double direct: out %.2e, din %.2e, dW %.2e, db %.2e\n",
+           tile, tile, cin, cout, h, w, batch, channel_major, e_out, e_din, e_dw, e_db);
     CHECK_MSG(e_out < 1e-5 && e_din < 1e-5 && e_dw < 1e-5 && e_db < 1e-5,
               "winograd %zu x %zu vs double direct loops", h, w);
     free(in), free(wt), free(b), free(dout), free(out), free(din), free(dw), free(db);
@@ -741,6 +744,19 @@ int main(void) {
     check_conv_winograd(16, 9, 7, 20, 3, 1);
     check_conv_winograd(24, 8, 8, 16, 2, 0);
     check_conv_winograd(64, 32, 32, 64, 2, 1);
+    check_conv_winograd(32, 2, 8, 32, 4, 1); /* small planes: F(2 x 2) */
+    CHECK_MSG(conv_winograd_tile(&(conv_shape){64, 32, 32, 64, 32, 32, 3, 1, 1}) == 4 &&
+                  conv_winograd_tile(&(conv_shape){512, 2, 2, 512, 2, 2, 3, 1, 1}) == 2 &&
+                  conv_winograd_tile(&(conv_shape){512, 4, 4, 512, 4, 4, 3, 1, 1}) == 4,
+              "Winograd tiles: F(4 x 4) on 32 x 32 and 4 x 4 planes, F(2 x 2) on 2 x 2 ones");
+    /* F(2 x 2) on the planes that take F(4 x 4), as a test or a --winograd f2 benchmark asks */
+    settings_force_winograd_f2(1);
+    check_conv_winograd(16, 9, 7, 20, 3, 1);
+    check_conv_winograd(64, 32, 32, 64, 2, 1);
+    check_conv_bias(16, 4, 4, 17, 3, 1, 1, 0, 0);
+    check_conv_paths(16, 9, 24, 3, 1, 1, 7, 0, 1);
+    check_conv_paths(64, 9, 64, 3, 1, 1, 7, 1, 1);
+    settings_force_winograd_f2(0);
     check_conv_bias(16, 5, 6, 16, 3, 1, 1, 1, 1);
     check_conv_bias(16, 4, 4, 17, 3, 1, 1, 0, 0);
     check_conv_paths(16, 9, 24, 3, 1, 1, 7, 0, 1);

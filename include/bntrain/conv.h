@@ -21,9 +21,10 @@ size_t conv_out_size(size_t in, size_t kernel, size_t stride, size_t padding);
  * Computed as products over the lowered input (im2col) in chunks of samples, with the
  * calling thread's scratch memory (parallel.h), or in registers where that is faster (all
  * three of the paper's layers); see conv.c. 3 x 3, stride-1, padding-1 layers with at least 16
- * channels in and out (the deep networks') use Winograd F(2 x 2, 3 x 3) instead
- * (conv_winograd.c): within ~1e-6 relative of the direct product, not bitwise equal to it, but
- * still bitwise the same for any thread count, CPU level or memory. bias may be NULL: no bias, as for a convolution
+ * channels in and out (the deep networks') use Winograd F(4 x 4, 3 x 3) instead, F(2 x 2, 3 x 3)
+ * on planes too small for 4 x 4 tiles (conv_winograd.c): within ~5e-6 (F(4 x 4)) or ~1e-6
+ * relative of the direct product, not bitwise equal to it, but still bitwise the same for any
+ * thread count, CPU level or memory. bias may be NULL: no bias, as for a convolution
  * followed by BatchNorm (whose batch mean would remove it); every path then starts its chains
  * from 0, and a non-NULL bias gives the same bits as before NULL was allowed. */
 void conv_forward(float *out, const float *in, int in_channel_major, const float *weight,

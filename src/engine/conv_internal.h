@@ -130,11 +130,13 @@ void conv_forward_direct(float *out, const conv_input *x, const float *weight, c
 void conv_backward_direct(float *din, float *dweight, const float *dout, const conv_input *x,
                           const float *weight, size_t r0, size_t r1, int accumulate);
 
-/* ---- Winograd F(2 x 2, 3 x 3) (conv_winograd.c) ------------------------------------------ */
+/* ---- Winograd F(4 x 4, 3 x 3) and F(2 x 2, 3 x 3) (conv_winograd.c) ---------------------- */
 
 /* Whether layer s takes the Winograd path: 3 x 3, stride 1, padding 1, enough channels, a
  * bounded width. Its shape alone decides, so results never depend on threads or the CPU. */
 int conv_winograd_applies(const conv_shape *s);
+/* The output tile side such a layer takes: 4, or 2 where its planes are small. */
+int conv_winograd_tile(const conv_shape *s);
 /* The two passes of such a layer, split into parts as conv.c's. */
 void conv_winograd_forward(float *out, const conv_input *x, const float *weight,
                            const float *bias);

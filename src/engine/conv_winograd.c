@@ -1,22 +1,23 @@
-/* 3 x 3, stride-1, padding-1 convolutions by Winograd's minimal filtering F(2 x 2, 3 x 3)
+/* 3 x 3, stride-1, padding-1 convolutions by Winograd's minimal filtering F(m x m, 3 x 3)
  * (Lavin and Gray 2016): the layers that dominate VGG16 and the pre-activation ResNets.
  *
- * Each 2 x 2 block of outputs ("tile") is computed from the 4 x 4 block of inputs around it:
- * v = B^T d B (input transform), u = G g G^T (filter transform), m = sum over input channels
- * of u . v (elementwise), y = A^T m A (output transform). The sums are 16 matrix products,
- * one per transform position p, [out x in] x [in x tiles], done by the GEMM; they take 16
- * multiplications per tile where the direct product takes 36, and the transforms are additions
- * (and halvings, which are exact). The backward pass is the exact adjoint of the forward:
- * x = A dy A^T per tile, the weight gradient G^T (sum over tiles of x . v) G as 16 products
- * [out x tiles] x [tiles x in], and the input gradient B (sum over output channels of u . x) B^T
- * scattered back to the overlapping 4 x 4 input blocks.
+ * Each m x m block of outputs ("tile") is computed from the n x n block of inputs around it
+ * (n = m + 2): v = B^T d B (input transform), u = G g G^T (filter transform), e = sum over input
+ * channels of u . v (elementwise), y = A^T e A (output transform). The sums are n n matrix
+ * products, one per transform position p, [out x in] x [in x tiles], done by the GEMM. The
+ * backward pass is the exact adjoint of the forward: x = A dy A^T per tile, the weight gradient
+ * G^T (sum over tiles of x . v) G as n n products [out x tiles] x [tiles x in], and the input
+ * gradient B (sum over output channels of u . x) B^T scattered back to the overlapping n x n
+ * input blocks. The kinds and their transforms: winograd_kinds.h. A layer takes F(4 x 4) (2.25
+ * multiplications an output) unless its planes are so small that F(2 x 2) (4 an output, but
+ * less padding) computes fewer products: VGG16's 2 x 2 layers.
  *
  * This is not the direct product's arithmetic: the other paths give bitwise the same results
- * as each other (conv.c), this one is within ~1e-6 relative of them (tests/test_gradients.c
- * states the measured error). Whether a layer takes it depends on its shape alone
- * (conv_winograd_applies), never on threads or the instruction set, and the forced-direct and
- * out-of-memory path (winograd_*_direct below) computes the same chains without scratch: so
- * results stay bitwise the same across thread counts, CPU levels and memory.
+ * as each other (conv.c), this one is within ~1e-6 (F(2 x 2)) or ~1e-5 (F(4 x 4)) relative of
+ * them (tests/test_gradients.c states the measured errors). Whether a layer takes it, and which
+ * kind, depends on its shape alone, never on threads or the instruction set, and the
+ * forced-direct and out-of-memory path (winograd_*_direct below) computes the same chains
+ * without scratch: so results stay bitwise the same across thread counts, CPU levels and memory.
  *
  * Determinism: each entry of a product is one fused multiply-add chain (gemm.h), over input
  * channels (forward), output channels (input gradient) or all tiles in order (weight gradient,
@@ -30,6 +31,7 @@
 #include "engine/conv_internal.h"
 #include "engine/parallel.h"
 #include "engine/settings.h"
+#include "engine/winograd_kinds.h"
 #include "base/cpu.h"
 #include "engine/simd.h"
 
@@ -42,11 +44,7 @@
 #define WINO_MIN_CHANNELS 16
 #define WINO_MIN_PIXELS 16
 #define WINO_SMALL_PLANE_CHANNELS 256
-/* Most tiles a row (input width 128): the row buffers live on the stack, with room for the
- * AVX-512 loops' whole vectors past a row's end. */
-#define WINO_ROW_TILES 64
-#define WINO_ROW_FLOATS (2 * WINO_ROW_TILES + 34)
-/* Transformed inputs and products of a chunk: 16 (in + out) x tiles floats, about 1 MB (the
+/* Transformed inputs and products of a chunk: n n (in + out) x tiles floats, about 1 MB (the
  * L2), but at least WINO_MIN_TILES tiles so that packing the transformed filters, once per
  * product, stays small next to the product. */
 #define WINO_CHUNK_FLOATS (256u * 1024u)
@@ -60,89 +58,39 @@ int conv_winograd_applies(const conv_shape *s) {
            s->in_height >= 1 && s->in_width <= 2 * WINO_ROW_TILES;
 }
 
-/* ---- the transforms: one tile's, shared by the row loops and the direct path ------------ */
+static size_t tiles_of(size_t side, int m) {
+    return (side + (size_t)m - 1) / (size_t)m;
+}
 
-/* B^T on four values, G on three, A^T on four, and their adjoints. Only additions and
- * halvings: every CPU level and the direct path compute them alike. */
-#define BT4(a, b, c, d, o0, o1, o2, o3) (o0 = (a) - (c), o1 = (b) + (c), o2 = (c) - (b), o3 = (b) - (d))
-#define B4(e0, e1, e2, e3, o0, o1, o2, o3)                                                         \
-    (o0 = (e0), o1 = (e1) - (e2) + (e3), o2 = (e1) + (e2) - (e0), o3 = -(e3))
-#define AT4(a, b, c, d, o0, o1) (o0 = (a) + (b) + (c), o1 = (b) - (c) - (d))
-#define A2(z0, z1, o0, o1, o2, o3) (o0 = (z0), o1 = (z0) + (z1), o2 = (z0) - (z1), o3 = -(z1))
+/* F(4 x 4) unless F(2 x 2) computes fewer products (36 against 16 a tile), or a test limits
+ * the layers to F(2 x 2). */
+static const wino_kind *kind_of(const conv_shape *s) {
+    size_t f4 = 36 * tiles_of(s->out_height, 4) * tiles_of(s->out_width, 4);
+    size_t f2 = 16 * tiles_of(s->out_height, 2) * tiles_of(s->out_width, 2);
+    return f4 < f2 && !settings_winograd_f2_forced() ? &wino_f4 : &wino_f2;
+}
 
-/* The four tile transforms, for a type T of float or of vectors of floats (GCC's vector
- * operators): the portable and direct paths use the float ones, the AVX-512 row loops the same
- * operations on 16 tiles at once, so both give the same bits. ATTR: the vector ones' target. */
-#define TILE_TRANSFORMS(T, suffix, ATTR)                                                           \
-    /* v = B^T d B of a 4 x 4 block d (row-major) */                                               \
-    ATTR static inline void input_tile##suffix(T v[16], const T d[16]) {                           \
-        T e[16];                                                                                   \
-        for (int j = 0; j < 4; j++)                                                                \
-            BT4(d[j], d[4 + j], d[8 + j], d[12 + j], e[j], e[4 + j], e[8 + j], e[12 + j]);         \
-        for (int i = 0; i < 4; i++)                                                                \
-            BT4(e[4 * i], e[4 * i + 1], e[4 * i + 2], e[4 * i + 3], v[4 * i], v[4 * i + 1],        \
-                v[4 * i + 2], v[4 * i + 3]);                                                       \
-    }                                                                                              \
-    /* d = B e B^T: the adjoint of input_tile */                                                   \
-    ATTR static inline void input_tile_adjoint##suffix(T d[16], const T e[16]) {                   \
-        T f[16];                                                                                   \
-        for (int j = 0; j < 4; j++)                                                                \
-            B4(e[j], e[4 + j], e[8 + j], e[12 + j], f[j], f[4 + j], f[8 + j], f[12 + j]);          \
-        for (int i = 0; i < 4; i++)                                                                \
-            B4(f[4 * i], f[4 * i + 1], f[4 * i + 2], f[4 * i + 3], d[4 * i], d[4 * i + 1],         \
-               d[4 * i + 2], d[4 * i + 3]);                                                        \
-    }                                                                                              \
-    /* y = A^T m A (2 x 2, row-major) of a 4 x 4 block m */                                        \
-    ATTR static inline void output_tile##suffix(T y[4], const T m[16]) {                           \
-        T e[8];                                                                                    \
-        for (int j = 0; j < 4; j++) AT4(m[j], m[4 + j], m[8 + j], m[12 + j], e[j], e[4 + j]);      \
-        AT4(e[0], e[1], e[2], e[3], y[0], y[1]);                                                   \
-        AT4(e[4], e[5], e[6], e[7], y[2], y[3]);                                                   \
-    }                                                                                              \
-    /* x = A z A^T of a 2 x 2 block z: the adjoint of output_tile */                               \
-    ATTR static inline void output_tile_adjoint##suffix(T x[16], const T z[4]) {                   \
-        T e[8];                                                                                    \
-        A2(z[0], z[1], e[0], e[1], e[2], e[3]);                                                    \
-        A2(z[2], z[3], e[4], e[5], e[6], e[7]);                                                    \
-        for (int j = 0; j < 4; j++) A2(e[j], e[4 + j], x[j], x[4 + j], x[8 + j], x[12 + j]);      \
-    }
-
-TILE_TRANSFORMS(float, , __attribute__((always_inline)))
-
-/* The filter transform and its adjoint, for float or vectors as TILE_TRANSFORMS. */
-#define FILTER_TRANSFORMS(T, suffix, ATTR)                                                         \
-    /* u = G g G^T of a 3 x 3 filter g (row-major) */                                              \
-    ATTR static inline void filter_tile##suffix(T u[16], const T g[9]) {                           \
-        T t[12]; /* G g, 4 x 3 */                                                                  \
-        for (int j = 0; j < 3; j++) {                                                              \
-            T a = g[j], b = g[3 + j], c = g[6 + j], e = a + c;                                     \
-            t[j] = a, t[3 + j] = 0.5f * (e + b), t[6 + j] = 0.5f * (e - b), t[9 + j] = c;          \
-        }                                                                                          \
-        for (int i = 0; i < 4; i++) {                                                              \
-            T a = t[3 * i], b = t[3 * i + 1], c = t[3 * i + 2], e = a + c;                         \
-            u[4 * i] = a, u[4 * i + 1] = 0.5f * (e + b), u[4 * i + 2] = 0.5f * (e - b),            \
-                      u[4 * i + 3] = c;                                                            \
-        }                                                                                          \
-    }                                                                                              \
-    /* dg = G^T x G: the adjoint of filter_tile */                                                 \
-    ATTR static inline void filter_tile_adjoint##suffix(T dg[9], const T x[16]) {                  \
-        T t[12]; /* x G, 4 x 3 */                                                                  \
-        for (int i = 0; i < 4; i++) {                                                              \
-            T a = x[4 * i], b = x[4 * i + 1], c = x[4 * i + 2], d = x[4 * i + 3];                  \
-            T h = 0.5f * (b + c);                                                                  \
-            t[3 * i] = a + h, t[3 * i + 1] = 0.5f * (b - c), t[3 * i + 2] = h + d;                 \
-        }                                                                                          \
-        for (int j = 0; j < 3; j++) {                                                              \
-            T a = t[j], b = t[3 + j], c = t[6 + j], d = t[9 + j], h = 0.5f * (b + c);              \
-            dg[j] = a + h, dg[3 + j] = 0.5f * (b - c), dg[6 + j] = h + d;                          \
-        }                                                                                          \
-    }
-
-FILTER_TRANSFORMS(float, , __attribute__((always_inline)))
+int conv_winograd_tile(const conv_shape *s) {
+    return kind_of(s)->m;
+}
 
 /* ---- geometry --------------------------------------------------------------------------- */
 
+/* The distance in floats between the n n matrices of one product (one per position p) that
+ * hold `floats` each: a little more than `floats`, so that it is never a multiple of 4 KB. The
+ * row loops read or write all n n matrices at once, 16 floats of each; at a distance of a
+ * multiple of 4 KB (64 channels x 128 tiles) those all fall in one set of the L1 cache, more
+ * than its ways, and the F(4 x 4) row loops ran at a third of their speed. At most
+ * floats + WINO_SPREAD. */
+#define WINO_SPREAD 32
+static size_t spread(size_t floats) {
+    size_t padded = floats + 16;
+    return padded % 1024 == 0 ? padded + 16 : padded;
+}
+
 typedef struct {
+    const wino_kind *kind;
+    size_t m, n, positions; /* the kind's sides and n n */
     size_t th, tw;   /* tiles a column and a row of a plane */
     size_t rows;     /* rows of tiles a chunk (of the whole batch: sample n's row ty is n th + ty) */
     size_t tiles;    /* rows tw: a chunk's most tiles */
@@ -150,8 +98,10 @@ typedef struct {
 
 static wino_geom geometry(const conv_shape *s, size_t batch) {
     wino_geom g;
-    g.th = (s->out_height + 1) / 2, g.tw = (s->out_width + 1) / 2;
-    size_t target = WINO_CHUNK_FLOATS / (16 * (s->in_channels + s->out_channels));
+    g.kind = kind_of(s);
+    g.m = (size_t)g.kind->m, g.n = (size_t)g.kind->n, g.positions = g.n * g.n;
+    g.th = tiles_of(s->out_height, g.kind->m), g.tw = tiles_of(s->out_width, g.kind->m);
+    size_t target = WINO_CHUNK_FLOATS / (g.positions * (s->in_channels + s->out_channels));
     if (target < WINO_MIN_TILES) target = WINO_MIN_TILES;
     g.rows = target / g.tw;
     if (g.rows == 0) g.rows = 1;
@@ -160,10 +110,11 @@ static wino_geom geometry(const conv_shape *s, size_t batch) {
     return g;
 }
 
-/* Row iy of a plane from column -1 to 2 tw, zero outside the plane (and for a vector beyond,
+/* Row iy of a plane from column -1 to m tw, zero outside the plane (and for the vectors beyond,
  * which the AVX-512 loops load): pad[x + 1]. */
-static void padded_row(float *pad, const float *plane, const conv_shape *s, size_t tw, long iy) {
-    size_t w = s->in_width, len = 2 * tw + 34;
+static void padded_row(float *pad, const float *plane, const conv_shape *s, const wino_geom *g,
+                       long iy) {
+    size_t w = s->in_width, len = g->m * g->tw + 66;
     if (iy < 0 || (size_t)iy >= s->in_height) {
         memset(pad, 0, len * sizeof *pad);
         return;
@@ -173,10 +124,11 @@ static void padded_row(float *pad, const float *plane, const conv_shape *s, size
     for (size_t x = w + 1; x < len; x++) pad[x] = 0.0f;
 }
 
-/* Output-gradient row oy from column 0 to 2 tw, zero outside the plane and for a vector
+/* Output-gradient row oy from column 0 to m tw, zero outside the plane and for the vectors
  * beyond. */
-static void out_row(float *pad, const float *plane, const conv_shape *s, size_t tw, size_t oy) {
-    size_t w = s->out_width, len = 2 * tw + 32;
+static void out_row(float *pad, const float *plane, const conv_shape *s, const wino_geom *g,
+                    size_t oy) {
+    size_t w = s->out_width, len = g->m * g->tw + 64;
     if (oy >= s->out_height) {
         memset(pad, 0, len * sizeof *pad);
         return;
@@ -185,129 +137,7 @@ static void out_row(float *pad, const float *plane, const conv_shape *s, size_t 
     for (size_t x = w; x < len; x++) pad[x] = 0.0f;
 }
 
-/* ---- row loops (vectorised across the tiles of a row) ----------------------------------- */
-
-/* The input transforms of a row of tw tiles from its four padded input rows r (r[i][x + 1]):
- * v[p ldp + t] for tile t. */
-static void input_row_portable(float *v, size_t ldp, const float *r0, const float *r1,
-                             const float *r2, const float *r3, size_t tw) {
-    for (size_t t = 0; t < tw; t++) {
-        float d[16], e[16];
-        for (int j = 0; j < 4; j++)
-            d[j] = r0[2 * t + j], d[4 + j] = r1[2 * t + j], d[8 + j] = r2[2 * t + j],
-            d[12 + j] = r3[2 * t + j];
-        input_tile(e, d);
-        for (int p = 0; p < 16; p++) v[p * ldp + t] = e[p];
-    }
-}
-
-/* The output transforms of a row of tiles: output rows o0 and o1 (2 tw columns), plus bias. */
-static void output_row_portable(float *o0, float *o1, const float *m, size_t ldp, size_t tw,
-                              float bias) {
-    for (size_t t = 0; t < tw; t++) {
-        float e[16], y[4];
-        for (int p = 0; p < 16; p++) e[p] = m[p * ldp + t];
-        output_tile(y, e);
-        o0[2 * t] = y[0] + bias, o0[2 * t + 1] = y[1] + bias;
-        o1[2 * t] = y[2] + bias, o1[2 * t + 1] = y[3] + bias;
-    }
-}
-
-/* The output gradient's transforms of a row of tiles from its two output-gradient rows. */
-static void grad_row_portable(float *x, size_t ldp, const float *z0, const float *z1, size_t tw) {
-    for (size_t t = 0; t < tw; t++) {
-        float z[4] = {z0[2 * t], z0[2 * t + 1], z1[2 * t], z1[2 * t + 1]}, e[16];
-        output_tile_adjoint(e, z);
-        for (int p = 0; p < 16; p++) x[p * ldp + t] = e[p];
-    }
-}
-
-/* The adjoint input transforms of a row of tiles: d[q tw + t] is entry q of tile t's 4 x 4
- * input-gradient block. */
-static void input_grad_row_portable(float *d, const float *e, size_t ldp, size_t tw) {
-    for (size_t t = 0; t < tw; t++) {
-        float a[16], b[16];
-        for (int p = 0; p < 16; p++) a[p] = e[p * ldp + t];
-        input_tile_adjoint(b, a);
-        for (int q = 0; q < 16; q++) d[q * WINO_ROW_TILES + t] = b[q];
-    }
-}
-
-#ifdef CONV_X86
-#define V512 __attribute__((target("avx512f"), always_inline))
-TILE_TRANSFORMS(__m512, _v, V512)
-FILTER_TRANSFORMS(__m512, _v, V512)
-
-static const int32_t even_lanes[16] = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
-static const int32_t odd_lanes[16] = {1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31};
-static const int32_t low_pairs[16] = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23};
-static const int32_t high_pairs[16] = {8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
-
-/* Lanes k of row[2 k] and of row[2 k + 1], k < 16. */
-V512 static inline void deinterleave(const float *row, __m512 *even, __m512 *odd) {
-    __m512 a = _mm512_loadu_ps(row), b = _mm512_loadu_ps(row + 16);
-    *even = _mm512_permutex2var_ps(a, _mm512_loadu_si512(even_lanes), b);
-    *odd = _mm512_permutex2var_ps(a, _mm512_loadu_si512(odd_lanes), b);
-}
-
-/* The row loops below, 16 tiles at a time. */
-__attribute__((target("avx512f"))) static void input_row_avx512(float *v, size_t ldp,
-                                                                 const float *const r[4],
-                                                                 size_t tw) {
-    for (size_t t = 0; t < tw; t += 16) {
-        __mmask16 mask = first_lanes(tw - t);
-        __m512 d[16], e[16];
-        for (int i = 0; i < 4; i++) {
-            deinterleave(r[i] + 2 * t, &d[4 * i], &d[4 * i + 1]);
-            deinterleave(r[i] + 2 * t + 2, &d[4 * i + 2], &d[4 * i + 3]);
-        }
-        input_tile_v(e, d);
-        for (int p = 0; p < 16; p++) _mm512_mask_storeu_ps(v + p * ldp + t, mask, e[p]);
-    }
-}
-
-__attribute__((target("avx512f"))) static void output_row_avx512(float *o0, float *o1,
-                                                                  const float *m, size_t ldp,
-                                                                  size_t tw, float bias) {
-    __m512i lo = _mm512_loadu_si512(low_pairs), hi = _mm512_loadu_si512(high_pairs);
-    __m512 b = _mm512_set1_ps(bias);
-    for (size_t t = 0; t < tw; t += 16) {
-        __mmask16 mask = first_lanes(tw - t);
-        __m512 e[16], y[4];
-        for (int p = 0; p < 16; p++) e[p] = _mm512_maskz_loadu_ps(mask, m + p * ldp + t);
-        output_tile_v(y, e);
-        for (int q = 0; q < 4; q++) y[q] = y[q] + b;
-        _mm512_storeu_ps(o0 + 2 * t, _mm512_permutex2var_ps(y[0], lo, y[1]));
-        _mm512_storeu_ps(o0 + 2 * t + 16, _mm512_permutex2var_ps(y[0], hi, y[1]));
-        _mm512_storeu_ps(o1 + 2 * t, _mm512_permutex2var_ps(y[2], lo, y[3]));
-        _mm512_storeu_ps(o1 + 2 * t + 16, _mm512_permutex2var_ps(y[2], hi, y[3]));
-    }
-}
-
-__attribute__((target("avx512f"))) static void grad_row_avx512(float *x, size_t ldp,
-                                                                const float *z0, const float *z1,
-                                                                size_t tw) {
-    for (size_t t = 0; t < tw; t += 16) {
-        __mmask16 mask = first_lanes(tw - t);
-        __m512 z[4], e[16];
-        deinterleave(z0 + 2 * t, &z[0], &z[1]);
-        deinterleave(z1 + 2 * t, &z[2], &z[3]);
-        output_tile_adjoint_v(e, z);
-        for (int p = 0; p < 16; p++) _mm512_mask_storeu_ps(x + p * ldp + t, mask, e[p]);
-    }
-}
-
-__attribute__((target("avx512f"))) static void input_grad_row_avx512(float *d, const float *e,
-                                                                      size_t ldp, size_t tw) {
-    for (size_t t = 0; t < tw; t += 16) {
-        __mmask16 mask = first_lanes(tw - t);
-        __m512 a[16], b[16];
-        for (int p = 0; p < 16; p++) a[p] = _mm512_maskz_loadu_ps(mask, e + p * ldp + t);
-        input_tile_adjoint_v(b, a);
-        for (int q = 0; q < 16; q++) _mm512_mask_storeu_ps(d + q * WINO_ROW_TILES + t, mask, b[q]);
-    }
-}
-#endif
+/* ---- row loops: a kind's AVX-512 ones, or these, tile by tile --------------------------- */
 
 static int rows_avx512(void) {
 #ifdef CONV_X86
@@ -317,61 +147,111 @@ static int rows_avx512(void) {
 #endif
 }
 
-static void input_row(float *v, size_t ldp, const float *r0, const float *r1, const float *r2,
-                      const float *r3, size_t tw) {
+/* The input transforms of a row of tw tiles from its n padded input rows r (r[i][x + 1]):
+ * v[p ldp + t] for tile t. */
+static void input_row(const wino_kind *k, float *v, size_t ldp, const float *const *r,
+                      size_t tw) {
 #ifdef CONV_X86
     if (rows_avx512()) {
-        const float *const r[4] = {r0, r1, r2, r3};
-        input_row_avx512(v, ldp, r, tw);
+        k->input_row_v(v, ldp, r, tw);
         return;
     }
 #endif
-    input_row_portable(v, ldp, r0, r1, r2, r3, tw);
+    int n = k->n, m = k->m;
+    for (size_t t = 0; t < tw; t++) {
+        float d[WINO_MAX_POSITIONS], e[WINO_MAX_POSITIONS];
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < n; j++) d[n * i + j] = r[i][(size_t)m * t + (size_t)j];
+        k->input_tile(e, d);
+        for (int p = 0; p < n * n; p++) v[p * ldp + t] = e[p];
+    }
 }
 
-static void output_row(float *o0, float *o1, const float *m, size_t ldp, size_t tw, float bias) {
+/* The output transforms of a row of tiles: its m output rows o (m tw columns), plus bias. */
+static void output_row(const wino_kind *k, float *const *o, const float *e, size_t ldp, size_t tw,
+                       float bias) {
 #ifdef CONV_X86
     if (rows_avx512()) {
-        output_row_avx512(o0, o1, m, ldp, tw, bias);
+        k->output_row_v(o, e, ldp, tw, bias);
         return;
     }
 #endif
-    output_row_portable(o0, o1, m, ldp, tw, bias);
+    int n = k->n, m = k->m;
+    for (size_t t = 0; t < tw; t++) {
+        float a[WINO_MAX_POSITIONS], y[16];
+        for (int p = 0; p < n * n; p++) a[p] = e[p * ldp + t];
+        k->output_tile(y, a);
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < m; j++) o[i][(size_t)m * t + (size_t)j] = y[m * i + j] + bias;
+    }
 }
 
-static void grad_row(float *x, size_t ldp, const float *z0, const float *z1, size_t tw) {
+/* The output gradient's transforms of a row of tiles from its m output-gradient rows z. */
+static void grad_row(const wino_kind *k, float *x, size_t ldp, const float *const *z, size_t tw) {
 #ifdef CONV_X86
     if (rows_avx512()) {
-        grad_row_avx512(x, ldp, z0, z1, tw);
+        k->grad_row_v(x, ldp, z, tw);
         return;
     }
 #endif
-    grad_row_portable(x, ldp, z0, z1, tw);
+    int n = k->n, m = k->m;
+    for (size_t t = 0; t < tw; t++) {
+        float a[16], e[WINO_MAX_POSITIONS];
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < m; j++) a[m * i + j] = z[i][(size_t)m * t + (size_t)j];
+        k->output_tile_adjoint(e, a);
+        for (int p = 0; p < n * n; p++) x[p * ldp + t] = e[p];
+    }
 }
 
-static void input_grad_row(float *d, const float *e, size_t ldp, size_t tw) {
+#ifdef CONV_X86
+__attribute__((target("avx512f"))) static void input_grad_row_avx512(const wino_kind *k, float *d,
+                                                                      const float *e, size_t ldp,
+                                                                      size_t tw) {
+    int positions = k->n * k->n;
+    for (size_t t = 0; t < tw; t += 16) {
+        __mmask16 mask = first_lanes(tw - t);
+        __m512 a[WINO_MAX_POSITIONS], b[WINO_MAX_POSITIONS];
+        for (int p = 0; p < positions; p++) a[p] = _mm512_maskz_loadu_ps(mask, e + p * ldp + t);
+        k->input_tile_adjoint_v(b, a);
+        for (int q = 0; q < positions; q++)
+            _mm512_mask_storeu_ps(d + q * WINO_ROW_TILES + t, mask, b[q]);
+    }
+}
+#endif
+
+/* The adjoint input transforms of a row of tiles: d[q WINO_ROW_TILES + t] is entry q of tile
+ * t's n x n input-gradient block. */
+static void input_grad_row(const wino_kind *k, float *d, const float *e, size_t ldp, size_t tw) {
 #ifdef CONV_X86
     if (rows_avx512()) {
-        input_grad_row_avx512(d, e, ldp, tw);
+        input_grad_row_avx512(k, d, e, ldp, tw);
         return;
     }
 #endif
-    input_grad_row_portable(d, e, ldp, tw);
+    int positions = k->n * k->n;
+    for (size_t t = 0; t < tw; t++) {
+        float a[WINO_MAX_POSITIONS], b[WINO_MAX_POSITIONS];
+        for (int p = 0; p < positions; p++) a[p] = e[p * ldp + t];
+        k->input_tile_adjoint(b, a);
+        for (int q = 0; q < positions; q++) d[q * WINO_ROW_TILES + t] = b[q];
+    }
 }
 
 /* Adds a row of tiles' input-gradient blocks d (input_grad_row's) into the input gradient's
- * planes rows 2 ty - 1 .. 2 ty + 2: per block row i, the four block columns j one after the
+ * planes rows m ty - 1 .. m ty + m: per block row i, the n block columns j one after the
  * other into a zeroed padded row (so overlapping tiles meet in a fixed order), then the row
  * into the plane. */
-BN_HOT static void add_grad_rows(float *plane, const float *d, const conv_shape *s, size_t tw,
-                                 size_t ty) {
-    float acc[2 * WINO_ROW_TILES + 2];
-    for (int i = 0; i < 4; i++) {
-        long iy = 2 * (long)ty - 1 + i;
+BN_HOT static void add_grad_rows(float *plane, const float *d, const conv_shape *s,
+                                 const wino_geom *g, size_t ty) {
+    float acc[WINO_ROW_FLOATS];
+    size_t m = g->m, n = g->n, tw = g->tw;
+    for (size_t i = 0; i < n; i++) {
+        long iy = (long)(m * ty + i) - 1;
         if (iy < 0 || (size_t)iy >= s->in_height) continue;
-        for (size_t x = 0; x < 2 * tw + 2; x++) acc[x] = 0.0f;
-        for (int j = 0; j < 4; j++)
-            for (size_t t = 0; t < tw; t++) acc[2 * t + j] += d[(4 * i + j) * WINO_ROW_TILES + t];
+        for (size_t x = 0; x < m * tw + 2; x++) acc[x] = 0.0f;
+        for (size_t j = 0; j < n; j++)
+            for (size_t t = 0; t < tw; t++) acc[m * t + j] += d[(n * i + j) * WINO_ROW_TILES + t];
         float *row = plane + (size_t)iy * s->in_width;
         for (size_t x = 0; x < s->in_width; x++) row[x] += acc[x + 1];
     }
@@ -385,31 +265,36 @@ static const int32_t filter_lanes[16] = {0, 9, 18, 27, 36, 45, 54, 63, 72, 81, 9
 
 /* transform_filters and store_filter_grads (below), 16 input channels at a time. */
 __attribute__((target("avx512f"))) static void transform_filters_avx512(
-    float *u, size_t ldp, size_t ld, const float *weight, const conv_shape *s, size_t c0, size_t c1) {
+    const wino_kind *k, float *u, size_t ldp, size_t ld, const float *weight, const conv_shape *s,
+    size_t c0, size_t c1) {
     __m512i lanes = _mm512_loadu_si512(filter_lanes);
+    int positions = k->n * k->n;
     for (size_t co = 0; co < s->out_channels; co++)
         for (size_t ci = c0; ci < c1; ci += 16) {
             __mmask16 mask = first_lanes(c1 - ci);
             const float *w = weight + (co * s->in_channels + ci) * 9;
-            __m512 g[9], t[16];
-            for (int k = 0; k < 9; k++)
-                g[k] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mask, lanes, w + k, 4);
-            filter_tile_v(t, g);
-            for (int p = 0; p < 16; p++) _mm512_mask_storeu_ps(u + p * ldp + co * ld + ci - c0, mask, t[p]);
+            __m512 g[9], t[WINO_MAX_POSITIONS];
+            for (int q = 0; q < 9; q++)
+                g[q] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mask, lanes, w + q, 4);
+            k->filter_tile_v(t, g);
+            for (int p = 0; p < positions; p++)
+                _mm512_mask_storeu_ps(u + p * ldp + co * ld + ci - c0, mask, t[p]);
         }
 }
 
 __attribute__((target("avx512f"))) static void store_filter_grads_avx512(
-    float *dweight, const float *du, size_t ldp, size_t ld, const conv_shape *s, size_t c0,
-    size_t c1, int accumulate) {
+    const wino_kind *k, float *dweight, const float *du, size_t ldp, size_t ld,
+    const conv_shape *s, size_t c0, size_t c1, int accumulate) {
     __m512i lanes = _mm512_loadu_si512(filter_lanes);
+    int positions = k->n * k->n;
     for (size_t co = 0; co < s->out_channels; co++)
         for (size_t ci = c0; ci < c1; ci += 16) {
             __mmask16 mask = first_lanes(c1 - ci);
             float *w = dweight + (co * s->in_channels + ci) * 9;
-            __m512 x[16], dg[9];
-            for (int p = 0; p < 16; p++) x[p] = _mm512_maskz_loadu_ps(mask, du + p * ldp + co * ld + ci - c0);
-            filter_tile_adjoint_v(dg, x);
+            __m512 x[WINO_MAX_POSITIONS], dg[9];
+            for (int p = 0; p < positions; p++)
+                x[p] = _mm512_maskz_loadu_ps(mask, du + p * ldp + co * ld + ci - c0);
+            k->filter_tile_adjoint_v(dg, x);
             for (int q = 0; q < 9; q++) {
                 if (accumulate)
                     dg[q] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mask, lanes, w + q, 4) + dg[q];
@@ -420,37 +305,40 @@ __attribute__((target("avx512f"))) static void store_filter_grads_avx512(
 #endif
 
 /* u[p ldp + co ld + (ci - c0)] for input channels [c0, c1). */
-static void transform_filters(float *u, size_t ldp, size_t ld, const float *weight,
-                              const conv_shape *s, size_t c0, size_t c1) {
+static void transform_filters(const wino_kind *k, float *u, size_t ldp, size_t ld,
+                              const float *weight, const conv_shape *s, size_t c0, size_t c1) {
 #ifdef CONV_X86
     if (rows_avx512()) {
-        transform_filters_avx512(u, ldp, ld, weight, s, c0, c1);
+        transform_filters_avx512(k, u, ldp, ld, weight, s, c0, c1);
         return;
     }
 #endif
+    int positions = k->n * k->n;
     for (size_t co = 0; co < s->out_channels; co++)
         for (size_t ci = c0; ci < c1; ci++) {
-            float t[16];
-            filter_tile(t, weight + (co * s->in_channels + ci) * 9);
-            for (int p = 0; p < 16; p++) u[p * ldp + co * ld + ci - c0] = t[p];
+            float t[WINO_MAX_POSITIONS];
+            k->filter_tile(t, weight + (co * s->in_channels + ci) * 9);
+            for (int p = 0; p < positions; p++) u[p * ldp + co * ld + ci - c0] = t[p];
         }
 }
 
 /* The weight gradient of input channels [c0, c1) from its transform-domain sums
  * du[p ldp + co ld + (ci - c0)]: written, or added to dweight (accumulate). */
-static void store_filter_grads(float *dweight, const float *du, size_t ldp, size_t ld,
-                               const conv_shape *s, size_t c0, size_t c1, int accumulate) {
+static void store_filter_grads(const wino_kind *k, float *dweight, const float *du, size_t ldp,
+                               size_t ld, const conv_shape *s, size_t c0, size_t c1,
+                               int accumulate) {
 #ifdef CONV_X86
     if (rows_avx512()) {
-        store_filter_grads_avx512(dweight, du, ldp, ld, s, c0, c1, accumulate);
+        store_filter_grads_avx512(k, dweight, du, ldp, ld, s, c0, c1, accumulate);
         return;
     }
 #endif
+    int positions = k->n * k->n;
     for (size_t co = 0; co < s->out_channels; co++)
         for (size_t ci = c0; ci < c1; ci++) {
-            float x16[16], dg[9];
-            for (int p = 0; p < 16; p++) x16[p] = du[p * ldp + co * ld + ci - c0];
-            filter_tile_adjoint(dg, x16);
+            float x[WINO_MAX_POSITIONS], dg[9];
+            for (int p = 0; p < positions; p++) x[p] = du[p * ldp + co * ld + ci - c0];
+            k->filter_tile_adjoint(dg, x);
             float *w = dweight + (co * s->in_channels + ci) * 9;
             for (int q = 0; q < 9; q++) w[q] = accumulate ? w[q] + dg[q] : dg[q];
         }
@@ -458,57 +346,59 @@ static void store_filter_grads(float *dweight, const float *du, size_t ldp, size
 
 /* ---- the direct path: the same chains, without scratch ------------------------------------ */
 
-/* Tile (n, ty, tx)'s 4 x 4 input block of channel c. */
-static void input_block(float d[16], const conv_input *x, size_t n, size_t c, size_t ty,
-                        size_t tx) {
+/* Tile (n, ty, tx)'s n x n input block of channel c. */
+static void input_block(float *d, const wino_geom *g, const conv_input *x, size_t n, size_t c,
+                        size_t ty, size_t tx) {
     const conv_shape *s = x->shape;
     const float *plane = x->data + plane_offset(s, x->batch, n, c, x->channel_major);
-    for (int i = 0; i < 4; i++)
-        for (int j = 0; j < 4; j++) {
-            long iy = 2 * (long)ty - 1 + i, ix = 2 * (long)tx - 1 + j;
+    for (size_t i = 0; i < g->n; i++)
+        for (size_t j = 0; j < g->n; j++) {
+            long iy = (long)(g->m * ty + i) - 1, ix = (long)(g->m * tx + j) - 1;
             int inside = iy >= 0 && ix >= 0 && (size_t)iy < s->in_height && (size_t)ix < s->in_width;
-            d[4 * i + j] = inside ? plane[(size_t)iy * s->in_width + (size_t)ix] : 0.0f;
+            d[g->n * i + j] = inside ? plane[(size_t)iy * s->in_width + (size_t)ix] : 0.0f;
         }
 }
 
 /* Tile (n, ty, tx)'s transformed output gradient of channel co. */
-static void grad_block(float xt[16], const float *dout, const conv_shape *s, size_t batch,
-                       size_t n, size_t co, size_t ty, size_t tx) {
+static void grad_block(float *xt, const wino_geom *g, const float *dout, const conv_shape *s,
+                       size_t batch, size_t n, size_t co, size_t ty, size_t tx) {
     const float *plane = dout + (co * batch + n) * out_pixels(s);
-    float z[4];
-    for (int a = 0; a < 2; a++)
-        for (int b = 0; b < 2; b++) {
-            size_t oy = 2 * ty + a, ox = 2 * tx + b;
-            z[2 * a + b] = oy < s->out_height && ox < s->out_width ? plane[oy * s->out_width + ox] : 0.0f;
+    float z[16];
+    for (size_t a = 0; a < g->m; a++)
+        for (size_t b = 0; b < g->m; b++) {
+            size_t oy = g->m * ty + a, ox = g->m * tx + b;
+            z[g->m * a + b] =
+                oy < s->out_height && ox < s->out_width ? plane[oy * s->out_width + ox] : 0.0f;
         }
-    output_tile_adjoint(xt, z);
+    g->kind->output_tile_adjoint(xt, z);
 }
 
 static void winograd_forward_direct(float *out, const conv_input *x, const float *weight,
                                     const float *bias, size_t n0, size_t n1) {
     const conv_shape *s = x->shape;
     wino_geom g = geometry(s, x->batch);
+    const wino_kind *k = g.kind;
     size_t pixels = out_pixels(s);
     for (size_t co = 0; co < s->out_channels; co++)
         for (size_t n = n0; n < n1; n++)
             for (size_t ty = 0; ty < g.th; ty++)
                 for (size_t tx = 0; tx < g.tw; tx++) {
-                    float m[16] = {0}, y[4];
+                    float e[WINO_MAX_POSITIONS] = {0}, y[16];
                     for (size_t ci = 0; ci < s->in_channels; ci++) {
-                        float u[16], d[16], v[16];
-                        filter_tile(u, weight + (co * s->in_channels + ci) * 9);
-                        input_block(d, x, n, ci, ty, tx);
-                        input_tile(v, d);
-                        for (int p = 0; p < 16; p++) m[p] = fmaf(u[p], v[p], m[p]);
+                        float u[WINO_MAX_POSITIONS], d[WINO_MAX_POSITIONS], v[WINO_MAX_POSITIONS];
+                        k->filter_tile(u, weight + (co * s->in_channels + ci) * 9);
+                        input_block(d, &g, x, n, ci, ty, tx);
+                        k->input_tile(v, d);
+                        for (size_t p = 0; p < g.positions; p++) e[p] = fmaf(u[p], v[p], e[p]);
                     }
-                    output_tile(y, m);
+                    k->output_tile(y, e);
                     float b = bias ? bias[co] : 0.0f;
                     float *plane = out + (co * x->batch + n) * pixels;
-                    for (int a = 0; a < 2; a++)
-                        for (int c = 0; c < 2; c++) {
-                            size_t oy = 2 * ty + a, ox = 2 * tx + c;
+                    for (size_t a = 0; a < g.m; a++)
+                        for (size_t c = 0; c < g.m; c++) {
+                            size_t oy = g.m * ty + a, ox = g.m * tx + c;
                             if (oy < s->out_height && ox < s->out_width)
-                                plane[oy * s->out_width + ox] = y[2 * a + c] + b;
+                                plane[oy * s->out_width + ox] = y[g.m * a + c] + b;
                         }
                 }
 }
@@ -520,41 +410,42 @@ static void winograd_backward_direct(float *din, float *dweight, const float *do
     const conv_shape *s = x->shape;
     size_t batch = x->batch;
     wino_geom g = geometry(s, batch);
+    const wino_kind *k = g.kind;
     for (size_t co = 0; co < s->out_channels; co++)
         for (size_t ci = c0; ci < c1; ci++) {
-            float du[16] = {0}, dg[9];
+            float du[WINO_MAX_POSITIONS] = {0}, dg[9];
             for (size_t n = 0; n < batch; n++)
                 for (size_t ty = 0; ty < g.th; ty++)
                     for (size_t tx = 0; tx < g.tw; tx++) {
-                        float xt[16], d[16], v[16];
-                        grad_block(xt, dout, s, batch, n, co, ty, tx);
-                        input_block(d, x, n, ci, ty, tx);
-                        input_tile(v, d);
-                        for (int p = 0; p < 16; p++) du[p] = fmaf(xt[p], v[p], du[p]);
+                        float xt[WINO_MAX_POSITIONS], d[WINO_MAX_POSITIONS], v[WINO_MAX_POSITIONS];
+                        grad_block(xt, &g, dout, s, batch, n, co, ty, tx);
+                        input_block(d, &g, x, n, ci, ty, tx);
+                        k->input_tile(v, d);
+                        for (size_t p = 0; p < g.positions; p++) du[p] = fmaf(xt[p], v[p], du[p]);
                     }
-            filter_tile_adjoint(dg, du);
+            k->filter_tile_adjoint(dg, du);
             float *w = dweight + (co * s->in_channels + ci) * 9;
-            for (int k = 0; k < 9; k++) w[k] = accumulate ? w[k] + dg[k] : dg[k];
+            for (int q = 0; q < 9; q++) w[q] = accumulate ? w[q] + dg[q] : dg[q];
         }
     if (!din) return;
-    float blocks[16 * WINO_ROW_TILES];
+    float blocks[WINO_MAX_POSITIONS * WINO_ROW_TILES];
     for (size_t ci = c0; ci < c1; ci++)
         for (size_t n = 0; n < batch; n++) {
             float *plane = din + plane_offset(s, batch, n, ci, x->channel_major);
             memset(plane, 0, s->in_height * s->in_width * sizeof *plane);
             for (size_t ty = 0; ty < g.th; ty++) {
                 for (size_t tx = 0; tx < g.tw; tx++) {
-                    float e[16] = {0}, d[16];
+                    float e[WINO_MAX_POSITIONS] = {0}, d[WINO_MAX_POSITIONS];
                     for (size_t co = 0; co < s->out_channels; co++) {
-                        float u[16], xt[16];
-                        filter_tile(u, weight + (co * s->in_channels + ci) * 9);
-                        grad_block(xt, dout, s, batch, n, co, ty, tx);
-                        for (int p = 0; p < 16; p++) e[p] = fmaf(u[p], xt[p], e[p]);
+                        float u[WINO_MAX_POSITIONS], xt[WINO_MAX_POSITIONS];
+                        k->filter_tile(u, weight + (co * s->in_channels + ci) * 9);
+                        grad_block(xt, &g, dout, s, batch, n, co, ty, tx);
+                        for (size_t p = 0; p < g.positions; p++) e[p] = fmaf(u[p], xt[p], e[p]);
                     }
-                    input_tile_adjoint(d, e);
-                    for (int q = 0; q < 16; q++) blocks[q * WINO_ROW_TILES + tx] = d[q];
+                    k->input_tile_adjoint(d, e);
+                    for (size_t q = 0; q < g.positions; q++) blocks[q * WINO_ROW_TILES + tx] = d[q];
                 }
-                add_grad_rows(plane, blocks, s, g.tw, ty);
+                add_grad_rows(plane, blocks, s, &g, ty);
             }
         }
 }
@@ -568,11 +459,12 @@ typedef struct {
     int accumulate;
     wino_geom g;
     /* The calling thread's SCRATCH_WINOGRAD, shared by the parts (NULL: the direct path):
-     * the forward's transformed filters, 16 cout cin floats written by all parts before any
-     * reads them; the backward's per-part slices, 2 x 16 cout k floats at 2 x 16 cout c0.
-     * One buffer per run, not per thread: on 64 threads a 512-channel layer's filters are
-     * transformed once, not 64 times into 64 copies of 16 MB. Parts never ask for this slot
-     * themselves, so a thread that runs another run's parts while it waits cannot move it. */
+     * the forward's transformed filters, P cout cin floats (P = n n positions) written by all
+     * parts before any reads them; the backward's per-part slices, 2 x P cout k floats at
+     * 2 x P cout c0. One buffer per run, not per thread: on 64 threads a 512-channel layer's
+     * filters are transformed once, not 64 times into 64 copies of 36 MB. Parts never ask for
+     * this slot themselves, so a thread that runs another run's parts while it waits cannot
+     * move it. */
     float *filters;
 } wino_call;
 
@@ -581,14 +473,15 @@ typedef struct {
 static void transform_inputs(float *v, size_t ldp, size_t ld, const conv_input *x,
                              const wino_geom *g, size_t c0, size_t c1, size_t r0, size_t r1) {
     const conv_shape *s = x->shape;
-    float pad[4][WINO_ROW_FLOATS];
+    float pad[6][WINO_ROW_FLOATS];
+    const float *rows[6] = {pad[0], pad[1], pad[2], pad[3], pad[4], pad[5]};
     for (size_t c = c0; c < c1; c++)
         for (size_t r = r0; r < r1; r++) {
             size_t n = r / g->th, ty = r % g->th;
             const float *plane = x->data + plane_offset(s, x->batch, n, c, x->channel_major);
-            for (int i = 0; i < 4; i++) padded_row(pad[i], plane, s, g->tw, 2 * (long)ty - 1 + i);
-            input_row(v + (c - c0) * ld + (r - r0) * g->tw, ldp, pad[0], pad[1], pad[2], pad[3],
-                      g->tw);
+            for (size_t i = 0; i < g->n; i++)
+                padded_row(pad[i], plane, s, g, (long)(g->m * ty + i) - 1);
+            input_row(g->kind, v + (c - c0) * ld + (r - r0) * g->tw, ldp, rows, g->tw);
         }
 }
 
@@ -599,8 +492,24 @@ static void filter_part(void *ctx, size_t part, size_t parts) {
     size_t c0, c1;
     part_range(s->in_channels, part, parts, 16, &c0, &c1);
     if (c0 < c1)
-        transform_filters(a->filters + c0, s->out_channels * s->in_channels, s->in_channels,
-                          a->weight, s, c0, c1);
+        transform_filters(a->g.kind, a->filters + c0, spread(s->out_channels * s->in_channels),
+                          s->in_channels, a->weight, s, c0, c1);
+}
+
+/* Output tile rows [r0, r1) of one output channel from their products e (ldp apart), plus
+ * bias, into the output planes. */
+static void store_outputs(float *out, const float *e, size_t ldp, const wino_geom *g,
+                          const conv_shape *s, size_t batch, size_t co, size_t r0, size_t r1,
+                          float bias) {
+    float rows[4][WINO_ROW_FLOATS];
+    float *const o[4] = {rows[0], rows[1], rows[2], rows[3]};
+    for (size_t r = r0; r < r1; r++) {
+        size_t n = r / g->th, ty = r % g->th;
+        output_row(g->kind, o, e + (r - r0) * g->tw, ldp, g->tw, bias);
+        float *plane = out + (co * batch + n) * out_pixels(s);
+        for (size_t i = 0; i < g->m && g->m * ty + i < s->out_height; i++)
+            memcpy(plane + (g->m * ty + i) * s->out_width, rows[i], s->out_width * sizeof **rows);
+    }
 }
 
 /* Forward: one range of samples per part, chunk by chunk of tile rows. */
@@ -608,7 +517,7 @@ static void forward_part(void *ctx, size_t part, size_t parts) {
     const wino_call *a = ctx;
     const conv_shape *s = a->x.shape;
     const wino_geom *g = &a->g;
-    size_t n0, n1, cin = s->in_channels, cout = s->out_channels, pixels = out_pixels(s);
+    size_t n0, n1, cin = s->in_channels, cout = s->out_channels;
     part_range(a->x.batch, part, parts, 1, &n0, &n1);
     if (n0 == n1) return;
     const float *u = a->filters;
@@ -617,26 +526,35 @@ static void forward_part(void *ctx, size_t part, size_t parts) {
         winograd_forward_direct(a->out, &a->x, a->weight, a->bias, n0, n1);
         return;
     }
-    float *m = v + 16 * cin * g->tiles;
-    float rows0[WINO_ROW_FLOATS], rows1[WINO_ROW_FLOATS];
+    float *m = v + g->positions * (cin * g->tiles + WINO_SPREAD);
+    size_t ldu = spread(cout * cin);
     for (size_t r0 = n0 * g->th; r0 < n1 * g->th; r0 += g->rows) {
         size_t r1 = r0 + g->rows < n1 * g->th ? r0 + g->rows : n1 * g->th, cols = (r1 - r0) * g->tw;
-        transform_inputs(v, cin * cols, cols, &a->x, g, 0, cin, r0, r1);
-        for (int p = 0; p < 16; p++)
-            gemm_one_thread(cout, cols, cin, matrix_rows(u + p * cout * cin, cin),
-                            matrix_rows(v + p * cin * cols, cols), m + p * cout * cols, cols, 0);
-        for (size_t co = 0; co < cout; co++) {
-            float b = a->bias ? a->bias[co] : 0.0f;
-            for (size_t r = r0; r < r1; r++) {
-                size_t n = r / g->th, ty = r % g->th;
-                output_row(rows0, rows1, m + co * cols + (r - r0) * g->tw, cout * cols, g->tw, b);
-                float *plane = a->out + (co * a->x.batch + n) * pixels;
-                memcpy(plane + 2 * ty * s->out_width, rows0, s->out_width * sizeof *rows0);
-                if (2 * ty + 1 < s->out_height)
-                    memcpy(plane + (2 * ty + 1) * s->out_width, rows1, s->out_width * sizeof *rows1);
-            }
-        }
+        size_t ldv = spread(cin * cols), ldm = spread(cout * cols);
+        transform_inputs(v, ldv, cols, &a->x, g, 0, cin, r0, r1);
+        for (size_t p = 0; p < g->positions; p++)
+            gemm_one_thread(cout, cols, cin, matrix_rows(u + p * ldu, cin),
+                            matrix_rows(v + p * ldv, cols), m + p * ldm, cols, 0);
+        for (size_t co = 0; co < cout; co++)
+            store_outputs(a->out, m + co * cols, ldm, g, s, a->x.batch, co, r0, r1,
+                          a->bias ? a->bias[co] : 0.0f);
     }
+}
+
+/* The transformed output gradient of all output channels, tile rows [r0, r1): x[p ldp + co
+ * ld + (r - r0) tw + tx]. */
+static void transform_grads(float *x, size_t ldp, size_t ld, const float *dout,
+                            const conv_shape *s, size_t batch, const wino_geom *g, size_t r0,
+                            size_t r1) {
+    float z[4][WINO_ROW_FLOATS];
+    const float *rows[4] = {z[0], z[1], z[2], z[3]};
+    for (size_t co = 0; co < s->out_channels; co++)
+        for (size_t r = r0; r < r1; r++) {
+            size_t n = r / g->th, ty = r % g->th;
+            const float *plane = dout + (co * batch + n) * out_pixels(s);
+            for (size_t i = 0; i < g->m; i++) out_row(z[i], plane, s, g, g->m * ty + i);
+            grad_row(g->kind, x + co * ld + (r - r0) * g->tw, ldp, rows, g->tw);
+        }
 }
 
 /* Backward: one range of input channels per part, all tile rows chunk by chunk in order. */
@@ -645,67 +563,64 @@ static void backward_part(void *ctx, size_t part, size_t parts) {
     const conv_shape *s = a->x.shape;
     const wino_geom *g = &a->g;
     size_t batch = a->x.batch, cin = s->in_channels, cout = s->out_channels, c0, c1;
-    size_t width = batch * out_pixels(s);
+    size_t width = batch * out_pixels(s), positions = g->positions;
     part_range(cin, part, parts, 1, &c0, &c1);
     size_t k = c1 - c0;
     if (part == 0 && a->dbias) conv_row_sums(a->dbias, a->dout, cout, width, a->accumulate);
     if (k == 0) return;
     /* the transformed filters' slice and the weight gradient's sums, then the chunk's
      * transformed output gradient (all output channels) and inputs (the part's) */
-    float *u = a->filters ? a->filters + 2 * 16 * cout * c0 : NULL;
+    float *u = a->filters ? a->filters + 2 * positions * (cout + WINO_SPREAD) * c0 : NULL;
     float *xg = u ? thread_scratch(SCRATCH_CONV, conv_winograd_thread_floats(s, batch)) : NULL;
     if (!xg) {
         winograd_backward_direct(a->din, a->dweight, a->dout, &a->x, a->weight, c0, c1,
                                  a->accumulate);
         return;
     }
-    float *du = u + 16 * cout * k, *v = xg + 16 * cout * g->tiles;
+    size_t ldu = spread(cout * k);
+    float *du = u + positions * ldu, *v = xg + positions * (cout * g->tiles + WINO_SPREAD);
     if (a->din) {
-        transform_filters(u, cout * k, k, a->weight, s, c0, c1);
+        transform_filters(g->kind, u, ldu, k, a->weight, s, c0, c1);
         for (size_t c = c0; c < c1; c++)
             for (size_t n = 0; n < batch; n++)
                 memset(a->din + plane_offset(s, batch, n, c, a->x.channel_major), 0,
                        s->in_height * s->in_width * sizeof *a->din);
     }
-    float z0[WINO_ROW_FLOATS], z1[WINO_ROW_FLOATS], blocks[16 * WINO_ROW_TILES];
+    float blocks[WINO_MAX_POSITIONS * WINO_ROW_TILES];
     size_t total_rows = batch * g->th;
     for (size_t r0 = 0; r0 < total_rows; r0 += g->rows) {
         size_t r1 = r0 + g->rows < total_rows ? r0 + g->rows : total_rows, cols = (r1 - r0) * g->tw;
-        for (size_t co = 0; co < cout; co++)
-            for (size_t r = r0; r < r1; r++) {
-                size_t n = r / g->th, ty = r % g->th;
-                const float *plane = a->dout + (co * batch + n) * out_pixels(s);
-                out_row(z0, plane, s, g->tw, 2 * ty);
-                out_row(z1, plane, s, g->tw, 2 * ty + 1);
-                grad_row(xg + co * cols + (r - r0) * g->tw, cout * cols, z0, z1, g->tw);
-            }
-        transform_inputs(v, k * cols, cols, &a->x, g, c0, c1, r0, r1);
-        for (int p = 0; p < 16; p++)
-            gemm_one_thread(cout, k, cols, matrix_rows(xg + p * cout * cols, cols),
-                            matrix_transposed(v + p * k * cols, cols), du + p * cout * k, k,
-                            r0 > 0);
+        size_t ldx = spread(cout * cols), ldv = spread(k * cols);
+        transform_grads(xg, ldx, cols, a->dout, s, batch, g, r0, r1);
+        transform_inputs(v, ldv, cols, &a->x, g, c0, c1, r0, r1);
+        for (size_t p = 0; p < positions; p++)
+            gemm_one_thread(cout, k, cols, matrix_rows(xg + p * ldx, cols),
+                            matrix_transposed(v + p * ldv, cols), du + p * ldu, k, r0 > 0);
         if (!a->din) continue;
         /* the inputs are used: their space receives the input gradient's transforms */
-        for (int p = 0; p < 16; p++)
-            gemm_one_thread(k, cols, cout, matrix_transposed(u + p * cout * k, k),
-                            matrix_rows(xg + p * cout * cols, cols), v + p * k * cols, cols, 0);
+        for (size_t p = 0; p < positions; p++)
+            gemm_one_thread(k, cols, cout, matrix_transposed(u + p * ldu, k),
+                            matrix_rows(xg + p * ldx, cols), v + p * ldv, cols, 0);
         for (size_t c = c0; c < c1; c++)
             for (size_t r = r0; r < r1; r++) {
                 size_t n = r / g->th, ty = r % g->th;
-                input_grad_row(blocks, v + (c - c0) * cols + (r - r0) * g->tw, k * cols, g->tw);
+                input_grad_row(g->kind, blocks, v + (c - c0) * cols + (r - r0) * g->tw, ldv,
+                               g->tw);
                 add_grad_rows(a->din + plane_offset(s, batch, n, c, a->x.channel_major), blocks, s,
-                              g->tw, ty);
+                              g, ty);
             }
     }
-    store_filter_grads(a->dweight, du, cout * k, k, s, c0, c1, a->accumulate);
+    store_filter_grads(g->kind, a->dweight, du, ldu, k, s, c0, c1, a->accumulate);
 }
 
 size_t conv_winograd_run_floats(const conv_shape *s) {
-    return 2 * 16 * s->out_channels * s->in_channels;
+    size_t n = (size_t)kind_of(s)->n;
+    return 2 * n * n * (s->out_channels + WINO_SPREAD) * s->in_channels;
 }
 
 size_t conv_winograd_thread_floats(const conv_shape *s, size_t batch) {
-    return 16 * (s->in_channels + s->out_channels) * geometry(s, batch).tiles;
+    wino_geom g = geometry(s, batch);
+    return g.positions * ((s->in_channels + s->out_channels) * g.tiles + 2 * WINO_SPREAD);
 }
 
 /* The calling thread's filter buffer of `floats`, or NULL for the direct path. */
@@ -718,7 +633,7 @@ void conv_winograd_forward(float *out, const conv_input *x, const float *weight,
     const conv_shape *s = x->shape;
     wino_call call = {.out = out, .weight = weight, .bias = bias, .x = *x,
                       .g = geometry(s, x->batch),
-                      .filters = filter_buffer(16 * s->out_channels * s->in_channels)};
+                      .filters = filter_buffer(conv_winograd_run_floats(s))};
     size_t parts = conv_pass_parts(s, x->batch, x->batch);
     if (call.filters) parallel_parts(parts, filter_part, &call);
     parallel_parts(parts, forward_part, &call);

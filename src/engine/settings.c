@@ -3,6 +3,7 @@
 
 static int scratch_refused;
 static int conv_direct_forced;
+static int winograd_f2_forced;
 
 static int replace(int *setting, int on) {
     int before = *setting;
@@ -24,4 +25,12 @@ int settings_force_conv_direct(int on) {
 
 int settings_conv_direct_forced(void) {
     return conv_direct_forced;
+}
+
+int settings_force_winograd_f2(int on) {
+    return replace(&winograd_f2_forced, on);
+}
+
+int settings_winograd_f2_forced(void) {
+    return winograd_f2_forced;
 }

@@ -17,4 +17,9 @@ int settings_scratch_refused(void);
 int settings_force_conv_direct(int on);
 int settings_conv_direct_forced(void);
 
+/* on: Winograd layers take F(2 x 2, 3 x 3) whatever their shape, not F(4 x 4, 3 x 3)
+ * (conv_winograd.c), for the tests of that kind on large planes and for A/B benchmarks. */
+int settings_force_winograd_f2(int on);
+int settings_winograd_f2_forced(void);
+
 #endif
