@@ -762,6 +762,13 @@ int main(void) {
     check_conv_paths(16, 9, 24, 3, 1, 1, 7, 0, 1);
     check_conv_paths(64, 9, 64, 3, 1, 1, 7, 1, 1);
     check_conv_paths_bias(256, 1, 256, 3, 1, 1, 3, 1, 1, 0); /* one tile, mostly padding */
+    /* narrow planes, whose AVX-512 loops take several rows of tiles at once (and fewer at the
+     * end of a chunk): F(4 x 4) on 4 x 4 (16 rows), 8 x 8 (8) and 16 x 16 (4) planes, F(2 x 2)
+     * on 2 x 2 ones (16 rows) */
+    check_conv_paths(32, 4, 16, 3, 1, 1, 19, 0, 1);
+    check_conv_paths(16, 8, 32, 3, 1, 1, 7, 1, 1);
+    check_conv_paths(16, 16, 16, 3, 1, 1, 3, 1, 1);
+    check_conv_paths(256, 2, 256, 3, 1, 1, 5, 1, 1);
     /* the scratch the memory check counts: Winograd (a 512-channel 2 x 2 layer, a 64-channel
      * 32 x 32 one), lowered chunks, and the register kernels' taps */
     check_conv_scratch((conv_shape){512, 2, 2, 512, 2, 2, 3, 1, 1}, 8);

@@ -94,6 +94,11 @@ typedef struct {
     size_t th, tw;   /* tiles a column and a row of a plane */
     size_t rows;     /* rows of tiles a chunk (of the whole batch: sample n's row ty is n th + ty) */
     size_t tiles;    /* rows tw: a chunk's most tiles */
+    /* The AVX-512 loops' groups of 16 tiles (wino_group): 16 of one row where a row has 16
+     * tiles or more, or a number that does not divide 16; else whole rows, 16 / tw of them, so
+     * that narrow planes leave no lane idle (one row of 8 tiles of a 32 x 32 plane would leave
+     * half of them, one tile of a 4 x 4 plane 15 of 16). */
+    size_t group_rows;
 } wino_geom;
 
 static wino_geom geometry(const conv_shape *s, size_t batch) {
@@ -107,37 +112,18 @@ static wino_geom geometry(const conv_shape *s, size_t batch) {
     if (g.rows == 0) g.rows = 1;
     if (g.rows > batch * g.th) g.rows = batch * g.th;
     g.tiles = g.rows * g.tw;
+    g.group_rows = g.tw < 16 && 16 % g.tw == 0 ? 16 / g.tw : 1;
     return g;
 }
 
-/* Row iy of a plane from column -1 to m tw, zero outside the plane (and for the vectors beyond,
- * which the AVX-512 loops load): pad[x + 1]. */
-static void padded_row(float *pad, const float *plane, const conv_shape *s, const wino_geom *g,
-                       long iy) {
-    size_t w = s->in_width, len = g->m * g->tw + 66;
-    if (iy < 0 || (size_t)iy >= s->in_height) {
-        memset(pad, 0, len * sizeof *pad);
-        return;
-    }
-    pad[0] = 0.0f;
-    memcpy(pad + 1, plane + (size_t)iy * w, w * sizeof *pad);
-    for (size_t x = w + 1; x < len; x++) pad[x] = 0.0f;
+/* A row of w columns (NULL: outside the plane, zero) at pad[offset], in a zeroed row buffer of
+ * len floats: the portable loops' padded rows. */
+static void padded_row(float *pad, const float *row, size_t w, size_t offset, size_t len) {
+    memset(pad, 0, len * sizeof *pad);
+    if (row) memcpy(pad + offset, row, w * sizeof *pad);
 }
 
-/* Output-gradient row oy from column 0 to m tw, zero outside the plane and for the vectors
- * beyond. */
-static void out_row(float *pad, const float *plane, const conv_shape *s, const wino_geom *g,
-                    size_t oy) {
-    size_t w = s->out_width, len = g->m * g->tw + 64;
-    if (oy >= s->out_height) {
-        memset(pad, 0, len * sizeof *pad);
-        return;
-    }
-    memcpy(pad, plane + oy * w, w * sizeof *pad);
-    for (size_t x = w; x < len; x++) pad[x] = 0.0f;
-}
-
-/* ---- row loops: a kind's AVX-512 ones, or these, tile by tile --------------------------- */
+/* ---- the portable loops, tile by tile (the AVX-512 ones take groups of tiles, below) ----- */
 
 static int rows_avx512(void) {
 #ifdef CONV_X86
@@ -147,60 +133,50 @@ static int rows_avx512(void) {
 #endif
 }
 
-/* The input transforms of a row of tw tiles from its n padded input rows r (r[i][x + 1]):
- * v[p ldp + t] for tile t. */
-static void input_row(const wino_kind *k, float *v, size_t ldp, const float *const *r,
+/* The input transforms of a row of tw tiles from its n input rows r (in the plane, w columns,
+ * NULL outside it): v[p ldp + t] for tile t. */
+static void input_row(const wino_kind *k, float *v, size_t ldp, const float *const *r, size_t w,
                       size_t tw) {
-#ifdef CONV_X86
-    if (rows_avx512()) {
-        k->input_row_v(v, ldp, r, tw);
-        return;
-    }
-#endif
-    int n = k->n, m = k->m;
+    size_t n = (size_t)k->n, m = (size_t)k->m;
+    float pad[6][WINO_ROW_FLOATS];
+    for (size_t i = 0; i < n; i++) padded_row(pad[i], r[i], w, 1, m * tw + 2);
     for (size_t t = 0; t < tw; t++) {
         float d[WINO_MAX_POSITIONS], e[WINO_MAX_POSITIONS];
-        for (int i = 0; i < n; i++)
-            for (int j = 0; j < n; j++) d[n * i + j] = r[i][(size_t)m * t + (size_t)j];
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = 0; j < n; j++) d[n * i + j] = pad[i][m * t + j];
         k->input_tile(e, d);
-        for (int p = 0; p < n * n; p++) v[p * ldp + t] = e[p];
+        for (size_t p = 0; p < n * n; p++) v[p * ldp + t] = e[p];
     }
 }
 
-/* The output transforms of a row of tiles: its m output rows o (m tw columns), plus bias. */
-static void output_row(const wino_kind *k, float *const *o, const float *e, size_t ldp, size_t tw,
-                       float bias) {
-#ifdef CONV_X86
-    if (rows_avx512()) {
-        k->output_row_v(o, e, ldp, tw, bias);
-        return;
-    }
-#endif
-    int n = k->n, m = k->m;
+/* The output transforms of a row of tiles, plus bias, into its m output rows o (in the plane,
+ * w columns, NULL below it). */
+static void output_row(const wino_kind *k, float *const *o, const float *e, size_t ldp, size_t w,
+                       size_t tw, float bias) {
+    size_t n = (size_t)k->n, m = (size_t)k->m;
     for (size_t t = 0; t < tw; t++) {
         float a[WINO_MAX_POSITIONS], y[16];
-        for (int p = 0; p < n * n; p++) a[p] = e[p * ldp + t];
+        for (size_t p = 0; p < n * n; p++) a[p] = e[p * ldp + t];
         k->output_tile(y, a);
-        for (int i = 0; i < m; i++)
-            for (int j = 0; j < m; j++) o[i][(size_t)m * t + (size_t)j] = y[m * i + j] + bias;
+        for (size_t i = 0; i < m; i++)
+            for (size_t j = 0; j < m && o[i] && m * t + j < w; j++)
+                o[i][m * t + j] = y[m * i + j] + bias;
     }
 }
 
-/* The output gradient's transforms of a row of tiles from its m output-gradient rows z. */
-static void grad_row(const wino_kind *k, float *x, size_t ldp, const float *const *z, size_t tw) {
-#ifdef CONV_X86
-    if (rows_avx512()) {
-        k->grad_row_v(x, ldp, z, tw);
-        return;
-    }
-#endif
-    int n = k->n, m = k->m;
+/* The output gradient's transforms of a row of tiles from its m output-gradient rows z (in the
+ * plane, w columns, NULL below it). */
+static void grad_row(const wino_kind *k, float *x, size_t ldp, const float *const *z, size_t w,
+                     size_t tw) {
+    size_t n = (size_t)k->n, m = (size_t)k->m;
+    float pad[4][WINO_ROW_FLOATS];
+    for (size_t i = 0; i < m; i++) padded_row(pad[i], z[i], w, 0, m * tw);
     for (size_t t = 0; t < tw; t++) {
         float a[16], e[WINO_MAX_POSITIONS];
-        for (int i = 0; i < m; i++)
-            for (int j = 0; j < m; j++) a[m * i + j] = z[i][(size_t)m * t + (size_t)j];
+        for (size_t i = 0; i < m; i++)
+            for (size_t j = 0; j < m; j++) a[m * i + j] = pad[i][m * t + j];
         k->output_tile_adjoint(e, a);
-        for (int p = 0; p < n * n; p++) x[p * ldp + t] = e[p];
+        for (size_t p = 0; p < n * n; p++) x[p * ldp + t] = e[p];
     }
 }
 
@@ -257,6 +233,39 @@ BN_HOT static void add_grad_rows(float *plane, const float *d, const conv_shape 
     }
 }
 
+/* ---- groups of 16 tiles (the AVX-512 loops) ------------------------------------------------ */
+
+/* The group of tiles that starts at tile t of tile row r (the chunk's rows ending at r1), in a
+ * plane of w columns; offset: -1 for input blocks, 0 for output blocks. */
+static wino_group group_at(const wino_geom *g, size_t r, size_t t, size_t r1, size_t w,
+                           long offset) {
+    wino_group grp = {.rows = 1, .tiles = 16, .x0 = (long)(g->m * t) + offset, .w = w};
+    if (g->group_rows > 1) {
+        grp.rows = r1 - r < g->group_rows ? r1 - r : g->group_rows;
+        grp.tiles = g->tw, grp.x0 = offset;
+    }
+#ifdef CONV_X86
+    size_t count = g->group_rows > 1 ? grp.rows * g->tw : g->tw - t < 16 ? g->tw - t : 16;
+    grp.lanes = first_lanes(count);
+#endif
+    return grp;
+}
+
+/* Rows[q count + i]: row m ty + i + offset of the plane of tile row r + q (q < group_rows),
+ * sample n's plane at base + n nstride, or NULL outside the plane (h rows of w). */
+static void group_planes(const float **rows, const wino_geom *g, size_t r, size_t group_rows,
+                         size_t count, long offset, const float *base, size_t nstride, size_t h,
+                         size_t w) {
+    for (size_t q = 0; q < group_rows; q++) {
+        size_t n = (r + q) / g->th, ty = (r + q) % g->th;
+        const float *plane = base + n * nstride;
+        for (size_t i = 0; i < count; i++) {
+            long y = (long)(g->m * ty + i) + offset;
+            rows[q * count + i] = y >= 0 && (size_t)y < h ? plane + (size_t)y * w : NULL;
+        }
+    }
+}
+
 /* ---- filters ------------------------------------------------------------------------------ */
 
 #ifdef CONV_X86
@@ -304,7 +313,51 @@ __attribute__((target("avx512f"))) static void store_filter_grads_avx512(
 }
 #endif
 
-/* u[p ldp + co ld + (ci - c0)] for input channels [c0, c1). */
+/* The forward pass's layout, u[p ldp + ci cout + co] for input channels [c0, c1): each
+ * position's filters are the product's left operand transposed, so that packing it is a copy
+ * (the layout below made the GEMM transpose them chunk after chunk). */
+#ifdef CONV_X86
+__attribute__((target("avx512f"))) static void transform_filters_by_input_avx512(
+    const wino_kind *k, float *u, size_t ldp, const float *weight, const conv_shape *s, size_t c0,
+    size_t c1) {
+    size_t cin = s->in_channels, cout = s->out_channels;
+    /* lanes: 16 output channels, 9 cin floats apart */
+    __m512i lanes = _mm512_mullo_epi32(_mm512_loadu_si512(filter_lanes), _mm512_set1_epi32((int)cin));
+    int positions = k->n * k->n;
+    for (size_t ci = c0; ci < c1; ci++)
+        for (size_t co = 0; co < cout; co += 16) {
+            __mmask16 mask = first_lanes(cout - co);
+            const float *w = weight + (co * cin + ci) * 9;
+            __m512 g[9], t[WINO_MAX_POSITIONS];
+            for (int q = 0; q < 9; q++)
+                g[q] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mask, lanes, w + q, 4);
+            k->filter_tile_v(t, g);
+            for (int p = 0; p < positions; p++)
+                _mm512_mask_storeu_ps(u + p * ldp + ci * cout + co, mask, t[p]);
+        }
+}
+#endif
+
+static void transform_filters_by_input(const wino_kind *k, float *u, size_t ldp,
+                                       const float *weight, const conv_shape *s, size_t c0,
+                                       size_t c1) {
+#ifdef CONV_X86
+    if (rows_avx512()) {
+        transform_filters_by_input_avx512(k, u, ldp, weight, s, c0, c1);
+        return;
+    }
+#endif
+    int positions = k->n * k->n;
+    size_t cin = s->in_channels, cout = s->out_channels;
+    for (size_t ci = c0; ci < c1; ci++)
+        for (size_t co = 0; co < cout; co++) {
+            float t[WINO_MAX_POSITIONS];
+            k->filter_tile(t, weight + (co * cin + ci) * 9);
+            for (int p = 0; p < positions; p++) u[p * ldp + ci * cout + co] = t[p];
+        }
+}
+
+/* The backward pass's layout, u[p ldp + co ld + (ci - c0)] for input channels [c0, c1). */
 static void transform_filters(const wino_kind *k, float *u, size_t ldp, size_t ld,
                               const float *weight, const conv_shape *s, size_t c0, size_t c1) {
 #ifdef CONV_X86
@@ -473,43 +526,90 @@ typedef struct {
 static void transform_inputs(float *v, size_t ldp, size_t ld, const conv_input *x,
                              const wino_geom *g, size_t c0, size_t c1, size_t r0, size_t r1) {
     const conv_shape *s = x->shape;
-    float pad[6][WINO_ROW_FLOATS];
-    const float *rows[6] = {pad[0], pad[1], pad[2], pad[3], pad[4], pad[5]};
+#ifdef CONV_X86
+    if (rows_avx512()) {
+        size_t plane = s->in_height * s->in_width;
+        size_t nstride = x->channel_major ? plane : s->in_channels * plane;
+        const float *rows[16 * 6];
+        for (size_t c = c0; c < c1; c++) {
+            const float *base = x->data + plane_offset(s, x->batch, 0, c, x->channel_major);
+            for (size_t r = r0; r < r1;) {
+                wino_group grp = group_at(g, r, 0, r1, s->in_width, -1);
+                group_planes(rows, g, r, grp.rows, g->n, -1, base, nstride, s->in_height,
+                             s->in_width);
+                for (size_t t = 0; t < g->tw; t += 16) {
+                    grp = group_at(g, r, t, r1, s->in_width, -1);
+                    g->kind->input_group_v(v + (c - c0) * ld + (r - r0) * g->tw + t, ldp, rows,
+                                           &grp);
+                }
+                r += grp.rows;
+            }
+        }
+        return;
+    }
+#endif
+    const float *rows[6];
     for (size_t c = c0; c < c1; c++)
         for (size_t r = r0; r < r1; r++) {
             size_t n = r / g->th, ty = r % g->th;
             const float *plane = x->data + plane_offset(s, x->batch, n, c, x->channel_major);
-            for (size_t i = 0; i < g->n; i++)
-                padded_row(pad[i], plane, s, g, (long)(g->m * ty + i) - 1);
-            input_row(g->kind, v + (c - c0) * ld + (r - r0) * g->tw, ldp, rows, g->tw);
+            for (size_t i = 0; i < g->n; i++) {
+                long iy = (long)(g->m * ty + i) - 1;
+                rows[i] = iy >= 0 && (size_t)iy < s->in_height ? plane + (size_t)iy * s->in_width
+                                                               : NULL;
+            }
+            input_row(g->kind, v + (c - c0) * ld + (r - r0) * g->tw, ldp, rows, s->in_width,
+                      g->tw);
         }
 }
 
-/* The forward's filter transform, one range of input channels (whole vectors) per part. */
+/* The forward's filter transform, one range of input channels per part. */
 static void filter_part(void *ctx, size_t part, size_t parts) {
     const wino_call *a = ctx;
     const conv_shape *s = a->x.shape;
     size_t c0, c1;
-    part_range(s->in_channels, part, parts, 16, &c0, &c1);
+    part_range(s->in_channels, part, parts, 1, &c0, &c1);
     if (c0 < c1)
-        transform_filters(a->g.kind, a->filters + c0, spread(s->out_channels * s->in_channels),
-                          s->in_channels, a->weight, s, c0, c1);
+        transform_filters_by_input(a->g.kind, a->filters, spread(s->out_channels * s->in_channels),
+                                   a->weight, s, c0, c1);
 }
 
-/* Output tile rows [r0, r1) of one output channel from their products e (ldp apart), plus
- * bias, into the output planes. */
-static void store_outputs(float *out, const float *e, size_t ldp, const wino_geom *g,
-                          const conv_shape *s, size_t batch, size_t co, size_t r0, size_t r1,
-                          float bias) {
-    float rows[4][WINO_ROW_FLOATS];
-    float *const o[4] = {rows[0], rows[1], rows[2], rows[3]};
-    for (size_t r = r0; r < r1; r++) {
-        size_t n = r / g->th, ty = r % g->th;
-        output_row(g->kind, o, e + (r - r0) * g->tw, ldp, g->tw, bias);
-        float *plane = out + (co * batch + n) * out_pixels(s);
-        for (size_t i = 0; i < g->m && g->m * ty + i < s->out_height; i++)
-            memcpy(plane + (g->m * ty + i) * s->out_width, rows[i], s->out_width * sizeof **rows);
+/* Output tile rows [r0, r1) of all output channels from their products e (channel co's at
+ * e + co cols, positions ldp apart), plus bias, into the output planes. */
+static void store_outputs(float *out, const float *e, size_t ldp, size_t cols, const wino_geom *g,
+                          const conv_shape *s, size_t batch, const float *bias, size_t r0,
+                          size_t r1) {
+    size_t pixels = out_pixels(s);
+#ifdef CONV_X86
+    if (rows_avx512()) {
+        const float *rows[16 * 4];
+        for (size_t co = 0; co < s->out_channels; co++)
+            for (size_t r = r0; r < r1;) {
+                wino_group grp = group_at(g, r, 0, r1, s->out_width, 0);
+                group_planes(rows, g, r, grp.rows, g->m, 0, out + co * batch * pixels, pixels,
+                             s->out_height, s->out_width);
+                for (size_t t = 0; t < g->tw; t += 16) {
+                    grp = group_at(g, r, t, r1, s->out_width, 0);
+                    /* the rows are the output's own (out is not const) */
+                    g->kind->output_group_v((float *const *)rows, e + co * cols + (r - r0) * g->tw + t,
+                                            ldp, &grp, bias ? bias[co] : 0.0f);
+                }
+                r += grp.rows;
+            }
+        return;
     }
+#endif
+    float *rows[4];
+    for (size_t co = 0; co < s->out_channels; co++)
+        for (size_t r = r0; r < r1; r++) {
+            size_t n = r / g->th, ty = r % g->th;
+            float *plane = out + (co * batch + n) * pixels;
+            for (size_t i = 0; i < g->m; i++)
+                rows[i] = g->m * ty + i < s->out_height ? plane + (g->m * ty + i) * s->out_width
+                                                        : NULL;
+            output_row(g->kind, rows, e + co * cols + (r - r0) * g->tw, ldp, s->out_width, g->tw,
+                       bias ? bias[co] : 0.0f);
+        }
 }
 
 /* Forward: one range of samples per part, chunk by chunk of tile rows. */
@@ -533,11 +633,9 @@ static void forward_part(void *ctx, size_t part, size_t parts) {
         size_t ldv = spread(cin * cols), ldm = spread(cout * cols);
         transform_inputs(v, ldv, cols, &a->x, g, 0, cin, r0, r1);
         for (size_t p = 0; p < g->positions; p++)
-            gemm_one_thread(cout, cols, cin, matrix_rows(u + p * ldu, cin),
+            gemm_one_thread(cout, cols, cin, matrix_transposed(u + p * ldu, cout),
                             matrix_rows(v + p * ldv, cols), m + p * ldm, cols, 0);
-        for (size_t co = 0; co < cout; co++)
-            store_outputs(a->out, m + co * cols, ldm, g, s, a->x.batch, co, r0, r1,
-                          a->bias ? a->bias[co] : 0.0f);
+        store_outputs(a->out, m, ldm, cols, g, s, a->x.batch, a->bias, r0, r1);
     }
 }
 
@@ -546,14 +644,33 @@ static void forward_part(void *ctx, size_t part, size_t parts) {
 static void transform_grads(float *x, size_t ldp, size_t ld, const float *dout,
                             const conv_shape *s, size_t batch, const wino_geom *g, size_t r0,
                             size_t r1) {
-    float z[4][WINO_ROW_FLOATS];
-    const float *rows[4] = {z[0], z[1], z[2], z[3]};
+#ifdef CONV_X86
+    if (rows_avx512()) {
+        size_t pixels = out_pixels(s);
+        const float *rows[16 * 4];
+        for (size_t co = 0; co < s->out_channels; co++)
+            for (size_t r = r0; r < r1;) {
+                wino_group grp = group_at(g, r, 0, r1, s->out_width, 0);
+                group_planes(rows, g, r, grp.rows, g->m, 0, dout + co * batch * pixels, pixels,
+                             s->out_height, s->out_width);
+                for (size_t t = 0; t < g->tw; t += 16) {
+                    grp = group_at(g, r, t, r1, s->out_width, 0);
+                    g->kind->grad_group_v(x + co * ld + (r - r0) * g->tw + t, ldp, rows, &grp);
+                }
+                r += grp.rows;
+            }
+        return;
+    }
+#endif
+    const float *rows[4];
     for (size_t co = 0; co < s->out_channels; co++)
         for (size_t r = r0; r < r1; r++) {
             size_t n = r / g->th, ty = r % g->th;
             const float *plane = dout + (co * batch + n) * out_pixels(s);
-            for (size_t i = 0; i < g->m; i++) out_row(z[i], plane, s, g, g->m * ty + i);
-            grad_row(g->kind, x + co * ld + (r - r0) * g->tw, ldp, rows, g->tw);
+            for (size_t i = 0; i < g->m; i++)
+                rows[i] = g->m * ty + i < s->out_height ? plane + (g->m * ty + i) * s->out_width
+                                                        : NULL;
+            grad_row(g->kind, x + co * ld + (r - r0) * g->tw, ldp, rows, s->out_width, g->tw);
         }
 }
 
@@ -587,7 +704,7 @@ static void backward_part(void *ctx, size_t part, size_t parts) {
                        s->in_height * s->in_width * sizeof *a->din);
     }
     float blocks[WINO_MAX_POSITIONS * WINO_ROW_TILES];
-    size_t total_rows = batch * g->th;
+    size_t total_rows = batch * g->th, span;
     for (size_t r0 = 0; r0 < total_rows; r0 += g->rows) {
         size_t r1 = r0 + g->rows < total_rows ? r0 + g->rows : total_rows, cols = (r1 - r0) * g->tw;
         size_t ldx = spread(cout * cols), ldv = spread(k * cols);
@@ -602,12 +719,16 @@ static void backward_part(void *ctx, size_t part, size_t parts) {
             gemm_one_thread(k, cols, cout, matrix_transposed(u + p * ldu, k),
                             matrix_rows(xg + p * ldx, cols), v + p * ldv, cols, 0);
         for (size_t c = c0; c < c1; c++)
-            for (size_t r = r0; r < r1; r++) {
-                size_t n = r / g->th, ty = r % g->th;
+            for (size_t r = r0; r < r1; r += span) {
+                /* a group's rows at once, as the other transforms (one row: portable loops) */
+                span = !rows_avx512() ? 1 : r1 - r < g->group_rows ? r1 - r : g->group_rows;
                 input_grad_row(g->kind, blocks, v + (c - c0) * cols + (r - r0) * g->tw, ldv,
-                               g->tw);
-                add_grad_rows(a->din + plane_offset(s, batch, n, c, a->x.channel_major), blocks, s,
-                              g, ty);
+                               span * g->tw);
+                for (size_t q = 0; q < span; q++) {
+                    size_t n = (r + q) / g->th, ty = (r + q) % g->th;
+                    add_grad_rows(a->din + plane_offset(s, batch, n, c, a->x.channel_major),
+                                  blocks + q * g->tw, s, g, ty);
+                }
             }
     }
     store_filter_grads(g->kind, a->dweight, du, ldu, k, s, c0, c1, a->accumulate);

@@ -93,62 +93,73 @@ static const int32_t odd_lanes[16] = {1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23,
 const int32_t wino_low_pairs[16] = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23};
 const int32_t wino_high_pairs[16] = {8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
 
-/* Lanes k of row[2 k] and of row[2 k + 1], k < 16. */
-V512 static inline void deinterleave(const float *row, __m512 *even, __m512 *odd) {
-    __m512 a = _mm512_loadu_ps(row), b = _mm512_loadu_ps(row + 16);
-    *even = _mm512_permutex2var_ps(a, _mm512_loadu_si512(even_lanes), b);
-    *odd = _mm512_permutex2var_ps(a, _mm512_loadu_si512(odd_lanes), b);
+/* Lanes k of floats 2 k and 2 k + 1 of a 32-float window (wino_window's two vectors). */
+V512 static inline void deinterleave(const __m512 *win, __m512 *even, __m512 *odd) {
+    *even = _mm512_permutex2var_ps(win[0], _mm512_loadu_si512(even_lanes), win[1]);
+    *odd = _mm512_permutex2var_ps(win[0], _mm512_loadu_si512(odd_lanes), win[1]);
 }
 
-/* The row loops, 16 tiles at a time. */
-__attribute__((target("avx512f"))) static void input_row_avx512(float *v, size_t ldp,
-                                                                 const float *const *r,
-                                                                 size_t tw) {
-    for (size_t t = 0; t < tw; t += 16) {
-        __mmask16 mask = first_lanes(tw - t);
-        __m512 d[16], e[16];
-        for (int i = 0; i < 4; i++) {
-            deinterleave(r[i] + 2 * t, &d[4 * i], &d[4 * i + 1]);
-            deinterleave(r[i] + 2 * t + 2, &d[4 * i + 2], &d[4 * i + 3]);
-        }
-        input_tile_v(e, d);
-        for (int p = 0; p < 16; p++) _mm512_mask_storeu_ps(v + p * ldp + t, mask, e[p]);
+/* The group loops. */
+__attribute__((target("avx512f"))) static void input_group_avx512(float *v, size_t ldp,
+                                                                   const float *const *r,
+                                                                   const wino_group *g) {
+    __m512 d[16], e[16], win[2];
+    wino_window_plan first, last; /* columns 0-1 of the blocks, and 2-3 */
+    wino_plan(&first, 2, g, 0), wino_plan(&last, 2, g, 2);
+    for (int i = 0; i < 4; i++) {
+        wino_window(win, 2, &first, r + i, 4);
+        deinterleave(win, &d[4 * i], &d[4 * i + 1]);
+        wino_window(win, 2, &last, r + i, 4);
+        deinterleave(win, &d[4 * i + 2], &d[4 * i + 3]);
     }
+    input_tile_v(e, d);
+    for (int p = 0; p < 16; p++) _mm512_mask_storeu_ps(v + p * ldp, g->lanes, e[p]);
 }
 
-__attribute__((target("avx512f"))) static void output_row_avx512(float *const *o, const float *m,
-                                                                  size_t ldp, size_t tw,
-                                                                  float bias) {
+__attribute__((target("avx512f"))) static void output_group_avx512(float *const *o,
+                                                                    const float *m, size_t ldp,
+                                                                    const wino_group *g,
+                                                                    float bias) {
     __m512i lo = _mm512_loadu_si512(wino_low_pairs), hi = _mm512_loadu_si512(wino_high_pairs);
-    __m512 b = _mm512_set1_ps(bias);
-    for (size_t t = 0; t < tw; t += 16) {
-        __mmask16 mask = first_lanes(tw - t);
-        __m512 e[16], y[4];
-        for (int p = 0; p < 16; p++) e[p] = _mm512_maskz_loadu_ps(mask, m + p * ldp + t);
-        output_tile_v(y, e);
-        for (int q = 0; q < 4; q++) y[q] = y[q] + b;
-        for (int a = 0; a < 2; a++) {
-            _mm512_storeu_ps(o[a] + 2 * t, _mm512_permutex2var_ps(y[2 * a], lo, y[2 * a + 1]));
-            _mm512_storeu_ps(o[a] + 2 * t + 16, _mm512_permutex2var_ps(y[2 * a], hi, y[2 * a + 1]));
-        }
+    __m512 b = _mm512_set1_ps(bias), e[16], y[4], win[2];
+    for (int p = 0; p < 16; p++) e[p] = _mm512_maskz_loadu_ps(g->lanes, m + p * ldp);
+    output_tile_v(y, e);
+    for (int q = 0; q < 4; q++) y[q] = y[q] + b;
+    wino_window_plan plan;
+    wino_plan(&plan, 2, g, 0);
+    for (int a = 0; a < 2; a++) {
+        win[0] = _mm512_permutex2var_ps(y[2 * a], lo, y[2 * a + 1]);
+        win[1] = _mm512_permutex2var_ps(y[2 * a], hi, y[2 * a + 1]);
+        wino_window_store(o + a, 2, &plan, win, 2);
     }
 }
 
-__attribute__((target("avx512f"))) static void grad_row_avx512(float *x, size_t ldp,
-                                                                const float *const *z, size_t tw) {
-    for (size_t t = 0; t < tw; t += 16) {
-        __mmask16 mask = first_lanes(tw - t);
-        __m512 zt[4], e[16];
-        deinterleave(z[0] + 2 * t, &zt[0], &zt[1]);
-        deinterleave(z[1] + 2 * t, &zt[2], &zt[3]);
-        output_tile_adjoint_v(e, zt);
-        for (int p = 0; p < 16; p++) _mm512_mask_storeu_ps(x + p * ldp + t, mask, e[p]);
+__attribute__((target("avx512f"))) static void grad_group_avx512(float *x, size_t ldp,
+                                                                  const float *const *z,
+                                                                  const wino_group *g) {
+    __m512 zt[4], e[16], win[2];
+    wino_window_plan plan;
+    wino_plan(&plan, 2, g, 0);
+    for (int a = 0; a < 2; a++) {
+        wino_window(win, 2, &plan, z + a, 2);
+        deinterleave(win, &zt[2 * a], &zt[2 * a + 1]);
     }
+    output_tile_adjoint_v(e, zt);
+    for (int p = 0; p < 16; p++) _mm512_mask_storeu_ps(x + p * ldp, g->lanes, e[p]);
 }
 
 /* The vector tile transforms, out of line for the generic loops of conv_winograd.c. */
+__attribute__((target("avx512f"))) static void input_16(__m512 *v, const __m512 *d) {
+    input_tile_v(v, d);
+}
 __attribute__((target("avx512f"))) static void input_adjoint_16(__m512 *d, const __m512 *e) {
     input_tile_adjoint_v(d, e);
+}
+__attribute__((target("avx512f"))) static void output_16(__m512 *y, const __m512 *e) {
+    output_tile_v(y, e);
+}
+__attribute__((target("avx512f"))) static void output_adjoint_16(__m512 *x, const __m512 *z) {
+    output_tile_adjoint_v(x, z);
 }
 __attribute__((target("avx512f"))) static void filter_16(__m512 *u, const __m512 *g) {
     filter_tile_v(u, g);
@@ -171,8 +182,10 @@ const wino_kind wino_f2 = {
     .output_tile = output_1, .output_tile_adjoint = output_adjoint_1,
     .filter_tile = filter_1, .filter_tile_adjoint = filter_adjoint_1,
 #ifdef CONV_X86
-    .input_row_v = input_row_avx512, .output_row_v = output_row_avx512,
-    .grad_row_v = grad_row_avx512, .input_tile_adjoint_v = input_adjoint_16,
+    .input_group_v = input_group_avx512, .output_group_v = output_group_avx512,
+    .grad_group_v = grad_group_avx512, .input_tile_v = input_16,
+    .input_tile_adjoint_v = input_adjoint_16, .output_tile_v = output_16,
+    .output_tile_adjoint_v = output_adjoint_16,
     .filter_tile_v = filter_16, .filter_tile_adjoint_v = filter_adjoint_16,
 #endif
 };

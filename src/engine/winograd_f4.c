@@ -108,19 +108,18 @@ static const int32_t stride4_lanes[4][16] = {
 static const int64_t low_quads[8] = {0, 8, 1, 9, 2, 10, 3, 11};
 static const int64_t high_quads[8] = {4, 12, 5, 13, 6, 14, 7, 15};
 
-/* out[j] lane k = row[4 k + j], j < count (<= 4), k < 16. */
-V512 static inline void split4(__m512 *out, int count, const float *row) {
-    __m512 a = _mm512_loadu_ps(row), b = _mm512_loadu_ps(row + 16);
-    __m512 c = _mm512_loadu_ps(row + 32), d = _mm512_loadu_ps(row + 48);
+/* out[j] lane k = float 4 k + j of a 64-float window (wino_window's four vectors), j < count. */
+V512 static inline void split4(__m512 *out, int count, const __m512 *win) {
     for (int j = 0; j < count; j++) {
         __m512i lanes = _mm512_loadu_si512(stride4_lanes[j]);
-        __m512 lo = _mm512_permutex2var_ps(a, lanes, b), hi = _mm512_permutex2var_ps(c, lanes, d);
+        __m512 lo = _mm512_permutex2var_ps(win[0], lanes, win[1]);
+        __m512 hi = _mm512_permutex2var_ps(win[2], lanes, win[3]);
         out[j] = _mm512_shuffle_f32x4(lo, hi, _MM_SHUFFLE(1, 0, 1, 0));
     }
 }
 
-/* row[4 k + j] = y[j] lane k: the inverse of split4. */
-V512 static inline void join4(float *row, const __m512 *y) {
+/* The inverse of split4: float 4 k + j of the window = y[j] lane k. */
+V512 static inline void join4(__m512 *win, const __m512 *y) {
     __m512i lo = _mm512_loadu_si512(wino_low_pairs), hi = _mm512_loadu_si512(wino_high_pairs);
     __m512i lo2 = _mm512_loadu_si512(low_quads), hi2 = _mm512_loadu_si512(high_quads);
     __m512d p[2] = {_mm512_castps_pd(_mm512_permutex2var_ps(y[0], lo, y[1])),
@@ -128,55 +127,70 @@ V512 static inline void join4(float *row, const __m512 *y) {
     __m512d q[2] = {_mm512_castps_pd(_mm512_permutex2var_ps(y[2], lo, y[3])),
                     _mm512_castps_pd(_mm512_permutex2var_ps(y[2], hi, y[3]))};
     for (int h = 0; h < 2; h++) {
-        _mm512_storeu_pd((double *)(row + 32 * h), _mm512_permutex2var_pd(p[h], lo2, q[h]));
-        _mm512_storeu_pd((double *)(row + 32 * h + 16), _mm512_permutex2var_pd(p[h], hi2, q[h]));
+        win[2 * h] = _mm512_castpd_ps(_mm512_permutex2var_pd(p[h], lo2, q[h]));
+        win[2 * h + 1] = _mm512_castpd_ps(_mm512_permutex2var_pd(p[h], hi2, q[h]));
     }
 }
 
-/* The row loops, 16 tiles at a time. */
-__attribute__((target("avx512f"))) static void input_row_avx512(float *v, size_t ldp,
-                                                                 const float *const *r,
-                                                                 size_t tw) {
-    for (size_t t = 0; t < tw; t += 16) {
-        __mmask16 mask = first_lanes(tw - t);
-        __m512 d[36], e[36];
-        for (int i = 0; i < 6; i++) {
-            split4(d + 6 * i, 4, r[i] + 4 * t);
-            split4(d + 6 * i + 4, 2, r[i] + 4 * t + 4);
-        }
-        input_tile_v(e, d);
-        for (int p = 0; p < 36; p++) _mm512_mask_storeu_ps(v + p * ldp + t, mask, e[p]);
+/* The group loops. */
+__attribute__((target("avx512f"))) static void input_group_avx512(float *v, size_t ldp,
+                                                                   const float *const *r,
+                                                                   const wino_group *g) {
+    __m512 d[36], e[36], win[4];
+    wino_window_plan first, last; /* columns 0-3 of the blocks, and 4-5 */
+    wino_plan(&first, 4, g, 0), wino_plan(&last, 4, g, 4);
+    for (int i = 0; i < 6; i++) {
+        wino_window(win, 4, &first, r + i, 6);
+        split4(d + 6 * i, 4, win);
+        wino_window(win, 4, &last, r + i, 6);
+        split4(d + 6 * i + 4, 2, win);
+    }
+    input_tile_v(e, d);
+    for (int p = 0; p < 36; p++) _mm512_mask_storeu_ps(v + p * ldp, g->lanes, e[p]);
+}
+
+__attribute__((target("avx512f"))) static void output_group_avx512(float *const *o,
+                                                                    const float *m, size_t ldp,
+                                                                    const wino_group *g,
+                                                                    float bias) {
+    __m512 b = _mm512_set1_ps(bias), e[36], y[16], win[4];
+    for (int p = 0; p < 36; p++) e[p] = _mm512_maskz_loadu_ps(g->lanes, m + p * ldp);
+    output_tile_v(y, e);
+    for (int q = 0; q < 16; q++) y[q] = y[q] + b;
+    wino_window_plan plan;
+    wino_plan(&plan, 4, g, 0);
+    for (int a = 0; a < 4; a++) {
+        join4(win, y + 4 * a);
+        wino_window_store(o + a, 4, &plan, win, 4);
     }
 }
 
-__attribute__((target("avx512f"))) static void output_row_avx512(float *const *o, const float *m,
-                                                                  size_t ldp, size_t tw,
-                                                                  float bias) {
-    __m512 b = _mm512_set1_ps(bias);
-    for (size_t t = 0; t < tw; t += 16) {
-        __mmask16 mask = first_lanes(tw - t);
-        __m512 e[36], y[16];
-        for (int p = 0; p < 36; p++) e[p] = _mm512_maskz_loadu_ps(mask, m + p * ldp + t);
-        output_tile_v(y, e);
-        for (int q = 0; q < 16; q++) y[q] = y[q] + b;
-        for (int a = 0; a < 4; a++) join4(o[a] + 4 * t, y + 4 * a);
+__attribute__((target("avx512f"))) static void grad_group_avx512(float *x, size_t ldp,
+                                                                  const float *const *z,
+                                                                  const wino_group *g) {
+    __m512 zt[16], e[36], win[4];
+    wino_window_plan plan;
+    wino_plan(&plan, 4, g, 0);
+    for (int a = 0; a < 4; a++) {
+        wino_window(win, 4, &plan, z + a, 4);
+        split4(zt + 4 * a, 4, win);
     }
-}
-
-__attribute__((target("avx512f"))) static void grad_row_avx512(float *x, size_t ldp,
-                                                                const float *const *z, size_t tw) {
-    for (size_t t = 0; t < tw; t += 16) {
-        __mmask16 mask = first_lanes(tw - t);
-        __m512 zt[16], e[36];
-        for (int a = 0; a < 4; a++) split4(zt + 4 * a, 4, z[a] + 4 * t);
-        output_tile_adjoint_v(e, zt);
-        for (int p = 0; p < 36; p++) _mm512_mask_storeu_ps(x + p * ldp + t, mask, e[p]);
-    }
+    output_tile_adjoint_v(e, zt);
+    for (int p = 0; p < 36; p++) _mm512_mask_storeu_ps(x + p * ldp, g->lanes, e[p]);
 }
 
 /* The vector tile transforms, out of line for the generic loops of conv_winograd.c. */
+__attribute__((target("avx512f"))) static void input_16(__m512 *v, const __m512 *d) {
+    input_tile_v(v, d);
+}
 __attribute__((target("avx512f"))) static void input_adjoint_16(__m512 *d, const __m512 *e) {
     input_tile_adjoint_v(d, e);
+}
+__attribute__((target("avx512f"))) static void output_16(__m512 *y, const __m512 *e) {
+    output_tile_v(y, e);
+}
+__attribute__((target("avx512f"))) static void output_adjoint_16(__m512 *x, const __m512 *z) {
+    output_tile_adjoint_v(x, z);
 }
 __attribute__((target("avx512f"))) static void filter_16(__m512 *u, const __m512 *g) {
     filter_tile_v(u, g);
@@ -199,8 +213,10 @@ const wino_kind wino_f4 = {
     .output_tile = output_1, .output_tile_adjoint = output_adjoint_1,
     .filter_tile = filter_1, .filter_tile_adjoint = filter_adjoint_1,
 #ifdef CONV_X86
-    .input_row_v = input_row_avx512, .output_row_v = output_row_avx512,
-    .grad_row_v = grad_row_avx512, .input_tile_adjoint_v = input_adjoint_16,
+    .input_group_v = input_group_avx512, .output_group_v = output_group_avx512,
+    .grad_group_v = grad_group_avx512, .input_tile_v = input_16,
+    .input_tile_adjoint_v = input_adjoint_16, .output_tile_v = output_16,
+    .output_tile_adjoint_v = output_adjoint_16,
     .filter_tile_v = filter_16, .filter_tile_adjoint_v = filter_adjoint_16,
 #endif
 };
