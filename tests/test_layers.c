@@ -9,6 +9,7 @@
 
 #include "bntrain/layers.h"
 #include "bntrain/rng.h"
+#include "base/cpu.h"
 #include "check.h"
 #include "engine/parallel.h"
 #include "finite_diff.h"
@@ -79,6 +80,27 @@ static void test_maxpool_ties(void) {
     CHECK(din[16] == 50 && din[17] == 0 && din[20] == 0 && din[21] == 0); /* the NaN took it */
     CHECK(din[16 + 7] == 60 && din[16 + 9] == 70);
     CHECK(din[16 + 14] == 0 && din[16 + 15] == 80); /* the last of two NaNs */
+}
+
+/* The AVX-512 backward pass (16 windows at a time, masked at a row's end) against the portable
+ * one, bitwise, on rows of 1 to 37 windows with ties, NaNs and signed zeros. */
+static void test_maxpool_levels(void) {
+    for (size_t w = 2; w <= 74; w += 8) {
+        size_t h = 4, planes = 3, n = planes * h * w, outs = planes * (h / 2) * (w / 2);
+        float *in = random_floats(n, 1), *dout = random_floats(outs, 1);
+        float *din_fast = malloc(n * sizeof(float)), *din_portable = malloc(n * sizeof(float));
+        for (size_t i = 0; i < n; i += 7) in[i] = in[i + 1 < n ? i + 1 : i]; /* ties */
+        for (size_t i = 3; i < n; i += 23) in[i] = NAN;
+        for (size_t i = 5; i < n; i += 29) in[i] = -0.0f, in[i - 1] = 0.0f;
+        int best = cpu_limit_isa(CPU_ISA_AVX512);
+        maxpool_backward(din_fast, dout, in, planes, h, w);
+        cpu_limit_isa(CPU_ISA_PORTABLE);
+        maxpool_backward(din_portable, dout, in, planes, h, w);
+        cpu_limit_isa(best);
+        CHECK_MSG(memcmp(din_fast, din_portable, n * sizeof(float)) == 0,
+                  "maxpool backward, width %zu: CPU levels bitwise alike", w);
+        free(in), free(dout), free(din_fast), free(din_portable);
+    }
 }
 
 /* Odd sides are rounded down: the last row and column are never read, and their gradient is
@@ -289,6 +311,7 @@ int main(void) {
     check_maxpool_gradient(4, 7, 5);
     test_maxpool_ties();
     test_maxpool_odd();
+    test_maxpool_levels();
     check_avgpool(3, 5, 16);
     check_avgpool(2, 4, 1);
     test_residual_values();

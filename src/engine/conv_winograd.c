@@ -222,6 +222,17 @@ BN_HOT static void add_grad_rows(float *plane, const float *d, const conv_shape 
                                  const wino_geom *g, size_t ty) {
     float acc[WINO_ROW_FLOATS];
     size_t m = g->m, n = g->n, tw = g->tw;
+#ifdef CONV_X86
+    if (rows_avx512()) {
+        float *rows[6];
+        for (size_t i = 0; i < n; i++) {
+            long iy = (long)(m * ty + i) - 1;
+            rows[i] = iy >= 0 && (size_t)iy < s->in_height ? plane + (size_t)iy * s->in_width : NULL;
+        }
+        g->kind->add_blocks_v(rows, d, s->in_width, tw);
+        return;
+    }
+#endif
     for (size_t i = 0; i < n; i++) {
         long iy = (long)(m * ty + i) - 1;
         if (iy < 0 || (size_t)iy >= s->in_height) continue;

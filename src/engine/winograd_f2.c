@@ -148,6 +148,43 @@ __attribute__((target("avx512f"))) static void grad_group_avx512(float *x, size_
     for (int p = 0; p < 16; p++) _mm512_mask_storeu_ps(x + p * ldp, g->lanes, e[p]);
 }
 
+/* A row of tiles' 4 x 4 input-gradient blocks into the input gradient's rows, 16 tiles at a
+ * time, as winograd_f4.c's add_blocks_avx512: block column j of tile t, then j + 2 of tile
+ * t - 1. */
+__attribute__((target("avx512f"))) static void add_blocks_avx512(float *const *rows,
+                                                                  const float *d, size_t w,
+                                                                  size_t tw) {
+    __m512i lo = _mm512_loadu_si512(wino_low_pairs), hi = _mm512_loadu_si512(wino_high_pairs);
+    __m512 zero = _mm512_setzero_ps();
+    size_t chunks = (2 * tw + 2 + 31) / 32;
+    for (int i = 0; i < 4; i++) {
+        if (!rows[i]) continue;
+        __m512 carry = zero;
+        for (size_t c = 0; c < chunks; c++) {
+            __mmask16 mask = 16 * c < tw ? first_lanes(tw - 16 * c) : 0;
+            __m512 dj[4];
+            for (int j = 0; j < 4; j++)
+                dj[j] = _mm512_maskz_loadu_ps(mask, d + (4 * i + j) * WINO_ROW_TILES + 16 * c);
+            __m512 a[2] = {_mm512_permutex2var_ps(dj[0], lo, dj[1]),
+                           _mm512_permutex2var_ps(dj[0], hi, dj[1])};
+            __m512 b[2] = {_mm512_permutex2var_ps(dj[2], lo, dj[3]),
+                           _mm512_permutex2var_ps(dj[2], hi, dj[3])};
+            for (int k = 0; k < 2; k++) {
+                __m512i before = _mm512_castps_si512(k ? b[k - 1] : carry);
+                __m512 moved = _mm512_castsi512_ps(
+                    _mm512_alignr_epi32(_mm512_castps_si512(b[k]), before, 14));
+                __m512 sum = (zero + a[k]) + moved;
+                long col = (long)(32 * c + 16 * k) - 1;
+                __mmask16 inside = wino_columns(col, w);
+                if (!inside) continue;
+                float *at = (float *)((uintptr_t)rows[i] + (uintptr_t)(col * 4));
+                _mm512_mask_storeu_ps(at, inside, _mm512_maskz_loadu_ps(inside, at) + sum);
+            }
+            carry = b[1];
+        }
+    }
+}
+
 /* The vector tile transforms, out of line for the generic loops of conv_winograd.c. */
 __attribute__((target("avx512f"))) static void input_16(__m512 *v, const __m512 *d) {
     input_tile_v(v, d);
@@ -183,7 +220,8 @@ const wino_kind wino_f2 = {
     .filter_tile = filter_1, .filter_tile_adjoint = filter_adjoint_1,
 #ifdef CONV_X86
     .input_group_v = input_group_avx512, .output_group_v = output_group_avx512,
-    .grad_group_v = grad_group_avx512, .input_tile_v = input_16,
+    .grad_group_v = grad_group_avx512, .add_blocks_v = add_blocks_avx512,
+    .input_tile_v = input_16,
     .input_tile_adjoint_v = input_adjoint_16, .output_tile_v = output_16,
     .output_tile_adjoint_v = output_adjoint_16,
     .filter_tile_v = filter_16, .filter_tile_adjoint_v = filter_adjoint_16,

@@ -179,6 +179,43 @@ __attribute__((target("avx512f"))) static void grad_group_avx512(float *x, size_
     for (int p = 0; p < 36; p++) _mm512_mask_storeu_ps(x + p * ldp, g->lanes, e[p]);
 }
 
+/* A row of tiles' 6 x 6 input-gradient blocks d[q WINO_ROW_TILES + t] into the input gradient's
+ * rows, 16 tiles at a time: as add_grad_rows, each row's sum starts from 0 and takes, column
+ * by column, block column j of tile t, then block column j + 4 of tile t - 1 (join4 of the
+ * blocks' columns 0-3, then of 4-5 moved one tile on, the last tile's carried to the next 16),
+ * then goes into the plane's row. Adding 0 where add_grad_rows adds nothing gives the same bits:
+ * a sum that starts from +0 is never -0. */
+__attribute__((target("avx512f"))) static void add_blocks_avx512(float *const *rows,
+                                                                  const float *d, size_t w,
+                                                                  size_t tw) {
+    __m512 zero = _mm512_setzero_ps();
+    size_t chunks = (4 * tw + 2 + 63) / 64;
+    for (int i = 0; i < 6; i++) {
+        if (!rows[i]) continue;
+        __m512 carry = zero;
+        for (size_t c = 0; c < chunks; c++) {
+            __mmask16 mask = 16 * c < tw ? first_lanes(tw - 16 * c) : 0;
+            __m512 dj[6], a[4], b[4];
+            for (int j = 0; j < 6; j++)
+                dj[j] = _mm512_maskz_loadu_ps(mask, d + (6 * i + j) * WINO_ROW_TILES + 16 * c);
+            __m512 last[4] = {dj[4], dj[5], zero, zero};
+            join4(a, dj), join4(b, last);
+            for (int k = 0; k < 4; k++) {
+                __m512i before = _mm512_castps_si512(k ? b[k - 1] : carry);
+                __m512 moved = _mm512_castsi512_ps(
+                    _mm512_alignr_epi32(_mm512_castps_si512(b[k]), before, 12));
+                __m512 sum = (zero + a[k]) + moved;
+                long col = (long)(64 * c + 16 * k) - 1;
+                __mmask16 inside = wino_columns(col, w);
+                if (!inside) continue;
+                float *at = (float *)((uintptr_t)rows[i] + (uintptr_t)(col * 4));
+                _mm512_mask_storeu_ps(at, inside, _mm512_maskz_loadu_ps(inside, at) + sum);
+            }
+            carry = b[3];
+        }
+    }
+}
+
 /* The vector tile transforms, out of line for the generic loops of conv_winograd.c. */
 __attribute__((target("avx512f"))) static void input_16(__m512 *v, const __m512 *d) {
     input_tile_v(v, d);
@@ -214,7 +251,8 @@ const wino_kind wino_f4 = {
     .filter_tile = filter_1, .filter_tile_adjoint = filter_adjoint_1,
 #ifdef CONV_X86
     .input_group_v = input_group_avx512, .output_group_v = output_group_avx512,
-    .grad_group_v = grad_group_avx512, .input_tile_v = input_16,
+    .grad_group_v = grad_group_avx512, .add_blocks_v = add_blocks_avx512,
+    .input_tile_v = input_16,
     .input_tile_adjoint_v = input_adjoint_16, .output_tile_v = output_16,
     .output_tile_adjoint_v = output_adjoint_16,
     .filter_tile_v = filter_16, .filter_tile_adjoint_v = filter_adjoint_16,

@@ -51,6 +51,9 @@ typedef struct {
     void (*output_group_v)(float *const *out, const float *e, size_t ldp,
                            const struct wino_group *g, float bias);
     void (*grad_group_v)(float *x, size_t ldp, const float *const *z, const struct wino_group *g);
+    /* add_grad_rows (conv_winograd.c) for one row of tw tiles, its n input-gradient rows
+     * rows[i] in the plane (w columns, NULL outside it): the same additions in the same order */
+    void (*add_blocks_v)(float *const *rows, const float *d, size_t w, size_t tw);
     /* 16 tiles (or filters) at once, one lane each */
     void (*input_tile_v)(__m512 *v, const __m512 *d);
     void (*input_tile_adjoint_v)(__m512 *d, const __m512 *e);
