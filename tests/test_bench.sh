@@ -48,6 +48,10 @@ status=0
 BNTRAIN_ISA=sse "$bench" --gemm > /dev/null 2> "$work/err" || status=$?
 check "bench_throughput: BNTRAIN_ISA=sse is a usage error naming it (status $status)" \
     [ "$status" = 2 ] && grep -q "BNTRAIN_ISA='sse'" "$work/err"
+status=0
+"$bench" --winograd f6 > /dev/null 2> "$work/err" || status=$?
+check "bench_throughput: --winograd f6 is a usage error naming it (status $status)" \
+    [ "$status" = 2 ] && grep -q -- "--winograd must be auto or f2, not 'f6'" "$work/err"
 
 status=0
 bash "$src/bench/run.sh" --quick --arch fc --bench "$bench" --data-dir "$data" \

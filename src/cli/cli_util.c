@@ -103,13 +103,18 @@ static size_t need_bytes(const memory_need *n, int address_space) {
     return total >= (double)SIZE_MAX ? SIZE_MAX : (size_t)total;
 }
 
+/* The training images of the dataset's `train` that a run keeps: --train-subset, or all. */
+static size_t kept_train_images(const bn_experiment *e, size_t train) {
+    return e->train_subset && e->train_subset < train ? e->train_subset : train;
+}
+
 static int estimate_need(const char *command, const bn_experiment *e, const bn_model_spec *spec,
                          size_t trainers, size_t threads, memory_need *need) {
     size_t channels = 0, height = 0, width = 0; /* the name was checked with the spec */
     dataset_shape(e->dataset, &channels, &height, &width);
     size_t train, test;
     dataset_images(e->dataset, &train, &test);
-    size_t kept = e->train_subset && e->train_subset < train ? e->train_subset : train;
+    size_t kept = kept_train_images(e, train);
     bn_error err;
     size_t run_scratch;
     if (trainer_plan_bytes(spec, e->batch, kept, &need->trainer_bytes, &err) ||
@@ -138,7 +143,7 @@ int cli_check_samples(const char *command, const bn_experiment *e, const char *o
                       size_t samples, size_t *image_bytes) {
     size_t train, test;
     dataset_images(e->dataset, &train, &test);
-    size_t kept = e->train_subset && e->train_subset < train ? e->train_subset : train;
+    size_t kept = kept_train_images(e, train);
     if (train && samples > kept)
         return usage_error(command, "%s %zu is larger than the %zu training images", option,
                            samples, kept);

@@ -200,14 +200,15 @@ int cmd_train(int argc, char **argv) {
      * any number of threads (gemm.h). */
     /* --track-lambda's workspace and its samples' floats, for its largest sample count (by
      * default at most LAMBDA_SAMPLES, fewer on a smaller training set) */
-    size_t fisher_bytes = 0, image_bytes = 0;
+    size_t fisher_bytes = 0;
     if (a.track_lambda) {
         size_t samples = a.lambda_samples ? a.lambda_samples : LAMBDA_SAMPLES;
-        status = a.lambda_samples ? cli_check_samples("train", &a.experiment, "--lambda-samples",
-                                                      samples, &image_bytes)
-                                  : 0;
-        if (status) return status;
-        if (!a.lambda_samples) image_bytes = cli_sample_bytes(&a.experiment, samples);
+        size_t image_bytes = cli_sample_bytes(&a.experiment, samples);
+        if (a.lambda_samples) { /* the default is capped by the training set later */
+            status = cli_check_samples("train", &a.experiment, "--lambda-samples", samples,
+                                       &image_bytes);
+            if (status) return status;
+        }
         if (fisher_plan_bytes(&spec, samples, NULL, &fisher_bytes, &err))
             return usage_error("train", "%s", err.msg);
         fisher_bytes += image_bytes;
