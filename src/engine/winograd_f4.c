@@ -216,45 +216,14 @@ __attribute__((target("avx512f"))) static void add_blocks_avx512(float *const *r
     }
 }
 
-/* The vector tile transforms, out of line for the generic loops of conv_winograd.c. */
-__attribute__((target("avx512f"))) static void input_16(__m512 *v, const __m512 *d) {
-    input_tile_v(v, d);
-}
-__attribute__((target("avx512f"))) static void input_adjoint_16(__m512 *d, const __m512 *e) {
-    input_tile_adjoint_v(d, e);
-}
-__attribute__((target("avx512f"))) static void output_16(__m512 *y, const __m512 *e) {
-    output_tile_v(y, e);
-}
-__attribute__((target("avx512f"))) static void output_adjoint_16(__m512 *x, const __m512 *z) {
-    output_tile_adjoint_v(x, z);
-}
-__attribute__((target("avx512f"))) static void filter_16(__m512 *u, const __m512 *g) {
-    filter_tile_v(u, g);
-}
-__attribute__((target("avx512f"))) static void filter_adjoint_16(__m512 *dg, const __m512 *x) {
-    filter_tile_adjoint_v(dg, x);
-}
 #endif
 
-static void input_1(float *v, const float *d) { input_tile(v, d); }
-static void input_adjoint_1(float *d, const float *e) { input_tile_adjoint(d, e); }
-static void output_1(float *y, const float *e) { output_tile(y, e); }
-static void output_adjoint_1(float *x, const float *z) { output_tile_adjoint(x, z); }
-static void filter_1(float *u, const float *g) { filter_tile(u, g); }
-static void filter_adjoint_1(float *dg, const float *x) { filter_tile_adjoint(dg, x); }
+WINO_TILE_FUNCTIONS
 
 const wino_kind wino_f4 = {
-    .m = 4, .n = 6,
-    .input_tile = input_1, .input_tile_adjoint = input_adjoint_1,
-    .output_tile = output_1, .output_tile_adjoint = output_adjoint_1,
-    .filter_tile = filter_1, .filter_tile_adjoint = filter_adjoint_1,
+    .m = 4, .n = 6, WINO_TILE_TABLE,
 #ifdef CONV_X86
     .input_group_v = input_group_avx512, .output_group_v = output_group_avx512,
     .grad_group_v = grad_group_avx512, .add_blocks_v = add_blocks_avx512,
-    .input_tile_v = input_16,
-    .input_tile_adjoint_v = input_adjoint_16, .output_tile_v = output_16,
-    .output_tile_adjoint_v = output_adjoint_16,
-    .filter_tile_v = filter_16, .filter_tile_adjoint_v = filter_adjoint_16,
 #endif
 };

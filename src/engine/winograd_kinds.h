@@ -55,16 +55,49 @@ typedef struct {
      * rows[i] in the plane (w columns, NULL outside it): the same additions in the same order */
     void (*add_blocks_v)(float *const *rows, const float *d, size_t w, size_t tw);
     /* 16 tiles (or filters) at once, one lane each */
-    void (*input_tile_v)(__m512 *v, const __m512 *d);
     void (*input_tile_adjoint_v)(__m512 *d, const __m512 *e);
-    void (*output_tile_v)(__m512 *y, const __m512 *e);
-    void (*output_tile_adjoint_v)(__m512 *x, const __m512 *z);
     void (*filter_tile_v)(__m512 *u, const __m512 *g);
     void (*filter_tile_adjoint_v)(__m512 *dg, const __m512 *x);
 #endif
 } wino_kind;
 
 extern const wino_kind wino_f2, wino_f4;
+
+/* A kind's file defines its transforms as static inline functions of one tile (input_tile,
+ * input_tile_adjoint, output_tile, output_tile_adjoint, filter_tile, filter_tile_adjoint) and,
+ * on x86, of 16 lanes (the same names with _v); these give them addresses for wino_kind, whose
+ * table entries WINO_TILE_TABLE fills. */
+#define WINO_TILE_FUNCTIONS_1                                                                      \
+    static void input_1(float *v, const float *d) { input_tile(v, d); }                            \
+    static void input_adjoint_1(float *d, const float *e) { input_tile_adjoint(d, e); }            \
+    static void output_1(float *y, const float *e) { output_tile(y, e); }                          \
+    static void output_adjoint_1(float *x, const float *z) { output_tile_adjoint(x, z); }          \
+    static void filter_1(float *u, const float *g) { filter_tile(u, g); }                          \
+    static void filter_adjoint_1(float *dg, const float *x) { filter_tile_adjoint(dg, x); }
+#define WINO_TABLE_1                                                                               \
+    .input_tile = input_1, .input_tile_adjoint = input_adjoint_1, .output_tile = output_1,         \
+    .output_tile_adjoint = output_adjoint_1, .filter_tile = filter_1,                              \
+    .filter_tile_adjoint = filter_adjoint_1
+#ifdef CONV_X86
+#define WINO_TILE_FUNCTIONS                                                                        \
+    WINO_TILE_FUNCTIONS_1                                                                          \
+    __attribute__((target("avx512f"))) static void input_adjoint_16(__m512 *d, const __m512 *e) {  \
+        input_tile_adjoint_v(d, e);                                                                \
+    }                                                                                              \
+    __attribute__((target("avx512f"))) static void filter_16(__m512 *u, const __m512 *g) {         \
+        filter_tile_v(u, g);                                                                       \
+    }                                                                                              \
+    __attribute__((target("avx512f"))) static void filter_adjoint_16(__m512 *dg,                   \
+                                                                     const __m512 *x) {            \
+        filter_tile_adjoint_v(dg, x);                                                              \
+    }
+#define WINO_TILE_TABLE                                                                            \
+    WINO_TABLE_1, .input_tile_adjoint_v = input_adjoint_16, .filter_tile_v = filter_16,            \
+        .filter_tile_adjoint_v = filter_adjoint_16
+#else
+#define WINO_TILE_FUNCTIONS WINO_TILE_FUNCTIONS_1
+#define WINO_TILE_TABLE WINO_TABLE_1
+#endif
 
 #ifdef CONV_X86
 /* Lane k: row[2 k] and row[2 k + 1] interleaved back, the inverse of a stride-2 split. */
