@@ -6,7 +6,8 @@
 # a message and a valid runs.csv, and a rerun with another number of ranks completes it with no
 # run missing or duplicated and the single-process results; a rank that cannot read the data
 # is named, with the file, by rank 0. curves: 2 and 3 ranks give the single-process curves.csv
-# (sorted, without its seconds column) and figure; a usage error is printed once; a worker rank
+# (sorted, without its seconds column) and figure; a usage error is printed once, by rank 0 even
+# when it is the last rank to find it; a worker rank
 # killed with SIGKILL once a checkpoint is on disk, then again in the resumed job, leaves a
 # curves.csv that a rerun with another number of ranks (2, then none: one process) completes
 # bitwise as the uninterrupted run, no row missing or twice.
@@ -151,6 +152,14 @@ run_mpi "$work/c_usage.log" -n 3 "$bin" "${curves[@]}" --gamma 0,1 --out "$work/
 check "curves, a usage error under mpirun: exit 2" test $? -eq 2
 check "curves, a usage error under mpirun: said once, by rank 0" \
     test "$(grep -c '^bntrain curves: --gamma: values must be positive' "$work/c_usage.log")" -eq 1
+# rank 0 a second late (a loaded node): the quiet ranks must not end the job before it speaks
+late_rank0=(sh -c '[ "$OMPI_COMM_WORLD_RANK" = 0 ] && sleep 1; exec "$@"' late_rank0)
+run_mpi "$work/c_usage_late.log" -n 3 "${late_rank0[@]}" "$bin" "${curves[@]}" --gamma 0,1 \
+    --out "$work/c_usage_late"
+check "curves, a usage error under mpirun, rank 0 late: exit 2" test $? -eq 2
+check "curves, a usage error under mpirun, rank 0 late: still said once" shown \
+    "$work/c_usage_late.log" test "$(grep -c '^bntrain curves: --gamma: values must be positive' \
+    "$work/c_usage_late.log")" -eq 1
 without_data c_bad "${curves[@]}"
 # a --batch larger than the training set: refused by every rank before rank 0 starts a folder
 run_mpi "$work/c_batch.log" -n 3 "$bin" "${curves[@]}" --batch 5000 --out "$work/c_batch"

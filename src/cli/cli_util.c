@@ -14,7 +14,10 @@
 
 int usage_error(const char *command, const char *fmt, ...) {
     /* under mpirun every rank finds the same error in the same command line: rank 0 says it */
-    if (cluster_launched_rank() > 0) return EXIT_USAGE;
+    if (cluster_launched_rank() > 0) {
+        cluster_wait_for_rank0_exit();
+        return EXIT_USAGE;
+    }
     va_list args;
     va_start(args, fmt);
     fprintf(stderr, "bntrain %s: ", command);

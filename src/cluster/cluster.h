@@ -29,6 +29,11 @@ int cluster_launched(void);
 /* This process's rank as the launcher's environment says it, before MPI is initialised (0 when
  * not launched): so that only rank 0 prints what every rank would find, a usage error. */
 int cluster_launched_rank(void);
+/* A rank > 0 that found a usage error, which rank 0 finds too and prints, waits for the
+ * launcher to stop it (at most CLUSTER_QUIET_EXIT_WAIT_SECONDS): leaving first would make
+ * mpirun end the job, rank 0 with it, possibly before rank 0's message is out. */
+#define CLUSTER_QUIET_EXIT_WAIT_SECONDS 10
+void cluster_wait_for_rank0_exit(void);
 
 /* Initialises MPI when launched by mpirun and built with MPI; else a single process
  * (c->active 0). Returns 0, or -1 with err filled. */

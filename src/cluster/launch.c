@@ -1,6 +1,7 @@
 /* Whether mpirun started this process, and as which rank: the same with and without MPI built
  * in. */
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "cluster/cluster.h"
 
@@ -16,4 +17,12 @@ int cluster_launched_rank(void) {
         if (value) return atoi(value);
     }
     return 0;
+}
+
+void cluster_wait_for_rank0_exit(void) {
+    /* mpirun (Open MPI, MPICH's hydra) stops the other ranks once rank 0 exits non-zero, with
+     * SIGTERM, whose default action ends this sleep and the process; a launcher that lets the
+     * others run on (srun by default) gets this rank's status after the wait. */
+    unsigned left = CLUSTER_QUIET_EXIT_WAIT_SECONDS;
+    while (left > 0) left = sleep(left);
 }
