@@ -98,19 +98,23 @@ static void backward_part(void *ctx, size_t part, size_t parts) {
     size_t group = a->din || direct_grad ? s->kernel * s->kernel : 1, g0, g1;
     part_range(patch / group, part, parts, 1, &g0, &g1);
     size_t r0 = g0 * group, r1 = g1 * group, rows = r1 - r0;
-    if (rows == 0) return;
     /* one scratch block serves the direct weight gradient, then the chunks of din */
-    size_t per = conv_chunk_samples(s, rows, a->x.batch);
+    size_t per = rows ? conv_chunk_samples(s, rows, a->x.batch) : 0;
     size_t floats = a->din || !direct_grad ? per * rows * pixels : 0;
     if (direct_grad && conv_grad_scratch_floats(g0, g1) > floats)
         floats = conv_grad_scratch_floats(g0, g1);
-    float *chunk = forced_direct ? NULL : thread_scratch(SCRATCH_CONV, floats);
-    /* the bias gradient: part 0's, with the direct weight gradient where its blocks allow */
-    float *dbias = part == 0 ? a->dbias : NULL;
-    if (dbias && !(chunk && direct_grad && conv_grad_blocks_aligned(s))) {
-        conv_row_sums(dbias, a->dout, s->out_channels, width, a->accumulate);
-        dbias = NULL;
-    }
+    float *chunk = forced_direct || rows == 0 ? NULL : thread_scratch(SCRATCH_CONV, floats);
+    /* the bias gradient: part 0's with the direct weight gradient where its blocks allow (it
+     * reads the output gradient's blocks anyway; without scratch, by rows), else a share of
+     * the rows in every part */
+    float *dbias = NULL;
+    if (a->dbias && !(direct_grad && conv_grad_blocks_aligned(s)))
+        conv_row_sums_part(a->dbias, a->dout, s->out_channels, width, a->accumulate, part, parts);
+    else if (a->dbias && part == 0 && !chunk)
+        conv_row_sums(a->dbias, a->dout, s->out_channels, width, a->accumulate);
+    else if (part == 0)
+        dbias = a->dbias;
+    if (rows == 0) return;
     if (!chunk) {
         conv_backward_direct(a->din, a->dweight, a->dout, &a->x, a->weight, r0, r1, a->accumulate);
         return;

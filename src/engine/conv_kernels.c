@@ -9,6 +9,7 @@
 
 #include "bntrain/gemm.h"
 #include "engine/conv_internal.h"
+#include "engine/parallel.h"
 #include "engine/simd.h"
 
 /* A row's sum from its 16 lanes (element i in lane i % 16, for i < whole) and its tail
@@ -31,6 +32,13 @@ BN_HOT void conv_row_sums(float *sums, const float *m, size_t rows, size_t width
             for (size_t k = 0; k < 16; k++) lanes[k] += m[r * width + i + k];
         sums[r] = row_total(sums[r], m + r * width, i, width, lanes, accumulate);
     }
+}
+
+void conv_row_sums_part(float *sums, const float *m, size_t rows, size_t width, int accumulate,
+                        size_t part, size_t parts) {
+    size_t r0, r1;
+    part_range(rows, part, parts, 1, &r0, &r1);
+    conv_row_sums(sums + r0, m + r0 * width, r1 - r0, width, accumulate);
 }
 
 /* ---- direct computation: the same chains without lowering ------------------------------- */

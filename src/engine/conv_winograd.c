@@ -694,7 +694,7 @@ static void backward_part(void *ctx, size_t part, size_t parts) {
     size_t width = batch * out_pixels(s), positions = g->positions;
     part_range(cin, part, parts, 1, &c0, &c1);
     size_t k = c1 - c0;
-    if (part == 0 && a->dbias) conv_row_sums(a->dbias, a->dout, cout, width, a->accumulate);
+    if (a->dbias) conv_row_sums_part(a->dbias, a->dout, cout, width, a->accumulate, part, parts);
     if (k == 0) return;
     /* the transformed filters' slice and the weight gradient's sums, then the chunk's
      * transformed output gradient (all output channels) and inputs (the part's) */
