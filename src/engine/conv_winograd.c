@@ -277,6 +277,42 @@ static void group_planes(const float **rows, const wino_geom *g, size_t r, size_
     }
 }
 
+/* A set of planes (one per channel and sample) that a pass reads or writes by rows of tiles. */
+typedef struct {
+    const float *base;
+    size_t channel_stride, sample_stride, h, w;
+} wino_planes;
+
+/* What a walk does with one group of tiles (grp: the AVX-512 loops' 16), or with one row of
+ * tiles (grp NULL: the portable loops): channel c, the group's first tile at column `col` of
+ * the chunk's tiles, rows[q count + i] its planes' rows (group_planes'). */
+typedef void (*wino_group_fn)(void *ctx, size_t c, size_t col, const float *const *rows,
+                              const wino_group *grp);
+
+/* The walk that every transform between planes and the chunk takes: channels [c0, c1), tile
+ * rows [r0, r1) in order, groups of tiles (or single rows) of `count` plane rows each from row
+ * m ty + offset, so that the bits never depend on which loops ran. */
+static void walk_groups(const wino_geom *g, const wino_planes *planes, long offset, size_t count,
+                        size_t c0, size_t c1, size_t r0, size_t r1, wino_group_fn fn, void *ctx) {
+    const float *rows[16 * 6];
+    int grouped = rows_avx512();
+    for (size_t c = c0; c < c1; c++) {
+        const float *base = planes->base + c * planes->channel_stride;
+        for (size_t r = r0; r < r1;) {
+            wino_group grp = group_at(g, r, 0, r1, planes->w, offset);
+            size_t span = grouped ? grp.rows : 1;
+            group_planes(rows, g, r, span, count, offset, base, planes->sample_stride, planes->h,
+                         planes->w);
+            for (size_t t = 0; grouped && t < g->tw; t += 16) {
+                if (t > 0) grp = group_at(g, r, t, r1, planes->w, offset);
+                fn(ctx, c, (r - r0) * g->tw + t, rows, &grp);
+            }
+            if (!grouped) fn(ctx, c, (r - r0) * g->tw, rows, NULL);
+            r += span;
+        }
+    }
+}
+
 /* ---- filters ------------------------------------------------------------------------------ */
 
 #ifdef CONV_X86
@@ -532,46 +568,36 @@ typedef struct {
     float *filters;
 } wino_call;
 
+typedef struct {
+    const wino_kind *kind;
+    float *v;
+    size_t ldp, ld, c0, w, tw;
+} inputs_walk;
+
+static void transform_input_group(void *ctx, size_t c, size_t col, const float *const *rows,
+                                  const wino_group *grp) {
+    const inputs_walk *a = ctx;
+    float *v = a->v + (c - a->c0) * a->ld + col;
+#ifdef CONV_X86
+    if (grp) {
+        a->kind->input_group_v(v, a->ldp, rows, grp);
+        return;
+    }
+#endif
+    input_row(a->kind, v, a->ldp, rows, a->w, a->tw);
+}
+
 /* Transformed inputs of channels [c0, c1), tile rows [r0, r1) of the batch: v[p ldp + (c - c0)
  * ld + (r - r0) tw + tx]. */
 static void transform_inputs(float *v, size_t ldp, size_t ld, const conv_input *x,
                              const wino_geom *g, size_t c0, size_t c1, size_t r0, size_t r1) {
     const conv_shape *s = x->shape;
-#ifdef CONV_X86
-    if (rows_avx512()) {
-        size_t plane = s->in_height * s->in_width;
-        size_t nstride = x->channel_major ? plane : s->in_channels * plane;
-        const float *rows[16 * 6];
-        for (size_t c = c0; c < c1; c++) {
-            const float *base = x->data + plane_offset(s, x->batch, 0, c, x->channel_major);
-            for (size_t r = r0; r < r1;) {
-                wino_group grp = group_at(g, r, 0, r1, s->in_width, -1);
-                group_planes(rows, g, r, grp.rows, g->n, -1, base, nstride, s->in_height,
-                             s->in_width);
-                for (size_t t = 0; t < g->tw; t += 16) {
-                    grp = group_at(g, r, t, r1, s->in_width, -1);
-                    g->kind->input_group_v(v + (c - c0) * ld + (r - r0) * g->tw + t, ldp, rows,
-                                           &grp);
-                }
-                r += grp.rows;
-            }
-        }
-        return;
-    }
-#endif
-    const float *rows[6];
-    for (size_t c = c0; c < c1; c++)
-        for (size_t r = r0; r < r1; r++) {
-            size_t n = r / g->th, ty = r % g->th;
-            const float *plane = x->data + plane_offset(s, x->batch, n, c, x->channel_major);
-            for (size_t i = 0; i < g->n; i++) {
-                long iy = (long)(g->m * ty + i) - 1;
-                rows[i] = iy >= 0 && (size_t)iy < s->in_height ? plane + (size_t)iy * s->in_width
-                                                               : NULL;
-            }
-            input_row(g->kind, v + (c - c0) * ld + (r - r0) * g->tw, ldp, rows, s->in_width,
-                      g->tw);
-        }
+    size_t plane = s->in_height * s->in_width;
+    wino_planes planes = {x->data, x->channel_major ? x->batch * plane : plane,
+                          x->channel_major ? plane : s->in_channels * plane, s->in_height,
+                          s->in_width};
+    inputs_walk walk = {g->kind, v, ldp, ld, c0, s->in_width, g->tw};
+    walk_groups(g, &planes, -1, g->n, c0, c1, r0, r1, transform_input_group, &walk);
 }
 
 /* The forward's filter transform, one range of input channels per part. */
@@ -585,42 +611,36 @@ static void filter_part(void *ctx, size_t part, size_t parts) {
                                    a->weight, s, c0, c1);
 }
 
+typedef struct {
+    const wino_kind *kind;
+    const float *e, *bias;
+    size_t ldp, cols, w, tw;
+} outputs_walk;
+
+static void store_output_group(void *ctx, size_t co, size_t col, const float *const *rows,
+                               const wino_group *grp) {
+    const outputs_walk *a = ctx;
+    const float *e = a->e + co * a->cols + col;
+    float bias = a->bias ? a->bias[co] : 0.0f;
+    float *const *out = (float *const *)rows; /* the rows are the output's own */
+#ifdef CONV_X86
+    if (grp) {
+        a->kind->output_group_v(out, e, a->ldp, grp, bias);
+        return;
+    }
+#endif
+    output_row(a->kind, out, e, a->ldp, a->w, a->tw, bias);
+}
+
 /* Output tile rows [r0, r1) of all output channels from their products e (channel co's at
  * e + co cols, positions ldp apart), plus bias, into the output planes. */
 static void store_outputs(float *out, const float *e, size_t ldp, size_t cols, const wino_geom *g,
                           const conv_shape *s, size_t batch, const float *bias, size_t r0,
                           size_t r1) {
     size_t pixels = out_pixels(s);
-#ifdef CONV_X86
-    if (rows_avx512()) {
-        const float *rows[16 * 4];
-        for (size_t co = 0; co < s->out_channels; co++)
-            for (size_t r = r0; r < r1;) {
-                wino_group grp = group_at(g, r, 0, r1, s->out_width, 0);
-                group_planes(rows, g, r, grp.rows, g->m, 0, out + co * batch * pixels, pixels,
-                             s->out_height, s->out_width);
-                for (size_t t = 0; t < g->tw; t += 16) {
-                    grp = group_at(g, r, t, r1, s->out_width, 0);
-                    /* the rows are the output's own (out is not const) */
-                    g->kind->output_group_v((float *const *)rows, e + co * cols + (r - r0) * g->tw + t,
-                                            ldp, &grp, bias ? bias[co] : 0.0f);
-                }
-                r += grp.rows;
-            }
-        return;
-    }
-#endif
-    float *rows[4];
-    for (size_t co = 0; co < s->out_channels; co++)
-        for (size_t r = r0; r < r1; r++) {
-            size_t n = r / g->th, ty = r % g->th;
-            float *plane = out + (co * batch + n) * pixels;
-            for (size_t i = 0; i < g->m; i++)
-                rows[i] = g->m * ty + i < s->out_height ? plane + (g->m * ty + i) * s->out_width
-                                                        : NULL;
-            output_row(g->kind, rows, e + co * cols + (r - r0) * g->tw, ldp, s->out_width, g->tw,
-                       bias ? bias[co] : 0.0f);
-        }
+    wino_planes planes = {out, batch * pixels, pixels, s->out_height, s->out_width};
+    outputs_walk walk = {g->kind, e, bias, ldp, cols, s->out_width, g->tw};
+    walk_groups(g, &planes, 0, g->m, 0, s->out_channels, r0, r1, store_output_group, &walk);
 }
 
 /* Forward: one range of samples per part, chunk by chunk of tile rows. */
@@ -650,39 +670,34 @@ static void forward_part(void *ctx, size_t part, size_t parts) {
     }
 }
 
+typedef struct {
+    const wino_kind *kind;
+    float *x;
+    size_t ldp, ld, w, tw;
+} grads_walk;
+
+static void transform_grad_group(void *ctx, size_t co, size_t col, const float *const *rows,
+                                 const wino_group *grp) {
+    const grads_walk *a = ctx;
+    float *x = a->x + co * a->ld + col;
+#ifdef CONV_X86
+    if (grp) {
+        a->kind->grad_group_v(x, a->ldp, rows, grp);
+        return;
+    }
+#endif
+    grad_row(a->kind, x, a->ldp, rows, a->w, a->tw);
+}
+
 /* The transformed output gradient of all output channels, tile rows [r0, r1): x[p ldp + co
  * ld + (r - r0) tw + tx]. */
 static void transform_grads(float *x, size_t ldp, size_t ld, const float *dout,
                             const conv_shape *s, size_t batch, const wino_geom *g, size_t r0,
                             size_t r1) {
-#ifdef CONV_X86
-    if (rows_avx512()) {
-        size_t pixels = out_pixels(s);
-        const float *rows[16 * 4];
-        for (size_t co = 0; co < s->out_channels; co++)
-            for (size_t r = r0; r < r1;) {
-                wino_group grp = group_at(g, r, 0, r1, s->out_width, 0);
-                group_planes(rows, g, r, grp.rows, g->m, 0, dout + co * batch * pixels, pixels,
-                             s->out_height, s->out_width);
-                for (size_t t = 0; t < g->tw; t += 16) {
-                    grp = group_at(g, r, t, r1, s->out_width, 0);
-                    g->kind->grad_group_v(x + co * ld + (r - r0) * g->tw + t, ldp, rows, &grp);
-                }
-                r += grp.rows;
-            }
-        return;
-    }
-#endif
-    const float *rows[4];
-    for (size_t co = 0; co < s->out_channels; co++)
-        for (size_t r = r0; r < r1; r++) {
-            size_t n = r / g->th, ty = r % g->th;
-            const float *plane = dout + (co * batch + n) * out_pixels(s);
-            for (size_t i = 0; i < g->m; i++)
-                rows[i] = g->m * ty + i < s->out_height ? plane + (g->m * ty + i) * s->out_width
-                                                        : NULL;
-            grad_row(g->kind, x + co * ld + (r - r0) * g->tw, ldp, rows, s->out_width, g->tw);
-        }
+    size_t pixels = out_pixels(s);
+    wino_planes planes = {dout, batch * pixels, pixels, s->out_height, s->out_width};
+    grads_walk walk = {g->kind, x, ldp, ld, s->out_width, g->tw};
+    walk_groups(g, &planes, 0, g->m, 0, s->out_channels, r0, r1, transform_grad_group, &walk);
 }
 
 /* Backward: one range of input channels per part, all tile rows chunk by chunk in order. */

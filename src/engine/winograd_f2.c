@@ -88,103 +88,13 @@ FILTER_TRANSFORMS(float, , __attribute__((always_inline)))
 TILE_TRANSFORMS(__m512, _v, V512)
 FILTER_TRANSFORMS(__m512, _v, V512)
 
-static const int32_t even_lanes[16] = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
-static const int32_t odd_lanes[16] = {1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31};
 const int32_t wino_low_pairs[16] = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23};
 const int32_t wino_high_pairs[16] = {8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
+const int32_t wino_stride2_lanes[2][16] = {
+    {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30},
+    {1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31}};
 
-/* Lanes k of floats 2 k and 2 k + 1 of a 32-float window (wino_window's two vectors). */
-V512 static inline void deinterleave(const __m512 *win, __m512 *even, __m512 *odd) {
-    *even = _mm512_permutex2var_ps(win[0], _mm512_loadu_si512(even_lanes), win[1]);
-    *odd = _mm512_permutex2var_ps(win[0], _mm512_loadu_si512(odd_lanes), win[1]);
-}
-
-/* The group loops. */
-__attribute__((target("avx512f"))) static void input_group_avx512(float *v, size_t ldp,
-                                                                   const float *const *r,
-                                                                   const wino_group *g) {
-    __m512 d[16], e[16], win[2];
-    wino_window_plan first, last; /* columns 0-1 of the blocks, and 2-3 */
-    wino_plan(&first, 2, g, 0), wino_plan(&last, 2, g, 2);
-    for (int i = 0; i < 4; i++) {
-        wino_window(win, 2, &first, r + i, 4);
-        deinterleave(win, &d[4 * i], &d[4 * i + 1]);
-        wino_window(win, 2, &last, r + i, 4);
-        deinterleave(win, &d[4 * i + 2], &d[4 * i + 3]);
-    }
-    input_tile_v(e, d);
-    for (int p = 0; p < 16; p++) _mm512_mask_storeu_ps(v + p * ldp, g->lanes, e[p]);
-}
-
-__attribute__((target("avx512f"))) static void output_group_avx512(float *const *o,
-                                                                    const float *m, size_t ldp,
-                                                                    const wino_group *g,
-                                                                    float bias) {
-    __m512i lo = _mm512_loadu_si512(wino_low_pairs), hi = _mm512_loadu_si512(wino_high_pairs);
-    __m512 b = _mm512_set1_ps(bias), e[16], y[4], win[2];
-    for (int p = 0; p < 16; p++) e[p] = _mm512_maskz_loadu_ps(g->lanes, m + p * ldp);
-    output_tile_v(y, e);
-    for (int q = 0; q < 4; q++) y[q] = y[q] + b;
-    wino_window_plan plan;
-    wino_plan(&plan, 2, g, 0);
-    for (int a = 0; a < 2; a++) {
-        win[0] = _mm512_permutex2var_ps(y[2 * a], lo, y[2 * a + 1]);
-        win[1] = _mm512_permutex2var_ps(y[2 * a], hi, y[2 * a + 1]);
-        wino_window_store(o + a, 2, &plan, win, 2);
-    }
-}
-
-__attribute__((target("avx512f"))) static void grad_group_avx512(float *x, size_t ldp,
-                                                                  const float *const *z,
-                                                                  const wino_group *g) {
-    __m512 zt[4], e[16], win[2];
-    wino_window_plan plan;
-    wino_plan(&plan, 2, g, 0);
-    for (int a = 0; a < 2; a++) {
-        wino_window(win, 2, &plan, z + a, 2);
-        deinterleave(win, &zt[2 * a], &zt[2 * a + 1]);
-    }
-    output_tile_adjoint_v(e, zt);
-    for (int p = 0; p < 16; p++) _mm512_mask_storeu_ps(x + p * ldp, g->lanes, e[p]);
-}
-
-/* A row of tiles' 4 x 4 input-gradient blocks into the input gradient's rows, 16 tiles at a
- * time, as winograd_f4.c's add_blocks_avx512: block column j of tile t, then j + 2 of tile
- * t - 1. */
-__attribute__((target("avx512f"))) static void add_blocks_avx512(float *const *rows,
-                                                                  const float *d, size_t w,
-                                                                  size_t tw) {
-    __m512i lo = _mm512_loadu_si512(wino_low_pairs), hi = _mm512_loadu_si512(wino_high_pairs);
-    __m512 zero = _mm512_setzero_ps();
-    size_t chunks = (2 * tw + 2 + 31) / 32;
-    for (int i = 0; i < 4; i++) {
-        if (!rows[i]) continue;
-        __m512 carry = zero;
-        for (size_t c = 0; c < chunks; c++) {
-            __mmask16 mask = 16 * c < tw ? first_lanes(tw - 16 * c) : 0;
-            __m512 dj[4];
-            for (int j = 0; j < 4; j++)
-                dj[j] = _mm512_maskz_loadu_ps(mask, d + (4 * i + j) * WINO_ROW_TILES + 16 * c);
-            __m512 a[2] = {_mm512_permutex2var_ps(dj[0], lo, dj[1]),
-                           _mm512_permutex2var_ps(dj[0], hi, dj[1])};
-            __m512 b[2] = {_mm512_permutex2var_ps(dj[2], lo, dj[3]),
-                           _mm512_permutex2var_ps(dj[2], hi, dj[3])};
-            for (int k = 0; k < 2; k++) {
-                __m512i before = _mm512_castps_si512(k ? b[k - 1] : carry);
-                __m512 moved = _mm512_castsi512_ps(
-                    _mm512_alignr_epi32(_mm512_castps_si512(b[k]), before, 14));
-                __m512 sum = (zero + a[k]) + moved;
-                long col = (long)(32 * c + 16 * k) - 1;
-                __mmask16 inside = wino_columns(col, w);
-                if (!inside) continue;
-                float *at = (float *)((uintptr_t)rows[i] + (uintptr_t)(col * 4));
-                _mm512_mask_storeu_ps(at, inside, _mm512_maskz_loadu_ps(inside, at) + sum);
-            }
-            carry = b[1];
-        }
-    }
-}
-
+WINO_GROUP_FUNCTIONS(2)
 #endif
 
 WINO_TILE_FUNCTIONS

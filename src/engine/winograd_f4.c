@@ -98,124 +98,15 @@ F4_TRANSFORMS(float, , __attribute__((always_inline)))
 #define V512 __attribute__((target("avx512f"), always_inline))
 F4_TRANSFORMS(__m512, _v, V512)
 
-/* Lanes k < 8 of row[4 k + j] from two vectors of 16 (the rest: don't care). */
-static const int32_t stride4_lanes[4][16] = {
+const int32_t wino_stride4_lanes[4][16] = {
     {0, 4, 8, 12, 16, 20, 24, 28, 0, 0, 0, 0, 0, 0, 0, 0},
     {1, 5, 9, 13, 17, 21, 25, 29, 0, 0, 0, 0, 0, 0, 0, 0},
     {2, 6, 10, 14, 18, 22, 26, 30, 0, 0, 0, 0, 0, 0, 0, 0},
     {3, 7, 11, 15, 19, 23, 27, 31, 0, 0, 0, 0, 0, 0, 0, 0}};
-/* Lane k of 64-bit pairs interleaved: {0, 8, 1, 9, ...} and {4, 12, 5, 13, ...}. */
-static const int64_t low_quads[8] = {0, 8, 1, 9, 2, 10, 3, 11};
-static const int64_t high_quads[8] = {4, 12, 5, 13, 6, 14, 7, 15};
+const int64_t wino_low_quads[8] = {0, 8, 1, 9, 2, 10, 3, 11};
+const int64_t wino_high_quads[8] = {4, 12, 5, 13, 6, 14, 7, 15};
 
-/* out[j] lane k = float 4 k + j of a 64-float window (wino_window's four vectors), j < count. */
-V512 static inline void split4(__m512 *out, int count, const __m512 *win) {
-    for (int j = 0; j < count; j++) {
-        __m512i lanes = _mm512_loadu_si512(stride4_lanes[j]);
-        __m512 lo = _mm512_permutex2var_ps(win[0], lanes, win[1]);
-        __m512 hi = _mm512_permutex2var_ps(win[2], lanes, win[3]);
-        out[j] = _mm512_shuffle_f32x4(lo, hi, _MM_SHUFFLE(1, 0, 1, 0));
-    }
-}
-
-/* The inverse of split4: float 4 k + j of the window = y[j] lane k. */
-V512 static inline void join4(__m512 *win, const __m512 *y) {
-    __m512i lo = _mm512_loadu_si512(wino_low_pairs), hi = _mm512_loadu_si512(wino_high_pairs);
-    __m512i lo2 = _mm512_loadu_si512(low_quads), hi2 = _mm512_loadu_si512(high_quads);
-    __m512d p[2] = {_mm512_castps_pd(_mm512_permutex2var_ps(y[0], lo, y[1])),
-                    _mm512_castps_pd(_mm512_permutex2var_ps(y[0], hi, y[1]))};
-    __m512d q[2] = {_mm512_castps_pd(_mm512_permutex2var_ps(y[2], lo, y[3])),
-                    _mm512_castps_pd(_mm512_permutex2var_ps(y[2], hi, y[3]))};
-    for (int h = 0; h < 2; h++) {
-        win[2 * h] = _mm512_castpd_ps(_mm512_permutex2var_pd(p[h], lo2, q[h]));
-        win[2 * h + 1] = _mm512_castpd_ps(_mm512_permutex2var_pd(p[h], hi2, q[h]));
-    }
-}
-
-/* The group loops. */
-__attribute__((target("avx512f"))) static void input_group_avx512(float *v, size_t ldp,
-                                                                   const float *const *r,
-                                                                   const wino_group *g) {
-    __m512 d[36], e[36], win[4];
-    wino_window_plan first, last; /* columns 0-3 of the blocks, and 4-5 */
-    wino_plan(&first, 4, g, 0), wino_plan(&last, 4, g, 4);
-    for (int i = 0; i < 6; i++) {
-        wino_window(win, 4, &first, r + i, 6);
-        split4(d + 6 * i, 4, win);
-        wino_window(win, 4, &last, r + i, 6);
-        split4(d + 6 * i + 4, 2, win);
-    }
-    input_tile_v(e, d);
-    for (int p = 0; p < 36; p++) _mm512_mask_storeu_ps(v + p * ldp, g->lanes, e[p]);
-}
-
-__attribute__((target("avx512f"))) static void output_group_avx512(float *const *o,
-                                                                    const float *m, size_t ldp,
-                                                                    const wino_group *g,
-                                                                    float bias) {
-    __m512 b = _mm512_set1_ps(bias), e[36], y[16], win[4];
-    for (int p = 0; p < 36; p++) e[p] = _mm512_maskz_loadu_ps(g->lanes, m + p * ldp);
-    output_tile_v(y, e);
-    for (int q = 0; q < 16; q++) y[q] = y[q] + b;
-    wino_window_plan plan;
-    wino_plan(&plan, 4, g, 0);
-    for (int a = 0; a < 4; a++) {
-        join4(win, y + 4 * a);
-        wino_window_store(o + a, 4, &plan, win, 4);
-    }
-}
-
-__attribute__((target("avx512f"))) static void grad_group_avx512(float *x, size_t ldp,
-                                                                  const float *const *z,
-                                                                  const wino_group *g) {
-    __m512 zt[16], e[36], win[4];
-    wino_window_plan plan;
-    wino_plan(&plan, 4, g, 0);
-    for (int a = 0; a < 4; a++) {
-        wino_window(win, 4, &plan, z + a, 4);
-        split4(zt + 4 * a, 4, win);
-    }
-    output_tile_adjoint_v(e, zt);
-    for (int p = 0; p < 36; p++) _mm512_mask_storeu_ps(x + p * ldp, g->lanes, e[p]);
-}
-
-/* A row of tiles' 6 x 6 input-gradient blocks d[q WINO_ROW_TILES + t] into the input gradient's
- * rows, 16 tiles at a time: as add_grad_rows, each row's sum starts from 0 and takes, column
- * by column, block column j of tile t, then block column j + 4 of tile t - 1 (join4 of the
- * blocks' columns 0-3, then of 4-5 moved one tile on, the last tile's carried to the next 16),
- * then goes into the plane's row. Adding 0 where add_grad_rows adds nothing gives the same bits:
- * a sum that starts from +0 is never -0. */
-__attribute__((target("avx512f"))) static void add_blocks_avx512(float *const *rows,
-                                                                  const float *d, size_t w,
-                                                                  size_t tw) {
-    __m512 zero = _mm512_setzero_ps();
-    size_t chunks = (4 * tw + 2 + 63) / 64;
-    for (int i = 0; i < 6; i++) {
-        if (!rows[i]) continue;
-        __m512 carry = zero;
-        for (size_t c = 0; c < chunks; c++) {
-            __mmask16 mask = 16 * c < tw ? first_lanes(tw - 16 * c) : 0;
-            __m512 dj[6], a[4], b[4];
-            for (int j = 0; j < 6; j++)
-                dj[j] = _mm512_maskz_loadu_ps(mask, d + (6 * i + j) * WINO_ROW_TILES + 16 * c);
-            __m512 last[4] = {dj[4], dj[5], zero, zero};
-            join4(a, dj), join4(b, last);
-            for (int k = 0; k < 4; k++) {
-                __m512i before = _mm512_castps_si512(k ? b[k - 1] : carry);
-                __m512 moved = _mm512_castsi512_ps(
-                    _mm512_alignr_epi32(_mm512_castps_si512(b[k]), before, 12));
-                __m512 sum = (zero + a[k]) + moved;
-                long col = (long)(64 * c + 16 * k) - 1;
-                __mmask16 inside = wino_columns(col, w);
-                if (!inside) continue;
-                float *at = (float *)((uintptr_t)rows[i] + (uintptr_t)(col * 4));
-                _mm512_mask_storeu_ps(at, inside, _mm512_maskz_loadu_ps(inside, at) + sum);
-            }
-            carry = b[3];
-        }
-    }
-}
-
+WINO_GROUP_FUNCTIONS(4)
 #endif
 
 WINO_TILE_FUNCTIONS

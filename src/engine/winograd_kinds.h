@@ -102,6 +102,11 @@ extern const wino_kind wino_f2, wino_f4;
 #ifdef CONV_X86
 /* Lane k: row[2 k] and row[2 k + 1] interleaved back, the inverse of a stride-2 split. */
 extern const int32_t wino_low_pairs[16], wino_high_pairs[16];
+/* Lane k of row[2 k + j] from two vectors of 16; lanes k < 8 of row[4 k + j] from two vectors
+ * of 16 (the rest: don't care); 64-bit pairs interleaved: {0, 8, 1, 9, ...} and {4, 12, 5, 13,
+ * ...}. */
+extern const int32_t wino_stride2_lanes[2][16], wino_stride4_lanes[4][16];
+extern const int64_t wino_low_quads[8], wino_high_quads[8];
 
 /* Lanes of columns [x0, x0 + 16) of a row of w columns that are inside it. */
 static inline __mmask16 wino_columns(long x0, size_t w) {
@@ -187,6 +192,163 @@ wino_window_store(float *const *out, size_t stride, const wino_window_plan *plan
                     plan->part[i].mask, vec[k]);
         }
 }
+
+/* The stride-m split of a window of m vectors (wino_window's; m = 2 or 4, a constant where
+ * this is inlined): out[j] lane k = float m k + j of the window, for j < count. */
+__attribute__((target("avx512f"), always_inline)) static inline void
+wino_split(__m512 *out, int count, const __m512 *win, const int m) {
+    for (int j = 0; j < count; j++) {
+        if (m == 2) {
+            out[j] = _mm512_permutex2var_ps(win[0], _mm512_loadu_si512(wino_stride2_lanes[j]),
+                                            win[1]);
+            continue;
+        }
+        __m512i lanes = _mm512_loadu_si512(wino_stride4_lanes[j]);
+        __m512 lo = _mm512_permutex2var_ps(win[0], lanes, win[1]);
+        __m512 hi = _mm512_permutex2var_ps(win[2], lanes, win[3]);
+        out[j] = _mm512_shuffle_f32x4(lo, hi, _MM_SHUFFLE(1, 0, 1, 0));
+    }
+}
+
+/* The inverse: float m k + j of the window = y[j] lane k (m vectors y, m of the window). */
+__attribute__((target("avx512f"), always_inline)) static inline void
+wino_join(__m512 *win, const __m512 *y, const int m) {
+    __m512i lo = _mm512_loadu_si512(wino_low_pairs), hi = _mm512_loadu_si512(wino_high_pairs);
+    if (m == 2) {
+        win[0] = _mm512_permutex2var_ps(y[0], lo, y[1]);
+        win[1] = _mm512_permutex2var_ps(y[0], hi, y[1]);
+        return;
+    }
+    __m512i lo2 = _mm512_loadu_si512(wino_low_quads), hi2 = _mm512_loadu_si512(wino_high_quads);
+    __m512d p[2] = {_mm512_castps_pd(_mm512_permutex2var_ps(y[0], lo, y[1])),
+                    _mm512_castps_pd(_mm512_permutex2var_ps(y[0], hi, y[1]))};
+    __m512d q[2] = {_mm512_castps_pd(_mm512_permutex2var_ps(y[2], lo, y[3])),
+                    _mm512_castps_pd(_mm512_permutex2var_ps(y[2], hi, y[3]))};
+    for (int h = 0; h < 2; h++) {
+        win[2 * h] = _mm512_castpd_ps(_mm512_permutex2var_pd(p[h], lo2, q[h]));
+        win[2 * h + 1] = _mm512_castpd_ps(_mm512_permutex2var_pd(p[h], hi2, q[h]));
+    }
+}
+
+/* The group loops of a kind of output side m (n = m + 2), around its transform of 16 tiles:
+ * wino_input_blocks gathers the group's n x n input blocks d (d[n i + j]: row i, column j of
+ * each lane's block) from the rows r (as input_group_v's); wino_output_blocks writes the m x m
+ * output blocks y (bias added) to the rows o (output_group_v's); wino_grad_blocks gathers the
+ * m x m output-gradient blocks from the rows z (grad_group_v's); wino_store_positions writes a
+ * transform's n n positions to v[p ldp + lane] and wino_load_positions reads them. */
+__attribute__((target("avx512f"), always_inline)) static inline void
+wino_input_blocks(__m512 *d, const float *const *r, const wino_group *g, const int m) {
+    const int n = m + 2;
+    __m512 win[4];
+    wino_window_plan first, last; /* columns 0 .. m - 1 of the blocks, and m, m + 1 */
+    wino_plan(&first, m, g, 0), wino_plan(&last, m, g, m);
+    for (int i = 0; i < n; i++) {
+        wino_window(win, m, &first, r + i, (size_t)n);
+        wino_split(d + n * i, m, win, m);
+        wino_window(win, m, &last, r + i, (size_t)n);
+        wino_split(d + n * i + m, 2, win, m);
+    }
+}
+
+__attribute__((target("avx512f"), always_inline)) static inline void
+wino_output_blocks(float *const *o, __m512 *y, const wino_group *g, float bias, const int m) {
+    __m512 b = _mm512_set1_ps(bias), win[4];
+    for (int q = 0; q < m * m; q++) y[q] = y[q] + b;
+    wino_window_plan plan;
+    wino_plan(&plan, m, g, 0);
+    for (int a = 0; a < m; a++) {
+        wino_join(win, y + m * a, m);
+        wino_window_store(o + a, (size_t)m, &plan, win, m);
+    }
+}
+
+__attribute__((target("avx512f"), always_inline)) static inline void
+wino_grad_blocks(__m512 *z_blocks, const float *const *z, const wino_group *g, const int m) {
+    __m512 win[4];
+    wino_window_plan plan;
+    wino_plan(&plan, m, g, 0);
+    for (int a = 0; a < m; a++) {
+        wino_window(win, m, &plan, z + a, (size_t)m);
+        wino_split(z_blocks + m * a, m, win, m);
+    }
+}
+
+__attribute__((target("avx512f"), always_inline)) static inline void
+wino_store_positions(float *v, size_t ldp, const __m512 *e, const wino_group *g, const int m) {
+    for (int p = 0; p < (m + 2) * (m + 2); p++) _mm512_mask_storeu_ps(v + p * ldp, g->lanes, e[p]);
+}
+
+__attribute__((target("avx512f"), always_inline)) static inline void
+wino_load_positions(__m512 *e, const float *v, size_t ldp, const wino_group *g, const int m) {
+    for (int p = 0; p < (m + 2) * (m + 2); p++) e[p] = _mm512_maskz_loadu_ps(g->lanes, v + p * ldp);
+}
+
+/* A row of tiles' n x n input-gradient blocks d[q WINO_ROW_TILES + t] into the input
+ * gradient's rows, 16 tiles at a time: as add_grad_rows (conv_winograd.c), each row's sum
+ * starts from 0 and takes, column by column, block column j of tile t, then block column
+ * j + m of tile t - 1 (the join of the blocks' columns 0 .. m - 1, then of m and m + 1 moved
+ * one tile on, the last tile's carried to the next 16), then goes into the plane's row. Adding
+ * 0 where add_grad_rows adds nothing gives the same bits: a sum that starts from +0 is never
+ * -0. */
+__attribute__((target("avx512f"), always_inline)) static inline void
+wino_add_blocks(float *const *rows, const float *d, size_t w, size_t tw, const int m) {
+    const int n = m + 2;
+    __m512 zero = _mm512_setzero_ps();
+    size_t chunks = ((size_t)m * tw + 2 + 16 * (size_t)m - 1) / (16 * (size_t)m);
+    for (int i = 0; i < n; i++) {
+        if (!rows[i]) continue;
+        __m512 carry = zero;
+        for (size_t c = 0; c < chunks; c++) {
+            __mmask16 mask = 16 * c < tw ? first_lanes(tw - 16 * c) : 0;
+            __m512 dj[6], a[4], b[4];
+            for (int j = 0; j < n; j++)
+                dj[j] = _mm512_maskz_loadu_ps(mask, d + (n * i + j) * WINO_ROW_TILES + 16 * c);
+            __m512 last[4] = {dj[m], dj[m + 1], zero, zero};
+            wino_join(a, dj, m), wino_join(b, last, m);
+            for (int k = 0; k < m; k++) {
+                __m512i before = _mm512_castps_si512(k ? b[k - 1] : carry);
+                __m512 moved = _mm512_castsi512_ps(
+                    _mm512_alignr_epi32(_mm512_castps_si512(b[k]), before, 16 - m));
+                __m512 sum = (zero + a[k]) + moved;
+                long col = (long)(16 * (size_t)m * c + 16 * (size_t)k) - 1;
+                __mmask16 inside = wino_columns(col, w);
+                if (!inside) continue;
+                float *at = (float *)((uintptr_t)rows[i] + (uintptr_t)(col * 4));
+                _mm512_mask_storeu_ps(at, inside, _mm512_maskz_loadu_ps(inside, at) + sum);
+            }
+            carry = b[m - 1];
+        }
+    }
+}
+/* A kind's group functions for wino_kind (input_group_v, output_group_v, grad_group_v,
+ * add_blocks_v): the walks above around the kind's transforms of 16 tiles (input_tile_v,
+ * output_tile_v, output_tile_adjoint_v), for its output side M. */
+#define WINO_GROUP_FUNCTIONS(M)                                                                    \
+    __attribute__((target("avx512f"))) static void input_group_avx512(                            \
+        float *v, size_t ldp, const float *const *r, const wino_group *g) {                        \
+        __m512 d[((M) + 2) * ((M) + 2)], e[((M) + 2) * ((M) + 2)];                                 \
+        wino_input_blocks(d, r, g, M);                                                             \
+        input_tile_v(e, d);                                                                        \
+        wino_store_positions(v, ldp, e, g, M);                                                     \
+    }                                                                                              \
+    __attribute__((target("avx512f"))) static void output_group_avx512(                           \
+        float *const *o, const float *m, size_t ldp, const wino_group *g, float bias) {            \
+        __m512 e[((M) + 2) * ((M) + 2)], y[(M) * (M)];                                             \
+        wino_load_positions(e, m, ldp, g, M);                                                      \
+        output_tile_v(y, e);                                                                       \
+        wino_output_blocks(o, y, g, bias, M);                                                      \
+    }                                                                                              \
+    __attribute__((target("avx512f"))) static void grad_group_avx512(                             \
+        float *x, size_t ldp, const float *const *z, const wino_group *g) {                        \
+        __m512 zt[(M) * (M)], e[((M) + 2) * ((M) + 2)];                                            \
+        wino_grad_blocks(zt, z, g, M);                                                             \
+        output_tile_adjoint_v(e, zt);                                                              \
+        wino_store_positions(x, ldp, e, g, M);                                                     \
+    }                                                                                              \
+    __attribute__((target("avx512f"))) static void add_blocks_avx512(                             \
+        float *const *rows, const float *d, size_t w, size_t tw) {                                 \
+        wino_add_blocks(rows, d, w, tw, M);                                                        \
+    }
 #endif
 
 #endif
