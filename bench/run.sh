@@ -19,7 +19,9 @@
 # --quick: a smoke run (windows of 5 steps, 10 warm-up steps at least, 0.5 s timed, short GEMM
 # ceilings, 1 repeat unless --repeat follows): it checks that everything runs, its numbers are
 # not steady state. --bench: an existing bench_throughput instead of building one. --deep at
-# full width takes hours on 2 cores with the default windows. OPENBLAS_CORETYPE is set only for
+# full width takes hours on 2 cores with the default windows; with --deep, --arch may name
+# vgg16 or preact-resnet18 to measure only that one ("--arch preact-resnet18 --deep": it alone,
+# no FC or CNN). OPENBLAS_CORETYPE is set only for
 # the PyTorch commands, never for tests or CI. --isa: what a CPU of that level would give, on a
 # wider one: BNTRAIN_ISA=LEVEL for bntrain, and OpenBLAS's kernel of that level for the ceiling
 # and PyTorch (OPENBLAS_CORETYPE: portable Nehalem, SSE only; avx2 Haswell; avx512 SkylakeX),
@@ -86,14 +88,24 @@ case "$isa" in
 esac
 [ ${#isa_env[@]} -eq 0 ] || export "${isa_env[@]}"
 configs=()
+deep_archs=""
 for arch in $archs; do
     case "$arch" in
         fc|cnn) configs+=("$arch:1") ;;
-        *) echo "bench/run.sh: --arch '$arch': fc or cnn (deep networks: --deep)" >&2; exit 2 ;;
+        vgg16|preact-resnet18)
+            if [ "$deep" != 1 ]; then
+                echo "bench/run.sh: --arch '$arch': a deep network, measured with --deep" >&2
+                exit 2
+            fi
+            deep_archs+=" $arch" ;;
+        *) echo "bench/run.sh: --arch '$arch': fc, cnn, or with --deep vgg16 or preact-resnet18" >&2
+           exit 2 ;;
     esac
 done
 if [ "$deep" = 1 ]; then
-    for width in $widths; do configs+=("vgg16:$width" "preact-resnet18:$width"); done
+    for width in $widths; do
+        for arch in ${deep_archs:-vgg16 preact-resnet18}; do configs+=("$arch:$width"); done
+    done
 fi
 
 # Layouts as "RUNS PER_RUN" words, and the PyTorch configurations they are compared with

@@ -38,6 +38,10 @@ status=0
 bash "$src/bench/run.sh" --arch vgg16 > /dev/null 2> "$work/err" || status=$?
 check "--arch vgg16 without --deep is a usage error" grep -q -- "--deep" "$work/err"
 status=0
+bash "$src/bench/run.sh" --arch "fc resnet" --deep > /dev/null 2> "$work/err" || status=$?
+check "--arch with an unknown network: exit 2, the networks named" \
+    test $status -eq 2 -a "$(grep -c "preact-resnet18" "$work/err")" -eq 1
+status=0
 bash "$src/bench/run.sh" --isa sse > /dev/null 2> "$work/err" || status=$?
 check "--isa sse is a usage error" [ "$status" = 2 ]
 status=0
