@@ -37,9 +37,9 @@ static inline int window_pick(float a, float b, float c, float d) {
 /* The picked element itself. */
 static inline float window_max(float a, float b, float c, float d) {
     float max = a;
-    max = (b > max) | (b != b) ? b : max;
-    max = (c > max) | (c != c) ? c : max;
-    return (d > max) | (d != d) ? d : max;
+    max = ((b > max) | (b != b)) ? b : max;
+    max = ((c > max) | (c != c)) ? c : max;
+    return ((d > max) | (d != d)) ? d : max;
 }
 
 BN_HOT static void pool_planes(float *out, const float *in, size_t planes, size_t height,

@@ -306,9 +306,10 @@ wino_add_blocks(float *const *rows, const float *d, size_t w, size_t tw, const i
             __m512 last[4] = {dj[m], dj[m + 1], zero, zero};
             wino_join(a, dj, m), wino_join(b, last, m);
             for (int k = 0; k < m; k++) {
-                __m512i before = _mm512_castps_si512(k ? b[k - 1] : carry);
-                __m512 moved = _mm512_castsi512_ps(
-                    _mm512_alignr_epi32(_mm512_castps_si512(b[k]), before, 16 - m));
+                __m512i before = _mm512_castps_si512(k ? b[k - 1] : carry), next = _mm512_castps_si512(b[k]);
+                /* the shift is an immediate: a literal for each m (Clang wants one) */
+                __m512 moved = _mm512_castsi512_ps(m == 2 ? _mm512_alignr_epi32(next, before, 14)
+                                                          : _mm512_alignr_epi32(next, before, 12));
                 __m512 sum = (zero + a[k]) + moved;
                 long col = (long)(16 * (size_t)m * c + 16 * (size_t)k) - 1;
                 __mmask16 inside = wino_columns(col, w);
